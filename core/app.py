@@ -1,0 +1,187 @@
+"""The application factory: settings in, a ready ``web.Application`` out."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+
+import orjson
+from aiohttp import web
+from aiohttp.typedefs import Middleware
+
+from core import keys
+from core.cache import MicroCache
+from core.identity import BearerTokenProvider, TokenKeys, TokenVerifier
+from core.lifecycle import Readiness, event_loop_lag_ctx
+from core.metrics import Metrics
+from core.middlewares import (
+    identity_middleware,
+    metrics_middleware,
+    problem_middleware,
+    request_id_middleware,
+)
+from core.operations import OPENAPI_CACHE, add_operations_routes
+from core.plugins import EventBus, PluginHost
+from core.routing import RouteRegistry
+from core.settings import Settings, SettingsError
+from core.storage.database import Database
+from core.storage.migrations import migrate
+from core.storage.writer import Writer
+from core.workdays import WorkCalendar
+
+log = logging.getLogger("qatysu")
+
+
+def create_app(settings: Settings, *, extra_plugins: Sequence[object] = ()) -> web.Application:
+    """Build the application. Plugins are loaded and routes mounted here; I/O waits for startup."""
+    host = PluginHost(settings, extra_plugins=extra_plugins)
+    verifier = TokenVerifier(token_keys(settings))
+    host.pm.register(BearerTokenProvider(verifier), name="core.bearer_token")
+
+    middlewares: list[Middleware] = [
+        request_id_middleware,
+        problem_middleware,
+        metrics_middleware,
+    ]
+    admission = None
+    if settings.admission.enabled:
+        from core.admission.middleware import Admission, admission_middleware
+
+        admission = Admission(settings)
+        middlewares.append(admission_middleware)
+    middlewares.append(identity_middleware)
+
+    app = web.Application(middlewares=middlewares, client_max_size=settings.server.max_body_bytes)
+    app[keys.SETTINGS] = settings
+    app[keys.PLUGINS] = host
+    app[keys.VERIFIER] = verifier
+    app[keys.METRICS] = Metrics(slo_seconds=settings.metrics.slo_seconds)
+    app[keys.CACHE] = MicroCache(
+        ttl=settings.cache.ttl_seconds, max_entries=settings.cache.max_entries
+    )
+    app[keys.CALENDAR] = WorkCalendar(settings.calendar)
+    app[keys.READINESS] = Readiness()
+    app[keys.EVENTS] = EventBus(host, app)
+    app[OPENAPI_CACHE] = {}
+    if admission is not None:
+        app[keys.ADMISSION] = admission
+
+    routes = RouteRegistry()
+    add_operations_routes(routes)
+    host.add_routes(routes, app)
+    app[keys.ROUTES] = routes
+    for spec in routes:
+        app.router.add_route(spec.method, spec.path, spec.handler, name=spec.name)
+
+    app.cleanup_ctx.append(storage_ctx)
+    app.cleanup_ctx.append(redis_ctx)
+    if admission is not None:
+        app.cleanup_ctx.append(admission.cleanup_ctx)
+    app.cleanup_ctx.append(event_loop_lag_ctx)
+    app.cleanup_ctx.extend(host.cleanup_contexts(app))
+    app.cleanup_ctx.append(readiness_ctx)
+    return app
+
+
+def token_keys(settings: Settings) -> TokenKeys:
+    identity = settings.identity
+    secrets_ = (
+        development_secrets(settings)
+        if not identity.jwt_secret or not identity.iin_hash_secret
+        else {}
+    )
+    public_key = None
+    if identity.jwt_public_key_file is not None:
+        try:
+            public_key = identity.jwt_public_key_file.read_text()
+        except OSError as exc:
+            raise SettingsError(f"identity.jwt_public_key_file: cannot read it: {exc}") from None
+    return TokenKeys(
+        hs256_secret=(identity.jwt_secret or secrets_["jwt_secret"]).encode(),
+        iin_secret=(identity.iin_hash_secret or secrets_["iin_hash_secret"]).encode(),
+        public_key=public_key,
+        algorithms=identity.algorithms,
+        leeway=identity.leeway_seconds,
+    )
+
+
+def development_secrets(settings: Settings) -> dict[str, str]:
+    """Secrets for a server started without configured ones, kept under the data directory.
+
+    They let ``make run`` and ``qatysu token`` agree with no setup; production sets
+    ``QATYSU_JWT_SECRET`` and ``QATYSU_IDENTITY__IIN_HASH_SECRET`` instead.
+    """
+    path = Path(settings.server.data_dir) / "dev-secrets.json"
+    if path.exists():
+        stored: dict[str, str] = orjson.loads(path.read_bytes())
+        return stored
+    path.parent.mkdir(parents=True, exist_ok=True)
+    created = {
+        "jwt_secret": secrets.token_urlsafe(32),
+        "iin_hash_secret": secrets.token_urlsafe(32),
+    }
+    with contextlib.suppress(FileExistsError):
+        fd = path.open("xb")
+        with fd:
+            fd.write(orjson.dumps(created))
+        path.chmod(0o600)
+        log.warning("no secrets configured: using development secrets stored in %s", path)
+        return created
+    stored = orjson.loads(path.read_bytes())
+    return stored
+
+
+async def storage_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[keys.SETTINGS]
+    database = Database(settings.database_url, pool_size=settings.database.pool_size)
+    app[keys.DATABASE] = database
+    migrate_now = settings.database.migrate_on_start
+    if migrate_now is None:
+        migrate_now = database.is_sqlite
+    if migrate_now:
+        for line in await migrate(database, app[keys.PLUGINS].migrations()):
+            log.info("migrated %s", line)
+    writer = Writer(
+        database,
+        queue_size=settings.writer.queue_size,
+        max_batch=settings.writer.max_batch,
+        metrics=app[keys.METRICS],
+        commit_timeout=settings.writer.commit_timeout,
+    )
+    app[keys.WRITER] = writer
+    writer.start()
+    yield
+    await app[keys.EVENTS].drain()
+    await writer.close()
+    await database.dispose()
+
+
+async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[keys.SETTINGS]
+    if settings.redis.url is None:
+        app[keys.REDIS] = None
+        yield
+        return
+    import redis.asyncio as aioredis
+
+    client = aioredis.Redis.from_url(
+        settings.redis.url,
+        socket_timeout=settings.redis.socket_timeout,
+        socket_connect_timeout=settings.redis.socket_timeout,
+    )
+    app[keys.REDIS] = client
+    yield
+    await client.aclose()
+
+
+async def readiness_ctx(app: web.Application) -> AsyncIterator[None]:
+    readiness = app[keys.READINESS]
+    readiness.started = True
+    yield
+    readiness.draining = True
+    # Give in-flight handlers' queued writes a moment to land before storage closes.
+    await asyncio.sleep(0)

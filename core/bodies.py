@@ -1,0 +1,74 @@
+"""Reading JSON request bodies into validated models, and writing JSON responses."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, TypeVar
+
+import orjson
+from aiohttp import web
+from pydantic import BaseModel, ValidationError
+
+from core.errors import BadRequest, PayloadTooLarge, Unprocessable, UnsupportedMediaType
+
+M = TypeVar("M", bound=BaseModel)
+
+
+async def read_json(request: web.Request) -> Any:
+    """The parsed JSON body; 415 for another media type, 413 when too large, 400 when malformed."""
+    if request.content_type != "application/json":
+        raise UnsupportedMediaType(
+            f"the body must be application/json, not {request.content_type or 'missing'}"
+        )
+    try:
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge as exc:
+        raise PayloadTooLarge(
+            f"the body is larger than the limit of {request.client_max_size} bytes"
+        ) from exc
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest(
+            f"the body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
+            extra={"position": exc.pos, "line": exc.lineno, "column": exc.colno},
+        ) from None
+
+
+async def read_model(request: web.Request, model: type[M]) -> M:
+    """The body validated against ``model``; 422 lists every field that is wrong."""
+    return validate(model, await read_json(request))
+
+
+def validate(model: type[M], data: Any) -> M:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        errors = [
+            {
+                "field": ".".join(str(part) for part in error["loc"]) or "(body)",
+                "message": error["msg"],
+            }
+            for error in exc.errors(include_url=False)
+        ]
+        raise Unprocessable(
+            f"{len(errors)} field(s) are invalid: "
+            + "; ".join(f"{e['field']}: {e['message']}" for e in errors),
+            errors=errors,
+        ) from None
+
+
+def query_model(request: web.Request, model: type[M]) -> M:
+    """Query-string parameters validated against ``model``; 422 lists each bad parameter."""
+    return validate(model, dict(request.query))
+
+
+def json_response(
+    data: Any, *, status: int = 200, headers: Mapping[str, str] | None = None
+) -> web.Response:
+    return web.Response(
+        status=status,
+        body=orjson.dumps(data),
+        content_type="application/json",
+        headers=headers,
+    )

@@ -1,0 +1,111 @@
+"""A micro-cache with single-flight for hot reads, and HTTP validators for proxies.
+
+When a petition goes viral, thousands of citizens read the same petition in the same second.
+The micro-cache keeps each rendered answer for about a second, and single-flight makes all the
+requests that miss at the same instant share one database read. ``ETag``/``If-None-Match`` and
+``Cache-Control: stale-while-revalidate`` let a proxy or CDN in front absorb the flood too.
+
+Cached answers may be a second old; nothing that decides correctness (whether a signature is
+accepted, a deadline passed) is ever read from here. So the cache stays in each process even
+when Redis is configured.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedBody:
+    """A JSON body serialised once, its ETag, and what the handler needs to decide who sees it."""
+
+    body: bytes
+    etag: str
+    meta: Any = None
+
+
+def render(data: Any, *, meta: Any = None) -> RenderedBody:
+    body = orjson.dumps(data)
+    etag = '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
+    return RenderedBody(body=body, etag=etag, meta=meta)
+
+
+class MicroCache:
+    """Rendered answers kept ``ttl`` seconds; concurrent misses of one key share one load."""
+
+    def __init__(
+        self, *, ttl: float, max_entries: int, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._ttl = ttl
+        self._max_entries = max_entries
+        self._clock = clock
+        self._entries: OrderedDict[str, tuple[float, RenderedBody]] = OrderedDict()
+        self._inflight: dict[str, asyncio.Future[RenderedBody]] = {}
+        self.loads = 0
+        self.hits = 0
+
+    async def get(self, key: str, load: Callable[[], Awaitable[RenderedBody]]) -> RenderedBody:
+        """The rendered answer for ``key``, loading it at most once per TTL across callers."""
+        entry = self._entries.get(key)
+        if entry is not None and entry[0] > self._clock():
+            self.hits += 1
+            return entry[1]
+        flight = self._inflight.get(key)
+        if flight is not None:
+            return await asyncio.shield(flight)
+        flight = asyncio.get_running_loop().create_future()
+        self._inflight[key] = flight
+        try:
+            self.loads += 1
+            rendered = await load()
+        except BaseException as exc:
+            flight.set_exception(exc)
+            # Waiters get the error; nobody else retrieves it, so mark it retrieved.
+            flight.exception()
+            raise
+        finally:
+            del self._inflight[key]
+        flight.set_result(rendered)
+        if self._ttl > 0:
+            self._store(key, rendered)
+        return rendered
+
+    def invalidate(self, key: str) -> None:
+        self._entries.pop(key, None)
+
+    def _store(self, key: str, rendered: RenderedBody) -> None:
+        self._entries[key] = (self._clock() + self._ttl, rendered)
+        self._entries.move_to_end(key)
+        while len(self._entries) > self._max_entries:
+            self._entries.popitem(last=False)
+
+
+def cached_response(
+    request: web.Request, rendered: RenderedBody, *, max_age: int, stale_while_revalidate: int
+) -> web.Response:
+    """200 with the body, or 304 when the client already holds this version."""
+    headers = {
+        "ETag": rendered.etag,
+        "Cache-Control": (
+            f"public, max-age={max_age}, stale-while-revalidate={stale_while_revalidate}"
+        ),
+    }
+    if_none_match = request.headers.get("If-None-Match")
+    if if_none_match is not None and _etag_matches(if_none_match, rendered.etag):
+        return web.Response(status=304, headers=headers)
+    return web.Response(body=rendered.body, content_type="application/json", headers=headers)
+
+
+def _etag_matches(header: str, etag: str) -> bool:
+    if header.strip() == "*":
+        return True
+    return any(candidate.strip().removeprefix("W/") == etag for candidate in header.split(","))

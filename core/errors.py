@@ -1,0 +1,184 @@
+"""Problem details (RFC 9457) for every error the server sends.
+
+The exception tree, all rendered as ``application/problem+json`` by the error middleware::
+
+    Problem                      any error with an HTTP status
+    ├── BadRequest          400  malformed input (JSON syntax, with the parse position)
+    ├── Unauthorized        401  missing, malformed, expired or wrongly signed token
+    ├── Forbidden           403  a valid identity without the role the route needs
+    ├── NotFound            404  no such resource, or one the caller may not know exists
+    ├── MethodNotAllowed    405
+    ├── Conflict            409  the resource's state forbids the action
+    ├── PayloadTooLarge     413
+    ├── UnsupportedMediaType 415
+    ├── Unprocessable       422  well-formed input that breaks a rule; ``errors`` per field
+    ├── TooManyRequests     429  a client over its rate; carries Retry-After and RateLimit headers
+    └── ServiceUnavailable  503  shed, draining or a storage queue that is full; Retry-After
+
+Anything else that escapes a handler is a bug: the client gets a bare 500 problem that says
+nothing internal, and the log gets the traceback with the request id.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+import orjson
+from aiohttp import web
+
+PROBLEM_CONTENT_TYPE = "application/problem+json"
+
+
+class Problem(Exception):
+    """An error with an HTTP status, rendered as problem+json."""
+
+    status: ClassVar[int] = 500
+    title: ClassVar[str] = "Internal server error"
+    slug: ClassVar[str] = "internal"
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        errors: Sequence[Mapping[str, str]] | None = None,
+        headers: Mapping[str, str] | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.errors = list(errors) if errors is not None else None
+        self.headers = dict(headers or {})
+        self.extra = dict(extra or {})
+
+    def body(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "type": f"/problems/{self.slug}",
+            "title": self.title,
+            "status": self.status,
+            "detail": self.detail,
+        }
+        if self.errors is not None:
+            body["errors"] = self.errors
+        body.update(self.extra)
+        return body
+
+    def response(self) -> web.Response:
+        return problem_response(self.status, self.body(), self.headers)
+
+
+class BadRequest(Problem):
+    status, title, slug = 400, "Bad request", "bad-request"
+
+
+class Unauthorized(Problem):
+    status, title, slug = 401, "Unauthorized", "unauthorized"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail, headers={"WWW-Authenticate": 'Bearer realm="qatysu"'})
+
+
+class Forbidden(Problem):
+    status, title, slug = 403, "Forbidden", "forbidden"
+
+
+class NotFound(Problem):
+    status, title, slug = 404, "Not found", "not-found"
+
+
+class MethodNotAllowed(Problem):
+    status, title, slug = 405, "Method not allowed", "method-not-allowed"
+
+
+class Conflict(Problem):
+    status, title, slug = 409, "Conflict", "conflict"
+
+
+class PayloadTooLarge(Problem):
+    status, title, slug = 413, "Payload too large", "payload-too-large"
+
+
+class UnsupportedMediaType(Problem):
+    status, title, slug = 415, "Unsupported media type", "unsupported-media-type"
+
+
+class Unprocessable(Problem):
+    status, title, slug = 422, "Unprocessable content", "validation"
+
+    def __init__(self, detail: str, *, errors: Sequence[Mapping[str, str]]) -> None:
+        super().__init__(detail, errors=errors)
+
+
+class TooManyRequests(Problem):
+    status, title, slug = 429, "Too many requests", "rate-limited"
+
+
+class ServiceUnavailable(Problem):
+    status, title, slug = 503, "Service unavailable", "unavailable"
+
+    def __init__(self, detail: str, *, retry_after: float = 1.0, reason: str = "") -> None:
+        super().__init__(detail, headers={"Retry-After": str(max(1, math.ceil(retry_after)))})
+        self.reason = reason
+
+
+def field_error(field: str, message: str) -> dict[str, str]:
+    return {"field": field, "message": message}
+
+
+def invalid(field: str, message: str) -> Unprocessable:
+    """A 422 about one field, for rules checked after the model has validated."""
+    return Unprocessable(f"{field}: {message}", errors=[field_error(field, message)])
+
+
+def problem_response(
+    status: int, body: Mapping[str, Any], headers: Mapping[str, str] | None = None
+) -> web.Response:
+    return web.Response(
+        status=status,
+        body=orjson.dumps(body),
+        content_type=PROBLEM_CONTENT_TYPE,
+        headers=headers,
+    )
+
+
+_STATUS_TO_PROBLEM: dict[int, type[Problem]] = {
+    cls.status: cls
+    for cls in (
+        BadRequest,
+        Unauthorized,
+        Forbidden,
+        NotFound,
+        MethodNotAllowed,
+        Conflict,
+        PayloadTooLarge,
+        UnsupportedMediaType,
+        Unprocessable,
+        TooManyRequests,
+        ServiceUnavailable,
+    )
+}
+
+
+def from_http_exception(exc: web.HTTPException) -> web.Response:
+    """Re-render an aiohttp HTTP error (router 404/405, body too large...) as problem+json."""
+    cls = _STATUS_TO_PROBLEM.get(exc.status)
+    title = cls.title if cls is not None else exc.reason
+    slug = cls.slug if cls is not None else "http-error"
+    detail = exc.text if exc.text and not exc.text.startswith(f"{exc.status}:") else exc.reason
+    headers = {k: v for k, v in exc.headers.items() if k.lower() in {"allow", "retry-after"}}
+    body = {"type": f"/problems/{slug}", "title": title, "status": exc.status, "detail": detail}
+    return problem_response(exc.status, body, headers)
+
+
+def internal_error_response(request_id: str) -> web.Response:
+    return problem_response(
+        500,
+        {
+            "type": "/problems/internal",
+            "title": Problem.title,
+            "status": 500,
+            "detail": "The server failed to handle this request; it has been logged.",
+            "request_id": request_id,
+        },
+    )

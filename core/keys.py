@@ -1,0 +1,39 @@
+"""Every piece of shared app and request state, declared once as a typed key."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+if TYPE_CHECKING:
+    import redis.asyncio as aioredis
+
+    from core.admission.middleware import Admission
+    from core.cache import MicroCache
+    from core.identity import Identity, TokenVerifier
+    from core.lifecycle import Readiness
+    from core.metrics import Metrics
+    from core.plugins import EventBus, PluginHost
+    from core.routing import RouteRegistry
+    from core.settings import Settings
+    from core.storage.database import Database
+    from core.storage.writer import Writer
+    from core.workdays import WorkCalendar
+
+SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
+PLUGINS: web.AppKey[PluginHost] = web.AppKey("plugins")
+ROUTES: web.AppKey[RouteRegistry] = web.AppKey("routes")
+METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
+DATABASE: web.AppKey[Database] = web.AppKey("database")
+WRITER: web.AppKey[Writer] = web.AppKey("writer")
+CACHE: web.AppKey[MicroCache] = web.AppKey("cache")
+EVENTS: web.AppKey[EventBus] = web.AppKey("events")
+VERIFIER: web.AppKey[TokenVerifier] = web.AppKey("verifier")
+CALENDAR: web.AppKey[WorkCalendar] = web.AppKey("calendar")
+READINESS: web.AppKey[Readiness] = web.AppKey("readiness")
+REDIS: web.AppKey[aioredis.Redis | None] = web.AppKey("redis")
+ADMISSION: web.AppKey[Admission] = web.AppKey("admission")
+
+REQUEST_ID: web.RequestKey[str] = web.RequestKey("request_id")
+IDENTITY: web.RequestKey[Identity | None] = web.RequestKey("identity")

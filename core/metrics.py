@@ -1,0 +1,150 @@
+"""Prometheus metrics, all prefixed ``qatysu_``; no label ever names a client.
+
+Each app owns a registry, so tests and several apps in one process do not collide. With several
+worker processes (``PROMETHEUS_MULTIPROC_DIR`` set) values live in the shared directory and
+``/metrics`` aggregates them through the multiprocess collector.
+"""
+
+from __future__ import annotations
+
+import os
+
+from aiohttp import web
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+from prometheus_client.process_collector import ProcessCollector
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0)
+WAIT_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
+BATCH_BUCKETS = (1, 2, 5, 10, 25, 50, 100, 250, 500, 1000)
+
+
+class Metrics:
+    """Every metric the core and its plugins record."""
+
+    def __init__(self, *, slo_seconds: float = 0.25) -> None:
+        self.multiprocess = "PROMETHEUS_MULTIPROC_DIR" in os.environ
+        self.registry = CollectorRegistry(auto_describe=True)
+        if not self.multiprocess:
+            ProcessCollector(registry=self.registry)
+        r = self.registry
+        buckets = tuple(sorted({*LATENCY_BUCKETS, slo_seconds}))
+        self.http_requests = Counter(
+            "qatysu_http_requests_total",
+            "HTTP requests answered.",
+            ["route", "method", "status"],
+            registry=r,
+        )
+        self.http_duration = Histogram(
+            "qatysu_http_request_duration_seconds",
+            "Time to answer a request.",
+            ["route"],
+            buckets=buckets,
+            registry=r,
+        )
+        self.admission_inflight = Gauge(
+            "qatysu_admission_inflight",
+            "Requests holding a concurrency slot.",
+            ["priority"],
+            registry=r,
+            multiprocess_mode="livesum",
+        )
+        self.admission_limit = Gauge(
+            "qatysu_admission_limit",
+            "The adaptive concurrency limit.",
+            registry=r,
+            multiprocess_mode="livesum",
+        )
+        self.admission_queue_length = Gauge(
+            "qatysu_admission_queue_length",
+            "Requests waiting for a slot.",
+            registry=r,
+            multiprocess_mode="livesum",
+        )
+        self.admission_queue_wait = Histogram(
+            "qatysu_admission_queue_wait_seconds",
+            "Time a request waited for a slot.",
+            ["priority"],
+            buckets=WAIT_BUCKETS,
+            registry=r,
+        )
+        self.admission_rejected = Counter(
+            "qatysu_admission_rejected_total",
+            "Requests shed by admission.",
+            ["reason", "priority"],
+            registry=r,
+        )
+        self.ratelimit_limited = Counter(
+            "qatysu_ratelimit_limited_total",
+            "Requests refused by a rate limit.",
+            ["policy"],
+            registry=r,
+        )
+        self.ratelimit_backend_errors = Counter(
+            "qatysu_ratelimit_backend_errors_total",
+            "Rate-limit checks that could not reach the shared backend.",
+            registry=r,
+        )
+        self.writer_queue_length = Gauge(
+            "qatysu_writer_queue_length",
+            "Writes waiting for the group-commit writer.",
+            registry=r,
+            multiprocess_mode="livesum",
+        )
+        self.writer_batch_size = Histogram(
+            "qatysu_writer_batch_size",
+            "Writes committed in one transaction.",
+            buckets=BATCH_BUCKETS,
+            registry=r,
+        )
+        self.writer_commit_seconds = Histogram(
+            "qatysu_writer_commit_seconds",
+            "Time to run and commit one batch.",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.writer_rejected = Counter(
+            "qatysu_writer_rejected_total",
+            "Writes refused because the writer queue was full.",
+            registry=r,
+        )
+        self.petition_signatures = Counter(
+            "qatysu_petition_signatures_total",
+            "Petition signatures committed.",
+            registry=r,
+        )
+        self.event_loop_lag = Gauge(
+            "qatysu_event_loop_lag_seconds",
+            "How late the event loop ran a timer.",
+            registry=r,
+            multiprocess_mode="max",
+        )
+        self.events_emitted = Counter(
+            "qatysu_events_total",
+            "Domain events emitted to plugins.",
+            ["event"],
+            registry=r,
+        )
+
+    def exposition(self) -> bytes:
+        if self.multiprocess:
+            registry = CollectorRegistry()
+            multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+            return generate_latest(registry)
+        return generate_latest(self.registry)
+
+
+async def metrics_handler(request: web.Request) -> web.Response:
+    from core.keys import METRICS
+
+    body = request.app[METRICS].exposition()
+    response = web.Response(body=body)
+    response.headers["Content-Type"] = CONTENT_TYPE_LATEST
+    return response

@@ -1,0 +1,90 @@
+"""Operations routes: liveness, readiness, metrics and the API description; no admission."""
+
+from __future__ import annotations
+
+import asyncio
+from importlib.metadata import PackageNotFoundError, version
+
+from aiohttp import web
+
+from core import keys
+from core.bodies import json_response
+from core.metrics import metrics_handler
+from core.openapi import build_openapi
+from core.routing import OPERATIONS, RouteRegistry
+
+OPENAPI_CACHE: web.AppKey[dict[str, object]] = web.AppKey("openapi_cache")
+
+
+def package_version() -> str:
+    try:
+        return version("qatysu")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree
+        return "0.0.0"
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    app = request.app
+    checks: dict[str, str] = {}
+    readiness = app[keys.READINESS]
+    if readiness.draining:
+        checks["server"] = "draining"
+    elif not readiness.started:
+        checks["server"] = "starting"
+    else:
+        checks["server"] = "ok"
+    try:
+        async with asyncio.timeout(1.0):
+            await app[keys.DATABASE].ping()
+        checks["database"] = "ok"
+    except Exception as exc:
+        checks["database"] = f"unreachable: {type(exc).__name__}"
+    redis = app[keys.REDIS]
+    if redis is not None:
+        try:
+            async with asyncio.timeout(1.0):
+                await redis.ping()
+            checks["redis"] = "ok"
+        except Exception as exc:
+            checks["redis"] = f"unreachable: {type(exc).__name__}"
+    ready = all(value == "ok" for value in checks.values())
+    return json_response(
+        {"status": "ready" if ready else "not ready", "checks": checks},
+        status=200 if ready else 503,
+        headers=None if ready else {"Retry-After": "1"},
+    )
+
+
+async def openapi(request: web.Request) -> web.Response:
+    cache = request.app[OPENAPI_CACHE]
+    if "document" not in cache:
+        cache["document"] = build_openapi(request.app[keys.ROUTES], version=package_version())
+    return json_response(cache["document"])
+
+
+def add_operations_routes(routes: RouteRegistry) -> None:
+    for path, handler, name, summary in (
+        ("/healthz", healthz, "ops.healthz", "The process is alive"),
+        (
+            "/readyz",
+            readyz,
+            "ops.readyz",
+            "The database and Redis answer, and the server is not draining",
+        ),
+        ("/metrics", metrics_handler, "ops.metrics", "Prometheus metrics"),
+        ("/openapi.json", openapi, "ops.openapi", "This API description"),
+    ):
+        routes.add(
+            "GET",
+            path,
+            handler,
+            name=name,
+            summary=summary,
+            policy=OPERATIONS,
+            responses={200: summary},
+            tags=("operations",),
+        )

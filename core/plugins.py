@@ -1,0 +1,183 @@
+"""The plugin manager and a typed façade over its hooks.
+
+Built-in channels are plugins loaded by dotted name from ``DEFAULT_PLUGINS``, exactly as a
+third-party plugin is loaded from the ``qatysu`` entry-point group: core imports them by name
+only, never by reference. Optional plugins shipped with Qatysu are loaded by name from
+``[plugins] enabled``; any plugin can be switched off by name in ``[plugins] disabled``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import inspect
+import logging
+from collections.abc import Awaitable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, TypeVar
+
+import pluggy
+
+from core import hookspecs
+from core.moderation import ModerationResult, Verdict
+from core.settings import SettingsError, validate_section
+
+if TYPE_CHECKING:
+    from aiohttp import web
+    from pydantic import BaseModel
+
+    from core.events import Event
+    from core.hookspecs import CleanupContext
+    from core.identity import Identity
+    from core.moderation import TextSubmission
+    from core.routing import RouteRegistry
+    from core.settings import Settings
+    from core.storage.migrations import MigrationSet
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PLUGINS: tuple[str, ...] = ("plugins.petitions",)
+
+T = TypeVar("T")
+M = TypeVar("M", bound="BaseModel")
+
+
+async def resolve(value: T | Awaitable[T]) -> T:
+    """The value of a hook result, awaiting it if the plugin returned an awaitable."""
+    if inspect.isawaitable(value):
+        return await value
+    return value
+
+
+async def resolve_all(values: Iterable[T | Awaitable[T]]) -> list[T]:
+    return [await resolve(value) for value in values]
+
+
+@dataclass(frozen=True, slots=True)
+class PluginInfo:
+    name: str
+    module: str
+    hooks: tuple[str, ...]
+    version: str | None
+
+
+class PluginHost:
+    """Loads plugins and calls their hooks with types."""
+
+    def __init__(self, settings: Settings, *, extra_plugins: Sequence[object] = ()) -> None:
+        self.settings = settings
+        self.pm = pluggy.PluginManager(hookspecs.PROJECT)
+        self.pm.add_hookspecs(hookspecs)
+        for name in settings.plugins.disabled:
+            self.pm.set_blocked(name)
+        for name in (*DEFAULT_PLUGINS, *settings.plugins.enabled):
+            if self.pm.is_blocked(name):
+                continue
+            try:
+                module = importlib.import_module(name)
+            except ImportError as exc:
+                raise SettingsError(
+                    f"plugins.enabled: cannot import plugin {name!r}: {exc}"
+                ) from exc
+            self.pm.register(module, name=name)
+        self.pm.load_setuptools_entrypoints(hookspecs.PROJECT)
+        for plugin in extra_plugins:
+            self.pm.register(plugin)
+        self.pm.check_pending()
+        self._sections = self._collect_sections()
+
+    def _collect_sections(self) -> dict[str, type[BaseModel]]:
+        sections: dict[str, type[BaseModel]] = {}
+        for result in self.pm.hook.qatysu_settings_section():
+            if result is None:
+                continue
+            name, model = result
+            if name in sections:
+                raise SettingsError(f"two plugins claim the settings section [{name}]")
+            sections[name] = model
+        unknown = set(self.settings.plugin_sections) - set(sections)
+        if unknown:
+            raise SettingsError(
+                "unknown settings section(s): " + ", ".join(f"[{n}]" for n in sorted(unknown))
+            )
+        for name, model in sections.items():
+            validate_section(name, model, self.settings)
+        return sections
+
+    def section(self, name: str, model: type[M]) -> M:
+        """A plugin's validated settings section."""
+        return validate_section(name, model, self.settings)
+
+    def plugins(self) -> list[PluginInfo]:
+        infos = []
+        for name, plugin in sorted(self.pm.list_name_plugin(), key=lambda item: item[0]):
+            if plugin is None:
+                continue
+            hooks = tuple(sorted(h.name for h in self.pm.get_hookcallers(plugin) or ()))
+            dist = next((d for p, d in self.pm.list_plugin_distinfo() if p is plugin), None)
+            version = getattr(dist, "version", None) if dist is not None else None
+            module = getattr(plugin, "__name__", type(plugin).__module__)
+            infos.append(PluginInfo(name=name, module=module, hooks=hooks, version=version))
+        return infos
+
+    def migrations(self) -> list[MigrationSet]:
+        return [s for s in self.pm.hook.qatysu_migrations() if s is not None]
+
+    def add_routes(self, routes: RouteRegistry, app: web.Application) -> None:
+        self.pm.hook.qatysu_add_routes(routes=routes, app=app)
+
+    def cleanup_contexts(self, app: web.Application) -> list[CleanupContext]:
+        contexts: list[CleanupContext] = []
+        for result in self.pm.hook.qatysu_cleanup_ctx(app=app):
+            contexts.extend(result or ())
+        return contexts
+
+    async def identify(self, request: web.Request, token: str) -> Identity | None:
+        result: Identity | None = await resolve(
+            self.pm.hook.qatysu_identify(request=request, token=token)
+        )
+        return result
+
+    async def moderate(self, submission: TextSubmission) -> ModerationResult:
+        """The strictest verdict of all moderation plugins: reject beats flag beats allow."""
+        results = await resolve_all(self.pm.hook.qatysu_moderate_text(submission=submission))
+        verdicts = [r for r in results if r is not None]
+        for wanted in (Verdict.REJECT, Verdict.FLAG):
+            for result in verdicts:
+                if result.verdict is wanted:
+                    chosen: ModerationResult = result
+                    return chosen
+        return ModerationResult(verdict=Verdict.ALLOW)
+
+    async def emit(self, event: Event, app: web.Application) -> None:
+        for result in self.pm.hook.qatysu_event(event=event, app=app):
+            try:
+                await resolve(result)
+            except Exception:
+                log.exception("a plugin failed handling event %s", event.name)
+
+    async def demo_seed(self, app: web.Application) -> list[str]:
+        lines: list[str] = []
+        for result in await resolve_all(self.pm.hook.qatysu_demo_seed(app=app)):
+            lines.extend(result or ())
+        return lines
+
+
+class EventBus:
+    """Hands committed events to plugins off the request path, so a slow notifier delays no one."""
+
+    def __init__(self, host: PluginHost, app: web.Application) -> None:
+        self._host = host
+        self._app = app
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.emitted: dict[str, int] = {}
+
+    def emit(self, event: Event) -> None:
+        self.emitted[event.name] = self.emitted.get(event.name, 0) + 1
+        task = asyncio.get_running_loop().create_task(self._host.emit(event, self._app))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def drain(self) -> None:
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)

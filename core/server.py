@@ -1,0 +1,64 @@
+"""Starting the HTTP server and draining it: the lifecycle around ``create_app``."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from core import keys
+from core.accesslog import AccessLogger
+from core.app import create_app, token_keys
+from core.demo import demo_token_lines
+from core.settings import Settings
+
+log = logging.getLogger("qatysu")
+
+
+@dataclass
+class RunningServer:
+    app: web.Application
+    runner: web.AppRunner
+    port: int
+
+    async def drain(self) -> None:
+        """Readiness off, wait the grace period, stop accepting, finish in-flight, flush writes."""
+        settings = self.app[keys.SETTINGS]
+        self.app[keys.READINESS].draining = True
+        if settings.server.drain_grace > 0:
+            await asyncio.sleep(settings.server.drain_grace)
+        await self.runner.cleanup()
+
+
+async def start_server(settings: Settings, *, reuse_port: bool = False) -> RunningServer:
+    app = create_app(settings)
+    runner = web.AppRunner(
+        app,
+        handle_signals=False,
+        access_log=logging.getLogger("qatysu.access") if settings.server.access_log else None,
+        access_log_class=AccessLogger,
+        keepalive_timeout=settings.server.keepalive_timeout,
+        shutdown_timeout=settings.server.shutdown_timeout,
+    )
+    await runner.setup()
+    if settings.server.demo:
+        lines = await app[keys.PLUGINS].demo_seed(app)
+        lines += demo_token_lines(token_keys(settings).hs256_secret)
+        address = f"{settings.server.host}:{settings.server.port}"
+        print("\n".join(line.replace("HOST", address) for line in lines), flush=True)
+    site = web.TCPSite(
+        runner,
+        settings.server.host,
+        settings.server.port,
+        backlog=1024,
+        reuse_port=reuse_port or None,
+    )
+    await site.start()
+    port = settings.server.port
+    server = getattr(site, "_server", None)
+    if server is not None and server.sockets:
+        port = server.sockets[0].getsockname()[1]
+    print(f"qatysu serving on http://{settings.server.host}:{port}", flush=True)
+    return RunningServer(app=app, runner=runner, port=port)

@@ -1,0 +1,263 @@
+"""Typed settings: built-in defaults <- a TOML file <- ``QATYSU_*`` environment <- CLI flags.
+
+Each layer overrides the one before it. Sections and keys are closed: an unknown key, or a value
+of the wrong type, stops the server at start with a message that names the setting. Plugins own
+sections of their own, declared through the ``qatysu_settings_section`` hook and validated the
+same way once the plugins are loaded.
+
+Environment names are ``QATYSU_<SECTION>__<KEY>`` (nested keys join with ``__``). Three short
+forms exist for the settings everyone sets: ``QATYSU_JWT_SECRET``, ``QATYSU_DATABASE_URL`` and
+``QATYSU_REDIS_URL``. A value that starts with ``[`` or ``{`` is read as JSON.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+M = TypeVar("M", bound="BaseModel")
+
+DEFAULT_CONFIG_FILE = Path("config/default.toml")
+ENV_PREFIX = "QATYSU_"
+ENV_SHORT_FORMS: dict[str, tuple[str, ...]] = {
+    "QATYSU_JWT_SECRET": ("identity", "jwt_secret"),
+    "QATYSU_DATABASE_URL": ("database", "url"),
+    "QATYSU_REDIS_URL": ("redis", "url"),
+}
+
+
+class SettingsError(Exception):
+    """A setting is unknown or invalid; the message names it."""
+
+
+class Section(BaseModel):
+    """A closed, immutable settings section."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ServerSettings(Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    workers: int = Field(default=1, ge=1, le=256)
+    data_dir: Path = Path("var")
+    demo: bool = False
+    access_log: bool = True
+    shutdown_timeout: float = Field(default=20.0, gt=0)
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    header_timeout: float = Field(default=10.0, gt=0)
+    keepalive_timeout: float = Field(default=15.0, gt=0)
+    max_connections: int = Field(default=4096, ge=1)
+    drain_grace: float = Field(default=0.0, ge=0)
+    trusted_proxies: tuple[str, ...] = ()
+    event_loop: Literal["uvloop", "asyncio"] = "uvloop"
+
+
+class DatabaseSettings(Section):
+    url: str = ""
+    # None: migrate at start on the embedded SQLite default only; servers run `qatysu migrate`.
+    migrate_on_start: bool | None = None
+    pool_size: int = Field(default=8, ge=1)
+    statement_timeout: float = Field(default=5.0, gt=0)
+
+
+class RedisSettings(Section):
+    url: str | None = None
+    key_prefix: str = "qatysu:"
+    socket_timeout: float = Field(default=0.25, gt=0)
+
+
+class IdentitySettings(Section):
+    jwt_secret: str = ""
+    jwt_public_key_file: Path | None = None
+    algorithms: tuple[Literal["HS256", "RS256", "ES256"], ...] = ("HS256",)
+    iin_hash_secret: str = ""
+    leeway_seconds: float = Field(default=30.0, ge=0)
+
+
+class WriterSettings(Section):
+    queue_size: int = Field(default=20_000, ge=1)
+    max_batch: int = Field(default=512, ge=1)
+    commit_timeout: float = Field(default=5.0, gt=0)
+
+
+class CacheSettings(Section):
+    ttl_seconds: float = Field(default=1.0, ge=0)
+    max_entries: int = Field(default=10_000, ge=1)
+    stale_while_revalidate: int = Field(default=5, ge=0)
+
+
+class RateOverride(Section):
+    rate: float = Field(gt=0)
+    burst: int = Field(ge=1)
+
+
+class AdmissionSettings(Section):
+    enabled: bool = True
+    initial_limit: int = Field(default=32, ge=1)
+    min_limit: int = Field(default=8, ge=1)
+    max_limit: int = Field(default=512, ge=1)
+    fixed_limit: int | None = Field(default=None, ge=1)
+    queue_capacity: int = Field(default=512, ge=0)
+    critical_reserve: float = Field(default=0.2, ge=0, lt=1)
+    codel_target: float = Field(default=0.005, gt=0)
+    codel_interval: float = Field(default=0.1, gt=0)
+    default_deadline: float = Field(default=2.0, gt=0)
+    ratelimit_enabled: bool = True
+    ratelimit_fail_open: bool = True
+    rate_overrides: dict[str, RateOverride] = Field(default_factory=dict)
+    writer_pressure_high: float = Field(default=0.5, gt=0, le=1)
+
+
+class MetricsSettings(Section):
+    enabled: bool = True
+    slo_seconds: float = Field(default=0.25, gt=0)
+
+
+class CalendarSettings(Section):
+    weekend: tuple[int, ...] = (5, 6)
+    holidays: tuple[dt.date, ...] = ()
+    timezone: str = "Asia/Almaty"
+
+    @field_validator("weekend")
+    @classmethod
+    def _weekday_numbers(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        if any(day < 0 or day > 6 for day in value):
+            raise ValueError("weekend days are 0 (Monday) to 6 (Sunday)")
+        return value
+
+
+class PluginsSettings(Section):
+    disabled: tuple[str, ...] = ()
+    enabled: tuple[str, ...] = ()
+
+
+class Settings(Section):
+    """Everything core reads, plus the raw sections that plugins own."""
+
+    server: ServerSettings = ServerSettings()
+    database: DatabaseSettings = DatabaseSettings()
+    redis: RedisSettings = RedisSettings()
+    identity: IdentitySettings = IdentitySettings()
+    writer: WriterSettings = WriterSettings()
+    cache: CacheSettings = CacheSettings()
+    admission: AdmissionSettings = AdmissionSettings()
+    metrics: MetricsSettings = MetricsSettings()
+    calendar: CalendarSettings = CalendarSettings()
+    plugins: PluginsSettings = PluginsSettings()
+    plugin_sections: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+    @property
+    def database_url(self) -> str:
+        return self.database.url or f"sqlite:///{self.server.data_dir / 'qatysu.db'}"
+
+
+CORE_SECTIONS = frozenset(name for name in Settings.model_fields if name != "plugin_sections")
+
+
+def load_settings(
+    *,
+    config_file: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Mapping[str, Any]] | None = None,
+) -> Settings:
+    """Build settings from every layer; raise SettingsError naming the first bad setting."""
+    layered: dict[str, Any] = {}
+    file = config_file if config_file is not None else DEFAULT_CONFIG_FILE
+    if config_file is not None or file.exists():
+        _merge(layered, _read_toml(file))
+    _merge(layered, _from_environ(os.environ if environ is None else environ))
+    for section, values in (overrides or {}).items():
+        _merge(layered, {section: {k: v for k, v in values.items() if v is not None}})
+    return build_settings(layered)
+
+
+def build_settings(layered: Mapping[str, Any]) -> Settings:
+    """Validate a nested mapping of sections into Settings."""
+    core = {k: v for k, v in layered.items() if k in CORE_SECTIONS}
+    plugin_sections = {k: v for k, v in layered.items() if k not in CORE_SECTIONS}
+    for name, value in plugin_sections.items():
+        if not isinstance(value, dict):
+            raise SettingsError(f"setting [{name}] must be a table of keys, not {value!r}")
+    try:
+        return Settings(**core, plugin_sections=plugin_sections)
+    except ValidationError as exc:
+        raise SettingsError(describe_validation_error(exc)) from None
+
+
+def validate_section(name: str, model: type[M], settings: Settings) -> M:
+    """Validate a plugin's own section; the message names the setting that is wrong."""
+    try:
+        return model.model_validate(settings.plugin_sections.get(name, {}))
+    except ValidationError as exc:
+        raise SettingsError(describe_validation_error(exc, prefix=name)) from None
+
+
+def describe_validation_error(exc: ValidationError, *, prefix: str = "") -> str:
+    problems = []
+    for error in exc.errors():
+        location = ".".join(str(part) for part in ((prefix,) if prefix else ()) + error["loc"])
+        message = "unknown setting" if error["type"] == "extra_forbidden" else error["msg"]
+        problems.append(f"{location}: {message}")
+    return "invalid settings: " + "; ".join(problems)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise SettingsError(f"config file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"config file {path} is not valid TOML: {exc}") from None
+
+
+def _from_environ(environ: Mapping[str, str]) -> dict[str, Any]:
+    layered: dict[str, Any] = {}
+    for name, raw in environ.items():
+        if not name.startswith(ENV_PREFIX):
+            continue
+        if name in ENV_SHORT_FORMS:
+            path = ENV_SHORT_FORMS[name]
+        elif "__" in name:
+            path = tuple(part.lower() for part in name[len(ENV_PREFIX) :].split("__"))
+        else:
+            continue
+        if any(not part for part in path):
+            raise SettingsError(f"environment variable {name} does not name a setting")
+        _merge(layered, _nest(path, _parse_env_value(name, raw)))
+    return layered
+
+
+def _parse_env_value(name: str, raw: str) -> Any:
+    if raw.strip()[:1] in ("[", "{"):
+        try:
+            return json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise SettingsError(f"environment variable {name} is not valid JSON: {exc}") from None
+    return raw
+
+
+def _nest(path: tuple[str, ...], value: Any) -> dict[str, Any]:
+    for part in reversed(path):
+        value = {part: value}
+    result: dict[str, Any] = value
+    return result
+
+
+def _merge(into: dict[str, Any], layer: Mapping[str, Any]) -> None:
+    for key, value in layer.items():
+        if isinstance(value, Mapping) and isinstance(into.get(key), dict):
+            _merge(into[key], value)
+        elif isinstance(value, Mapping):
+            into[key] = {}
+            _merge(into[key], value)
+        else:
+            into[key] = value

@@ -1,0 +1,48 @@
+"""Working-day arithmetic for statutory deadlines, with a holiday calendar from config."""
+
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+from core.settings import CalendarSettings
+
+
+class WorkCalendar:
+    """Counts working days in the authority's time zone, skipping weekends and holidays."""
+
+    def __init__(self, settings: CalendarSettings) -> None:
+        self._weekend = frozenset(settings.weekend)
+        self._holidays = frozenset(settings.holidays)
+        self.timezone = ZoneInfo(settings.timezone)
+
+    def is_working_day(self, day: dt.date) -> bool:
+        return day.weekday() not in self._weekend and day not in self._holidays
+
+    def add_working_days(self, start: dt.datetime, days: int) -> dt.datetime:
+        """The end (23:59:59 local) of the ``days``-th working day after ``start``'s local date.
+
+        Day one is the first working day after the day of filing, as statutory terms count.
+        """
+        if days < 1:
+            raise ValueError("a term is at least one working day")
+        day = start.astimezone(self.timezone).date()
+        counted = 0
+        while counted < days:
+            day += dt.timedelta(days=1)
+            if self.is_working_day(day):
+                counted += 1
+        end = dt.datetime.combine(day, dt.time(23, 59, 59), tzinfo=self.timezone)
+        return end.astimezone(dt.UTC)
+
+    def working_days_between(self, start: dt.datetime, end: dt.datetime) -> int:
+        """Working days after ``start``'s local date, up to and including ``end``'s."""
+        first = start.astimezone(self.timezone).date()
+        last = end.astimezone(self.timezone).date()
+        count = 0
+        day = first
+        while day < last:
+            day += dt.timedelta(days=1)
+            if self.is_working_day(day):
+                count += 1
+        return count

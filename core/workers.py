@@ -1,0 +1,79 @@
+"""``qatysu serve --workers N``: N processes under gunicorn with aiohttp's uvloop worker.
+
+The master prepares once (migrations, demo data), then forks. Each worker builds its own app
+after the fork, so no event loop, connection or lock crosses a process boundary. Metrics from
+every worker are aggregated through prometheus_client's multiprocess mode.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from gunicorn.app.base import BaseApplication
+
+from core.settings import Settings
+
+
+class QatysuGunicorn(BaseApplication):  # type: ignore[misc]
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        super().__init__()
+
+    def load_config(self) -> None:
+        server = self._settings.server
+        options: dict[str, Any] = {
+            "bind": f"{server.host}:{server.port}",
+            "workers": server.workers,
+            "worker_class": "aiohttp.GunicornUVLoopWebWorker"
+            if server.event_loop == "uvloop"
+            else "aiohttp.GunicornWebWorker",
+            "graceful_timeout": server.shutdown_timeout,
+            "keepalive": server.keepalive_timeout,
+            "backlog": 1024,
+            "child_exit": _child_exit,
+            "accesslog": None,
+        }
+        for key, value in options.items():
+            self.cfg.set(key, value)
+
+    def load(self) -> Any:
+        from core.app import create_app
+
+        return create_app(self._settings)
+
+
+def _child_exit(_server: Any, worker: Any) -> None:
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
+
+
+async def _prepare(settings: Settings) -> None:
+    """Run startup once in the master: migrations and, with --demo, the demo data and tokens."""
+    from aiohttp import web
+
+    from core import keys
+    from core.app import create_app, token_keys
+    from core.demo import demo_token_lines
+
+    app = create_app(settings)
+    runner = web.AppRunner(app, handle_signals=False)
+    await runner.setup()
+    try:
+        if settings.server.demo:
+            lines = await app[keys.PLUGINS].demo_seed(app)
+            lines += demo_token_lines(token_keys(settings).hs256_secret)
+            address = f"{settings.server.host}:{settings.server.port}"
+            print("\n".join(line.replace("HOST", address) for line in lines), flush=True)
+    finally:
+        await runner.cleanup()
+
+
+def serve_workers(settings: Settings) -> int:
+    from core.cli import prepare_multiprocess_metrics
+
+    asyncio.run(_prepare(settings))
+    prepare_multiprocess_metrics(settings)
+    QatysuGunicorn(settings).run()
+    return 0

@@ -1,0 +1,124 @@
+"""Request and response bodies of the petition channel (they also document /openapi.json)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from plugins.petitions.lifecycle import Status
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class PetitionCreate(Body):
+    """A new petition, filed by a citizen."""
+
+    title: str = Field(min_length=10, max_length=200)
+    text: str = Field(min_length=50, max_length=10_000)
+    addressee: str = Field(description="who must answer: a key of [petitions.thresholds]")
+    addressee_agency: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        description="the agency code that must answer; any agency may when omitted",
+    )
+
+
+class ModerationDecision(Body):
+    """A moderator's decision on a petition in moderation."""
+
+    decision: Literal["approve", "reject"]
+    reason: str | None = Field(default=None, max_length=2000)
+
+
+class PetitionAnswer(Body):
+    """The addressee's answer to a petition that reached its threshold."""
+
+    text: str = Field(min_length=1, max_length=20_000)
+
+
+class PetitionListQuery(Body):
+    """Filters, order and page of the petition list."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    status: Status | None = None
+    addressee: str | None = Field(default=None, max_length=64)
+    sort: Literal["created", "signatures"] = "created"
+    limit: int | None = Field(default=None, ge=1)
+    cursor: str | None = Field(default=None, max_length=200)
+
+
+class PageQuery(Body):
+    """A page of a list."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    limit: int | None = Field(default=None, ge=1)
+    cursor: str | None = Field(default=None, max_length=200)
+
+
+class Response(BaseModel):
+    """The addressee's answer."""
+
+    text: str
+    agency: str | None
+    responded_at: str
+
+
+class Petition(BaseModel):
+    """A petition as the public (or its author and moderators) see it."""
+
+    id: str
+    title: str
+    text: str
+    addressee: str
+    addressee_agency: str | None
+    status: Status
+    author_name: str
+    signature_count: int
+    threshold: int
+    co_signer_minimum: int
+    created_at: str
+    moderation_due_at: str
+    moderation_overdue: bool
+    moderation_reason: str | None
+    restricted_until: str | None
+    collection_ends_at: str | None
+    threshold_reached_at: str | None
+    response_due_at: str | None
+    response_overdue: bool
+    response: Response | None
+
+
+class PetitionPage(BaseModel):
+    """A page of petitions; pass ``next_cursor`` back as ``cursor`` for the next one."""
+
+    items: list[Petition]
+    next_cursor: str | None
+
+
+class SignatureReceipt(BaseModel):
+    """The result of signing: the count includes this signature once it is committed."""
+
+    petition_id: str
+    signature_count: int
+    status: Status
+    already_signed: bool
+
+
+class Signer(BaseModel):
+    """A signer as the public sees them: first name and initial only."""
+
+    name: str
+    signed_at: str
+
+
+class SignerPage(BaseModel):
+    """A page of signers."""
+
+    items: list[Signer]
+    next_cursor: str | None

@@ -1,0 +1,203 @@
+"""Signing, batched inside the group-commit writer.
+
+One batch of signatures costs one SELECT of the petitions involved, one multi-row
+``INSERT .. ON CONFLICT DO NOTHING RETURNING`` and one counter UPDATE per petition. The
+petition row is touched once per batch, not once per signature: that row is where the UK
+petitions site's counting contended under a flood. The (petition, citizen hash) primary key
+makes a second signature by one citizen impossible, whatever the concurrency or the number
+of processes; the counter moves by exactly the rows that insert.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from core.api import as_utc
+from core.errors import Conflict, NotFound
+from core.storage.writer import BatchKind
+from plugins.petitions.lifecycle import SIGNABLE, Status, status_after_signatures
+from plugins.petitions.tables import petitions, signatures
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection
+
+    from core.workdays import WorkCalendar
+    from plugins.petitions.settings import PetitionSettings
+
+
+@dataclass(frozen=True, slots=True)
+class SignRequest:
+    petition_id: str
+    citizen_hash: str
+    public_name: str
+    signed_at: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class SignOutcome:
+    petition_id: str
+    created: bool
+    signature_count: int
+    status: Status
+    # Set on exactly one outcome of the batch that moved the petition, for its event.
+    became: Status | None = None
+
+
+def signing_kind(
+    settings: PetitionSettings, calendar: WorkCalendar
+) -> BatchKind[SignRequest, SignOutcome]:
+    async def apply(
+        conn: AsyncConnection, requests: Sequence[SignRequest]
+    ) -> list[SignOutcome | BaseException]:
+        return await _apply(conn, requests, settings, calendar)
+
+    return BatchKind(name="petitions.sign", apply=apply)
+
+
+async def _apply(
+    conn: AsyncConnection,
+    requests: Sequence[SignRequest],
+    settings: PetitionSettings,
+    calendar: WorkCalendar,
+) -> list[SignOutcome | BaseException]:
+    ids = sorted({r.petition_id for r in requests})
+    rows = {
+        row.id: row
+        for row in await conn.execute(
+            sa.select(
+                petitions.c.id,
+                petitions.c.status,
+                petitions.c.signature_count,
+                petitions.c.threshold,
+                petitions.c.co_signer_minimum,
+                petitions.c.addressee,
+                petitions.c.restricted_until,
+                petitions.c.collection_ends_at,
+            ).where(petitions.c.id.in_(ids))
+        )
+    }
+    results: list[SignOutcome | BaseException | None] = [None] * len(requests)
+    to_insert: dict[tuple[str, str], int] = {}
+    for index, request in enumerate(requests):
+        row = rows.get(request.petition_id)
+        refusal = _refusal(row, request.signed_at)
+        if refusal is not None:
+            results[index] = refusal
+        elif (request.petition_id, request.citizen_hash) not in to_insert:
+            to_insert[(request.petition_id, request.citizen_hash)] = index
+    inserted = await _insert(conn, [requests[i] for i in to_insert.values()])
+    added: dict[str, int] = {}
+    for key in inserted:
+        added[key[0]] = added.get(key[0], 0) + 1
+    final: dict[str, tuple[int, Status, Status | None]] = {}
+    for petition_id, row in rows.items():
+        final[petition_id] = (row.signature_count, Status(row.status), None)
+    for petition_id, count in added.items():
+        final[petition_id] = await _count_and_advance(
+            conn, rows[petition_id], count, requests[0].signed_at, settings, calendar
+        )
+    announced: set[str] = set()
+    for index, request in enumerate(requests):
+        if results[index] is not None:
+            continue
+        count, status, became = final[request.petition_id]
+        key = (request.petition_id, request.citizen_hash)
+        created = key in inserted and to_insert.get(key) == index
+        announce = became if created and request.petition_id not in announced else None
+        if announce is not None:
+            announced.add(request.petition_id)
+        results[index] = SignOutcome(request.petition_id, created, count, status, announce)
+    return [r for r in results if r is not None]
+
+
+def _refusal(row: Any, now: dt.datetime) -> BaseException | None:
+    if row is None:
+        return NotFound("no such petition")
+    status = Status(row.status)
+    if status not in SIGNABLE:
+        return Conflict(
+            f"a petition in status {status} cannot be signed",
+            extra={"petition_status": status.value},
+        )
+    deadline = as_utc(
+        row.restricted_until if status is Status.RESTRICTED else row.collection_ends_at
+    )
+    if deadline is not None and now > deadline:
+        return Conflict(
+            "the petition's collection period is over", extra={"petition_status": status.value}
+        )
+    return None
+
+
+async def _insert(conn: AsyncConnection, requests: Sequence[SignRequest]) -> set[tuple[str, str]]:
+    if not requests:
+        return set()
+    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    statement = (
+        insert(signatures)
+        .values(
+            [
+                {
+                    "petition_id": r.petition_id,
+                    "citizen_hash": r.citizen_hash,
+                    "public_name": r.public_name,
+                    "signed_at": r.signed_at,
+                }
+                for r in requests
+            ]
+        )
+        .on_conflict_do_nothing()
+        .returning(signatures.c.petition_id, signatures.c.citizen_hash)
+    )
+    return {(row.petition_id, row.citizen_hash) for row in await conn.execute(statement)}
+
+
+async def _count_and_advance(
+    conn: AsyncConnection,
+    row: Any,
+    added: int,
+    now: dt.datetime,
+    settings: PetitionSettings,
+    calendar: WorkCalendar,
+) -> tuple[int, Status, Status | None]:
+    # Increment in SQL, not from the value read: another process may be signing the same
+    # petition (PostgreSQL), and an absolute write would lose its signatures.
+    result = await conn.execute(
+        sa.update(petitions)
+        .where(petitions.c.id == row.id)
+        .values(signature_count=petitions.c.signature_count + added)
+        .returning(petitions.c.signature_count, petitions.c.status)
+    )
+    count, status_value = result.one()
+    status = Status(status_value)
+    target = status_after_signatures(
+        status, count, co_signer_minimum=row.co_signer_minimum, threshold=row.threshold
+    )
+    if target is status:
+        return count, status, None
+    values: dict[str, Any] = {"status": target.value}
+    if target is Status.PUBLIC:
+        values.update(
+            was_public=True, collection_ends_at=now + dt.timedelta(days=settings.collection_days)
+        )
+    else:
+        level = settings.addressee_levels.get(row.addressee, "central")
+        values.update(
+            was_public=True,
+            threshold_reached_at=now,
+            response_due_at=calendar.add_working_days(now, settings.response_working_days[level]),
+        )
+    moved = await conn.execute(
+        sa.update(petitions)
+        .where(petitions.c.id == row.id, petitions.c.status == status.value)
+        .values(**values)
+    )
+    if moved.rowcount == 1:
+        return count, target, target
+    return count, status, None

@@ -1,0 +1,123 @@
+"""Reading petitions and turning rows into the public shape."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from core.api import as_utc, decode_cursor, encode_cursor, iso
+from core.errors import BadRequest
+from plugins.petitions.lifecycle import Status
+from plugins.petitions.tables import petitions, signatures
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Row
+    from sqlalchemy.ext.asyncio import AsyncConnection
+
+
+def petition_document(row: Row[Any], now: dt.datetime) -> dict[str, Any]:
+    """The public shape of a petition, with overdue flags derived from ``now``."""
+    status = Status(row.status)
+    moderation_due = as_utc(row.moderation_due_at)
+    response_due = as_utc(row.response_due_at)
+    response = None
+    if row.responded_at is not None:
+        response = {
+            "text": row.response_text,
+            "agency": row.response_agency,
+            "responded_at": iso(row.responded_at),
+        }
+    return {
+        "id": row.id,
+        "title": row.title,
+        "text": row.text,
+        "addressee": row.addressee,
+        "addressee_agency": row.addressee_agency,
+        "status": status.value,
+        "author_name": row.author_name,
+        "signature_count": row.signature_count,
+        "threshold": row.threshold,
+        "co_signer_minimum": row.co_signer_minimum,
+        "created_at": iso(row.created_at),
+        "moderation_due_at": iso(row.moderation_due_at),
+        "moderation_overdue": status is Status.MODERATION
+        and moderation_due is not None
+        and now > moderation_due,
+        "moderation_reason": row.moderation_reason,
+        "restricted_until": iso(row.restricted_until),
+        "collection_ends_at": iso(row.collection_ends_at),
+        "threshold_reached_at": iso(row.threshold_reached_at),
+        "response_due_at": iso(row.response_due_at),
+        "response_overdue": status is Status.AWAITING_RESPONSE
+        and response_due is not None
+        and now > response_due,
+        "response": response,
+    }
+
+
+async def fetch_petition(conn: AsyncConnection, petition_id: str) -> Row[Any] | None:
+    result = await conn.execute(sa.select(petitions).where(petitions.c.id == petition_id))
+    return result.first()
+
+
+async def list_petitions(
+    conn: AsyncConnection,
+    *,
+    statuses: frozenset[Status],
+    addressee: str | None,
+    sort: str,
+    limit: int,
+    cursor: str | None,
+) -> tuple[list[Row[Any]], str | None]:
+    """A keyset-paginated page, newest or most-signed first; ties break on id."""
+    order_column = petitions.c.created_at if sort == "created" else petitions.c.signature_count
+    query = sa.select(petitions).where(petitions.c.status.in_([s.value for s in statuses]))
+    if addressee is not None:
+        query = query.where(petitions.c.addressee == addressee)
+    if cursor is not None:
+        value, last_id = decode_cursor(cursor, 2)
+        if sort == "created":
+            try:
+                value = dt.datetime.fromisoformat(str(value))
+            except ValueError:
+                raise BadRequest("the cursor is not one this server issued") from None
+        elif not isinstance(value, int):
+            raise BadRequest("the cursor is not one this server issued")
+        query = query.where(
+            sa.or_(order_column < value, sa.and_(order_column == value, petitions.c.id < last_id))
+        )
+    query = query.order_by(order_column.desc(), petitions.c.id.desc()).limit(limit + 1)
+    rows = list((await conn.execute(query)).all())
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        last = rows[-1]
+        sort_value = iso(last.created_at) if sort == "created" else last.signature_count
+        next_cursor = encode_cursor([sort_value, last.id])
+    return rows, next_cursor
+
+
+async def list_signers(
+    conn: AsyncConnection, petition_id: str, *, limit: int, cursor: str | None
+) -> tuple[list[dict[str, Any]], str | None]:
+    """Signers in signing order. The cursor is an offset: a keyset cursor would have to carry
+    the signer's hash, which would let anyone link one citizen's signatures across petitions."""
+    offset = 0
+    if cursor is not None:
+        (offset,) = decode_cursor(cursor, 1)
+        if not isinstance(offset, int) or offset < 0:
+            raise BadRequest("the cursor is not one this server issued")
+    query = (
+        sa.select(signatures.c.public_name, signatures.c.signed_at)
+        .where(signatures.c.petition_id == petition_id)
+        .order_by(signatures.c.signed_at, signatures.c.citizen_hash)
+        .offset(offset)
+        .limit(limit + 1)
+    )
+    rows = list((await conn.execute(query)).all())
+    next_cursor = encode_cursor([offset + limit]) if len(rows) > limit else None
+    return [
+        {"name": r.public_name, "signed_at": iso(r.signed_at)} for r in rows[:limit]
+    ], next_cursor

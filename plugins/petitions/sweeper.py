@@ -1,0 +1,68 @@
+"""Closes petitions whose collection term ran out, in the background."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+import sqlalchemy as sa
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from core import keys
+from core.api import utcnow
+from core.events import Event
+from plugins.petitions.lifecycle import Status
+from plugins.petitions.tables import petitions
+
+log = logging.getLogger(__name__)
+
+
+async def expire_overdue(app: web.Application) -> list[str]:
+    """Mark restricted and public petitions past their term as expired; return their ids."""
+    now = utcnow()
+
+    async def write(conn: AsyncConnection) -> list[str]:
+        overdue = sa.or_(
+            sa.and_(
+                petitions.c.status == Status.RESTRICTED.value, petitions.c.restricted_until < now
+            ),
+            sa.and_(
+                petitions.c.status == Status.PUBLIC.value, petitions.c.collection_ends_at < now
+            ),
+        )
+        result = await conn.execute(
+            sa.update(petitions)
+            .where(overdue)
+            .values(status=Status.EXPIRED.value, closed_at=now)
+            .returning(petitions.c.id)
+        )
+        return [row.id for row in result]
+
+    expired: list[str] = await app[keys.WRITER].submit(write)
+    for petition_id in expired:
+        app[keys.CACHE].invalidate(f"petitions:{petition_id}")
+        app[keys.METRICS].events_emitted.labels("petition.expired").inc()
+        app[keys.EVENTS].emit(Event(name="petition.expired", subject_id=petition_id))
+    return expired
+
+
+def sweeper_ctx(interval: float):  # type: ignore[no-untyped-def]
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        async def loop() -> None:
+            while True:
+                await asyncio.sleep(interval)
+                try:
+                    await expire_overdue(app)
+                except Exception:
+                    log.exception("expiring overdue petitions failed; will retry")
+
+        task = asyncio.create_task(loop(), name="petitions-sweeper")
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    return ctx

@@ -1,0 +1,64 @@
+"""The petition channel's tables and migrations."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from core.storage.migrations import Migration, MigrationSet, create_tables
+
+metadata = sa.MetaData()
+
+petitions = sa.Table(
+    "petitions",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("title", sa.String(200), nullable=False),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("addressee", sa.String(64), nullable=False),
+    sa.Column("addressee_agency", sa.String(64)),
+    sa.Column("author_hash", sa.String(64), nullable=False),
+    sa.Column("author_name", sa.String(120), nullable=False),
+    sa.Column("status", sa.String(24), nullable=False),
+    sa.Column("flagged", sa.Boolean, nullable=False, default=False),
+    sa.Column("signature_count", sa.Integer, nullable=False, default=0),
+    sa.Column("threshold", sa.Integer, nullable=False),
+    sa.Column("co_signer_minimum", sa.Integer, nullable=False),
+    sa.Column("was_public", sa.Boolean, nullable=False, default=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("moderation_due_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("moderated_at", sa.DateTime(timezone=True)),
+    sa.Column("moderation_reason", sa.Text),
+    sa.Column("restricted_until", sa.DateTime(timezone=True)),
+    sa.Column("collection_ends_at", sa.DateTime(timezone=True)),
+    sa.Column("threshold_reached_at", sa.DateTime(timezone=True)),
+    sa.Column("response_due_at", sa.DateTime(timezone=True)),
+    sa.Column("response_text", sa.Text),
+    sa.Column("response_agency", sa.String(64)),
+    sa.Column("responded_at", sa.DateTime(timezone=True)),
+    sa.Column("closed_at", sa.DateTime(timezone=True)),
+    sa.Index("ix_petitions_status_created", "status", "created_at", "id"),
+    sa.Index("ix_petitions_status_signatures", "status", "signature_count", "id"),
+    sa.Index("ix_petitions_author", "author_hash"),
+)
+
+signatures = sa.Table(
+    "petition_signatures",
+    metadata,
+    sa.Column("petition_id", sa.String(32), sa.ForeignKey("petitions.id"), primary_key=True),
+    # The keyed hash of the signer's IIN: the primary key makes a second signature impossible.
+    sa.Column("citizen_hash", sa.String(64), primary_key=True),
+    sa.Column("public_name", sa.String(120), nullable=False),
+    sa.Column("signed_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("ix_signatures_petition_time", "petition_id", "signed_at"),
+)
+
+MIGRATIONS = MigrationSet(
+    namespace="petitions",
+    migrations=[
+        Migration(
+            version=1,
+            description="petitions and their signatures",
+            upgrade=create_tables(petitions, signatures),
+        ),
+    ],
+)
