@@ -6,7 +6,8 @@ import asyncio
 import contextlib
 import logging
 import secrets
-from collections.abc import AsyncIterator, Sequence
+import sys
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 
 import orjson
@@ -15,6 +16,7 @@ from aiohttp.typedefs import Middleware
 
 from core import keys
 from core.cache import MicroCache
+from core.connections import GUARD, ConnectionGuard, guard_sweeper_ctx, on_response_prepare
 from core.identity import BearerTokenProvider, TokenKeys, TokenVerifier
 from core.lifecycle import Readiness, event_loop_lag_ctx
 from core.metrics import Metrics
@@ -47,11 +49,12 @@ def create_app(settings: Settings, *, extra_plugins: Sequence[object] = ()) -> w
         problem_middleware,
         metrics_middleware,
     ]
+    metrics = Metrics(slo_seconds=settings.metrics.slo_seconds)
     admission = None
     if settings.admission.enabled:
         from core.admission.middleware import Admission, admission_middleware
 
-        admission = Admission(settings)
+        admission = Admission(settings, metrics)
         middlewares.append(admission_middleware)
     middlewares.append(identity_middleware)
 
@@ -59,7 +62,7 @@ def create_app(settings: Settings, *, extra_plugins: Sequence[object] = ()) -> w
     app[keys.SETTINGS] = settings
     app[keys.PLUGINS] = host
     app[keys.VERIFIER] = verifier
-    app[keys.METRICS] = Metrics(slo_seconds=settings.metrics.slo_seconds)
+    app[keys.METRICS] = metrics
     app[keys.CACHE] = MicroCache(
         ttl=settings.cache.ttl_seconds, max_entries=settings.cache.max_entries
     )
@@ -67,6 +70,13 @@ def create_app(settings: Settings, *, extra_plugins: Sequence[object] = ()) -> w
     app[keys.READINESS] = Readiness()
     app[keys.EVENTS] = EventBus(host, app)
     app[OPENAPI_CACHE] = {}
+    app[GUARD] = ConnectionGuard(
+        # With admission off nothing is shed, connections included: the unprotected baseline.
+        max_connections=settings.server.max_connections if admission is not None else sys.maxsize,
+        header_timeout=settings.server.header_timeout,
+        on_refused=_count_connection_refusal(app),
+    )
+    app.on_response_prepare.append(on_response_prepare)
     if admission is not None:
         app[keys.ADMISSION] = admission
 
@@ -82,9 +92,19 @@ def create_app(settings: Settings, *, extra_plugins: Sequence[object] = ()) -> w
     if admission is not None:
         app.cleanup_ctx.append(admission.cleanup_ctx)
     app.cleanup_ctx.append(event_loop_lag_ctx)
+    app.cleanup_ctx.append(guard_sweeper_ctx)
     app.cleanup_ctx.extend(host.cleanup_contexts(app))
     app.cleanup_ctx.append(readiness_ctx)
     return app
+
+
+def _count_connection_refusal(app: web.Application) -> Callable[[str], None]:
+    rejected = app[keys.METRICS].admission_rejected
+
+    def count(reason: str) -> None:
+        rejected.labels(reason, "none").inc()
+
+    return count
 
 
 def token_keys(settings: Settings) -> TokenKeys:

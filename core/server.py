@@ -11,6 +11,7 @@ from aiohttp import web
 from core import keys
 from core.accesslog import AccessLogger
 from core.app import create_app, token_keys
+from core.connections import GUARD, GuardedTCPSite
 from core.demo import demo_token_lines
 from core.settings import Settings
 
@@ -48,10 +49,11 @@ async def start_server(settings: Settings, *, reuse_port: bool = False) -> Runni
         lines += demo_token_lines(token_keys(settings).hs256_secret)
         address = f"{settings.server.host}:{settings.server.port}"
         print("\n".join(line.replace("HOST", address) for line in lines), flush=True)
-    site = web.TCPSite(
+    site = GuardedTCPSite(
         runner,
-        settings.server.host,
-        settings.server.port,
+        app[GUARD],
+        host=settings.server.host,
+        port=settings.server.port,
         backlog=1024,
         reuse_port=reuse_port or None,
     )
