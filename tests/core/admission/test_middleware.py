@@ -1,0 +1,155 @@
+"""Admission through HTTP: rate limits per client, shedding with 503, operations bypass."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from aiohttp import web
+
+from core import keys
+from core.admission.priority import Priority, RatePolicy
+from core.hookspecs import hookimpl
+from core.routing import RoutePolicy
+from tests.conftest import citizen
+
+
+class SlowRoutes:
+    """A plugin whose slow routes hold their admission slots until the test releases them."""
+
+    def __init__(self) -> None:
+        self.release = asyncio.Event()
+        self.started = 0
+        self._changed = asyncio.Condition()
+
+    async def until_started(self, count: int) -> None:
+        async with self._changed:
+            await self._changed.wait_for(lambda: self.started >= count)
+
+    @hookimpl
+    def qatysu_add_routes(self, routes: Any, app: web.Application) -> None:
+        async def slow(request: web.Request) -> web.Response:
+            async with self._changed:
+                self.started += 1
+                self._changed.notify_all()
+            await self.release.wait()
+            return web.json_response({"ok": True})
+
+        async def fast(request: web.Request) -> web.Response:
+            return web.json_response({"ok": True})
+
+        for name, priority in (("critical", Priority.CRITICAL), ("sheddable", Priority.SHEDDABLE)):
+            routes.add(
+                "GET",
+                f"/test/slow/{name}",
+                slow,
+                name=f"test.slow.{name}",
+                summary="waits",
+                policy=RoutePolicy(priority=priority),
+            )
+        routes.add(
+            "GET",
+            "/test/limited",
+            fast,
+            name="test.limited",
+            summary="limited",
+            policy=RoutePolicy(
+                priority=Priority.NORMAL, rate=RatePolicy(name="test-limited", rate=0.01, burst=3)
+            ),
+        )
+
+
+ADMISSION = {"enabled": True, "fixed_limit": 4, "queue_capacity": 2, "critical_reserve": 0.25}
+
+
+async def test_one_greedy_client_is_limited_while_another_is_served(make_client) -> None:
+    client = await make_client(extra_plugins=(SlowRoutes(),), admission=ADMISSION)
+    greedy = [await client.get("/test/limited", headers=citizen(1)) for _ in range(5)]
+    assert [r.status for r in greedy] == [200, 200, 200, 429, 429]
+    other = await client.get("/test/limited", headers=citizen(2))
+    assert other.status == 200
+    assert other.headers["RateLimit-Policy"] == '"test-limited";q=3;w=300'
+    assert other.headers["RateLimit"].startswith('"test-limited";r=2;t=')
+
+
+async def test_a_rate_limited_answer_is_problem_json_with_retry_after(make_client) -> None:
+    client = await make_client(extra_plugins=(SlowRoutes(),), admission=ADMISSION)
+    for _ in range(3):
+        await client.get("/test/limited")
+    limited = await client.get("/test/limited")
+    assert limited.status == 429
+    assert limited.content_type == "application/problem+json"
+    assert int(limited.headers["Retry-After"]) >= 1
+    body = await limited.json()
+    assert body["status"] == 429
+    assert body["type"] == "/problems/rate-limited"
+    metrics = await (await client.get("/metrics")).text()
+    assert 'qatysu_ratelimit_limited_total{policy="test-limited"} 1.0' in metrics
+
+
+async def test_sheddable_work_is_shed_with_503_when_slots_and_queue_are_full(make_client) -> None:
+    plugin = SlowRoutes()
+    client = await make_client(extra_plugins=(plugin,), admission=ADMISSION)
+    # The limit is 4 with a quarter reserved for critical work: 3 sheddable requests run,
+    # 2 more wait in the queue, and the sixth finds the queue full.
+    held = [asyncio.ensure_future(client.get("/test/slow/sheddable")) for _ in range(5)]
+    await plugin.until_started(3)
+    shed = await client.get("/test/slow/sheddable")
+    assert shed.status == 503
+    assert shed.headers["Retry-After"] == "1" or int(shed.headers["Retry-After"]) >= 1
+    assert (await shed.json())["detail"].endswith("(queue_full); try again shortly")
+    plugin.release.set()
+    assert [r.status for r in await asyncio.gather(*held)] == [200] * 5
+
+
+async def test_critical_work_uses_the_reserved_slot_that_sheddable_work_cannot(make_client) -> None:
+    plugin = SlowRoutes()
+    client = await make_client(
+        extra_plugins=(plugin,), admission={**ADMISSION, "queue_capacity": 0}
+    )
+    held = [asyncio.ensure_future(client.get("/test/slow/sheddable")) for _ in range(3)]
+    await plugin.until_started(3)
+    refused = await client.get("/test/slow/sheddable")
+    assert refused.status == 503
+    critical = asyncio.ensure_future(client.get("/test/slow/critical"))
+    await plugin.until_started(4)
+    plugin.release.set()
+    assert (await critical).status == 200
+    assert [r.status for r in await asyncio.gather(*held)] == [200] * 3
+
+
+async def test_operations_routes_answer_while_everything_else_is_shed(make_client) -> None:
+    plugin = SlowRoutes()
+    client = await make_client(
+        extra_plugins=(plugin,), admission={**ADMISSION, "queue_capacity": 0}
+    )
+    held = [asyncio.ensure_future(client.get("/test/slow/critical")) for _ in range(4)]
+    await plugin.until_started(4)
+    assert (await client.get("/test/slow/critical")).status == 503
+    assert (await client.get("/healthz")).status == 200
+    assert (await client.get("/metrics")).status == 200
+    plugin.release.set()
+    await asyncio.gather(*held)
+
+
+async def test_a_request_past_its_request_timeout_is_dropped_before_its_handler(
+    make_client,
+) -> None:
+    plugin = SlowRoutes()
+    client = await make_client(extra_plugins=(plugin,), admission=ADMISSION)
+    held = [asyncio.ensure_future(client.get("/test/slow/critical")) for _ in range(4)]
+    await plugin.until_started(4)
+    late = await client.get("/test/slow/critical", headers={"Request-Timeout": "0.05"})
+    assert late.status == 503
+    assert plugin.started == 4
+    plugin.release.set()
+    await asyncio.gather(*held)
+    metrics = await (await client.get("/metrics")).text()
+    assert 'qatysu_admission_rejected_total{priority="critical",reason="deadline"} 1.0' in metrics
+
+
+async def test_with_admission_off_nothing_is_limited(make_client) -> None:
+    client = await make_client(extra_plugins=(SlowRoutes(),), admission={"enabled": False})
+    statuses = [(await client.get("/test/limited")).status for _ in range(6)]
+    assert statuses == [200] * 6
+    assert keys.ADMISSION not in client.app
