@@ -16,6 +16,7 @@ import jwt
 
 from core.errors import Forbidden, Unauthorized
 from core.hookspecs import hookimpl
+from core.hs256 import TokenRejected, token_header, verify_hs256
 from core.iin import iin_hash, iin_problem
 
 if TYPE_CHECKING:
@@ -106,16 +107,27 @@ class TokenVerifier:
 
     def _decode(self, token: str) -> dict[str, Any]:
         try:
-            header = jwt.get_unverified_header(token)
-        except jwt.PyJWTError:
-            raise Unauthorized("the bearer token is not a well-formed JWT") from None
+            header = token_header(token)
+        except TokenRejected as exc:
+            raise Unauthorized(str(exc)) from None
         algorithm = header.get("alg")
-        if algorithm in self._hs_algorithms:
-            key: str | bytes = self._keys.hs256_secret
+        if algorithm == "HS256" and algorithm in self._hs_algorithms:
+            try:
+                claims = verify_hs256(
+                    token, self._keys.hs256_secret, now=time.time(), leeway=self._keys.leeway
+                )
+            except TokenRejected as exc:
+                raise Unauthorized(str(exc)) from None
         elif algorithm in self._pk_algorithms and self._keys.public_key:
-            key = self._keys.public_key
+            claims = self._decode_public_key(token, algorithm, self._keys.public_key)
         else:
             raise Unauthorized(f"tokens signed with {algorithm!r} are not accepted")
+        for claim in ("sub", "role"):
+            if claim not in claims:
+                raise Unauthorized(f"the token has no {claim} claim")
+        return claims
+
+    def _decode_public_key(self, token: str, algorithm: str, key: str) -> dict[str, Any]:
         try:
             claims: dict[str, Any] = jwt.decode(
                 token,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+import operator
 
 _FIRST_WEIGHTS = tuple(range(1, 12))
 _SECOND_WEIGHTS = (3, 4, 5, 6, 7, 8, 9, 10, 11, 1, 2)
@@ -18,10 +19,10 @@ _CENTURY_BY_DIGIT = {1: 1800, 2: 1800, 3: 1900, 4: 1900, 5: 2000, 6: 2000}
 
 def control_digit(first_eleven: str) -> int | None:
     """The control digit for eleven leading digits, or None when no digit can be valid."""
-    digits = [int(c) for c in first_eleven]
-    check = sum(d * w for d, w in zip(digits, _FIRST_WEIGHTS, strict=True)) % 11
+    digits = list(map(int, first_eleven))
+    check = sum(map(operator.mul, digits, _FIRST_WEIGHTS)) % 11
     if check == 10:
-        check = sum(d * w for d, w in zip(digits, _SECOND_WEIGHTS, strict=True)) % 11
+        check = sum(map(operator.mul, digits, _SECOND_WEIGHTS)) % 11
     return None if check == 10 else check
 
 

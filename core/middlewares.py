@@ -75,6 +75,9 @@ async def metrics_middleware(request: web.Request, handler: Handler) -> web.Stre
         response = await handler(request)
         status = response.status
         return response
+    except Problem as problem:
+        status = problem.status
+        raise
     except web.HTTPException as exc:
         status = exc.status
         raise

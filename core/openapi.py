@@ -12,6 +12,7 @@ if TYPE_CHECKING:
 
     from core.routing import RouteRegistry, RouteSpec
 
+REF_TEMPLATE = "#/components/schemas/{model}"
 _PATH_PARAM = re.compile(r"\{(\w+)(?::[^}]*)?\}")
 
 PROBLEM_SCHEMA: dict[str, Any] = {
@@ -40,9 +41,7 @@ def build_openapi(routes: RouteRegistry, *, version: str) -> dict[str, Any]:
             if isinstance(model, type):
                 models.add(model)
     ordered = sorted(models, key=lambda m: m.__name__)
-    _, schemas = models_json_schema(
-        [(m, "validation") for m in ordered], ref_template="#/components/schemas/{model}"
-    )
+    _, schemas = models_json_schema([(m, "validation") for m in ordered], ref_template=REF_TEMPLATE)
     components: dict[str, Any] = dict(schemas.get("$defs", {}))
     components["Problem"] = PROBLEM_SCHEMA
     paths: dict[str, dict[str, Any]] = {}
@@ -84,6 +83,10 @@ def _operation(spec: RouteSpec) -> dict[str, Any]:
         for name in _PATH_PARAM.findall(spec.path)
     ]
     if spec.query is not None:
+        # A query parameter's schema is inlined: enums of different plugins share names like
+        # "Status", so a reference into components could name the wrong one.
+        query_schema = spec.query.model_json_schema(ref_template="#/$defs/{model}")
+        definitions = query_schema.get("$defs", {})
         for name, field in spec.query.model_fields.items():
             parameters.append(
                 {
@@ -91,8 +94,8 @@ def _operation(spec: RouteSpec) -> dict[str, Any]:
                     "in": "query",
                     "required": field.is_required(),
                     "description": field.description or "",
-                    "schema": spec.query.model_json_schema()["properties"].get(
-                        field.alias or name, {}
+                    "schema": _inline(
+                        query_schema["properties"].get(field.alias or name, {}), definitions
                     ),
                 }
             )
@@ -145,3 +148,15 @@ def _problem_statuses(spec: RouteSpec) -> dict[int, str]:
     if not spec.policy.bypass:
         statuses[503] = "Shed under load"
     return statuses
+
+
+def _inline(schema: Any, definitions: dict[str, Any]) -> Any:
+    """``schema`` with every local ``$ref`` replaced by the definition it names."""
+    if isinstance(schema, dict):
+        reference = schema.get("$ref")
+        if isinstance(reference, str) and reference.startswith("#/$defs/"):
+            return _inline(definitions[reference.removeprefix("#/$defs/")], definitions)
+        return {key: _inline(value, definitions) for key, value in schema.items()}
+    if isinstance(schema, list):
+        return [_inline(item, definitions) for item in schema]
+    return schema

@@ -36,7 +36,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-DEFAULT_PLUGINS: tuple[str, ...] = ("plugins.petitions",)
+DEFAULT_PLUGINS: tuple[str, ...] = (
+    "plugins.petitions",
+    "plugins.information",
+    "plugins.consultations",
+)
 
 T = TypeVar("T")
 M = TypeVar("M", bound="BaseModel")
@@ -150,9 +154,12 @@ class PluginHost:
         return ModerationResult(verdict=Verdict.ALLOW)
 
     async def emit(self, event: Event, app: web.Application) -> None:
-        for result in self.pm.hook.qatysu_event(event=event, app=app):
+        """Hand ``event`` to every plugin; one that fails, when called or awaited, stops none."""
+        arguments = {"event": event, "app": app}
+        # Reversed: the order pluggy itself calls them in (last registered, or tryfirst, first).
+        for impl in reversed(self.pm.hook.qatysu_event.get_hookimpls()):
             try:
-                await resolve(result)
+                await resolve(impl.function(*(arguments[name] for name in impl.argnames)))
             except Exception:
                 log.exception("a plugin failed handling event %s", event.name)
 

@@ -138,24 +138,29 @@ def _refusal(row: Any, now: dt.datetime) -> BaseException | None:
 async def _insert(conn: AsyncConnection, requests: Sequence[SignRequest]) -> set[tuple[str, str]]:
     if not requests:
         return set()
-    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    statement = (
-        insert(signatures)
-        .values(
-            [
-                {
-                    "petition_id": r.petition_id,
-                    "citizen_hash": r.citizen_hash,
-                    "public_name": r.public_name,
-                    "signed_at": r.signed_at,
-                }
-                for r in requests
-            ]
-        )
-        .on_conflict_do_nothing()
-        .returning(signatures.c.petition_id, signatures.c.citizen_hash)
-    )
-    return {(row.petition_id, row.citizen_hash) for row in await conn.execute(statement)}
+    statement = _INSERT_SIGNATURES[conn.dialect.name]
+    # Executemany with RETURNING: SQLAlchemy compiles the statement once and sends the rows as
+    # batched multi-row INSERTs ("insertmanyvalues"); a literal multi-row VALUES would be
+    # compiled afresh for every batch size.
+    rows = [
+        {
+            "petition_id": r.petition_id,
+            "citizen_hash": r.citizen_hash,
+            "public_name": r.public_name,
+            "signed_at": r.signed_at,
+        }
+        for r in requests
+    ]
+    result = await conn.execute(statement, rows)
+    return {(row.petition_id, row.citizen_hash) for row in result}
+
+
+_INSERT_SIGNATURES = {
+    name: dialect_insert(signatures)
+    .on_conflict_do_nothing()
+    .returning(signatures.c.petition_id, signatures.c.citizen_hash)
+    for name, dialect_insert in (("postgresql", postgresql.insert), ("sqlite", sqlite.insert))
+}
 
 
 async def _count_and_advance(
