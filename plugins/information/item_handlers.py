@@ -1,0 +1,98 @@
+"""HTTP handlers of published items: publish, read (cached), list and search."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from core import keys
+from core.api import AGENCY, new_id, require, utcnow
+from core.bodies import json_response, query_model, read_model
+from core.cache import RenderedBody, cached_response, render
+from core.errors import NotFound
+from plugins.information.channel import CHANNEL, emit
+from plugins.information.item_store import fetch_item, insert_item, item_document, list_items
+from plugins.information.models import ItemListQuery, ItemPublish
+from plugins.information.search import search_terms
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection
+
+BASE = "/api/v1/information"
+
+
+async def publish_item(request: web.Request) -> web.Response:
+    official = require(request, AGENCY)
+    body = await read_model(request, ItemPublish)
+    item: dict[str, Any] = {
+        "id": new_id(),
+        "agency": official.agency,
+        "category": body.category,
+        "language": body.language,
+        "title": body.title,
+        "body": body.body,
+        "translations_text": "\n".join(f"{t.title}\n{t.body}" for t in body.translations),
+        "published_at": utcnow(),
+    }
+    item_translations = [
+        {"item_id": item["id"], "language": t.language, "title": t.title, "body": t.body}
+        for t in body.translations
+    ]
+
+    async def insert(conn: AsyncConnection) -> None:
+        await insert_item(conn, item, item_translations)
+
+    await request.app[keys.WRITER].submit(insert)
+    emit(
+        request,
+        "information.published",
+        item["id"],
+        {"agency": item["agency"], "category": item["category"]},
+    )
+    return json_response(
+        item_document(item, item_translations),
+        status=201,
+        headers={"Location": f"{BASE}/{item['id']}"},
+    )
+
+
+async def get_item(request: web.Request) -> web.Response:
+    item_id = request.match_info["id"]
+    app = request.app
+
+    async def load() -> RenderedBody:
+        async with app[keys.DATABASE].read() as conn:
+            document = await fetch_item(conn, item_id)
+        # ``meta`` tells a found item from a cached miss without another read.
+        return render(document, meta=document is not None)
+
+    rendered = await app[keys.CACHE].get(f"information:{item_id}", load)
+    if not rendered.meta:
+        raise NotFound("no such information item")
+    return cached_response(
+        request,
+        rendered,
+        max_age=app[CHANNEL].settings.cache_max_age,
+        stale_while_revalidate=app[keys.SETTINGS].cache.stale_while_revalidate,
+    )
+
+
+async def list_all(request: web.Request) -> web.Response:
+    query = query_model(request, ItemListQuery)
+    channel = request.app[CHANNEL]
+    terms = search_terms(query.q) if query.q is not None and query.q.strip() else None
+    if terms == []:
+        # Nothing searchable was asked (only punctuation): nothing can match.
+        return json_response({"items": [], "next_cursor": None})
+    async with request.app[keys.DATABASE].read() as conn:
+        documents, next_cursor = await list_items(
+            conn,
+            agency=query.agency,
+            category=query.category,
+            language=query.language,
+            terms=terms,
+            limit=channel.page_size(query.limit),
+            cursor=query.cursor,
+        )
+    return json_response({"items": documents, "next_cursor": next_cursor})
