@@ -1,0 +1,458 @@
+"""HTTP handlers of the consultation channel."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from aiohttp import web
+
+from core import keys
+from core.api import AGENCY, CITIZEN, MODERATOR, moderate_texts, new_id, require, utcnow
+from core.bodies import json_response, query_model, read_model
+from core.cache import RenderedBody, cached_response, render
+from core.errors import Conflict, Forbidden, NotFound, Unprocessable, field_error, invalid
+from core.events import Event
+from core.moderation import Verdict
+from plugins.consultations.lifecycle import Status, status_at, status_condition
+from plugins.consultations.models import (
+    CommentCreate,
+    CommentHiding,
+    CommentListQuery,
+    ConsultationCreate,
+    ConsultationListQuery,
+    ReportCreate,
+    SectionDraft,
+    VoteCast,
+)
+from plugins.consultations.store import (
+    cache_key,
+    closed_meanwhile,
+    comment_document,
+    comments_of,
+    consultation_document,
+    ensure_open,
+    fetch_comment,
+    fetch_consultation,
+    list_comments,
+    list_consultations,
+    new_comment_id,
+    section_exists,
+    summary_document,
+    thread_key,
+)
+from plugins.consultations.tables import comments, consultations, report_answers, sections
+from plugins.consultations.voting import cast_vote
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Row
+    from sqlalchemy.ext.asyncio import AsyncConnection
+
+    from plugins.consultations.settings import ConsultationSettings
+
+SETTINGS: web.AppKey[ConsultationSettings] = web.AppKey("consultations.settings")
+
+
+async def open_consultation(request: web.Request) -> web.Response:
+    agency = require(request, AGENCY)
+    settings = request.app[SETTINGS]
+    body = await read_model(request, ConsultationCreate)
+    numbers = section_numbers(body.sections)
+    now = utcnow()
+    opens_at, closes_at = body.opens_at.astimezone(dt.UTC), body.closes_at.astimezone(dt.UTC)
+    check_discussion_period(opens_at, closes_at, now, settings.min_discussion_days)
+    consultation_id = new_id()
+    row = {
+        "id": consultation_id,
+        "agency": agency.agency,
+        "title": body.title,
+        "summary": body.summary,
+        "opens_at": opens_at,
+        "closes_at": closes_at,
+        "created_at": now,
+        "support_count": 0,
+        "oppose_count": 0,
+        "neutral_count": 0,
+        "comment_count": 0,
+    }
+    section_rows = [
+        {"consultation_id": consultation_id, "number": number, "heading": s.heading, "text": s.text}
+        for number, s in sorted(zip(numbers, body.sections, strict=True), key=lambda p: p[0])
+    ]
+
+    async def insert(conn: AsyncConnection) -> None:
+        await conn.execute(consultations.insert().values(**row))
+        await conn.execute(sections.insert(), section_rows)
+
+    await request.app[keys.WRITER].submit(insert)
+    _emit(
+        request,
+        "consultation.opened",
+        consultation_id,
+        {
+            "agency": agency.agency,
+            "opens_at": opens_at.isoformat(),
+            "closes_at": closes_at.isoformat(),
+        },
+    )
+    return json_response(
+        await _document(request, consultation_id),
+        status=201,
+        headers={"Location": f"/api/v1/consultations/{consultation_id}"},
+    )
+
+
+def section_numbers(drafts: list[SectionDraft]) -> list[int]:
+    """Each section's number: as given (1..n, each once), or 1..n in order when none is given."""
+    given = [s.number for s in drafts]
+    if all(number is None for number in given):
+        return list(range(1, len(drafts) + 1))
+    errors = []
+    seen: Counter[int] = Counter()
+    for index, number in enumerate(given):
+        field = f"sections.{index}.number"
+        if number is None:
+            errors.append(field_error(field, "number every section, or none of them"))
+        elif number > len(drafts):
+            errors.append(field_error(field, f"numbers run from 1 to {len(drafts)}"))
+        elif seen[number]:
+            errors.append(field_error(field, f"section number {number} is used twice"))
+        if number is not None:
+            seen[number] += 1
+    if errors:
+        raise Unprocessable(
+            "; ".join(f"{e['field']}: {e['message']}" for e in errors), errors=errors
+        )
+    return [number for number in given if number is not None]
+
+
+def check_discussion_period(
+    opens_at: dt.datetime, closes_at: dt.datetime, now: dt.datetime, min_days: int
+) -> None:
+    """The discussion must close after it opens and last the legal minimum; the minimum counts
+    from the later of ``opens_at`` and now, so a backdated opening cannot shorten it."""
+    if closes_at <= opens_at:
+        raise invalid("closes_at", "must be after opens_at")
+    if closes_at - max(opens_at, now) < dt.timedelta(days=min_days):
+        raise invalid(
+            "closes_at",
+            f"the discussion must last at least {min_days} calendar days from when it opens",
+        )
+
+
+async def get_consultation(request: web.Request) -> web.Response:
+    consultation_id = request.match_info["id"]
+    app = request.app
+
+    async def load() -> RenderedBody:
+        async with app[keys.DATABASE].read() as conn:
+            row = await fetch_consultation(conn, consultation_id)
+            if row is None:
+                return render(None)
+            return render(await consultation_document(conn, row, utcnow()), meta=True)
+
+    rendered = await app[keys.CACHE].get(cache_key(consultation_id), load)
+    if rendered.meta is None:
+        raise NotFound("no such consultation")
+    return cached_response(
+        request,
+        rendered,
+        max_age=app[SETTINGS].cache_max_age,
+        stale_while_revalidate=app[keys.SETTINGS].cache.stale_while_revalidate,
+    )
+
+
+async def list_all(request: web.Request) -> web.Response:
+    query = query_model(request, ConsultationListQuery)
+    settings = request.app[SETTINGS]
+    limit = min(query.limit or settings.default_page_size, settings.max_page_size)
+    now = utcnow()
+    async with request.app[keys.DATABASE].read() as conn:
+        rows, next_cursor = await list_consultations(
+            conn,
+            status=query.status,
+            agency=query.agency,
+            now=now,
+            limit=limit,
+            cursor=query.cursor,
+        )
+    return json_response(
+        {"items": [summary_document(row, now) for row in rows], "next_cursor": next_cursor}
+    )
+
+
+async def post_comment(request: web.Request) -> web.Response:
+    citizen = require(request, CITIZEN)
+    body = await read_model(request, CommentCreate)
+    consultation_id = request.match_info["id"]
+    settings = request.app[SETTINGS]
+    async with request.app[keys.DATABASE].read() as conn:
+        await ensure_open(conn, consultation_id, utcnow())
+        section, parent_key, depth = await _placement(conn, consultation_id, body, settings)
+    verdict = await moderate_texts(request, "consultations", {"text": body.text})
+    comment_id = new_comment_id()
+    now = utcnow()
+    row = {
+        "id": comment_id,
+        "consultation_id": consultation_id,
+        "section": section,
+        "parent_id": body.parent_id,
+        "depth": depth,
+        "thread_key": thread_key(parent_key, comment_id, now),
+        "text": body.text,
+        "author_hash": citizen.subject,
+        "author_name": citizen.public_name,
+        "flagged": verdict.verdict is Verdict.FLAG,
+        "created_at": now,
+    }
+
+    async def insert(conn: AsyncConnection) -> None:
+        counted = await conn.execute(
+            sa.update(consultations)
+            .where(consultations.c.id == consultation_id, status_condition(Status.OPEN, now))
+            .values(comment_count=consultations.c.comment_count + 1)
+        )
+        if counted.rowcount != 1:
+            raise await closed_meanwhile(conn, consultation_id, now)
+        await conn.execute(comments.insert().values(**row))
+
+    await request.app[keys.WRITER].submit(insert)
+    request.app[keys.CACHE].invalidate(cache_key(consultation_id))
+    stored = await _comment(request, consultation_id, comment_id)
+    return json_response(
+        comment_document(stored),
+        status=201,
+        headers={"Location": f"/api/v1/consultations/{consultation_id}/comments"},
+    )
+
+
+async def _placement(
+    conn: AsyncConnection,
+    consultation_id: str,
+    body: CommentCreate,
+    settings: ConsultationSettings,
+) -> tuple[int | None, str, int]:
+    """The section, parent thread key and depth of a new comment; 422 naming the bad field."""
+    if body.parent_id is None:
+        if body.section is not None and not await section_exists(
+            conn, consultation_id, body.section
+        ):
+            raise invalid("section", f"the draft has no section {body.section}")
+        return body.section, "", 1
+    parent = await fetch_comment(conn, consultation_id, body.parent_id)
+    if parent is None:
+        raise invalid("parent_id", "no such comment in this consultation")
+    if parent.hidden_at is not None:
+        raise invalid("parent_id", "that comment was hidden by a moderator")
+    if parent.depth + 1 > settings.max_thread_depth:
+        raise invalid("parent_id", f"a thread is at most {settings.max_thread_depth} comments deep")
+    if body.section is not None and body.section != parent.section:
+        raise invalid("section", "a reply is about the same section as the comment it answers")
+    return parent.section, parent.thread_key, parent.depth + 1
+
+
+async def list_thread(request: web.Request) -> web.Response:
+    query = query_model(request, CommentListQuery)
+    if query.include_hidden:
+        require(request, MODERATOR)
+    consultation_id = request.match_info["id"]
+    settings = request.app[SETTINGS]
+    limit = min(query.limit or settings.default_page_size, settings.max_page_size)
+    async with request.app[keys.DATABASE].read() as conn:
+        if await fetch_consultation(conn, consultation_id) is None:
+            raise NotFound("no such consultation")
+        rows, next_cursor = await list_comments(
+            conn,
+            consultation_id,
+            section=query.section,
+            include_hidden=query.include_hidden,
+            limit=limit,
+            cursor=query.cursor,
+        )
+    return json_response(
+        {
+            "items": [comment_document(row, moderation=query.include_hidden) for row in rows],
+            "next_cursor": next_cursor,
+        }
+    )
+
+
+async def hide_comment(request: web.Request) -> web.Response:
+    moderator = require(request, MODERATOR)
+    body = await read_model(request, CommentHiding)
+    consultation_id = request.match_info["id"]
+    comment_id = request.match_info["comment_id"]
+    now = utcnow()
+
+    async def hide(conn: AsyncConnection) -> None:
+        if await fetch_consultation(conn, consultation_id) is None:
+            raise NotFound("no such consultation")
+        hidden = await conn.execute(
+            sa.update(comments)
+            .where(
+                comments.c.id == comment_id,
+                comments.c.consultation_id == consultation_id,
+                comments.c.hidden_at.is_(None),
+            )
+            .values(hidden_at=now, hidden_reason=body.reason, hidden_by=moderator.subject)
+        )
+        if hidden.rowcount != 1:
+            if await fetch_comment(conn, consultation_id, comment_id) is None:
+                raise NotFound("no such comment in this consultation")
+            raise Conflict("the comment is already hidden")
+        await conn.execute(
+            sa.update(consultations)
+            .where(consultations.c.id == consultation_id)
+            .values(comment_count=consultations.c.comment_count - 1)
+        )
+
+    await request.app[keys.WRITER].submit(hide)
+    request.app[keys.CACHE].invalidate(cache_key(consultation_id))
+    stored = await _comment(request, consultation_id, comment_id)
+    return json_response(comment_document(stored, moderation=True))
+
+
+async def vote(request: web.Request) -> web.Response:
+    citizen = require(request, CITIZEN)
+    body = await read_model(request, VoteCast)
+    consultation_id = request.match_info["id"]
+    now = utcnow()
+    outcome = await request.app[keys.WRITER].submit(
+        lambda conn: cast_vote(conn, consultation_id, citizen.subject, body.position, now)
+    )
+    request.app[keys.CACHE].invalidate(cache_key(consultation_id))
+    return json_response(
+        {
+            "consultation_id": consultation_id,
+            "position": body.position.value,
+            "changed": outcome.changed,
+            "votes": outcome.tallies,
+        },
+        status=201 if outcome.created else 200,
+    )
+
+
+async def publish_report(request: web.Request) -> web.Response:
+    agency = require(request, AGENCY)
+    body = await read_model(request, ReportCreate)
+    consultation_id = request.match_info["id"]
+    answered = [answer.comment_id for answer in body.answers]
+    _refuse_repeated_answers(answered)
+    now = utcnow()
+    async with request.app[keys.DATABASE].read() as conn:
+        row = await fetch_consultation(conn, consultation_id)
+        if row is None:
+            raise NotFound("no such consultation")
+        if row.agency != agency.agency:
+            raise Forbidden("the consultation belongs to another agency")
+        refusal = _report_refusal(row, now)
+        if refusal is not None:
+            raise refusal
+        belonging = await comments_of(conn, consultation_id, answered)
+    foreign = [
+        field_error(f"answers.{index}.comment_id", "no such comment in this consultation")
+        for index, comment_id in enumerate(answered)
+        if comment_id not in belonging
+    ]
+    if foreign:
+        raise Unprocessable(
+            f"{len(foreign)} answer(s) name comments of no such consultation", errors=foreign
+        )
+
+    async def publish(conn: AsyncConnection) -> bool:
+        published = await conn.execute(
+            sa.update(consultations)
+            .where(
+                consultations.c.id == consultation_id,
+                consultations.c.report_published_at.is_(None),
+                consultations.c.opens_at <= now,
+            )
+            .values(report_summary=body.summary, report_published_at=now)
+        )
+        if published.rowcount != 1:
+            current = await fetch_consultation(conn, consultation_id)
+            assert current is not None
+            raise _report_refusal(current, now) or Conflict("the report cannot be published")
+        if body.answers:
+            await conn.execute(
+                report_answers.insert(),
+                [
+                    {
+                        "consultation_id": consultation_id,
+                        "comment_id": a.comment_id,
+                        "ordinal": index,
+                        "answer": a.answer,
+                    }
+                    for index, a in enumerate(body.answers)
+                ],
+            )
+        closed = await conn.execute(
+            sa.update(consultations)
+            .where(
+                consultations.c.id == consultation_id, consultations.c.close_recorded_at.is_(None)
+            )
+            .values(close_recorded_at=now)
+        )
+        return closed.rowcount == 1
+
+    closed_now = await request.app[keys.WRITER].submit(publish)
+    request.app[keys.CACHE].invalidate(cache_key(consultation_id))
+    _emit(
+        request,
+        "consultation.report_published",
+        consultation_id,
+        {"agency": agency.agency, "answers": len(body.answers)},
+    )
+    if closed_now:
+        _emit(request, "consultation.closed", consultation_id, {"by": "report"})
+    return json_response(await _document(request, consultation_id), status=201)
+
+
+def _refuse_repeated_answers(comment_ids: list[str]) -> None:
+    seen: set[str] = set()
+    errors = []
+    for index, comment_id in enumerate(comment_ids):
+        if comment_id in seen:
+            errors.append(
+                field_error(f"answers.{index}.comment_id", "this comment is already answered above")
+            )
+        seen.add(comment_id)
+    if errors:
+        raise Unprocessable("a comment is answered more than once", errors=errors)
+
+
+def _report_refusal(row: Row[Any], now: dt.datetime) -> Conflict | None:
+    if row.report_published_at is not None:
+        return Conflict(
+            "the report of this consultation is already published",
+            extra={"consultation_status": Status.CLOSED.value},
+        )
+    if status_at(row, now) is Status.UPCOMING:
+        return Conflict(
+            "the discussion has not opened yet",
+            extra={"consultation_status": Status.UPCOMING.value},
+        )
+    return None
+
+
+async def _document(request: web.Request, consultation_id: str) -> dict[str, Any]:
+    async with request.app[keys.DATABASE].read() as conn:
+        row = await fetch_consultation(conn, consultation_id)
+        if row is None:
+            raise NotFound("no such consultation")
+        return await consultation_document(conn, row, utcnow())
+
+
+async def _comment(request: web.Request, consultation_id: str, comment_id: str) -> Row[Any]:
+    async with request.app[keys.DATABASE].read() as conn:
+        row = await fetch_comment(conn, consultation_id, comment_id)
+    if row is None:
+        raise NotFound("no such comment in this consultation")
+    return row
+
+
+def _emit(request: web.Request, name: str, subject_id: str, payload: dict[str, Any]) -> None:
+    request.app[keys.METRICS].events_emitted.labels(name).inc()
+    request.app[keys.EVENTS].emit(Event(name=name, subject_id=subject_id, payload=payload))

@@ -1,0 +1,70 @@
+"""Records the close of consultations whose discussion period ran out, and announces it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import TYPE_CHECKING
+
+import sqlalchemy as sa
+
+from core import keys
+from core.api import utcnow
+from core.events import Event
+from plugins.consultations.store import cache_key
+from plugins.consultations.tables import consultations
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    from aiohttp import web
+    from sqlalchemy.ext.asyncio import AsyncConnection
+
+    from core.hookspecs import CleanupContext
+
+log = logging.getLogger(__name__)
+
+
+async def record_closed(app: web.Application) -> list[str]:
+    """Record the close of every consultation past ``closes_at``; return their ids."""
+    now = utcnow()
+
+    async def write(conn: AsyncConnection) -> list[str]:
+        result = await conn.execute(
+            sa.update(consultations)
+            .where(consultations.c.close_recorded_at.is_(None), consultations.c.closes_at <= now)
+            .values(close_recorded_at=now)
+            .returning(consultations.c.id)
+        )
+        return [row.id for row in result]
+
+    closed: list[str] = await app[keys.WRITER].submit(write)
+    for consultation_id in closed:
+        app[keys.CACHE].invalidate(cache_key(consultation_id))
+        app[keys.METRICS].events_emitted.labels("consultation.closed").inc()
+        app[keys.EVENTS].emit(
+            Event(
+                name="consultation.closed", subject_id=consultation_id, payload={"by": "deadline"}
+            )
+        )
+    return closed
+
+
+def sweeper_ctx(interval: float) -> CleanupContext:
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        async def loop() -> None:
+            while True:
+                await asyncio.sleep(interval)
+                try:
+                    await record_closed(app)
+                except Exception:
+                    log.exception("recording closed consultations failed; will retry")
+
+        task = asyncio.create_task(loop(), name="consultations-sweeper")
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    return ctx

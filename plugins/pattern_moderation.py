@@ -1,0 +1,91 @@
+"""An example moderation plugin: reject or flag citizen texts that match configured regexes.
+
+Enabled only by config, ``[plugins] enabled = ["plugins.pattern_moderation"]``, with::
+
+    [pattern_moderation]
+    reject_patterns = ["\\bbuy now\\b"]
+    flag_patterns = ["https?://"]
+
+Patterns are case-insensitive and compiled once; an invalid one stops the server at start with
+a message naming the setting.
+
+Hook implementations are module functions without access to the app, and each app (a test
+makes many in one process) has its own settings. So the module only claims the settings section
+and, when routes are added (the first hook that sees the app), registers a ``PatternModerator``
+holding that app's compiled patterns in that app's own plugin manager. Nothing is global.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from core import keys
+from core.hookspecs import hookimpl
+from core.moderation import ModerationResult, TextSubmission, Verdict
+
+if TYPE_CHECKING:
+    from aiohttp import web
+
+SECTION = "pattern_moderation"
+NAME = "pattern_moderation"
+
+
+class PatternModerationSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    reject_patterns: tuple[str, ...] = ()
+    flag_patterns: tuple[str, ...] = ()
+    reject_reason: str = Field(
+        default="the text contains content that is not allowed", min_length=1
+    )
+
+    @field_validator("reject_patterns", "flag_patterns")
+    @classmethod
+    def _valid_regexes(cls, patterns: tuple[str, ...]) -> tuple[str, ...]:
+        for pattern in patterns:
+            try:
+                re.compile(pattern, re.IGNORECASE)
+            except re.error as exc:
+                raise ValueError(f"{pattern!r} is not a valid regular expression: {exc}") from None
+        return patterns
+
+
+class PatternModerator:
+    """One app's compiled patterns, registered as a plugin of that app's plugin manager."""
+
+    def __init__(self, settings: PatternModerationSettings) -> None:
+        self._reject = [re.compile(p, re.IGNORECASE) for p in settings.reject_patterns]
+        self._flag = [re.compile(p, re.IGNORECASE) for p in settings.flag_patterns]
+        self._reject_reason = settings.reject_reason
+
+    @hookimpl
+    def qatysu_moderate_text(self, submission: TextSubmission) -> ModerationResult:
+        """Reject on a reject pattern, else flag on a flag pattern, else allow."""
+        if any(p.search(submission.text) for p in self._reject):
+            return ModerationResult(
+                verdict=Verdict.REJECT, reason=self._reject_reason, moderator=NAME
+            )
+        if any(p.search(submission.text) for p in self._flag):
+            return ModerationResult(
+                verdict=Verdict.FLAG, reason="the text matches a flag pattern", moderator=NAME
+            )
+        return ModerationResult(verdict=Verdict.ALLOW, moderator=NAME)
+
+
+@hookimpl
+def qatysu_settings_section() -> tuple[str, type[BaseModel]]:
+    """The [pattern_moderation] section: reject and flag regexes."""
+    return SECTION, PatternModerationSettings
+
+
+@hookimpl
+def qatysu_add_routes(app: web.Application) -> None:
+    """No routes: register this app's moderator, built from its validated settings."""
+    host = app[keys.PLUGINS]
+    host.pm.register(
+        PatternModerator(host.section(SECTION, PatternModerationSettings)),
+        name=f"{__name__}.moderator",
+    )

@@ -1,0 +1,172 @@
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from core import keys
+from plugins.consultations.sweeper import record_closed
+from tests.conftest import agency, citizen, moderator
+from tests.plugins.consultations.helpers import (
+    BASE,
+    close_by_deadline,
+    comment,
+    open_consultation,
+    posted_comment,
+    read,
+    vote,
+    window,
+)
+
+
+async def _report(client, consultation_id, body=None, headers=None):
+    return await client.post(
+        f"{BASE}/{consultation_id}/report",
+        json=body or {"summary": "We thank everyone."},
+        headers=headers or agency(),
+    )
+
+
+async def test_the_owning_agency_publishes_a_report_that_closes_the_consultation(client) -> None:
+    consultation = await open_consultation(client)
+    cid = consultation["id"]
+    first = await posted_comment(client, cid, 1, text="Publish the queue.")
+    second = await posted_comment(client, cid, 2, text="And the free places.")
+    body = {
+        "summary": "Both proposals are accepted.",
+        "answers": [
+            {"comment_id": second["id"], "answer": "Accepted in section 3."},
+            {"comment_id": first["id"], "answer": "Accepted."},
+        ],
+    }
+    response = await _report(client, cid, body)
+    assert response.status == 201
+    published = await response.json()
+    assert published["status"] == "closed"
+    assert published["report"]["summary"] == "Both proposals are accepted."
+    assert published["report"]["answers"] == [
+        {"comment_id": second["id"], "answer": "Accepted in section 3."},
+        {"comment_id": first["id"], "answer": "Accepted."},
+    ]
+    assert published["report"]["published_at"] == published["report_published_at"]
+    assert await read(client, cid) == published
+
+
+async def test_after_the_report_comments_and_votes_are_409(client) -> None:
+    consultation = await open_consultation(client)
+    assert (await _report(client, consultation["id"])).status == 201
+    commented = await comment(client, consultation["id"])
+    voted = await vote(client, consultation["id"], 1, "support")
+    assert (commented.status, voted.status) == (409, 409)
+    assert (await commented.json())["detail"] == (
+        "the discussion is closed: the agency has published its report"
+    )
+
+
+async def test_a_second_report_is_409(client) -> None:
+    consultation = await open_consultation(client)
+    assert (await _report(client, consultation["id"])).status == 201
+    again = await _report(client, consultation["id"], {"summary": "Another."})
+    assert again.status == 409
+    assert (await read(client, consultation["id"]))["report"]["summary"] == "We thank everyone."
+
+
+async def test_another_agency_cannot_publish_the_report(client) -> None:
+    consultation = await open_consultation(client, "almaty-akimat")
+    response = await _report(client, consultation["id"], headers=agency("astana-akimat"))
+    assert response.status == 403
+
+
+@pytest.mark.parametrize("headers", [citizen(1), moderator()])
+async def test_only_an_agency_publishes_a_report(client, headers) -> None:
+    consultation = await open_consultation(client)
+    assert (await _report(client, consultation["id"], headers=headers)).status == 403
+
+
+async def test_reporting_without_a_token_is_401(client) -> None:
+    consultation = await open_consultation(client)
+    response = await client.post(f"{BASE}/{consultation['id']}/report", json={"summary": "x"})
+    assert response.status == 401
+
+
+async def test_a_report_on_an_unknown_consultation_is_404(client) -> None:
+    assert (await _report(client, "nope")).status == 404
+
+
+async def test_a_report_answering_a_comment_of_another_consultation_is_422(client) -> None:
+    mine = await open_consultation(client)
+    other = await open_consultation(client)
+    own = await posted_comment(client, mine["id"], 1)
+    foreign = await posted_comment(client, other["id"], 2)
+    body = {
+        "summary": "Done.",
+        "answers": [
+            {"comment_id": own["id"], "answer": "Yes."},
+            {"comment_id": foreign["id"], "answer": "No."},
+        ],
+    }
+    response = await _report(client, mine["id"], body)
+    assert response.status == 422
+    assert (await response.json())["errors"] == [
+        {"field": "answers.1.comment_id", "message": "no such comment in this consultation"}
+    ]
+    assert (await read(client, mine["id"]))["status"] == "open"
+
+
+async def test_a_report_answering_a_comment_twice_is_422(client) -> None:
+    consultation = await open_consultation(client)
+    posted = await posted_comment(client, consultation["id"])
+    body = {
+        "summary": "Done.",
+        "answers": [
+            {"comment_id": posted["id"], "answer": "Yes."},
+            {"comment_id": posted["id"], "answer": "No."},
+        ],
+    }
+    response = await _report(client, consultation["id"], body)
+    assert response.status == 422
+    assert [e["field"] for e in (await response.json())["errors"]] == ["answers.1.comment_id"]
+
+
+async def test_a_report_without_a_summary_is_422(client) -> None:
+    consultation = await open_consultation(client)
+    response = await _report(client, consultation["id"], {"answers": []})
+    assert response.status == 422
+    assert [e["field"] for e in (await response.json())["errors"]] == ["summary"]
+
+
+async def test_a_report_before_the_discussion_opens_is_409(client) -> None:
+    consultation = await open_consultation(client, **window(opens_in=dt.timedelta(days=1)))
+    response = await _report(client, consultation["id"])
+    assert response.status == 409
+    assert (await response.json())["consultation_status"] == "upcoming"
+
+
+async def test_a_report_after_the_closing_time_is_accepted(client) -> None:
+    consultation = await open_consultation(client)
+    await close_by_deadline(client, consultation["id"])
+    response = await _report(client, consultation["id"])
+    assert response.status == 201
+    assert (await response.json())["report"]["summary"] == "We thank everyone."
+
+
+async def test_the_report_emits_report_published_and_closed(client) -> None:
+    consultation = await open_consultation(client)
+    await _report(client, consultation["id"])
+    assert client.app[keys.EVENTS].emitted == {
+        "consultation.opened": 1,
+        "consultation.report_published": 1,
+        "consultation.closed": 1,
+    }
+
+
+async def test_the_sweeper_announces_a_passed_deadline_once(client) -> None:
+    consultation = await open_consultation(client)
+    still_open = await open_consultation(client)
+    await close_by_deadline(client, consultation["id"])
+    assert await record_closed(client.app) == [consultation["id"]]
+    assert await record_closed(client.app) == []
+    assert (await _report(client, consultation["id"])).status == 201
+    emitted = client.app[keys.EVENTS].emitted
+    assert emitted["consultation.closed"] == 1
+    assert (await read(client, still_open["id"]))["status"] == "open"

@@ -1,0 +1,146 @@
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+
+import pytest
+import sqlalchemy as sa
+
+from core import keys
+from core.iin import synthetic_iin
+from plugins.consultations.tables import votes
+from tests.conftest import agency, moderator
+from tests.plugins.consultations.helpers import (
+    BASE,
+    close_by_deadline,
+    fetch_rows,
+    open_consultation,
+    read,
+    vote,
+    window,
+)
+
+
+@pytest.mark.parametrize("method", ["PUT", "POST"])
+async def test_a_first_vote_is_201_and_counted(client, method) -> None:
+    consultation = await open_consultation(client)
+    response = await vote(client, consultation["id"], 1, "support", method=method)
+    assert response.status == 201
+    assert await response.json() == {
+        "consultation_id": consultation["id"],
+        "position": "support",
+        "changed": False,
+        "votes": {"support": 1, "oppose": 0, "neutral": 0},
+    }
+    assert (await read(client, consultation["id"]))["votes"] == {
+        "support": 1,
+        "oppose": 0,
+        "neutral": 0,
+    }
+
+
+async def test_voting_again_changes_the_vote_and_keeps_tallies_exact(client) -> None:
+    consultation = await open_consultation(client)
+    cid = consultation["id"]
+    await vote(client, cid, 1, "support")
+    await vote(client, cid, 2, "support")
+    changed = await vote(client, cid, 1, "oppose")
+    assert changed.status == 200
+    assert await changed.json() == {
+        "consultation_id": cid,
+        "position": "oppose",
+        "changed": True,
+        "votes": {"support": 1, "oppose": 1, "neutral": 0},
+    }
+    same = await vote(client, cid, 1, "oppose")
+    assert same.status == 200
+    assert (await same.json())["changed"] is False
+    assert (await read(client, cid))["votes"] == {"support": 1, "oppose": 1, "neutral": 0}
+    rows = await fetch_rows(client, sa.select(votes.c.position).order_by(votes.c.position))
+    assert [row.position for row in rows] == ["oppose", "support"]
+
+
+async def test_twenty_citizens_voting_at_once_give_exact_tallies(client) -> None:
+    consultation = await open_consultation(client)
+    positions = ["support"] * 9 + ["oppose"] * 7 + ["neutral"] * 4
+    responses = await asyncio.gather(
+        *(
+            vote(client, consultation["id"], n, position)
+            for n, position in enumerate(positions, start=1)
+        )
+    )
+    assert [r.status for r in responses] == [201] * 20
+    assert (await read(client, consultation["id"]))["votes"] == {
+        "support": 9,
+        "oppose": 7,
+        "neutral": 4,
+    }
+    assert len(await fetch_rows(client, sa.select(votes))) == 20
+
+
+async def test_concurrent_changes_and_repeats_keep_tallies_exact(client) -> None:
+    consultation = await open_consultation(client)
+    cid = consultation["id"]
+    for n in range(1, 11):
+        await vote(client, cid, n, "support")
+    responses = await asyncio.gather(
+        *(vote(client, cid, n, "neutral") for n in range(1, 11)),
+        *(vote(client, cid, n, "neutral") for n in range(1, 6)),
+    )
+    assert sorted(r.status for r in responses) == [200] * 15
+    assert (await read(client, cid))["votes"] == {"support": 0, "oppose": 0, "neutral": 10}
+
+
+async def test_a_bad_position_is_422(client) -> None:
+    consultation = await open_consultation(client)
+    response = await vote(client, consultation["id"], 1, "maybe")
+    assert response.status == 422
+    assert [e["field"] for e in (await response.json())["errors"]] == ["position"]
+
+
+@pytest.mark.parametrize("headers", [moderator(), agency()])
+async def test_only_citizens_vote(client, headers) -> None:
+    consultation = await open_consultation(client)
+    response = await client.put(
+        f"{BASE}/{consultation['id']}/votes", json={"position": "support"}, headers=headers
+    )
+    assert response.status == 403
+
+
+async def test_voting_needs_a_token(client) -> None:
+    consultation = await open_consultation(client)
+    response = await client.put(f"{BASE}/{consultation['id']}/votes", json={"position": "support"})
+    assert response.status == 401
+
+
+async def test_voting_on_an_unknown_consultation_is_404(client) -> None:
+    assert (await vote(client, "nope", 1, "support")).status == 404
+
+
+async def test_votes_before_the_consultation_opens_are_409(client) -> None:
+    consultation = await open_consultation(client, **window(opens_in=dt.timedelta(days=1)))
+    response = await vote(client, consultation["id"], 1, "support")
+    assert response.status == 409
+    assert (await response.json())["consultation_status"] == "upcoming"
+
+
+async def test_votes_after_the_closing_time_are_409_and_change_nothing(client) -> None:
+    consultation = await open_consultation(client)
+    await vote(client, consultation["id"], 1, "support")
+    await close_by_deadline(client, consultation["id"])
+    assert (await vote(client, consultation["id"], 1, "oppose")).status == 409
+    assert (await vote(client, consultation["id"], 2, "oppose")).status == 409
+    assert (await read(client, consultation["id"]))["votes"] == {
+        "support": 1,
+        "oppose": 0,
+        "neutral": 0,
+    }
+    assert [r.position for r in await fetch_rows(client, sa.select(votes))] == ["support"]
+
+
+async def test_a_vote_stores_the_keyed_hash_never_the_iin(client) -> None:
+    consultation = await open_consultation(client)
+    await vote(client, consultation["id"], 3, "neutral")
+    [row] = await fetch_rows(client, sa.select(votes))
+    assert synthetic_iin(3) not in " ".join(str(value) for value in row)
+    assert row.citizen_hash == client.app[keys.VERIFIER].citizen_hash(synthetic_iin(3))
