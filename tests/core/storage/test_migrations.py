@@ -1,0 +1,168 @@
+"""Versioned migrations: each applied once, in order, recorded; versions must rise."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from core.storage.database import Database
+from core.storage.migrations import (
+    Migration,
+    MigrationSet,
+    Upgrade,
+    applied_versions,
+    create_tables,
+    migrate,
+    migrations_table,
+)
+
+metadata = sa.MetaData()
+notes = sa.Table(
+    "test_notes",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("text", sa.Text, nullable=False),
+)
+
+
+@pytest.fixture
+async def database(database_url: str) -> AsyncIterator[Database]:
+    db = Database(database_url)
+    yield db
+    await db.dispose()
+
+
+def recording(log: list[str], name: str, statement: str | None = None) -> Upgrade:
+    async def upgrade(conn: AsyncConnection) -> None:
+        log.append(name)
+        if statement is not None:
+            await conn.exec_driver_sql(statement)
+
+    return upgrade
+
+
+def notes_set(log: list[str], *extra: Migration) -> MigrationSet:
+    return MigrationSet(
+        namespace="notes",
+        migrations=[
+            Migration(version=1, description="notes table", upgrade=create_tables(notes)),
+            Migration(
+                version=2,
+                description="a column",
+                upgrade=recording(log, "v2", "ALTER TABLE test_notes ADD COLUMN tag TEXT"),
+            ),
+            Migration(
+                version=5,
+                description="an index",
+                upgrade=recording(log, "v5", "CREATE INDEX ix_test_notes_tag ON test_notes (tag)"),
+            ),
+            *extra,
+        ],
+    )
+
+
+async def recorded(database: Database) -> list[tuple[str, int, str]]:
+    async with database.read() as conn:
+        rows = await conn.execute(
+            sa.select(
+                migrations_table.c.namespace,
+                migrations_table.c.version,
+                migrations_table.c.description,
+            ).order_by(migrations_table.c.namespace, migrations_table.c.version)
+        )
+        return [tuple(row) for row in rows]  # type: ignore[misc]
+
+
+async def test_migrations_apply_in_order_and_are_recorded(database: Database) -> None:
+    log: list[str] = []
+    applied = await migrate(database, [notes_set(log)])
+    assert applied == ["notes 1: notes table", "notes 2: a column", "notes 5: an index"]
+    assert log == ["v2", "v5"]
+    assert await recorded(database) == [
+        ("notes", 1, "notes table"),
+        ("notes", 2, "a column"),
+        ("notes", 5, "an index"),
+    ]
+    async with database.transaction() as conn:
+        await conn.execute(sa.text("INSERT INTO test_notes (id, text, tag) VALUES (1, 'x', 't')"))
+
+
+async def test_a_second_run_applies_nothing(database: Database) -> None:
+    log: list[str] = []
+    await migrate(database, [notes_set(log)])
+    assert await migrate(database, [notes_set(log)]) == []
+    assert log == ["v2", "v5"]
+    assert len(await recorded(database)) == 3
+
+
+async def test_only_new_versions_apply_later(database: Database) -> None:
+    log: list[str] = []
+    await migrate(database, [notes_set(log)])
+    later = Migration(version=6, description="later", upgrade=recording(log, "v6"))
+    assert await migrate(database, [notes_set(log, later)]) == ["notes 6: later"]
+    assert log == ["v2", "v5", "v6"]
+    assert await applied_versions(database) == {
+        ("notes", 1),
+        ("notes", 2),
+        ("notes", 5),
+        ("notes", 6),
+    }
+
+
+async def test_namespaces_are_versioned_independently(database: Database) -> None:
+    log: list[str] = []
+    other = MigrationSet(
+        namespace="other",
+        migrations=[
+            Migration(version=1, description="other one", upgrade=recording(log, "other-1")),
+        ],
+    )
+    applied = await migrate(database, [notes_set(log), other])
+    assert "other 1: other one" in applied
+    assert ("other", 1) in await applied_versions(database)
+
+
+@pytest.mark.parametrize("versions", [[2, 1], [1, 1], [1, 3, 2]])
+async def test_versions_that_do_not_rise_are_refused(
+    database: Database, versions: list[int]
+) -> None:
+    log: list[str] = []
+    bad = MigrationSet(
+        namespace="bad",
+        migrations=[
+            Migration(version=v, description=f"v{v}", upgrade=recording(log, f"v{v}"))
+            for v in versions
+        ],
+    )
+    with pytest.raises(ValueError, match=r"^migrations of bad must have rising versions$"):
+        await migrate(database, [bad])
+    assert log == []
+    assert await applied_versions(database) == set()
+
+
+async def test_a_failing_migration_is_not_recorded_and_stops_the_run(database: Database) -> None:
+    log: list[str] = []
+
+    async def broken(conn: AsyncConnection) -> None:
+        await conn.exec_driver_sql("CREATE TABLE half_done (n INTEGER)")
+        raise RuntimeError("migration bug")
+
+    failing = MigrationSet(
+        namespace="failing",
+        migrations=[
+            Migration(version=1, description="fine", upgrade=recording(log, "f1")),
+            Migration(version=2, description="broken", upgrade=broken),
+            Migration(version=3, description="after", upgrade=recording(log, "f3")),
+        ],
+    )
+    with pytest.raises(RuntimeError, match="migration bug"):
+        await migrate(database, [failing])
+    assert log == ["f1"]
+    assert await applied_versions(database) == {("failing", 1)}
+    async with database.read() as conn:
+        tables: Any = await conn.run_sync(lambda sync: sa.inspect(sync).get_table_names())
+    assert "half_done" not in tables

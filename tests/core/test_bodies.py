@@ -1,0 +1,175 @@
+"""JSON bodies in, JSON out: 415, 413, 400 and 422 are each told apart, with the field at fault."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field
+
+from core.bodies import json_response, query_model, read_model
+from core.hookspecs import hookimpl
+from core.routing import RoutePolicy, RouteRegistry
+
+
+class Greeting(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=2)
+    times: int = Field(ge=1, le=3)
+
+
+class Paging(BaseModel):
+    limit: int = Field(default=10, ge=1, le=50)
+
+
+async def echo(request: web.Request) -> web.Response:
+    greeting = await read_model(request, Greeting)
+    return json_response(greeting.model_dump(), status=201, headers={"X-Echo": "yes"})
+
+
+async def page(request: web.Request) -> web.Response:
+    return json_response(query_model(request, Paging).model_dump())
+
+
+class EchoPlugin:
+    @hookimpl
+    def qatysu_add_routes(self, routes: RouteRegistry, app: web.Application) -> None:
+        routes.add(
+            "POST",
+            "/test/echo",
+            echo,
+            name="test.echo",
+            summary="Echo",
+            policy=RoutePolicy(),
+            body=Greeting,
+        )
+        routes.add(
+            "GET",
+            "/test/page",
+            page,
+            name="test.page",
+            summary="Page",
+            policy=RoutePolicy(),
+            query=Paging,
+        )
+
+
+@pytest.fixture
+async def echo_client(make_client: Any) -> Any:
+    return await make_client(extra_plugins=(EchoPlugin(),), server={"max_body_bytes": 1024})
+
+
+async def test_a_valid_body_is_read_into_its_model(echo_client: Any) -> None:
+    response = await echo_client.post("/test/echo", json={"name": "Dana", "times": 2})
+    assert response.status == 201
+    assert response.content_type == "application/json"
+    assert response.headers["X-Echo"] == "yes"
+    assert await response.json() == {"name": "Dana", "times": 2}
+
+
+@pytest.mark.parametrize(
+    ("content_type", "named"),
+    [
+        ("text/plain", "text/plain"),
+        ("application/x-www-form-urlencoded", "application/x-www-form-urlencoded"),
+    ],
+)
+async def test_a_body_that_is_not_json_is_415(
+    echo_client: Any, content_type: str, named: str
+) -> None:
+    response = await echo_client.post(
+        "/test/echo", data=b'{"name": "Dana", "times": 2}', headers={"Content-Type": content_type}
+    )
+    assert response.status == 415
+    assert response.content_type == "application/problem+json"
+    assert await response.json() == {
+        "type": "/problems/unsupported-media-type",
+        "title": "Unsupported media type",
+        "status": 415,
+        "detail": f"the body must be application/json, not {named}",
+    }
+
+
+async def test_a_body_over_the_limit_is_413(echo_client: Any) -> None:
+    big = b'{"name": "' + b"x" * 2048 + b'", "times": 1}'
+    response = await echo_client.post(
+        "/test/echo", data=big, headers={"Content-Type": "application/json"}
+    )
+    assert response.status == 413
+    assert response.content_type == "application/problem+json"
+    assert await response.json() == {
+        "type": "/problems/payload-too-large",
+        "title": "Payload too large",
+        "status": 413,
+        "detail": "the body is larger than the limit of 1024 bytes",
+    }
+
+
+async def test_malformed_json_is_400_with_the_position(echo_client: Any) -> None:
+    response = await echo_client.post(
+        "/test/echo",
+        data=b'{"name": "Dana",\n "times": }',
+        headers={"Content-Type": "application/json"},
+    )
+    assert response.status == 400
+    body = await response.json()
+    assert body["type"] == "/problems/bad-request"
+    assert body["title"] == "Bad request"
+    assert body["status"] == 400
+    assert body["detail"].startswith("the body is not valid JSON: ")
+    assert body["detail"].endswith(" at line 2 column 11")
+    assert (body["line"], body["column"], body["position"]) == (2, 11, 27)
+
+
+async def test_an_empty_json_body_is_400(echo_client: Any) -> None:
+    response = await echo_client.post(
+        "/test/echo", data=b"", headers={"Content-Type": "application/json"}
+    )
+    assert response.status == 400
+    assert (await response.json())["type"] == "/problems/bad-request"
+
+
+async def test_invalid_fields_are_422_with_one_error_each(echo_client: Any) -> None:
+    response = await echo_client.post("/test/echo", json={"name": "D", "times": 9, "colour": "red"})
+    assert response.status == 422
+    body = await response.json()
+    assert body["type"] == "/problems/validation"
+    assert body["title"] == "Unprocessable content"
+    assert body["status"] == 422
+    assert body["errors"] == [
+        {"field": "name", "message": "String should have at least 2 characters"},
+        {"field": "times", "message": "Input should be less than or equal to 3"},
+        {"field": "colour", "message": "Extra inputs are not permitted"},
+    ]
+    assert body["detail"] == (
+        "3 field(s) are invalid: name: String should have at least 2 characters; "
+        "times: Input should be less than or equal to 3; colour: Extra inputs are not permitted"
+    )
+
+
+async def test_a_body_that_is_not_an_object_is_422_about_the_body(echo_client: Any) -> None:
+    response = await echo_client.post("/test/echo", json=[1, 2])
+    assert response.status == 422
+    [error] = (await response.json())["errors"]
+    assert error["field"] == "(body)"
+
+
+async def test_missing_fields_are_named(echo_client: Any) -> None:
+    response = await echo_client.post("/test/echo", json={})
+    assert response.status == 422
+    assert [e["field"] for e in (await response.json())["errors"]] == ["name", "times"]
+
+
+async def test_query_parameters_are_validated(echo_client: Any) -> None:
+    ok = await echo_client.get("/test/page", params={"limit": "7"})
+    assert ok.status == 200
+    assert await ok.json() == {"limit": 7}
+    default = await echo_client.get("/test/page")
+    assert await default.json() == {"limit": 10}
+    bad = await echo_client.get("/test/page", params={"limit": "500"})
+    assert bad.status == 422
+    assert (await bad.json())["errors"] == [
+        {"field": "limit", "message": "Input should be less than or equal to 50"}
+    ]

@@ -1,0 +1,221 @@
+"""``qatysu token | migrate | plugins``, run in-process through ``core.cli.main``."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import jwt
+import pytest
+
+from core.cli import main
+from core.identity import Role, TokenKeys, TokenVerifier
+from core.iin import iin_hash
+from tests.conftest import IIN_SECRET, JWT_SECRET
+from tests.plugins.petitions.helpers import PETITION
+
+IIN = "900101300126"
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """A working directory of its own and no QATYSU_* variables from the caller's shell."""
+    monkeypatch.chdir(tmp_path)
+    for name in list(os.environ):
+        if name.startswith("QATYSU_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("QATYSU_JWT_SECRET", JWT_SECRET)
+    monkeypatch.setenv("QATYSU_IDENTITY__IIN_HASH_SECRET", IIN_SECRET)
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def printed_token(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
+    code, out, err = run(capsys, "token", *argv)
+    assert (code, err) == (0, "")
+    [line] = out.splitlines()
+    return line
+
+
+def test_a_citizen_token_carries_the_claims_and_verifies(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    bearer = printed_token(
+        capsys, "--role", "citizen", "--sub", IIN, "--name", "Dana Nur", "--ttl", "600"
+    )
+    claims = jwt.decode(bearer, JWT_SECRET, algorithms=["HS256"])
+    assert (claims["sub"], claims["role"], claims["name"]) == (IIN, "citizen", "Dana Nur")
+    assert claims["exp"] - claims["iat"] == 600
+    identity = TokenVerifier(
+        TokenKeys(hs256_secret=JWT_SECRET.encode(), iin_secret=IIN_SECRET.encode())
+    ).verify(bearer)
+    assert identity.role is Role.CITIZEN
+    assert identity.subject == iin_hash(IIN, IIN_SECRET.encode())
+
+
+async def test_a_printed_citizen_token_is_accepted_by_the_app(
+    capsys: pytest.CaptureFixture[str], make_client: Any
+) -> None:
+    bearer = printed_token(capsys, "--role", "citizen", "--sub", IIN)
+    client = await make_client()
+    response = await client.post(
+        "/api/v1/petitions", json=PETITION, headers={"Authorization": f"Bearer {bearer}"}
+    )
+    assert response.status == 201, await response.text()
+
+
+def test_an_agency_token_carries_its_agency(capsys: pytest.CaptureFixture[str]) -> None:
+    bearer = printed_token(
+        capsys, "--role", "agency", "--sub", "official-1", "--agency", "almaty-akimat"
+    )
+    claims = jwt.decode(bearer, JWT_SECRET, algorithms=["HS256"])
+    assert (claims["role"], claims["agency"]) == ("agency", "almaty-akimat")
+
+
+def test_a_token_is_signed_with_the_secret_from_the_config_file(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("QATYSU_JWT_SECRET")
+    config = tmp_path / "server.toml"
+    config.write_text("[identity]\njwt_secret = 'file-secret-0123456789abcdef0123456789'\n")
+    bearer = printed_token(capsys, "--config", str(config), "--role", "moderator", "--sub", "m-1")
+    claims = jwt.decode(bearer, "file-secret-0123456789abcdef0123456789", algorithms=["HS256"])
+    assert claims["role"] == "moderator"
+
+
+def test_without_a_configured_secret_token_and_server_share_a_development_secret(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("QATYSU_JWT_SECRET")
+    first = printed_token(capsys, "--role", "operator", "--sub", "op-1")
+    second = printed_token(capsys, "--role", "operator", "--sub", "op-2")
+    secret = json.loads((tmp_path / "var" / "dev-secrets.json").read_text())["jwt_secret"]
+    assert jwt.decode(first, secret, algorithms=["HS256"])["sub"] == "op-1"
+    assert jwt.decode(second, secret, algorithms=["HS256"])["sub"] == "op-2"
+
+
+@pytest.mark.parametrize(
+    ("sub", "reason"),
+    [
+        ("900101300123", "the control digit of the IIN does not match"),
+        ("12345", "an IIN is exactly twelve digits"),
+        ("901301300126", "the first six digits of an IIN must be a birth date"),
+    ],
+)
+def test_a_citizen_token_for_an_invalid_iin_is_refused_with_exit_2(
+    capsys: pytest.CaptureFixture[str], sub: str, reason: str
+) -> None:
+    code, out, err = run(capsys, "token", "--role", "citizen", "--sub", sub)
+    assert code == 2
+    assert out == ""
+    assert err == f"qatysu: --sub: {reason}\n"
+
+
+def test_an_agency_token_without_agency_is_refused_with_exit_2(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, err = run(capsys, "token", "--role", "agency", "--sub", "official-1")
+    assert (code, out) == (2, "")
+    assert err == "qatysu: --agency is required with --role agency\n"
+
+
+def test_an_unknown_role_is_refused_by_the_parser(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["token", "--role", "admin", "--sub", "x"])
+    assert exited.value.code == 2
+    assert "invalid choice: 'admin'" in capsys.readouterr().err
+
+
+def test_migrate_applies_then_reports_up_to_date(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    code, out, _ = run(capsys, "migrate", "--database-url", url)
+    assert code == 0
+    lines = out.splitlines()
+    applied = [line for line in lines if line.startswith("applied ")]
+    # Other channels add their own migrations; the reference plugin's is among them.
+    assert "applied petitions 1: petitions and their signatures" in applied
+    assert lines == [*applied, f"{len(applied)} migration(s) applied"]
+    code, out, _ = run(capsys, "migrate", "--database-url", url)
+    assert (code, out) == (0, "schema up to date\n")
+
+
+def test_migrate_takes_the_database_from_the_environment(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("QATYSU_DATABASE_URL", f"sqlite:///{tmp_path / 'env.db'}")
+    code, out, _ = run(capsys, "migrate")
+    assert code == 0
+    assert out.endswith("migration(s) applied\n")
+    assert (tmp_path / "env.db").exists()
+
+
+def test_migrate_refuses_an_unsupported_database_with_exit_2(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, _, err = run(capsys, "migrate", "--database-url", "mysql://u@h/d")
+    assert code == 2
+    assert err == (
+        "qatysu: database.url: 'mysql' is not supported; use sqlite:/// or postgresql://\n"
+    )
+
+
+def test_plugins_lists_the_built_in_petitions_plugin(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "plugins")
+    assert code == 0
+    [line] = [line for line in out.splitlines() if line.startswith("plugins.petitions")]
+    name, _, hooks = line.partition(": ")
+    assert name == "plugins.petitions"
+    assert set(hooks.split(", ")) >= {
+        "qatysu_add_routes",
+        "qatysu_migrations",
+        "qatysu_settings_section",
+    }
+
+
+def test_plugins_leaves_out_a_disabled_plugin(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("QATYSU_PLUGINS__DISABLED", '["plugins.petitions"]')
+    code, out, _ = run(capsys, "plugins")
+    assert code == 0
+    assert "plugins.petitions" not in out
+
+
+@pytest.mark.parametrize(
+    "command", [["plugins"], ["migrate"], ["token", "--role", "operator", "--sub", "op-1"]]
+)
+def test_an_invalid_environment_setting_exits_2_naming_it(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, command: list[str]
+) -> None:
+    monkeypatch.setenv("QATYSU_SERVER__PORT", "eighty")
+    code, out, err = run(capsys, *command)
+    assert (code, out) == (2, "")
+    assert err.startswith("qatysu: invalid settings: server.port: ")
+
+
+def test_an_invalid_plugin_setting_exits_2_naming_it(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("QATYSU_PETITIONS__CO_SIGNER_MINIMUM", "0")
+    code, _, err = run(capsys, "plugins")
+    assert code == 2
+    assert err == (
+        "qatysu: invalid settings: petitions.co_signer_minimum: "
+        "Input should be greater than or equal to 1\n"
+    )
+
+
+def test_a_missing_config_file_exits_2_naming_it(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    code, _, err = run(capsys, "plugins", "--config", str(tmp_path / "missing.toml"))
+    assert code == 2
+    assert err == f"qatysu: config file {tmp_path / 'missing.toml'} does not exist\n"

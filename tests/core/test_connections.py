@@ -1,0 +1,83 @@
+"""The connection guard on a real listening server: a cap on connections and a head timeout."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+
+from core.server import RunningServer, start_server
+from core.settings import Settings
+
+
+@pytest.fixture
+async def serve(make_settings) -> AsyncIterator[Callable[..., object]]:
+    running: list[RunningServer] = []
+
+    async def start(*, admission: bool = True, **server: object) -> RunningServer:
+        settings: Settings = make_settings(
+            server={"port": 0, **server}, admission={"enabled": admission}
+        )
+        instance = await start_server(settings)
+        running.append(instance)
+        return instance
+
+    yield start
+    for instance in running:
+        await instance.drain()
+
+
+async def _get(port: int, path: str = "/healthz") -> bytes:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(f"GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n".encode())
+    data = await reader.read()
+    writer.close()
+    return data
+
+
+async def test_a_slowloris_client_is_cut_off_while_others_are_served(serve) -> None:
+    server = await serve(header_timeout=0.3)
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    writer.write(b"GET /healthz HTTP/1.1\r\nHost: t\r\n")  # never finishes its head
+    for _ in range(3):
+        await asyncio.sleep(0.1)
+        assert (await _get(server.port)).startswith(b"HTTP/1.1 200")
+        writer.write(b"X-Drip: 1\r\n")
+    answer = await asyncio.wait_for(reader.read(), timeout=2)
+    assert answer.startswith(b"HTTP/1.1 408 Request Timeout")
+    assert b"application/problem+json" in answer
+    writer.close()
+
+
+async def test_a_kept_alive_connection_idle_past_the_head_timeout_is_closed(serve) -> None:
+    server = await serve(header_timeout=0.3)
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    writer.write(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+    first = await reader.readuntil(b'{"status":"ok"}')
+    assert first.startswith(b"HTTP/1.1 200")
+    rest = await asyncio.wait_for(reader.read(), timeout=2)
+    assert rest.startswith(b"HTTP/1.1 408")
+    writer.close()
+
+
+async def test_connections_past_the_cap_get_a_canned_503_and_the_rest_are_served(serve) -> None:
+    server = await serve(max_connections=2, header_timeout=5)
+    held = [await asyncio.open_connection("127.0.0.1", server.port) for _ in range(2)]
+    await asyncio.sleep(0.05)
+    refused = await _get(server.port)
+    assert refused.startswith(b"HTTP/1.1 503 Service Unavailable")
+    assert b"Retry-After: 1" in refused
+    for _, writer in held:
+        writer.close()
+    await asyncio.sleep(0.05)
+    assert (await _get(server.port)).startswith(b"HTTP/1.1 200")
+
+
+async def test_with_admission_off_the_connection_cap_is_off_too(serve) -> None:
+    server = await serve(admission=False, max_connections=2, header_timeout=5)
+    held = [await asyncio.open_connection("127.0.0.1", server.port) for _ in range(2)]
+    await asyncio.sleep(0.05)
+    assert (await _get(server.port)).startswith(b"HTTP/1.1 200")
+    for _, writer in held:
+        writer.close()

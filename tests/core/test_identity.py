@@ -1,0 +1,554 @@
+"""Bearer tokens: what is accepted, what is refused with 401, and the hash that replaces an IIN."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import jwt
+import pytest
+from aiohttp import web
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from core.api import CITIZEN, caller, require
+from core.bodies import json_response
+from core.errors import Forbidden, Unauthorized
+from core.hookspecs import hookimpl
+from core.identity import Identity, Role, TokenKeys, TokenVerifier, ensure_role, public_name
+from core.iin import iin_hash
+from core.routing import RoutePolicy, RouteRegistry
+from tests.conftest import IIN_SECRET, JWT_SECRET, auth, token
+
+IIN = "900101300126"
+
+
+async def whoami(request: web.Request) -> web.Response:
+    identity = caller(request)
+    if identity is None:
+        return json_response(None)
+    return json_response(
+        {
+            "subject": identity.subject,
+            "role": identity.role.value,
+            "agency": identity.agency,
+            "name": identity.name,
+        }
+    )
+
+
+async def citizens_only(request: web.Request) -> web.Response:
+    return json_response({"subject": require(request, CITIZEN).subject})
+
+
+class WhoAmIPlugin:
+    """Routes that show the caller's identity as the server sees it."""
+
+    @hookimpl
+    def qatysu_add_routes(self, routes: RouteRegistry, app: web.Application) -> None:
+        routes.add(
+            "GET",
+            "/test/whoami",
+            whoami,
+            name="test.whoami",
+            summary="Who am I",
+            policy=RoutePolicy(),
+        )
+        routes.add(
+            "GET",
+            "/test/citizens-only",
+            citizens_only,
+            name="test.citizens_only",
+            summary="Citizens only",
+            policy=RoutePolicy(),
+            roles=CITIZEN,
+        )
+
+
+def verifier(**changes: Any) -> TokenVerifier:
+    keys: dict[str, Any] = {"hs256_secret": JWT_SECRET.encode(), "iin_secret": IIN_SECRET.encode()}
+    keys.update(changes)
+    return TokenVerifier(TokenKeys(**keys))
+
+
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def unsigned_token(claims: dict[str, Any]) -> str:
+    """An ``alg: none`` JWT, built by hand: header, claims, and an empty signature."""
+    header = b64url(json.dumps({"alg": "none", "typ": "JWT"}).encode())
+    return f"{header}.{b64url(json.dumps(claims).encode())}."
+
+
+def hs256(claims: dict[str, Any], secret: str = JWT_SECRET) -> str:
+    return jwt.encode(claims, secret, algorithm="HS256")
+
+
+def hand_signed(
+    payload: bytes, *, header: dict[str, Any] | None = None, secret: str = JWT_SECRET
+) -> str:
+    """An HMAC-SHA256 JWT built byte by byte, to send shapes that PyJWT would never produce."""
+    head = b64url(json.dumps(header or {"alg": "HS256", "typ": "JWT"}).encode())
+    body = b64url(payload)
+    signature = hmac.new(secret.encode(), f"{head}.{body}".encode(), hashlib.sha256).digest()
+    return f"{head}.{body}.{b64url(signature)}"
+
+
+def claims_json(**claims: Any) -> bytes:
+    return json.dumps(claims).encode()
+
+
+def tampered(token: str) -> str:
+    """The token with its claims swapped for a moderator's, keeping the original signature."""
+    head, _, signature = token.split(".")
+    forged = b64url(claims_json(sub="moderator-1", role="moderator", exp=future()))
+    return f"{head}.{forged}.{signature}"
+
+
+def future() -> int:
+    return int(time.time()) + 3600
+
+
+def rsa_private_key() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+def public_pem(key: rsa.RSAPrivateKey) -> bytes:
+    return key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+
+
+# Each bad token with the exact detail of its 401.
+BAD_TOKENS: list[tuple[str, str, str]] = [
+    (
+        "alg_none",
+        unsigned_token({"sub": IIN, "role": "citizen", "exp": future()}),
+        "tokens signed with 'none' are not accepted",
+    ),
+    (
+        "expired",
+        hs256({"sub": IIN, "role": "citizen", "exp": int(time.time()) - 3600}),
+        "the token has expired",
+    ),
+    (
+        "wrong_key",
+        hs256({"sub": IIN, "role": "citizen", "exp": future()}, secret="another-secret-" * 3),
+        "the token's signature does not verify",
+    ),
+    (
+        "missing_exp",
+        hs256({"sub": IIN, "role": "citizen"}),
+        "the token has no numeric exp claim",
+    ),
+    (
+        "missing_sub",
+        hs256({"role": "citizen", "exp": future()}),
+        "the token has no sub claim",
+    ),
+    (
+        "missing_role",
+        hs256({"sub": IIN, "exp": future()}),
+        "the token has no role claim",
+    ),
+    (
+        "unknown_role",
+        hs256({"sub": "x-1", "role": "admin", "exp": future()}),
+        "the token's role claim 'admin' is not a known role",
+    ),
+    (
+        "citizen_with_invalid_iin",
+        hs256({"sub": "900101300123", "role": "citizen", "exp": future()}),
+        "the token's subject is not a valid IIN: the control digit of the IIN does not match",
+    ),
+    (
+        "citizen_with_non_iin_subject",
+        hs256({"sub": "citizen-7", "role": "citizen", "exp": future()}),
+        "the token's subject is not a valid IIN: an IIN is exactly twelve digits",
+    ),
+    (
+        "agency_without_agency_claim",
+        hs256({"sub": "official-1", "role": "agency", "exp": future()}),
+        "an agency token must carry an agency claim",
+    ),
+    (
+        "agency_with_empty_agency_claim",
+        hs256({"sub": "official-1", "role": "agency", "agency": "", "exp": future()}),
+        "an agency token must carry an agency claim",
+    ),
+    (
+        "empty_subject",
+        hs256({"sub": "", "role": "moderator", "exp": future()}),
+        "the token has no subject",
+    ),
+    ("not_a_jwt", "not-a-jwt", "the bearer token is not a well-formed JWT"),
+    (
+        "four_segments",
+        hs256({"sub": "operator-1", "role": "operator", "exp": future()}) + ".extra",
+        "the bearer token is not a well-formed JWT",
+    ),
+    (
+        "header_not_base64url",
+        "e30+."
+        + hs256({"sub": "operator-1", "role": "operator", "exp": future()}).split(".", 1)[1],
+        "the bearer token is not a well-formed JWT",
+    ),
+    (
+        "header_not_an_object",
+        b64url(b'["HS256"]') + ".e30.sig",
+        "the bearer token is not a well-formed JWT",
+    ),
+    (
+        "hs256_with_an_empty_signature",
+        hs256({"sub": "operator-1", "role": "operator", "exp": future()}).rsplit(".", 1)[0] + ".",
+        "the bearer token is not a well-formed JWT",
+    ),
+    (
+        "claims_tampered_after_signing",
+        tampered(hs256({"sub": IIN, "role": "citizen", "exp": future()})),
+        "the token's signature does not verify",
+    ),
+    (
+        "signature_truncated",
+        hs256({"sub": "operator-1", "role": "operator", "exp": future()})[:-4],
+        "the token's signature does not verify",
+    ),
+    (
+        "claims_not_json",
+        hand_signed(b"sub=operator-1"),
+        "the bearer token is not a well-formed JWT",
+    ),
+    (
+        "claims_not_an_object",
+        hand_signed(b'["operator-1", "operator"]'),
+        "the bearer token is not a well-formed JWT",
+    ),
+    (
+        "exp_as_a_string",
+        hand_signed(claims_json(sub="operator-1", role="operator", exp=str(future()))),
+        "the token has no numeric exp claim",
+    ),
+    (
+        "exp_as_a_boolean",
+        hand_signed(claims_json(sub="operator-1", role="operator", exp=True)),
+        "the token has no numeric exp claim",
+    ),
+    (
+        "not_valid_before_a_future_time",
+        hs256({"sub": "operator-1", "role": "operator", "exp": future(), "nbf": future()}),
+        "the token is not valid yet",
+    ),
+    (
+        "iat_as_a_string",
+        hand_signed(claims_json(sub="operator-1", role="operator", exp=future(), iat="now")),
+        "the token's iat claim is not a number",
+    ),
+    (
+        "subject_as_a_number",
+        hand_signed(claims_json(sub=12345, role="operator", exp=future())),
+        "the token has no subject",
+    ),
+    (
+        "alg_written_in_lower_case",
+        hand_signed(
+            claims_json(sub="operator-1", role="operator", exp=future()),
+            header={"alg": "hs256", "typ": "JWT"},
+        ),
+        "tokens signed with 'hs256' are not accepted",
+    ),
+    (
+        "alg_hs384",
+        jwt.encode(
+            {"sub": "operator-1", "role": "operator", "exp": future()},
+            "k" * 64,
+            algorithm="HS384",
+        ),
+        "tokens signed with 'HS384' are not accepted",
+    ),
+    (
+        "no_alg",
+        hand_signed(
+            claims_json(sub="operator-1", role="operator", exp=future()), header={"typ": "JWT"}
+        ),
+        "tokens signed with None are not accepted",
+    ),
+]
+
+
+def test_a_valid_citizen_token_gives_an_identity_with_the_hashed_iin() -> None:
+    identity = verifier().verify(
+        hs256({"sub": IIN, "role": "citizen", "exp": future(), "name": "Aigerim Sadykova"})
+    )
+    assert identity == Identity(
+        subject=iin_hash(IIN, IIN_SECRET.encode()), role=Role.CITIZEN, name="Aigerim Sadykova"
+    )
+    assert IIN not in identity.subject
+
+
+def test_an_official_token_keeps_its_subject_and_agency() -> None:
+    identity = verifier().verify(
+        hs256({"sub": "official-9", "role": "agency", "agency": "almaty-akimat", "exp": future()})
+    )
+    assert identity == Identity(subject="official-9", role=Role.AGENCY, agency="almaty-akimat")
+
+
+def test_an_expired_token_within_the_leeway_is_accepted() -> None:
+    identity = verifier(leeway=30.0).verify(
+        hs256({"sub": "moderator-1", "role": "moderator", "exp": int(time.time()) - 5})
+    )
+    assert identity.role is Role.MODERATOR
+
+
+def test_a_hand_built_hs256_token_of_the_accepted_shape_verifies() -> None:
+    identity = verifier().verify(
+        hand_signed(claims_json(sub="operator-1", role="operator", exp=future(), iat=1.5))
+    )
+    assert identity == Identity(subject="operator-1", role=Role.OPERATOR)
+
+
+def test_a_token_valid_from_now_within_the_leeway_is_accepted() -> None:
+    nbf = int(time.time()) + 5
+    identity = verifier(leeway=30.0).verify(
+        hs256({"sub": "operator-1", "role": "operator", "exp": future(), "nbf": nbf})
+    )
+    assert identity.role is Role.OPERATOR
+
+
+def test_non_string_optional_claims_are_dropped() -> None:
+    identity = verifier().verify(
+        hs256(
+            {"sub": "operator-1", "role": "operator", "exp": future(), "name": 42, "agency": ["x"]}
+        )
+    )
+    assert (identity.name, identity.agency) == (None, None)
+
+
+@pytest.mark.parametrize(("case", "bearer", "detail"), BAD_TOKENS, ids=[c[0] for c in BAD_TOKENS])
+def test_a_bad_token_is_refused_with_the_reason(case: str, bearer: str, detail: str) -> None:
+    with pytest.raises(Unauthorized) as caught:
+        verifier().verify(bearer)
+    assert caught.value.detail == detail
+
+
+@pytest.mark.parametrize(("case", "bearer", "detail"), BAD_TOKENS, ids=[c[0] for c in BAD_TOKENS])
+async def test_a_bad_token_is_a_401_problem_over_http(
+    make_client: Any, case: str, bearer: str, detail: str
+) -> None:
+    client = await make_client(extra_plugins=(WhoAmIPlugin(),))
+    response = await client.get("/test/whoami", headers=auth(bearer))
+    assert response.status == 401
+    assert response.content_type == "application/problem+json"
+    assert response.headers["WWW-Authenticate"] == 'Bearer realm="qatysu"'
+    assert await response.json() == {
+        "type": "/problems/unauthorized",
+        "title": "Unauthorized",
+        "status": 401,
+        "detail": detail,
+    }
+
+
+async def test_a_bad_token_is_refused_even_on_a_public_route(make_client: Any) -> None:
+    client = await make_client()
+    response = await client.get("/api/v1/petitions", headers=auth("not-a-jwt"))
+    assert response.status == 401
+
+
+async def test_a_valid_citizen_token_over_http_gives_the_hashed_subject(make_client: Any) -> None:
+    client = await make_client(extra_plugins=(WhoAmIPlugin(),))
+    response = await client.get(
+        "/test/whoami", headers=auth(token("citizen", IIN, name="Aigerim Sadykova"))
+    )
+    assert response.status == 200
+    assert await response.json() == {
+        "subject": iin_hash(IIN, IIN_SECRET.encode()),
+        "role": "citizen",
+        "agency": None,
+        "name": "Aigerim Sadykova",
+    }
+
+
+async def test_no_token_is_anonymous_on_a_public_route(make_client: Any) -> None:
+    client = await make_client(extra_plugins=(WhoAmIPlugin(),))
+    response = await client.get("/test/whoami")
+    assert response.status == 200
+    assert await response.json() is None
+
+
+async def test_no_token_on_a_route_with_roles_is_401(make_client: Any) -> None:
+    client = await make_client(extra_plugins=(WhoAmIPlugin(),))
+    response = await client.get("/test/citizens-only")
+    assert response.status == 401
+    assert (await response.json())["detail"] == "this route needs a bearer token"
+
+
+async def test_the_wrong_role_on_a_route_with_roles_is_403(make_client: Any) -> None:
+    client = await make_client(extra_plugins=(WhoAmIPlugin(),))
+    response = await client.get(
+        "/test/citizens-only", headers=auth(token("moderator", "moderator-1"))
+    )
+    assert response.status == 403
+    assert response.content_type == "application/problem+json"
+    assert await response.json() == {
+        "type": "/problems/forbidden",
+        "title": "Forbidden",
+        "status": 403,
+        "detail": "this route is for citizen; the token's role is moderator",
+    }
+
+
+@pytest.mark.parametrize(
+    "header",
+    ["Basic dXNlcjpwYXNz", "Bearer", "Bearer    ", "Token abc.def.ghi", "bearer"],
+)
+async def test_a_malformed_authorization_header_is_401(make_client: Any, header: str) -> None:
+    client = await make_client(extra_plugins=(WhoAmIPlugin(),))
+    response = await client.get("/test/whoami", headers={"Authorization": header})
+    assert response.status == 401
+    assert (await response.json())["detail"] == "the Authorization header must be 'Bearer <token>'"
+
+
+async def test_the_bearer_scheme_is_case_insensitive(make_client: Any) -> None:
+    client = await make_client(extra_plugins=(WhoAmIPlugin(),))
+    bearer = token("operator", "operator-1")
+    response = await client.get("/test/whoami", headers={"Authorization": f"bearer {bearer}"})
+    assert response.status == 200
+    assert (await response.json())["role"] == "operator"
+
+
+def rs256_settings(tmp_path: Path, key: rsa.RSAPrivateKey) -> dict[str, Any]:
+    path = tmp_path / "jwt-public.pem"
+    path.write_bytes(public_pem(key))
+    return {"jwt_public_key_file": str(path), "algorithms": ["HS256", "RS256"]}
+
+
+async def test_an_rs256_token_verifies_with_the_configured_public_key(
+    make_client: Any, tmp_path: Path
+) -> None:
+    key = rsa_private_key()
+    client = await make_client(
+        extra_plugins=(WhoAmIPlugin(),), identity=rs256_settings(tmp_path, key)
+    )
+    bearer = jwt.encode(
+        {"sub": "moderator-7", "role": "moderator", "exp": future()}, key, algorithm="RS256"
+    )
+    response = await client.get("/test/whoami", headers=auth(bearer))
+    assert response.status == 200
+    assert await response.json() == {
+        "subject": "moderator-7",
+        "role": "moderator",
+        "agency": None,
+        "name": None,
+    }
+    hs = await client.get("/test/whoami", headers=auth(token("operator", "operator-1")))
+    assert hs.status == 200
+
+
+async def test_an_rs256_token_signed_by_another_key_is_401(
+    make_client: Any, tmp_path: Path
+) -> None:
+    client = await make_client(
+        extra_plugins=(WhoAmIPlugin(),), identity=rs256_settings(tmp_path, rsa_private_key())
+    )
+    bearer = jwt.encode(
+        {"sub": "moderator-7", "role": "moderator", "exp": future()},
+        rsa_private_key(),
+        algorithm="RS256",
+    )
+    response = await client.get("/test/whoami", headers=auth(bearer))
+    assert response.status == 401
+    assert (await response.json())["detail"] == "the token's signature does not verify"
+
+
+async def test_an_hs256_token_keyed_with_the_public_key_is_401(
+    make_client: Any, tmp_path: Path
+) -> None:
+    # The algorithm-confusion attack: the public key is public, so it must never be an HMAC key.
+    key = rsa_private_key()
+    client = await make_client(
+        extra_plugins=(WhoAmIPlugin(),), identity=rs256_settings(tmp_path, key)
+    )
+    header = b64url(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+    claims = b64url(json.dumps({"sub": "operator-1", "role": "operator", "exp": future()}).encode())
+    signature = hmac.new(public_pem(key), f"{header}.{claims}".encode(), hashlib.sha256).digest()
+    bearer = f"{header}.{claims}.{b64url(signature)}"
+    response = await client.get("/test/whoami", headers=auth(bearer))
+    assert response.status == 401
+    assert (await response.json())["detail"] == "the token's signature does not verify"
+
+
+async def test_an_rs256_token_is_refused_when_rs256_is_not_configured(make_client: Any) -> None:
+    client = await make_client(extra_plugins=(WhoAmIPlugin(),))
+    bearer = jwt.encode(
+        {"sub": "moderator-7", "role": "moderator", "exp": future()},
+        rsa_private_key(),
+        algorithm="RS256",
+    )
+    response = await client.get("/test/whoami", headers=auth(bearer))
+    assert response.status == 401
+    assert (await response.json())["detail"] == "tokens signed with 'RS256' are not accepted"
+
+
+def test_rs256_without_a_public_key_is_refused() -> None:
+    bearer = jwt.encode(
+        {"sub": "moderator-7", "role": "moderator", "exp": future()},
+        rsa_private_key(),
+        algorithm="RS256",
+    )
+    with pytest.raises(Unauthorized) as caught:
+        verifier(algorithms=("HS256", "RS256")).verify(bearer)
+    assert caught.value.detail == "tokens signed with 'RS256' are not accepted"
+
+
+def test_hs256_is_refused_when_only_rs256_is_configured() -> None:
+    key = rsa_private_key()
+    only_rs = verifier(algorithms=("RS256",), public_key=public_pem(key).decode())
+    with pytest.raises(Unauthorized) as caught:
+        only_rs.verify(hs256({"sub": "operator-1", "role": "operator", "exp": future()}))
+    assert caught.value.detail == "tokens signed with 'HS256' are not accepted"
+
+
+def test_ensure_role_refuses_no_identity_with_401_and_a_wrong_role_with_403() -> None:
+    official = Identity(subject="official-1", role=Role.AGENCY, agency="akimat")
+    assert ensure_role(official, frozenset({Role.AGENCY})) is official
+    with pytest.raises(Unauthorized):
+        ensure_role(None, frozenset({Role.AGENCY}))
+    with pytest.raises(Forbidden) as caught:
+        ensure_role(official, frozenset({Role.MODERATOR, Role.OPERATOR}))
+    assert (
+        caught.value.detail == "this route is for moderator, operator; the token's role is agency"
+    )
+
+
+@pytest.mark.parametrize(
+    ("full_name", "shown"),
+    [
+        ("Aigerim Sadykova", "Aigerim S."),
+        ("Aigerim Nurlanovna Sadykova", "Aigerim S."),
+        ("  Aigerim   Sadykova  ", "Aigerim S."),
+        ("Aigerim", "Aigerim"),
+        ("Айгерим Жумабаева", "Айгерим Ж."),
+        ("", "Anonymous"),
+        ("   ", "Anonymous"),
+        (None, "Anonymous"),
+    ],
+)
+def test_public_name_is_the_first_name_and_the_last_initial(
+    full_name: str | None, shown: str
+) -> None:
+    assert public_name(full_name) == shown
+    assert Identity(subject="s", role=Role.CITIZEN, name=full_name).public_name == shown
+
+
+def test_an_rs256_token_without_exp_is_refused() -> None:
+    key = rsa_private_key()
+    bearer = jwt.encode({"sub": "moderator-7", "role": "moderator"}, key, algorithm="RS256")
+    rs = verifier(algorithms=("HS256", "RS256"), public_key=public_pem(key).decode())
+    with pytest.raises(Unauthorized) as caught:
+        rs.verify(bearer)
+    assert caught.value.detail == 'the token is not valid: Token is missing the "exp" claim'
