@@ -6,7 +6,7 @@ from core.identity import mint_token
 from core.iin import synthetic_iin
 
 DEMO_TTL_SECONDS = 7 * 24 * 3600
-DEMO_AGENCY = "almaty-maslikhat"
+DEMO_AGENCY = "almaty-akimat"
 
 
 def demo_token_lines(secret: bytes) -> list[str]:
@@ -30,7 +30,7 @@ def demo_token_lines(secret: bytes) -> list[str]:
             role="agency",
             sub="official-demo",
             agency=DEMO_AGENCY,
-            name="Maslikhat Official",
+            name="Akimat Official",
             ttl=DEMO_TTL_SECONDS,
         ),
         "operator": mint_token(secret, role="operator", sub="operator-demo", ttl=DEMO_TTL_SECONDS),
