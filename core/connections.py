@@ -26,8 +26,13 @@ from aiohttp import web
 if TYPE_CHECKING:
     from aiohttp.web_protocol import RequestHandler
 
+    from core.admission.edge import EdgeShedder
+    from core.admission.priority import Priority
 
-def canned_problem(status: int, reason: str, detail: str, retry_after: int | None) -> bytes:
+
+def canned_problem(
+    status: int, reason: str, detail: str, retry_after: int | None, *, keep_alive: bool = False
+) -> bytes:
     body = orjson.dumps(
         {"type": f"/problems/{reason}", "title": detail, "status": status, "detail": detail}
     )
@@ -35,8 +40,9 @@ def canned_problem(status: int, reason: str, detail: str, retry_after: int | Non
         f"HTTP/1.1 {status} {'Service Unavailable' if status == 503 else 'Request Timeout'}",
         "Content-Type: application/problem+json",
         f"Content-Length: {len(body)}",
-        "Connection: close",
     ]
+    if not keep_alive:
+        head.append("Connection: close")
     if retry_after is not None:
         head.append(f"Retry-After: {retry_after}")
     return ("\r\n".join(head) + "\r\n\r\n").encode() + body
@@ -44,6 +50,9 @@ def canned_problem(status: int, reason: str, detail: str, retry_after: int | Non
 
 TOO_MANY_CONNECTIONS = canned_problem(
     503, "connections", "The server has too many open connections; try again shortly.", 1
+)
+SHED_AT_EDGE = canned_problem(
+    503, "overloaded", "The server is overloaded; try again shortly.", 1, keep_alive=True
 )
 HEAD_TIMEOUT = canned_problem(
     408, "header-timeout", "The request head was not received in time.", None
@@ -77,6 +86,25 @@ class GuardedConnection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self._refused:
             return
+        edge = self._guard.edge
+        if (
+            edge is not None
+            and edge.probability > 0.0
+            and self.head_deadline is not None
+            and not self._tail
+            and data.startswith((b"GET ", b"HEAD "))
+            and data.endswith(b"\r\n\r\n")
+            and data.count(b"\r\n\r\n") == 1
+        ):
+            # A whole bodiless request head and nothing else: it can be refused without
+            # desynchronising the connection, which then stays open for the next request.
+            priority = edge.refuse(data)
+            if priority is not None:
+                self._guard.shed_at_edge(priority)
+                assert self.transport is not None
+                self.transport.write(SHED_AT_EDGE)
+                self.await_next_head()
+                return
         if self.head_deadline is not None:
             # A head ends with a blank line; keep three bytes in case it straddles two reads.
             window = self._tail + data
@@ -126,6 +154,8 @@ class ConnectionGuard:
         self.header_timeout = header_timeout
         self._on_refused = on_refused
         self._open: dict[asyncio.BaseTransport, GuardedConnection] = {}
+        self.edge: EdgeShedder | None = None
+        self.on_edge_shed: Callable[[Priority], None] = lambda priority: None
         self.refused = 0
         self.timed_out = 0
 
@@ -147,6 +177,9 @@ class ConnectionGuard:
         assert connection.transport is not None
         self._open[connection.transport] = connection
         return True
+
+    def shed_at_edge(self, priority: Priority) -> None:
+        self.on_edge_shed(priority)
 
     def forget(self, connection: GuardedConnection) -> None:
         if connection.transport is not None:

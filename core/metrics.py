@@ -126,12 +126,28 @@ class Metrics:
             registry=r,
             multiprocess_mode="max",
         )
+        self._request_children: dict[tuple[str, str, int], Counter] = {}
+        self._duration_children: dict[str, Histogram] = {}
         self.events_emitted = Counter(
             "qatysu_events_total",
             "Domain events emitted to plugins.",
             ["event"],
             registry=r,
         )
+
+    def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
+        """Count one answered request; label children are cached, as resolving them is slow."""
+        key = (route, method, status)
+        counter = self._request_children.get(key)
+        if counter is None:
+            counter = self.http_requests.labels(route, method, str(status))
+            self._request_children[key] = counter
+        counter.inc()
+        histogram = self._duration_children.get(route)
+        if histogram is None:
+            histogram = self.http_duration.labels(route)
+            self._duration_children[route] = histogram
+        histogram.observe(seconds)
 
     def exposition(self) -> bytes:
         if self.multiprocess:

@@ -82,9 +82,9 @@ async def metrics_middleware(request: web.Request, handler: Handler) -> web.Stre
         status = exc.status
         raise
     finally:
-        route = route_label(request)
-        metrics.http_requests.labels(route, request.method, str(status)).inc()
-        metrics.http_duration.labels(route).observe(time.perf_counter() - started)
+        metrics.observe_request(
+            route_label(request), request.method, status, time.perf_counter() - started
+        )
 
 
 @web.middleware

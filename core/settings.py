@@ -114,6 +114,8 @@ class AdmissionSettings(Section):
     ratelimit_fail_open: bool = True
     rate_overrides: dict[str, RateOverride] = Field(default_factory=dict)
     writer_pressure_high: float = Field(default=0.5, gt=0, le=1)
+    edge_shedding: bool = True
+    edge_lag_target: float = Field(default=0.02, gt=0)
 
 
 class MetricsSettings(Section):

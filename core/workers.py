@@ -8,6 +8,7 @@ every worker are aggregated through prometheus_client's multiprocess mode.
 from __future__ import annotations
 
 import asyncio
+import math
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
@@ -28,8 +29,8 @@ class QatysuGunicorn(BaseApplication):  # type: ignore[misc]
             "worker_class": "aiohttp.GunicornUVLoopWebWorker"
             if server.event_loop == "uvloop"
             else "aiohttp.GunicornWebWorker",
-            "graceful_timeout": server.shutdown_timeout,
-            "keepalive": server.keepalive_timeout,
+            "graceful_timeout": math.ceil(server.shutdown_timeout),
+            "keepalive": math.ceil(server.keepalive_timeout),
             "backlog": 1024,
             "child_exit": _child_exit,
             "accesslog": None,
@@ -73,7 +74,9 @@ async def _prepare(settings: Settings) -> None:
 def serve_workers(settings: Settings) -> int:
     from core.cli import prepare_multiprocess_metrics
 
-    asyncio.run(_prepare(settings))
+    # prometheus_client picks file-backed values when it is first imported, so the directory
+    # must be set before anything (the preparation included) imports it.
     prepare_multiprocess_metrics(settings)
+    asyncio.run(_prepare(settings))
     QatysuGunicorn(settings).run()
     return 0

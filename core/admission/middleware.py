@@ -21,9 +21,11 @@ from core import keys
 from core.admission.clients import client_key, parse_networks
 from core.admission.concurrency import FixedLimit, Gradient2Limit, LimitAlgorithm
 from core.admission.controller import AdmissionController, Shed
+from core.admission.edge import EdgeShedder
 from core.admission.gcra import LocalRateLimiter, RateLimiter, ratelimit_headers
 from core.admission.priority import Priority, RatePolicy
 from core.admission.ratelimit_redis import FallbackRateLimiter, RedisRateLimiter
+from core.connections import GUARD
 from core.errors import ServiceUnavailable, TooManyRequests
 from core.middlewares import resolve_identity
 from core.routing import RoutePolicy
@@ -39,6 +41,7 @@ UNMATCHED = RoutePolicy(
     priority=Priority.SHEDDABLE, rate=RatePolicy(name="unmatched", rate=20.0, burst=40)
 )
 MAX_REQUEST_TIMEOUT = 60.0
+_TICK = 0.02
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
@@ -74,6 +77,7 @@ class Admission:
         self.limiter: RateLimiter = LocalRateLimiter()
         self._policies: dict[str | None, RoutePolicy] = {}
         self.writer_pressure = 0.0
+        self.edge: EdgeShedder | None = None
 
     def rate_for(self, policy: RatePolicy) -> RatePolicy:
         override = self.settings.rate_overrides.get(policy.name)
@@ -106,6 +110,15 @@ class Admission:
                 on_backend_error=metrics.ratelimit_backend_errors.inc,
                 fail_open=self.settings.ratelimit_fail_open,
             )
+        if self.settings.edge_shedding:
+            routes = app[keys.ROUTES]
+            self.edge = EdgeShedder(routes)
+            guard = app[GUARD]
+            guard.edge = self.edge
+            edge_rejected = {
+                p: metrics.admission_rejected.labels("edge", p.name.lower()) for p in Priority
+            }
+            guard.on_edge_shed = lambda priority: edge_rejected[priority].inc()
         tasks = [
             asyncio.create_task(controller.run_sweeper(), name="qatysu-admission-sweeper"),
             asyncio.create_task(self._observe(app), name="qatysu-admission-observer"),
@@ -118,21 +131,31 @@ class Admission:
                 await task
 
     async def _observe(self, app: web.Application) -> None:
-        """Feed storage pressure into admission and publish the gauges, ten times a second."""
+        """Every tick: measure event-loop lag, feed storage pressure and overload into
+        admission and the edge, and (every fifth tick) publish the gauges."""
         metrics = app[keys.METRICS]
         writer = app[keys.WRITER]
         labels = {p: metrics.admission_inflight.labels(p.name.lower()) for p in Priority}
+        tick = 0
         while True:
+            expected = time.monotonic() + _TICK
+            await asyncio.sleep(_TICK)
+            lag = max(0.0, time.monotonic() - expected)
             self.writer_pressure = writer.pressure
             self.controller.set_pressure(
                 min(1.0, self.writer_pressure / self.settings.writer_pressure_high)
             )
-            for priority, gauge in labels.items():
-                gauge.set(self.controller.inflight(priority))
-            metrics.admission_limit.set(self.controller.current_limit)
-            metrics.admission_queue_length.set(self.controller.queue_length())
-            metrics.writer_queue_length.set(writer.queue_length)
-            await asyncio.sleep(0.1)
+            if self.edge is not None:
+                self.edge.update(
+                    overloaded=lag > self.settings.edge_lag_target or self.controller.queue_standing
+                )
+            tick += 1
+            if tick % 5 == 0:
+                for priority, gauge in labels.items():
+                    gauge.set(self.controller.inflight(priority))
+                metrics.admission_limit.set(self.controller.current_limit)
+                metrics.admission_queue_length.set(self.controller.queue_length())
+                metrics.writer_queue_length.set(writer.queue_length)
 
 
 def request_deadline(request: web.Request, policy: RoutePolicy, default: float) -> float:

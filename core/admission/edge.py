@@ -1,0 +1,96 @@
+"""Shedding at the edge: refuse a share of non-critical requests before aiohttp parses them.
+
+Under a flood the event loop itself becomes the queue: a request waits to be parsed before any
+middleware can see it, and a 503 rendered by the full middleware stack costs a good part of
+what serving a cached read costs. So refusals must be cheaper than that. While the process is
+overloaded, the connection guard asks ``EdgeShedder`` about each new request head and answers
+a refused one with canned bytes on the raw transport, in a few microseconds.
+
+The share refused adapts like a congestion window: every tick it grows while the event loop
+runs late or the admission queue stands, and shrinks slowly once both are healthy, so the
+server settles where it is busy but not late. Critical work (signatures, submissions, agency
+answers) is never refused here; the admission controller decides about it. Sheddable work is
+refused more often than normal work.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
+
+from core.admission.priority import Priority
+
+if TYPE_CHECKING:
+    from core.routing import RouteSpec
+
+_PATH_PARAMETER = re.compile(r"\{[^}]+\}")
+_CACHE_LIMIT = 4096
+
+
+def route_pattern(path: str) -> re.Pattern[bytes]:
+    parts = _PATH_PARAMETER.split(path)
+    pattern = "[^/]+".join(re.escape(part) for part in parts)
+    return re.compile(f"^{pattern}$".encode())
+
+
+class EdgeShedder:
+    """Decides, from the request line alone, whether to refuse a request at the edge."""
+
+    def __init__(
+        self,
+        routes: Iterable[RouteSpec],
+        *,
+        step_up: float = 0.05,
+        step_down: float = 0.01,
+        max_probability: float = 0.98,
+        random_draw: Callable[[], float] = random.random,
+    ) -> None:
+        self.probability = 0.0
+        self._step_up = step_up
+        self._step_down = step_down
+        self._max = max_probability
+        self.draw = random_draw
+        self._routes: list[tuple[bytes, re.Pattern[bytes], Priority | None]] = [
+            (
+                spec.method.encode(),
+                route_pattern(spec.path),
+                None if spec.policy.bypass else spec.policy.priority,
+            )
+            for spec in routes
+        ]
+        self._classified: dict[bytes, Priority | None] = {}
+
+    def classify(self, method: bytes, path: bytes) -> Priority | None:
+        """The route's priority, or None for routes never refused here (operations)."""
+        key = method + b" " + path
+        if key in self._classified:
+            return self._classified[key]
+        priority: Priority | None = Priority.SHEDDABLE  # unknown paths are the first to go
+        for route_method, pattern, route_priority in self._routes:
+            if route_method == method and pattern.match(path):
+                priority = route_priority
+                break
+        if len(self._classified) >= _CACHE_LIMIT:
+            self._classified.clear()
+        self._classified[key] = priority
+        return priority
+
+    def refuse(self, head: bytes) -> Priority | None:
+        """The priority of a request to refuse now, or None to let it through."""
+        line_end = head.find(b"\r\n")
+        method, _, rest = head[:line_end].partition(b" ")
+        target = rest.rpartition(b" ")[0]
+        path = target.partition(b"?")[0]
+        priority = self.classify(method, path)
+        if priority is None or priority is Priority.CRITICAL:
+            return None
+        share = self.probability if priority is Priority.NORMAL else min(1.0, 2 * self.probability)
+        return priority if self.draw() < share else None
+
+    def update(self, *, overloaded: bool) -> None:
+        if overloaded:
+            self.probability = min(self._max, self.probability + self._step_up)
+        else:
+            self.probability = max(0.0, self.probability - self._step_down)

@@ -1,0 +1,130 @@
+"""Edge shedding: which requests may be refused before parsing, how often, and how it adapts."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+
+from core.admission.edge import EdgeShedder
+from core.admission.priority import Priority
+from core.connections import GUARD
+from core.routing import OPERATIONS, RoutePolicy, RouteSpec
+from core.server import RunningServer, start_server
+
+
+async def _handler(request: object) -> object:  # never called: only the specs are read
+    raise AssertionError
+
+
+def spec(method: str, path: str, policy: RoutePolicy) -> RouteSpec:
+    return RouteSpec(
+        method=method, path=path, handler=_handler, name=path, summary="", policy=policy
+    )
+
+
+ROUTES = [
+    spec("GET", "/healthz", OPERATIONS),
+    spec("GET", "/api/v1/petitions", RoutePolicy(priority=Priority.SHEDDABLE)),
+    spec("GET", "/api/v1/petitions/{id}", RoutePolicy(priority=Priority.NORMAL)),
+    spec("POST", "/api/v1/petitions/{id}/signatures", RoutePolicy(priority=Priority.CRITICAL)),
+]
+
+
+def head(method: str, target: str) -> bytes:
+    return f"{method} {target} HTTP/1.1\r\nHost: t\r\n\r\n".encode()
+
+
+def test_requests_are_classified_by_their_route_template() -> None:
+    edge = EdgeShedder(ROUTES)
+    assert edge.classify(b"GET", b"/healthz") is None
+    assert edge.classify(b"GET", b"/api/v1/petitions") is Priority.SHEDDABLE
+    assert edge.classify(b"GET", b"/api/v1/petitions/abc") is Priority.NORMAL
+    assert edge.classify(b"POST", b"/api/v1/petitions/abc/signatures") is Priority.CRITICAL
+    assert edge.classify(b"GET", b"/no/such/route") is Priority.SHEDDABLE
+
+
+def test_nothing_is_refused_while_the_probability_is_zero() -> None:
+    edge = EdgeShedder(ROUTES, random_draw=lambda: 0.0)
+    assert edge.refuse(head("GET", "/api/v1/petitions/abc")) is None
+
+
+def test_normal_work_is_refused_at_the_probability_and_sheddable_at_twice_it() -> None:
+    draw = 0.3
+    edge = EdgeShedder(ROUTES, random_draw=lambda: draw)
+    edge.probability = 0.2
+    assert edge.refuse(head("GET", "/api/v1/petitions/abc?x=1")) is None
+    assert edge.refuse(head("GET", "/api/v1/petitions?sort=signatures")) is Priority.SHEDDABLE
+    draw = 0.1
+    assert edge.refuse(head("GET", "/api/v1/petitions/abc")) is Priority.NORMAL
+
+
+def test_critical_and_operations_requests_are_never_refused_at_the_edge() -> None:
+    edge = EdgeShedder(ROUTES, random_draw=lambda: 0.0)
+    edge.probability = 0.98
+    assert edge.refuse(head("POST", "/api/v1/petitions/abc/signatures")) is None
+    assert edge.refuse(head("GET", "/healthz")) is None
+
+
+def test_the_share_grows_while_overloaded_and_decays_slowly_after() -> None:
+    edge = EdgeShedder(ROUTES, step_up=0.1, step_down=0.02, max_probability=0.5)
+    for _ in range(3):
+        edge.update(overloaded=True)
+    assert edge.probability == pytest.approx(0.3)
+    for _ in range(10):
+        edge.update(overloaded=True)
+    assert edge.probability == pytest.approx(0.5)
+    edge.update(overloaded=False)
+    assert edge.probability == pytest.approx(0.48)
+    for _ in range(100):
+        edge.update(overloaded=False)
+    assert edge.probability == 0.0
+
+
+@pytest.fixture
+async def server(make_settings) -> AsyncIterator[RunningServer]:
+    settings = make_settings(server={"port": 0}, admission={"enabled": True})
+    running = await start_server(settings)
+    yield running
+    await running.drain()
+
+
+async def _exchange(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes
+) -> bytes:
+    writer.write(request)
+    head_bytes = await reader.readuntil(b"\r\n\r\n")
+    length = int(head_bytes.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+    return head_bytes + await reader.readexactly(length)
+
+
+async def test_a_refused_read_gets_a_canned_503_and_the_connection_stays_usable(server) -> None:
+    edge = server.app[GUARD].edge
+    assert edge is not None
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    # The observer moves the probability every tick; the draw decides deterministically.
+    edge.probability, edge.draw = 1.0, lambda: 0.0
+    refused = await _exchange(reader, writer, head("GET", "/api/v1/petitions/demo-public"))
+    assert refused.startswith(b"HTTP/1.1 503 Service Unavailable")
+    assert b"Retry-After: 1" in refused
+    assert b"Connection: close" not in refused
+    assert refused.endswith(
+        b'"status":503,"detail":"The server is overloaded; try again shortly."}'
+    )
+    health = await _exchange(reader, writer, head("GET", "/healthz"))
+    assert health.startswith(b"HTTP/1.1 200")
+    edge.draw = lambda: 1.0
+    served = await _exchange(reader, writer, head("GET", "/api/v1/petitions/nope"))
+    assert served.startswith(b"HTTP/1.1 404")
+    writer.close()
+    metrics = await _metrics(server)
+    assert 'qatysu_admission_rejected_total{priority="normal",reason="edge"} 1.0' in metrics
+
+
+async def _metrics(server: RunningServer) -> str:
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    writer.write(head("GET", "/metrics").replace(b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n"))
+    data = await reader.read()
+    writer.close()
+    return data.decode()
