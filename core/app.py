@@ -187,11 +187,15 @@ async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
         yield
         return
     import redis.asyncio as aioredis
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
 
+    # No retries: a dead Redis must fail fast so the rate limiter falls back to local limits.
     client = aioredis.Redis.from_url(
         settings.redis.url,
         socket_timeout=settings.redis.socket_timeout,
         socket_connect_timeout=settings.redis.socket_timeout,
+        retry=Retry(NoBackoff(), 0),
     )
     app[keys.REDIS] = client
     yield

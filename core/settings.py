@@ -101,9 +101,9 @@ class RateOverride(Section):
 
 class AdmissionSettings(Section):
     enabled: bool = True
-    initial_limit: int = Field(default=32, ge=1)
-    min_limit: int = Field(default=8, ge=1)
-    max_limit: int = Field(default=512, ge=1)
+    initial_limit: int = Field(default=128, ge=1)
+    min_limit: int = Field(default=32, ge=1)
+    max_limit: int = Field(default=1024, ge=1)
     fixed_limit: int | None = Field(default=None, ge=1)
     queue_capacity: int = Field(default=512, ge=0)
     critical_reserve: float = Field(default=0.2, ge=0, lt=1)
@@ -115,7 +115,7 @@ class AdmissionSettings(Section):
     rate_overrides: dict[str, RateOverride] = Field(default_factory=dict)
     writer_pressure_high: float = Field(default=0.5, gt=0, le=1)
     edge_shedding: bool = True
-    edge_lag_target: float = Field(default=0.02, gt=0)
+    edge_lag_target: float = Field(default=0.05, gt=0)
 
 
 class MetricsSettings(Section):

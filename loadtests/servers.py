@@ -198,7 +198,8 @@ class CpuCap:
                 time.sleep(0.1)
 
 
-CPU_PERIOD_US = 100_000
+# A short period: a capped server stalls at most (1 - share) of 10 ms at a time, not of 100 ms.
+CPU_PERIOD_US = 10_000
 
 
 def cgroup_v2_root() -> Path | None:

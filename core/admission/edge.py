@@ -6,8 +6,9 @@ what serving a cached read costs. So refusals must be cheaper than that. While t
 overloaded, the connection guard asks ``EdgeShedder`` about each new request head and answers
 a refused one with canned bytes on the raw transport, in a few microseconds.
 
-The share refused adapts like a congestion window: every tick it grows while the event loop
-runs late or the admission queue stands, and shrinks slowly once both are healthy, so the
+The share refused adapts like a congestion window: it grows by a step per tick elapsed while
+the event loop runs late or the admission queue stands, and shrinks slowly once both are
+healthy, so the
 server settles where it is busy but not late. Critical work (signatures, submissions, agency
 answers) is never refused here; the admission controller decides about it. Sheddable work is
 refused more often than normal work.
@@ -89,8 +90,10 @@ class EdgeShedder:
         share = self.probability if priority is Priority.NORMAL else min(1.0, 2 * self.probability)
         return priority if self.draw() < share else None
 
-    def update(self, *, overloaded: bool) -> None:
+    def update(self, *, overloaded: bool, ticks: float = 1.0) -> None:
+        """Move the share by one step per tick elapsed; a late loop means several ticks passed,
+        and a share that moved only once per late tick would lag the flood it answers."""
         if overloaded:
-            self.probability = min(self._max, self.probability + self._step_up)
+            self.probability = min(self._max, self.probability + self._step_up * ticks)
         else:
-            self.probability = max(0.0, self.probability - self._step_down)
+            self.probability = max(0.0, self.probability - self._step_down * ticks)

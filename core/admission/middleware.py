@@ -42,6 +42,7 @@ UNMATCHED = RoutePolicy(
 )
 MAX_REQUEST_TIMEOUT = 60.0
 _TICK = 0.02
+_LAG_SMOOTHING = 0.25
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
@@ -137,17 +138,26 @@ class Admission:
         writer = app[keys.WRITER]
         labels = {p: metrics.admission_inflight.labels(p.name.lower()) for p in Priority}
         tick = 0
+        smoothed_lag = 0.0
         while True:
             expected = time.monotonic() + _TICK
             await asyncio.sleep(_TICK)
             lag = max(0.0, time.monotonic() - expected)
+            # One long loop iteration is a burst being absorbed; a lag that persists over
+            # several ticks is a loop that cannot keep up.
+            smoothed_lag += _LAG_SMOOTHING * (lag - smoothed_lag)
             self.writer_pressure = writer.pressure
             self.controller.set_pressure(
                 min(1.0, self.writer_pressure / self.settings.writer_pressure_high)
             )
             if self.edge is not None:
+                waiting = self.controller.queue_length(
+                    Priority.NORMAL
+                ) + self.controller.queue_length(Priority.SHEDDABLE)
                 self.edge.update(
-                    overloaded=lag > self.settings.edge_lag_target or self.controller.queue_standing
+                    overloaded=smoothed_lag > self.settings.edge_lag_target
+                    or (waiting > 0 and self.controller.queue_standing),
+                    ticks=(_TICK + lag) / _TICK,
                 )
             tick += 1
             if tick % 5 == 0:

@@ -128,3 +128,11 @@ async def _metrics(server: RunningServer) -> str:
     data = await reader.read()
     writer.close()
     return data.decode()
+
+
+def test_a_late_tick_moves_the_share_by_every_tick_that_elapsed() -> None:
+    edge = EdgeShedder(ROUTES, step_up=0.05, step_down=0.01)
+    edge.update(overloaded=True, ticks=10)
+    assert edge.probability == pytest.approx(0.5)
+    edge.update(overloaded=False, ticks=20)
+    assert edge.probability == pytest.approx(0.3)
