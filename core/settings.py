@@ -115,7 +115,7 @@ class AdmissionSettings(Section):
     rate_overrides: dict[str, RateOverride] = Field(default_factory=dict)
     writer_pressure_high: float = Field(default=0.5, gt=0, le=1)
     edge_shedding: bool = True
-    edge_lag_target: float = Field(default=0.05, gt=0)
+    edge_lag_target: float = Field(default=0.1, gt=0)
 
 
 class MetricsSettings(Section):

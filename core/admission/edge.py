@@ -43,7 +43,7 @@ class EdgeShedder:
         self,
         routes: Iterable[RouteSpec],
         *,
-        step_up: float = 0.05,
+        step_up: float = 0.02,
         step_down: float = 0.01,
         max_probability: float = 0.98,
         random_draw: Callable[[], float] = random.random,

@@ -42,7 +42,7 @@ UNMATCHED = RoutePolicy(
 )
 MAX_REQUEST_TIMEOUT = 60.0
 _TICK = 0.02
-_LAG_SMOOTHING = 0.25
+_LAG_SMOOTHING = 0.1
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
@@ -52,6 +52,7 @@ class Admission:
     def __init__(self, settings: Settings, metrics: Metrics) -> None:
         self.settings = settings.admission
         self.metrics = metrics
+        self.sheds = 0
         self.trusted = parse_networks(settings.server.trusted_proxies)
         limit: LimitAlgorithm
         if self.settings.fixed_limit is not None:
@@ -68,9 +69,7 @@ class Admission:
             critical_reserve=self.settings.critical_reserve,
             codel_target=self.settings.codel_target,
             codel_interval=self.settings.codel_interval,
-            on_shed=lambda reason, priority: metrics.admission_rejected.labels(
-                reason, priority.name.lower()
-            ).inc(),
+            on_shed=self._count_shed,
             on_wait=lambda priority, waited: metrics.admission_queue_wait.labels(
                 priority.name.lower()
             ).observe(waited),
@@ -79,6 +78,10 @@ class Admission:
         self._policies: dict[str | None, RoutePolicy] = {}
         self.writer_pressure = 0.0
         self.edge: EdgeShedder | None = None
+
+    def _count_shed(self, reason: str, priority: Priority) -> None:
+        self.sheds += 1
+        self.metrics.admission_rejected.labels(reason, priority.name.lower()).inc()
 
     def rate_for(self, policy: RatePolicy) -> RatePolicy:
         override = self.settings.rate_overrides.get(policy.name)
@@ -139,6 +142,7 @@ class Admission:
         labels = {p: metrics.admission_inflight.labels(p.name.lower()) for p in Priority}
         tick = 0
         smoothed_lag = 0.0
+        sheds_seen = 0
         while True:
             expected = time.monotonic() + _TICK
             await asyncio.sleep(_TICK)
@@ -151,12 +155,12 @@ class Admission:
                 min(1.0, self.writer_pressure / self.settings.writer_pressure_high)
             )
             if self.edge is not None:
-                waiting = self.controller.queue_length(
-                    Priority.NORMAL
-                ) + self.controller.queue_length(Priority.SHEDDABLE)
+                # Requests the controller shed since the last tick were parsed and routed for
+                # nothing: refusing that share at the edge instead is cheaper.
+                shed_since = self.sheds - sheds_seen
+                sheds_seen = self.sheds
                 self.edge.update(
-                    overloaded=smoothed_lag > self.settings.edge_lag_target
-                    or (waiting > 0 and self.controller.queue_standing),
+                    overloaded=smoothed_lag > self.settings.edge_lag_target or shed_since > 0,
                     ticks=(_TICK + lag) / _TICK,
                 )
             tick += 1
