@@ -13,6 +13,7 @@ from aiohttp import web
 
 from core import keys
 from core.errors import BadRequest, Unprocessable, field_error
+from core.events import Event
 from core.identity import Identity, Role, ensure_role
 from core.moderation import ModerationResult, TextSubmission, Verdict
 
@@ -33,6 +34,13 @@ def caller(request: web.Request) -> Identity | None:
 def require(request: web.Request, roles: frozenset[Role]) -> Identity:
     """The caller's identity; 401 without a token, 403 with a role outside ``roles``."""
     return ensure_role(caller(request), roles)
+
+
+def emit_event(
+    request: web.Request, name: str, subject_id: str, payload: dict[str, Any] | None = None
+) -> None:
+    """Announce a committed change to event plugins; call only once the write has committed."""
+    request.app[keys.EVENTS].emit(Event(name=name, subject_id=subject_id, payload=payload or {}))
 
 
 def new_id() -> str:

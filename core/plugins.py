@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 import pluggy
 
-from core import hookspecs
+from core import hookspecs, keys
 from core.moderation import ModerationResult, Verdict
 from core.settings import SettingsError, validate_section
 
@@ -180,7 +180,9 @@ class EventBus:
         self.emitted: dict[str, int] = {}
 
     def emit(self, event: Event) -> None:
+        """Call only once the change the event describes has committed."""
         self.emitted[event.name] = self.emitted.get(event.name, 0) + 1
+        self._app[keys.METRICS].events_emitted.labels(event.name).inc()
         task = asyncio.get_running_loop().create_task(self._host.emit(event, self._app))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)

@@ -10,11 +10,19 @@ import sqlalchemy as sa
 from aiohttp import web
 
 from core import keys
-from core.api import AGENCY, CITIZEN, MODERATOR, moderate_texts, new_id, require, utcnow
+from core.api import (
+    AGENCY,
+    CITIZEN,
+    MODERATOR,
+    emit_event,
+    moderate_texts,
+    new_id,
+    require,
+    utcnow,
+)
 from core.bodies import json_response, query_model, read_model
 from core.cache import RenderedBody, cached_response, render
 from core.errors import Conflict, Forbidden, NotFound, Unprocessable, field_error, invalid
-from core.events import Event
 from core.moderation import Verdict
 from plugins.consultations.lifecycle import Status, status_at, status_condition
 from plugins.consultations.models import (
@@ -87,7 +95,7 @@ async def open_consultation(request: web.Request) -> web.Response:
         await conn.execute(sections.insert(), section_rows)
 
     await request.app[keys.WRITER].submit(insert)
-    _emit(
+    emit_event(
         request,
         "consultation.opened",
         consultation_id,
@@ -399,14 +407,14 @@ async def publish_report(request: web.Request) -> web.Response:
 
     closed_now = await request.app[keys.WRITER].submit(publish)
     request.app[keys.CACHE].invalidate(cache_key(consultation_id))
-    _emit(
+    emit_event(
         request,
         "consultation.report_published",
         consultation_id,
         {"agency": agency.agency, "answers": len(body.answers)},
     )
     if closed_now:
-        _emit(request, "consultation.closed", consultation_id, {"by": "report"})
+        emit_event(request, "consultation.closed", consultation_id, {"by": "report"})
     return json_response(await _document(request, consultation_id), status=201)
 
 
@@ -451,8 +459,3 @@ async def _comment(request: web.Request, consultation_id: str, comment_id: str) 
     if row is None:
         raise NotFound("no such comment in this consultation")
     return row
-
-
-def _emit(request: web.Request, name: str, subject_id: str, payload: dict[str, Any]) -> None:
-    request.app[keys.METRICS].events_emitted.labels(name).inc()
-    request.app[keys.EVENTS].emit(Event(name=name, subject_id=subject_id, payload=payload))

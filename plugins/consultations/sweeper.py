@@ -42,7 +42,6 @@ async def record_closed(app: web.Application) -> list[str]:
     closed: list[str] = await app[keys.WRITER].submit(write)
     for consultation_id in closed:
         app[keys.CACHE].invalidate(cache_key(consultation_id))
-        app[keys.METRICS].events_emitted.labels("consultation.closed").inc()
         app[keys.EVENTS].emit(
             Event(
                 name="consultation.closed", subject_id=consultation_id, payload={"by": "deadline"}

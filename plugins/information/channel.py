@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from aiohttp import web
-
-from core import keys
-from core.events import Event
 
 if TYPE_CHECKING:
     from core.workdays import WorkCalendar
@@ -25,9 +22,3 @@ class InformationChannel:
 
 
 CHANNEL: web.AppKey[InformationChannel] = web.AppKey("information.channel")
-
-
-def emit(request: web.Request, name: str, subject_id: str, payload: dict[str, Any]) -> None:
-    """Announce a committed change to event plugins; call only once the write has committed."""
-    request.app[keys.METRICS].events_emitted.labels(name).inc()
-    request.app[keys.EVENTS].emit(Event(name=name, subject_id=subject_id, payload=payload))

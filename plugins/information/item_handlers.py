@@ -7,11 +7,11 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from core import keys
-from core.api import AGENCY, new_id, require, utcnow
+from core.api import AGENCY, emit_event, new_id, require, utcnow
 from core.bodies import json_response, query_model, read_model
 from core.cache import RenderedBody, cached_response, render
 from core.errors import NotFound
-from plugins.information.channel import CHANNEL, emit
+from plugins.information.channel import CHANNEL
 from plugins.information.item_store import fetch_item, insert_item, item_document, list_items
 from plugins.information.models import ItemListQuery, ItemPublish
 from plugins.information.search import search_terms
@@ -44,7 +44,7 @@ async def publish_item(request: web.Request) -> web.Response:
         await insert_item(conn, item, item_translations)
 
     await request.app[keys.WRITER].submit(insert)
-    emit(
+    emit_event(
         request,
         "information.published",
         item["id"],

@@ -13,12 +13,12 @@ import sqlalchemy as sa
 from aiohttp import web
 
 from core import keys
-from core.api import AGENCY, CITIZEN, caller, moderate_texts, new_id, require, utcnow
+from core.api import AGENCY, CITIZEN, caller, emit_event, moderate_texts, new_id, require, utcnow
 from core.bodies import json_response, query_model, read_model
 from core.errors import Conflict, NotFound, invalid
 from core.identity import Identity, Role
 from core.moderation import Verdict
-from plugins.information.channel import CHANNEL, emit
+from plugins.information.channel import CHANNEL
 from plugins.information.lifecycle import OPEN, RequestStatus
 from plugins.information.models import (
     PublicRequestQuery,
@@ -80,7 +80,7 @@ async def file_request(request: web.Request) -> web.Response:
         await conn.execute(requests.insert().values(**row))
 
     await request.app[keys.WRITER].submit(insert)
-    emit(
+    emit_event(
         request,
         "information_request.filed",
         row["id"],
@@ -183,7 +183,7 @@ async def start_progress(request: web.Request) -> web.Response:
         frozenset({RequestStatus.REGISTERED}),
         {"status": RequestStatus.IN_PROGRESS.value, "started_at": utcnow()},
     )
-    emit(request, "information_request.in_progress", row.id, {"agency": row.agency})
+    emit_event(request, "information_request.in_progress", row.id, {"agency": row.agency})
     return json_response(private_document(row._mapping, utcnow()), headers=PRIVATE)
 
 
@@ -201,7 +201,7 @@ async def answer(request: web.Request) -> web.Response:
             "replied_at": utcnow(),
         },
     )
-    emit(
+    emit_event(
         request,
         "information_request.answered",
         row.id,
@@ -224,7 +224,7 @@ async def refuse(request: web.Request) -> web.Response:
             "replied_at": utcnow(),
         },
     )
-    emit(
+    emit_event(
         request,
         "information_request.refused",
         row.id,

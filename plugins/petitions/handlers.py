@@ -9,11 +9,20 @@ import sqlalchemy as sa
 from aiohttp import web
 
 from core import keys
-from core.api import AGENCY, CITIZEN, MODERATOR, caller, moderate_texts, new_id, require, utcnow
+from core.api import (
+    AGENCY,
+    CITIZEN,
+    MODERATOR,
+    caller,
+    emit_event,
+    moderate_texts,
+    new_id,
+    require,
+    utcnow,
+)
 from core.bodies import json_response, query_model, read_model
 from core.cache import RenderedBody, cached_response, render
 from core.errors import Conflict, Forbidden, NotFound, invalid
-from core.events import Event
 from core.identity import Identity, Role
 from core.moderation import Verdict
 from plugins.petitions.lifecycle import LISTED, PRIVATE, Status
@@ -96,7 +105,7 @@ async def create_petition(request: web.Request) -> web.Response:
         await conn.execute(petitions.insert().values(**row))
 
     await request.app[keys.WRITER].submit(insert)
-    _emit(request, "petition.filed", petition_id, {"addressee": body.addressee})
+    emit_event(request, "petition.filed", petition_id, {"addressee": body.addressee})
     async with request.app[keys.DATABASE].read() as conn:
         stored = await fetch_petition(conn, petition_id)
     assert stored is not None
@@ -189,7 +198,7 @@ async def sign(request: web.Request) -> web.Response:
             if outcome.became is Status.AWAITING_RESPONSE
             else "petition.published"
         )
-        _emit(request, name, outcome.petition_id, {"signature_count": outcome.signature_count})
+        emit_event(request, name, outcome.petition_id, {"signature_count": outcome.signature_count})
     return json_response(
         {
             "petition_id": outcome.petition_id,
@@ -233,7 +242,7 @@ async def moderate(request: web.Request) -> web.Response:
         values = {"status": Status.REJECTED.value, "closed_at": now}
     values.update(moderated_at=now, moderation_reason=body.reason)
     await _transition(request, petition_id, Status.MODERATION, values)
-    _emit(
+    emit_event(
         request,
         f"petition.{'approved' if body.decision == 'approve' else 'rejected'}",
         petition_id,
@@ -260,7 +269,7 @@ async def respond(request: web.Request) -> web.Response:
         },
         agency=agency.agency,
     )
-    _emit(request, "petition.answered", petition_id, {"agency": agency.agency})
+    emit_event(request, "petition.answered", petition_id, {"agency": agency.agency})
     return await _current(request, petition_id)
 
 
@@ -301,8 +310,3 @@ async def _current(request: web.Request, petition_id: str) -> web.Response:
     if row is None:
         raise NotFound("no such petition")
     return json_response(petition_document(row, utcnow()))
-
-
-def _emit(request: web.Request, name: str, subject_id: str, payload: dict[str, Any]) -> None:
-    request.app[keys.METRICS].events_emitted.labels(name).inc()
-    request.app[keys.EVENTS].emit(Event(name=name, subject_id=subject_id, payload=payload))

@@ -44,7 +44,6 @@ async def expire_overdue(app: web.Application) -> list[str]:
     expired: list[str] = await app[keys.WRITER].submit(write)
     for petition_id in expired:
         app[keys.CACHE].invalidate(f"petitions:{petition_id}")
-        app[keys.METRICS].events_emitted.labels("petition.expired").inc()
         app[keys.EVENTS].emit(Event(name="petition.expired", subject_id=petition_id))
     return expired
 
