@@ -20,12 +20,7 @@ from core.connections import GUARD, ConnectionGuard, guard_sweeper_ctx, on_respo
 from core.identity import BearerTokenProvider, TokenKeys, TokenVerifier
 from core.lifecycle import Readiness, event_loop_lag_ctx
 from core.metrics import Metrics
-from core.middlewares import (
-    identity_middleware,
-    metrics_middleware,
-    problem_middleware,
-    request_id_middleware,
-)
+from core.middlewares import envelope_middleware, identity_middleware
 from core.operations import OPENAPI_CACHE, add_operations_routes
 from core.plugins import EventBus, PluginHost
 from core.routing import RouteRegistry
@@ -44,11 +39,7 @@ def create_app(settings: Settings, *, extra_plugins: Sequence[object] = ()) -> w
     verifier = TokenVerifier(token_keys(settings))
     host.pm.register(BearerTokenProvider(verifier), name="core.bearer_token")
 
-    middlewares: list[Middleware] = [
-        request_id_middleware,
-        problem_middleware,
-        metrics_middleware,
-    ]
+    middlewares: list[Middleware] = [envelope_middleware]
     metrics = Metrics(slo_seconds=settings.metrics.slo_seconds)
     admission = None
     if settings.admission.enabled:

@@ -32,7 +32,10 @@ def route_label(request: web.Request) -> str:
 
 
 @web.middleware
-async def request_id_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+async def envelope_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """The outermost layers in one frame: the request id, problem+json for every error, and
+    the request metrics (which see each error's own status). One middleware instead of three
+    saves two coroutine frames on every request, rejections included."""
     incoming = request.headers.get("X-Request-Id")
     request_id = (
         incoming
@@ -40,51 +43,33 @@ async def request_id_middleware(request: web.Request, handler: Handler) -> web.S
         else f"{_id_prefix}-{next(_id_counter)}"
     )
     request[keys.REQUEST_ID] = request_id
-    response = await handler(request)
-    response.headers["X-Request-Id"] = request_id
-    return response
-
-
-@web.middleware
-async def problem_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    started = time.perf_counter()
     try:
-        return await handler(request)
+        response = await handler(request)
     except Problem as problem:
-        return problem.response()
+        response = problem.response()
     except web.HTTPException as exc:
         if exc.status < 400:
+            _observe(request, exc.status, started)
             raise
-        return from_http_exception(exc)
+        response = from_http_exception(exc)
     except Exception:
-        request_id = request.get(keys.REQUEST_ID, "-")
         log.exception(
             "unhandled error in %s %s [request %s]",
             request.method,
             route_label(request),
             request_id,
         )
-        return internal_error_response(request_id)
+        response = internal_error_response(request_id)
+    _observe(request, response.status, started)
+    response.headers["X-Request-Id"] = request_id
+    return response
 
 
-@web.middleware
-async def metrics_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    metrics = request.app[keys.METRICS]
-    started = time.perf_counter()
-    status = 500
-    try:
-        response = await handler(request)
-        status = response.status
-        return response
-    except Problem as problem:
-        status = problem.status
-        raise
-    except web.HTTPException as exc:
-        status = exc.status
-        raise
-    finally:
-        metrics.observe_request(
-            route_label(request), request.method, status, time.perf_counter() - started
-        )
+def _observe(request: web.Request, status: int, started: float) -> None:
+    request.app[keys.METRICS].observe_request(
+        route_label(request), request.method, status, time.perf_counter() - started
+    )
 
 
 @web.middleware
