@@ -18,10 +18,16 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from aiohttp import web
+
+from core import keys
+from core.errors import NotFound
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,9 +96,18 @@ class MicroCache:
 
 
 def cached_response(
-    request: web.Request, rendered: RenderedBody, *, max_age: int, stale_while_revalidate: int
+    request: web.Request,
+    rendered: RenderedBody,
+    *,
+    max_age: int,
+    stale_while_revalidate: int | None = None,
 ) -> web.Response:
-    """200 with the body, or 304 when the client already holds this version."""
+    """200 with the body, or 304 when the client already holds this version.
+
+    ``stale_while_revalidate`` defaults to ``[cache] stale_while_revalidate``.
+    """
+    if stale_while_revalidate is None:
+        stale_while_revalidate = request.app[keys.SETTINGS].cache.stale_while_revalidate
     headers = {
         "ETag": rendered.etag,
         "Cache-Control": (
@@ -103,6 +118,31 @@ def cached_response(
     if if_none_match is not None and _etag_matches(if_none_match, rendered.etag):
         return web.Response(status=304, headers=headers)
     return web.Response(body=rendered.body, content_type="application/json", headers=headers)
+
+
+async def cached_document(
+    request: web.Request,
+    key: str,
+    fetch: Callable[[AsyncConnection], Awaitable[Any]],
+    *,
+    max_age: int,
+    missing: str,
+) -> web.Response:
+    """A public document read through the micro-cache: ``fetch`` returns it, or None for 404.
+
+    Misses are cached too, so a flood of requests for an unknown id costs one read a second.
+    """
+    app = request.app
+
+    async def load() -> RenderedBody:
+        async with app[keys.DATABASE].read() as conn:
+            document = await fetch(conn)
+        return render(document, meta=document is not None)
+
+    rendered = await app[keys.CACHE].get(key, load)
+    if not rendered.meta:
+        raise NotFound(missing)
+    return cached_response(request, rendered, max_age=max_age)
 
 
 def _etag_matches(header: str, etag: str) -> bool:

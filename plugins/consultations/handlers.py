@@ -21,7 +21,7 @@ from core.api import (
     utcnow,
 )
 from core.bodies import json_response, query_model, read_model
-from core.cache import RenderedBody, cached_response, render
+from core.cache import cached_document
 from core.errors import Conflict, Forbidden, NotFound, Unprocessable, field_error, invalid
 from core.moderation import Verdict
 from plugins.consultations.lifecycle import Status, status_at, status_condition
@@ -152,23 +152,17 @@ def check_discussion_period(
 
 async def get_consultation(request: web.Request) -> web.Response:
     consultation_id = request.match_info["id"]
-    app = request.app
 
-    async def load() -> RenderedBody:
-        async with app[keys.DATABASE].read() as conn:
-            row = await fetch_consultation(conn, consultation_id)
-            if row is None:
-                return render(None)
-            return render(await consultation_document(conn, row, utcnow()), meta=True)
+    async def fetch(conn: AsyncConnection) -> dict[str, Any] | None:
+        row = await fetch_consultation(conn, consultation_id)
+        return None if row is None else await consultation_document(conn, row, utcnow())
 
-    rendered = await app[keys.CACHE].get(cache_key(consultation_id), load)
-    if rendered.meta is None:
-        raise NotFound("no such consultation")
-    return cached_response(
+    return await cached_document(
         request,
-        rendered,
-        max_age=app[SETTINGS].cache_max_age,
-        stale_while_revalidate=app[keys.SETTINGS].cache.stale_while_revalidate,
+        cache_key(consultation_id),
+        fetch,
+        max_age=request.app[SETTINGS].cache_max_age,
+        missing="no such consultation",
     )
 
 

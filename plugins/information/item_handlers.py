@@ -9,8 +9,7 @@ from aiohttp import web
 from core import keys
 from core.api import AGENCY, emit_event, new_id, require, utcnow
 from core.bodies import json_response, query_model, read_model
-from core.cache import RenderedBody, cached_response, render
-from core.errors import NotFound
+from core.cache import cached_document
 from plugins.information.channel import CHANNEL
 from plugins.information.item_store import fetch_item, insert_item, item_document, list_items
 from plugins.information.models import ItemListQuery, ItemPublish
@@ -59,22 +58,12 @@ async def publish_item(request: web.Request) -> web.Response:
 
 async def get_item(request: web.Request) -> web.Response:
     item_id = request.match_info["id"]
-    app = request.app
-
-    async def load() -> RenderedBody:
-        async with app[keys.DATABASE].read() as conn:
-            document = await fetch_item(conn, item_id)
-        # ``meta`` tells a found item from a cached miss without another read.
-        return render(document, meta=document is not None)
-
-    rendered = await app[keys.CACHE].get(f"information:{item_id}", load)
-    if not rendered.meta:
-        raise NotFound("no such information item")
-    return cached_response(
+    return await cached_document(
         request,
-        rendered,
-        max_age=app[CHANNEL].settings.cache_max_age,
-        stale_while_revalidate=app[keys.SETTINGS].cache.stale_while_revalidate,
+        f"information:{item_id}",
+        lambda conn: fetch_item(conn, item_id),
+        max_age=request.app[CHANNEL].settings.cache_max_age,
+        missing="no such information item",
     )
 
 

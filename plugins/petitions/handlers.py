@@ -146,7 +146,6 @@ async def get_petition(request: web.Request) -> web.Response:
         request,
         rendered,
         max_age=settings.cache_max_age,
-        stale_while_revalidate=app[keys.SETTINGS].cache.stale_while_revalidate,
     )
 
 
