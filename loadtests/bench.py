@@ -123,7 +123,10 @@ def print_preamble(out: Out, facts: dict[str, Any]) -> None:
         f"machine: nproc={facts['nproc']}, CPU={facts['cpu_model']}, python={facts['python']},"
         f" aiohttp={facts['aiohttp']}, uvloop={facts['uvloop']}, {facts['platform']}"
     )
-    out("server: access log off (QATYSU_SERVER__ACCESS_LOG=false), SQLite, one process")
+    out(
+        "server: access log off (QATYSU_SERVER__ACCESS_LOG=false), SQLite, one process;"
+        " the government threshold raised to 10^9 so the petition keeps accepting signatures"
+    )
     out(f"pinning: server on core {SERVER_CPU}, load on core {LOAD_CPU} (taskset)")
     out("")
 

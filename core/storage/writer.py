@@ -23,12 +23,14 @@ import logging
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from core.errors import ServiceUnavailable
 
 if TYPE_CHECKING:
+    from sqlalchemy import Connection
     from sqlalchemy.ext.asyncio import AsyncConnection
 
     from core.metrics import Metrics
@@ -43,10 +45,23 @@ R = TypeVar("R")
 
 @dataclass(frozen=True, eq=False, kw_only=True)
 class BatchKind(Generic[I, R]):
-    """A kind of write that is applied many items at a time."""
+    """A kind of write applied many items at a time, by exactly one of two functions.
+
+    ``apply_sync`` takes a synchronous connection. On SQLite the writer runs it in a thread of
+    its own with a synchronous engine, so a whole batch costs the event loop one thread hop
+    instead of one per statement; on PostgreSQL it runs through ``AsyncConnection.run_sync``.
+    ``apply`` is the async form, for kinds that must await something.
+    """
 
     name: str
-    apply: Callable[[AsyncConnection, Sequence[I]], Awaitable[Sequence[R | BaseException]]]
+    apply: (
+        Callable[[AsyncConnection, Sequence[I]], Awaitable[Sequence[R | BaseException]]] | None
+    ) = None
+    apply_sync: Callable[[Connection, Sequence[I]], Sequence[R | BaseException]] | None = None
+
+    def __post_init__(self) -> None:
+        if (self.apply is None) == (self.apply_sync is None):
+            raise ValueError(f"batch kind {self.name} needs exactly one of apply and apply_sync")
 
 
 @dataclass(slots=True)
@@ -80,6 +95,11 @@ class Writer:
         self._closing = False
         self._task: asyncio.Task[None] | None = None
         self._last_commit_seconds = 0.0
+        self._thread = (
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="qatysu-writer")
+            if database.sync_engine is not None
+            else None
+        )
 
     @property
     def queue_length(self) -> int:
@@ -112,6 +132,8 @@ class Writer:
         if self._task is not None:
             await self._task
             self._task = None
+        if self._thread is not None:
+            self._thread.shutdown(wait=True)
 
     def _future(self) -> asyncio.Future[Any]:
         return asyncio.get_running_loop().create_future()
@@ -147,6 +169,71 @@ class Writer:
             await self._commit(batch)
 
     async def _commit(self, batch: list[_Pending]) -> None:
+        if self._thread is not None:
+            threaded = [p for p in batch if p.kind is not None and p.kind.apply_sync is not None]
+            if threaded:
+                await self._commit_in_thread(threaded)
+                batch = [p for p in batch if p.kind is None or p.kind.apply_sync is None]
+        if batch:
+            await self._commit_async(batch)
+
+    async def _commit_in_thread(self, batch: list[_Pending]) -> None:
+        """Commit batched kinds in the writer's thread, one transaction, one hop."""
+        assert self._thread is not None
+        started = time.monotonic()
+        groups: dict[BatchKind[Any, Any], list[_Pending]] = {}
+        for pending in batch:
+            assert pending.kind is not None
+            groups.setdefault(pending.kind, []).append(pending)
+        work = [(kind, [p.item for p in members]) for kind, members in groups.items()]
+        try:
+            async with asyncio.timeout(self._commit_timeout * 4):
+                results = await asyncio.get_running_loop().run_in_executor(
+                    self._thread, self._run_in_thread, work
+                )
+        except Exception as exc:
+            self._fail(batch, exc)
+            return
+        self._observe_commit(len(batch), time.monotonic() - started)
+        for members, kind_results in zip(groups.values(), results, strict=True):
+            for pending, result in zip(members, kind_results, strict=True):
+                _settle(pending.future, not isinstance(result, BaseException), result)
+
+    def _run_in_thread(
+        self, work: list[tuple[BatchKind[Any, Any], list[Any]]]
+    ) -> list[Sequence[Any]]:
+        engine = self._database.sync_engine
+        assert engine is not None
+        with engine.begin() as conn:
+            results = []
+            for kind, items in work:
+                assert kind.apply_sync is not None
+                kind_results = kind.apply_sync(conn, items)
+                if len(kind_results) != len(items):
+                    raise RuntimeError(
+                        f"batch kind {kind.name} returned {len(kind_results)} results"
+                    )
+                results.append(kind_results)
+            return results
+
+    def _fail(self, batch: list[_Pending], exc: Exception) -> None:
+        log.exception("a write batch of %d failed to commit", len(batch), exc_info=exc)
+        failure = ServiceUnavailable(
+            "storage failed to commit the write; it was not saved",
+            retry_after=1,
+            reason="commit_failed",
+        )
+        failure.__cause__ = exc
+        for pending in batch:
+            _settle(pending.future, False, failure)
+
+    def _observe_commit(self, size: int, elapsed: float) -> None:
+        self._last_commit_seconds = elapsed
+        if self._metrics is not None:
+            self._metrics.writer_batch_size.observe(size)
+            self._metrics.writer_commit_seconds.observe(elapsed)
+
+    async def _commit_async(self, batch: list[_Pending]) -> None:
         started = time.monotonic()
         outcomes: dict[int, tuple[bool, Any]] = {}
         try:
@@ -157,21 +244,9 @@ class Writer:
             _settle(batch[0].future, False, failed.cause)
             return
         except Exception as exc:
-            log.exception("a write batch of %d failed to commit", len(batch))
-            failure = ServiceUnavailable(
-                "storage failed to commit the write; it was not saved",
-                retry_after=1,
-                reason="commit_failed",
-            )
-            failure.__cause__ = exc
-            for pending in batch:
-                _settle(pending.future, False, failure)
+            self._fail(batch, exc)
             return
-        elapsed = time.monotonic() - started
-        self._last_commit_seconds = elapsed
-        if self._metrics is not None:
-            self._metrics.writer_batch_size.observe(len(batch))
-            self._metrics.writer_commit_seconds.observe(elapsed)
+        self._observe_commit(len(batch), time.monotonic() - started)
         for index, pending in enumerate(batch):
             ok, value = outcomes[index]
             _settle(pending.future, ok, value)
@@ -187,7 +262,12 @@ class Writer:
             else:
                 singles.append(index)
         for kind, indexes in by_kind.items():
-            results = await kind.apply(conn, [batch[i].item for i in indexes])
+            items = [batch[i].item for i in indexes]
+            if kind.apply is not None:
+                results = await kind.apply(conn, items)
+            else:
+                assert kind.apply_sync is not None
+                results = await conn.run_sync(kind.apply_sync, items)
             if len(results) != len(indexes):
                 raise RuntimeError(f"batch kind {kind.name} returned {len(results)} results")
             for index, result in zip(indexes, results, strict=True):

@@ -25,7 +25,7 @@ from plugins.petitions.lifecycle import SIGNABLE, Status, status_after_signature
 from plugins.petitions.tables import petitions, signatures
 
 if TYPE_CHECKING:
-    from sqlalchemy.ext.asyncio import AsyncConnection
+    from sqlalchemy import Connection
 
     from core.workdays import WorkCalendar
     from plugins.petitions.settings import PetitionSettings
@@ -52,16 +52,16 @@ class SignOutcome:
 def signing_kind(
     settings: PetitionSettings, calendar: WorkCalendar
 ) -> BatchKind[SignRequest, SignOutcome]:
-    async def apply(
-        conn: AsyncConnection, requests: Sequence[SignRequest]
+    def apply(
+        conn: Connection, requests: Sequence[SignRequest]
     ) -> list[SignOutcome | BaseException]:
-        return await _apply(conn, requests, settings, calendar)
+        return _apply(conn, requests, settings, calendar)
 
-    return BatchKind(name="petitions.sign", apply=apply)
+    return BatchKind(name="petitions.sign", apply_sync=apply)
 
 
-async def _apply(
-    conn: AsyncConnection,
+def _apply(
+    conn: Connection,
     requests: Sequence[SignRequest],
     settings: PetitionSettings,
     calendar: WorkCalendar,
@@ -69,7 +69,7 @@ async def _apply(
     ids = sorted({r.petition_id for r in requests})
     rows = {
         row.id: row
-        for row in await conn.execute(
+        for row in conn.execute(
             sa.select(
                 petitions.c.id,
                 petitions.c.status,
@@ -91,7 +91,7 @@ async def _apply(
             results[index] = refusal
         elif (request.petition_id, request.citizen_hash) not in to_insert:
             to_insert[(request.petition_id, request.citizen_hash)] = index
-    inserted = await _insert(conn, [requests[i] for i in to_insert.values()])
+    inserted = _insert(conn, [requests[i] for i in to_insert.values()])
     added: dict[str, int] = {}
     for key in inserted:
         added[key[0]] = added.get(key[0], 0) + 1
@@ -99,7 +99,7 @@ async def _apply(
     for petition_id, row in rows.items():
         final[petition_id] = (row.signature_count, Status(row.status), None)
     for petition_id, count in added.items():
-        final[petition_id] = await _count_and_advance(
+        final[petition_id] = _count_and_advance(
             conn, rows[petition_id], count, requests[0].signed_at, settings, calendar
         )
     announced: set[str] = set()
@@ -135,7 +135,7 @@ def _refusal(row: Any, now: dt.datetime) -> BaseException | None:
     return None
 
 
-async def _insert(conn: AsyncConnection, requests: Sequence[SignRequest]) -> set[tuple[str, str]]:
+def _insert(conn: Connection, requests: Sequence[SignRequest]) -> set[tuple[str, str]]:
     if not requests:
         return set()
     statement = _INSERT_SIGNATURES[conn.dialect.name]
@@ -151,7 +151,7 @@ async def _insert(conn: AsyncConnection, requests: Sequence[SignRequest]) -> set
         }
         for r in requests
     ]
-    result = await conn.execute(statement, rows)
+    result = conn.execute(statement, rows)
     return {(row.petition_id, row.citizen_hash) for row in result}
 
 
@@ -163,8 +163,8 @@ _INSERT_SIGNATURES = {
 }
 
 
-async def _count_and_advance(
-    conn: AsyncConnection,
+def _count_and_advance(
+    conn: Connection,
     row: Any,
     added: int,
     now: dt.datetime,
@@ -173,7 +173,7 @@ async def _count_and_advance(
 ) -> tuple[int, Status, Status | None]:
     # Increment in SQL, not from the value read: another process may be signing the same
     # petition (PostgreSQL), and an absolute write would lose its signatures.
-    result = await conn.execute(
+    result = conn.execute(
         sa.update(petitions)
         .where(petitions.c.id == row.id)
         .values(signature_count=petitions.c.signature_count + added)
@@ -198,7 +198,7 @@ async def _count_and_advance(
             threshold_reached_at=now,
             response_due_at=calendar.add_working_days(now, settings.response_working_days[level]),
         )
-    moved = await conn.execute(
+    moved = conn.execute(
         sa.update(petitions)
         .where(petitions.c.id == row.id, petitions.c.status == status.value)
         .values(**values)
