@@ -91,6 +91,7 @@ def _apply(
             results[index] = refusal
         elif (request.petition_id, request.citizen_hash) not in to_insert:
             to_insert[(request.petition_id, request.citizen_hash)] = index
+    _answer_repeats_as_already_signed(conn, requests, rows, results)
     inserted = _insert(conn, [requests[i] for i in to_insert.values()])
     added: dict[str, int] = {}
     for key in inserted:
@@ -114,6 +115,39 @@ def _apply(
             announced.add(request.petition_id)
         results[index] = SignOutcome(request.petition_id, created, count, status, announce)
     return [r for r in results if r is not None]
+
+
+def _answer_repeats_as_already_signed(
+    conn: Connection,
+    requests: Sequence[SignRequest],
+    rows: dict[str, Any],
+    results: list[SignOutcome | BaseException | None],
+) -> None:
+    """A citizen who signed before the petition stopped collecting is told so, not refused.
+
+    A client retrying a signature whose 201 was lost, after that very signature carried the
+    petition to its threshold, must see the same answer as any other repeat: 200 already signed.
+    """
+    refused = [i for i, result in enumerate(results) if isinstance(result, Conflict)]
+    if not refused:
+        return
+    asked = {(requests[i].petition_id, requests[i].citizen_hash) for i in refused}
+    signed = {
+        (row.petition_id, row.citizen_hash)
+        for row in conn.execute(
+            sa.select(signatures.c.petition_id, signatures.c.citizen_hash).where(
+                signatures.c.petition_id.in_({petition_id for petition_id, _ in asked}),
+                signatures.c.citizen_hash.in_({citizen for _, citizen in asked}),
+            )
+        )
+    }
+    for index in refused:
+        request = requests[index]
+        if (request.petition_id, request.citizen_hash) in signed:
+            row = rows[request.petition_id]
+            results[index] = SignOutcome(
+                request.petition_id, False, row.signature_count, Status(row.status)
+            )
 
 
 def _refusal(row: Any, now: dt.datetime) -> BaseException | None:

@@ -22,6 +22,25 @@ from tests.plugins.petitions.helpers import (
 )
 
 
+async def test_a_signer_repeating_after_the_threshold_is_told_already_signed_not_409(
+    make_client, database_url
+) -> None:
+    client = await make_client(database_url, petitions=SMALL_FIGURES)
+    petition = await approved_petition(client)
+    for n in range(1, THRESHOLD + 1):
+        assert (await sign(client, petition["id"], n)).status == 201
+    repeat = await sign(client, petition["id"], THRESHOLD)
+    assert repeat.status == 200
+    assert await repeat.json() == {
+        "petition_id": petition["id"],
+        "signature_count": THRESHOLD,
+        "status": "awaiting_response",
+        "already_signed": True,
+    }
+    newcomer = await sign(client, petition["id"], THRESHOLD + 1)
+    assert newcomer.status == 409
+
+
 async def test_the_same_citizen_signing_again_gets_200_and_the_count_stays(client) -> None:
     petition = await approved_petition(client)
 
