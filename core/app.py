@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import secrets
 import sys
@@ -127,23 +125,21 @@ def development_secrets(settings: Settings) -> dict[str, str]:
     ``QATYSU_JWT_SECRET`` and ``QATYSU_IDENTITY__IIN_HASH_SECRET`` instead.
     """
     path = Path(settings.server.data_dir) / "dev-secrets.json"
-    if path.exists():
-        stored: dict[str, str] = orjson.loads(path.read_bytes())
-        return stored
     path.parent.mkdir(parents=True, exist_ok=True)
     created = {
         "jwt_secret": secrets.token_urlsafe(32),
         "iin_hash_secret": secrets.token_urlsafe(32),
     }
-    with contextlib.suppress(FileExistsError):
-        fd = path.open("xb")
-        with fd:
-            fd.write(orjson.dumps(created))
-        path.chmod(0o600)
-        log.warning("no secrets configured: using development secrets stored in %s", path)
-        return created
-    stored = orjson.loads(path.read_bytes())
-    return stored
+    try:
+        # Exclusive creation: two processes starting at once agree on one set of secrets.
+        with path.open("xb") as handle:
+            handle.write(orjson.dumps(created))
+    except FileExistsError:
+        stored: dict[str, str] = orjson.loads(path.read_bytes())
+        return stored
+    path.chmod(0o600)
+    log.warning("no secrets configured: using development secrets stored in %s", path)
+    return created
 
 
 async def storage_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -198,5 +194,3 @@ async def readiness_ctx(app: web.Application) -> AsyncIterator[None]:
     readiness.started = True
     yield
     readiness.draining = True
-    # Give in-flight handlers' queued writes a moment to land before storage closes.
-    await asyncio.sleep(0)

@@ -15,13 +15,14 @@ A single sweeper checks deadlines a few times per timeout, so no timer is armed 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any, cast
 
 import orjson
 from aiohttp import web
+
+from core.background import stop
 
 if TYPE_CHECKING:
     from aiohttp.web_protocol import RequestHandler
@@ -244,6 +245,4 @@ async def guard_sweeper_ctx(app: web.Application) -> AsyncIterator[None]:
         return
     task = asyncio.create_task(guard.run_sweeper(), name="qatysu-connection-guard")
     yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    await stop(task)

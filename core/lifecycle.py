@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import AsyncIterator
 
 from aiohttp import web
 
 from core import keys
+from core.background import stop
 
 
 class Readiness:
@@ -37,6 +37,4 @@ async def event_loop_lag_ctx(app: web.Application) -> AsyncIterator[None]:
 
     task = asyncio.create_task(probe(), name="qatysu-loop-lag")
     yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    await stop(task)

@@ -25,6 +25,7 @@ from core.admission.edge import EdgeShedder
 from core.admission.gcra import LocalRateLimiter, RateLimiter, ratelimit_headers
 from core.admission.priority import Priority, RatePolicy
 from core.admission.ratelimit_redis import FallbackRateLimiter, RedisRateLimiter
+from core.background import stop
 from core.connections import GUARD
 from core.errors import ServiceUnavailable, TooManyRequests
 from core.middlewares import resolve_identity
@@ -128,11 +129,7 @@ class Admission:
             asyncio.create_task(self._observe(app), name="qatysu-admission-observer"),
         ]
         yield
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await stop(*tasks)
 
     async def _observe(self, app: web.Application) -> None:
         """Every tick: measure event-loop lag, feed storage pressure and overload into

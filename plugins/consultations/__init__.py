@@ -12,11 +12,12 @@ from typing import TYPE_CHECKING
 from core import keys
 from core.admission.priority import Priority, RatePolicy
 from core.api import AGENCY, CITIZEN, MODERATOR
+from core.background import periodic_ctx
 from core.hookspecs import hookimpl
 from core.routing import RoutePolicy
 from plugins.consultations import handlers, models
 from plugins.consultations.settings import SECTION, ConsultationSettings
-from plugins.consultations.sweeper import sweeper_ctx
+from plugins.consultations.sweeper import record_closed
 from plugins.consultations.tables import MIGRATIONS
 
 if TYPE_CHECKING:
@@ -177,7 +178,8 @@ def qatysu_add_routes(routes: RouteRegistry, app: web.Application) -> None:
 @hookimpl
 def qatysu_cleanup_ctx(app: web.Application) -> Sequence[CleanupContext]:
     """The sweeper that records and announces consultations whose period ran out."""
-    return [sweeper_ctx(app[handlers.SETTINGS].sweep_interval_seconds)]
+    interval = app[handlers.SETTINGS].sweep_interval_seconds
+    return [periodic_ctx("consultations-sweeper", interval, record_closed)]
 
 
 @hookimpl

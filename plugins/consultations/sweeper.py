@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from typing import TYPE_CHECKING
 
@@ -16,12 +14,9 @@ from plugins.consultations.store import cache_key
 from plugins.consultations.tables import consultations
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
-
     from aiohttp import web
     from sqlalchemy.ext.asyncio import AsyncConnection
 
-    from core.hookspecs import CleanupContext
 
 log = logging.getLogger(__name__)
 
@@ -48,22 +43,3 @@ async def record_closed(app: web.Application) -> list[str]:
             )
         )
     return closed
-
-
-def sweeper_ctx(interval: float) -> CleanupContext:
-    async def ctx(app: web.Application) -> AsyncIterator[None]:
-        async def loop() -> None:
-            while True:
-                await asyncio.sleep(interval)
-                try:
-                    await record_closed(app)
-                except Exception:
-                    log.exception("recording closed consultations failed; will retry")
-
-        task = asyncio.create_task(loop(), name="consultations-sweeper")
-        yield
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-    return ctx

@@ -11,11 +11,12 @@ from typing import TYPE_CHECKING
 from core import keys
 from core.admission.priority import Priority, RatePolicy
 from core.api import AGENCY, CITIZEN, MODERATOR
+from core.background import periodic_ctx
 from core.hookspecs import hookimpl
 from core.routing import RoutePolicy
 from plugins.petitions import handlers, models
 from plugins.petitions.settings import SECTION, PetitionSettings
-from plugins.petitions.sweeper import sweeper_ctx
+from plugins.petitions.sweeper import expire_overdue
 from plugins.petitions.tables import MIGRATIONS
 
 if TYPE_CHECKING:
@@ -152,7 +153,8 @@ def qatysu_add_routes(routes: RouteRegistry, app: web.Application) -> None:
 @hookimpl
 def qatysu_cleanup_ctx(app: web.Application) -> Sequence[CleanupContext]:
     """The sweeper that expires petitions whose term ran out."""
-    return [sweeper_ctx(app[handlers.CHANNEL].settings.sweep_interval_seconds)]
+    interval = app[handlers.CHANNEL].settings.sweep_interval_seconds
+    return [periodic_ctx("petitions-sweeper", interval, expire_overdue)]
 
 
 @hookimpl

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-from collections.abc import AsyncIterator
 
 import sqlalchemy as sa
 from aiohttp import web
@@ -46,22 +43,3 @@ async def expire_overdue(app: web.Application) -> list[str]:
         app[keys.CACHE].invalidate(f"petitions:{petition_id}")
         app[keys.EVENTS].emit(Event(name="petition.expired", subject_id=petition_id))
     return expired
-
-
-def sweeper_ctx(interval: float):  # type: ignore[no-untyped-def]
-    async def ctx(app: web.Application) -> AsyncIterator[None]:
-        async def loop() -> None:
-            while True:
-                await asyncio.sleep(interval)
-                try:
-                    await expire_overdue(app)
-                except Exception:
-                    log.exception("expiring overdue petitions failed; will retry")
-
-        task = asyncio.create_task(loop(), name="petitions-sweeper")
-        yield
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-    return ctx
