@@ -1,7 +1,9 @@
 # syntax=docker/dockerfile:1
 # Qatysu server image.
 #   docker build -t qatysu .
-#   docker run -p 8080:8080 -e QATYSU_JWT_SECRET=... -e QATYSU_IDENTITY__IIN_HASH_SECRET=... qatysu
+#   docker run -p 8080:8080 -e QATYSU_JWT_SECRET=... -e QATYSU_IIN_HASH_SECRET=... qatysu
+# The server refuses to start without both secrets (32 bytes or more each); for a throwaway trial
+# only: docker run -p 8080:8080 qatysu qatysu serve --host 0.0.0.0 --demo
 
 # ---- build: install the project and its dependencies into a virtualenv ----------------------
 FROM python:3.11-slim AS build

@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import logging
-import secrets
 import sys
 from collections.abc import AsyncIterator, Callable, Sequence
-from pathlib import Path
 
-import orjson
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
@@ -22,6 +19,7 @@ from core.middlewares import envelope_middleware, identity_middleware
 from core.operations import OPENAPI_CACHE, add_operations_routes
 from core.plugins import EventBus, PluginHost
 from core.routing import RouteRegistry
+from core.secret_keys import resolve_secrets
 from core.settings import Settings, SettingsError
 from core.storage.database import Database
 from core.storage.migrations import migrate
@@ -98,11 +96,7 @@ def _count_connection_refusal(app: web.Application) -> Callable[[str], None]:
 
 def token_keys(settings: Settings) -> TokenKeys:
     identity = settings.identity
-    secrets_ = (
-        development_secrets(settings)
-        if not identity.jwt_secret or not identity.iin_hash_secret
-        else {}
-    )
+    server_secrets = resolve_secrets(settings)
     public_key = None
     if identity.jwt_public_key_file is not None:
         try:
@@ -110,36 +104,12 @@ def token_keys(settings: Settings) -> TokenKeys:
         except OSError as exc:
             raise SettingsError(f"identity.jwt_public_key_file: cannot read it: {exc}") from None
     return TokenKeys(
-        hs256_secret=(identity.jwt_secret or secrets_["jwt_secret"]).encode(),
-        iin_secret=(identity.iin_hash_secret or secrets_["iin_hash_secret"]).encode(),
+        hs256_secret=server_secrets.jwt_secret,
+        iin_secret=server_secrets.iin_hash_secret,
         public_key=public_key,
         algorithms=identity.algorithms,
         leeway=identity.leeway_seconds,
     )
-
-
-def development_secrets(settings: Settings) -> dict[str, str]:
-    """Secrets for a server started without configured ones, kept under the data directory.
-
-    They let ``make run`` and ``qatysu token`` agree with no setup; production sets
-    ``QATYSU_JWT_SECRET`` and ``QATYSU_IDENTITY__IIN_HASH_SECRET`` instead.
-    """
-    path = Path(settings.server.data_dir) / "dev-secrets.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    created = {
-        "jwt_secret": secrets.token_urlsafe(32),
-        "iin_hash_secret": secrets.token_urlsafe(32),
-    }
-    try:
-        # Exclusive creation: two processes starting at once agree on one set of secrets.
-        with path.open("xb") as handle:
-            handle.write(orjson.dumps(created))
-    except FileExistsError:
-        stored: dict[str, str] = orjson.loads(path.read_bytes())
-        return stored
-    path.chmod(0o600)
-    log.warning("no secrets configured: using development secrets stored in %s", path)
-    return created
 
 
 async def storage_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -34,7 +34,12 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("on", "off"),
         help="off disables rate limiting, queueing and shedding (benchmarks only)",
     )
-    serve.add_argument("--demo", action="store_true", help="seed demo data and print sample tokens")
+    serve.add_argument(
+        "--demo",
+        action="store_true",
+        help="development mode, with demo data and sample tokens",
+    )
+    _add_dev(serve)
 
     token = commands.add_parser(
         "token", help="print a bearer token signed with the server's secret"
@@ -47,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("--agency", help="agency code (for --role agency)")
     token.add_argument("--name", help="display name")
     token.add_argument("--ttl", type=float, default=3600, help="seconds until it expires")
+    _add_dev(token)
 
     migrate = commands.add_parser("migrate", help="bring the database schema up to date")
     _add_common(migrate)
@@ -54,6 +60,14 @@ def build_parser() -> argparse.ArgumentParser:
     plugins = commands.add_parser("plugins", help="list the loaded plugins")
     plugins.add_argument("--config", type=Path, help="TOML settings file")
     return parser
+
+
+def _add_dev(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--dev",
+        action="store_true",
+        help="development mode: missing secrets come from var/dev-secrets.json",
+    )
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
@@ -69,8 +83,9 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     server: dict[str, Any] = {}
     for name in ("host", "port", "workers"):
         server[name] = getattr(args, name, None)
-    if getattr(args, "demo", False):
-        server["demo"] = True
+    for flag in ("demo", "dev"):
+        if getattr(args, flag, False):
+            server[flag] = True
     admission = getattr(args, "admission", None)
     return load_settings(
         config_file=args.config,
@@ -144,6 +159,10 @@ def list_plugins(settings: Settings) -> int:
 
 
 def serve(settings: Settings) -> int:
+    from core.secret_keys import resolve_secrets
+
+    # Checked before any worker forks, so a missing secret is one clear message, not N.
+    resolve_secrets(settings)
     if settings.server.workers > 1:
         from core.workers import serve_workers
 

@@ -1,12 +1,41 @@
-"""Sample tokens for ``qatysu serve --demo``: one per role, signed with the server's secret."""
+"""What ``qatysu serve --demo`` prints: the seeded data, and one sample token per role.
+
+Sample tokens are week-long and include operator, moderator and agency ones. They are printed
+only when the token key is a development one: signed with an operator's own secret they would
+be real privileged credentials written to a terminal and its logs.
+"""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from core import keys
 from core.identity import mint_token
 from core.iin import synthetic_iin
+from core.secret_keys import resolve_secrets
+
+if TYPE_CHECKING:
+    from aiohttp import web
 
 DEMO_TTL_SECONDS = 7 * 24 * 3600
 DEMO_AGENCY = "almaty-akimat"
+
+
+async def print_demo(app: web.Application) -> None:
+    """Seed the demo data and print it, with sample tokens when the secrets allow it."""
+    settings = app[keys.SETTINGS]
+    lines = await app[keys.PLUGINS].demo_seed(app)
+    server_secrets = resolve_secrets(settings)
+    if server_secrets.jwt_configured:
+        lines += [
+            "",
+            "No sample tokens: QATYSU_JWT_SECRET is configured, and tokens signed with it would",
+            "be real credentials. Mint one for a test account with `qatysu token`.",
+        ]
+    else:
+        lines += demo_token_lines(server_secrets.jwt_secret)
+    address = f"{settings.server.host}:{settings.server.port}"
+    print("\n".join(line.replace("HOST", address) for line in lines), flush=True)
 
 
 def demo_token_lines(secret: bytes) -> list[str]:

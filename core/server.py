@@ -10,9 +10,9 @@ from aiohttp import web
 
 from core import keys
 from core.accesslog import AccessLogger
-from core.app import create_app, token_keys
+from core.app import create_app
 from core.connections import GUARD, GuardedTCPSite
-from core.demo import demo_token_lines
+from core.demo import print_demo
 from core.settings import Settings
 
 log = logging.getLogger("qatysu")
@@ -45,10 +45,7 @@ async def start_server(settings: Settings, *, reuse_port: bool = False) -> Runni
     )
     await runner.setup()
     if settings.server.demo:
-        lines = await app[keys.PLUGINS].demo_seed(app)
-        lines += demo_token_lines(token_keys(settings).hs256_secret)
-        address = f"{settings.server.host}:{settings.server.port}"
-        print("\n".join(line.replace("HOST", address) for line in lines), flush=True)
+        await print_demo(app)
     site = GuardedTCPSite(
         runner,
         app[GUARD],

@@ -5,9 +5,10 @@ of the wrong type, stops the server at start with a message that names the setti
 sections of their own, declared through the ``qatysu_settings_section`` hook and validated the
 same way once the plugins are loaded.
 
-Environment names are ``QATYSU_<SECTION>__<KEY>`` (nested keys join with ``__``). Three short
-forms exist for the settings everyone sets: ``QATYSU_JWT_SECRET``, ``QATYSU_DATABASE_URL`` and
-``QATYSU_REDIS_URL``. A value that starts with ``[`` or ``{`` is read as JSON.
+Environment names are ``QATYSU_<SECTION>__<KEY>`` (nested keys join with ``__``). Four short
+forms exist for the settings everyone sets: ``QATYSU_JWT_SECRET``, ``QATYSU_IIN_HASH_SECRET``,
+``QATYSU_DATABASE_URL`` and ``QATYSU_REDIS_URL``. A value that starts with ``[`` or ``{`` is read
+as JSON.
 """
 
 from __future__ import annotations
@@ -26,8 +27,10 @@ M = TypeVar("M", bound="BaseModel")
 
 DEFAULT_CONFIG_FILE = Path("config/default.toml")
 ENV_PREFIX = "QATYSU_"
+MIN_SECRET_BYTES = 32
 ENV_SHORT_FORMS: dict[str, tuple[str, ...]] = {
     "QATYSU_JWT_SECRET": ("identity", "jwt_secret"),
+    "QATYSU_IIN_HASH_SECRET": ("identity", "iin_hash_secret"),
     "QATYSU_DATABASE_URL": ("database", "url"),
     "QATYSU_REDIS_URL": ("redis", "url"),
 }
@@ -49,6 +52,8 @@ class ServerSettings(Section):
     workers: int = Field(default=1, ge=1, le=256)
     data_dir: Path = Path("var")
     demo: bool = False
+    # Development mode: missing secrets come from a local file instead of stopping the server.
+    dev: bool = False
     access_log: bool = True
     shutdown_timeout: float = Field(default=20.0, gt=0)
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
@@ -58,6 +63,10 @@ class ServerSettings(Section):
     drain_grace: float = Field(default=0.0, ge=0)
     trusted_proxies: tuple[str, ...] = ()
     event_loop: Literal["uvloop", "asyncio"] = "uvloop"
+
+    @property
+    def development_mode(self) -> bool:
+        return self.dev or self.demo
 
 
 class DatabaseSettings(Section):
@@ -80,6 +89,14 @@ class IdentitySettings(Section):
     algorithms: tuple[Literal["HS256", "RS256", "ES256"], ...] = ("HS256",)
     iin_hash_secret: str = ""
     leeway_seconds: float = Field(default=30.0, ge=0)
+
+    @field_validator("jwt_secret", "iin_hash_secret")
+    @classmethod
+    def _long_enough(cls, value: str) -> str:
+        # An HMAC key shorter than this can be searched offline together with the hashes.
+        if value and len(value.encode()) < MIN_SECRET_BYTES:
+            raise ValueError(f"a secret must be at least {MIN_SECRET_BYTES} bytes long")
+        return value
 
 
 class WriterSettings(Section):

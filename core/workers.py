@@ -54,19 +54,15 @@ async def _prepare(settings: Settings) -> None:
     """Run startup once in the master: migrations and, with --demo, the demo data and tokens."""
     from aiohttp import web
 
-    from core import keys
-    from core.app import create_app, token_keys
-    from core.demo import demo_token_lines
+    from core.app import create_app
+    from core.demo import print_demo
 
     app = create_app(settings)
     runner = web.AppRunner(app, handle_signals=False)
     await runner.setup()
     try:
         if settings.server.demo:
-            lines = await app[keys.PLUGINS].demo_seed(app)
-            lines += demo_token_lines(token_keys(settings).hs256_secret)
-            address = f"{settings.server.host}:{settings.server.port}"
-            print("\n".join(line.replace("HOST", address) for line in lines), flush=True)
+            await print_demo(app)
     finally:
         await runner.cleanup()
 

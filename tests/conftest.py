@@ -23,7 +23,7 @@ from core.iin import synthetic_iin
 from core.settings import Settings, build_settings
 
 JWT_SECRET = "test-jwt-secret-that-is-long-enough-0123456789"
-IIN_SECRET = "test-iin-secret"
+IIN_SECRET = "test-iin-secret-that-is-long-enough-0123456"
 POSTGRES_ADMIN_DSN = os.environ.get(
     "QATYSU_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
 )

@@ -33,7 +33,7 @@ pytestmark = pytest.mark.slow
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 JWT_SECRET = "durability-jwt-secret-long-enough-for-hs256-0123456789"
-IIN_SECRET = "durability-iin-secret"
+IIN_SECRET = "durability-iin-secret-long-enough-0123456789"
 SHUTDOWN_TIMEOUT = 10.0
 READY_TIMEOUT = 60.0
 CONCURRENT_SIGNERS = 64

@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 
 from core.metrics import Metrics
-from tests.conftest import free_port, service_unavailable
+from tests.conftest import IIN_SECRET, JWT_SECRET, free_port, service_unavailable
 
 REPO_ROOT = Path(__file__).resolve().parent.parent.parent
 CONFIG = REPO_ROOT / "config"
@@ -456,8 +456,8 @@ def start_qatysu(tmp_path: Path) -> Service:
     env = {
         **os.environ,
         "QATYSU_SERVER__DATA_DIR": str(tmp_path / "data"),
-        "QATYSU_JWT_SECRET": "test-secret",
-        "QATYSU_IDENTITY__IIN_HASH_SECRET": "test-iin",
+        "QATYSU_JWT_SECRET": JWT_SECRET,
+        "QATYSU_IIN_HASH_SECRET": IIN_SECRET,
     }
     # One process, so /metrics comes from the app's own registry.
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)

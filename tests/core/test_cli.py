@@ -89,15 +89,78 @@ def test_a_token_is_signed_with_the_secret_from_the_config_file(
     assert claims["role"] == "moderator"
 
 
-def test_without_a_configured_secret_token_and_server_share_a_development_secret(
+def test_with_dev_and_no_configured_secret_token_and_server_share_a_development_secret(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.delenv("QATYSU_JWT_SECRET")
-    first = printed_token(capsys, "--role", "operator", "--sub", "op-1")
-    second = printed_token(capsys, "--role", "operator", "--sub", "op-2")
+    first = printed_token(capsys, "--dev", "--role", "operator", "--sub", "op-1")
+    second = printed_token(capsys, "--dev", "--role", "operator", "--sub", "op-2")
     secret = json.loads((tmp_path / "var" / "dev-secrets.json").read_text())["jwt_secret"]
     assert jwt.decode(first, secret, algorithms=["HS256"])["sub"] == "op-1"
     assert jwt.decode(second, secret, algorithms=["HS256"])["sub"] == "op-2"
+
+
+def test_without_dev_a_token_is_refused_when_the_jwt_secret_is_missing(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("QATYSU_JWT_SECRET")
+    code, out, err = run(capsys, "token", "--role", "operator", "--sub", "op-1")
+    assert (code, out) == (2, "")
+    assert err.startswith("qatysu: identity.jwt_secret (QATYSU_JWT_SECRET) must be set")
+    assert not (tmp_path / "var" / "dev-secrets.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("unset", "named"),
+    [
+        (["QATYSU_JWT_SECRET"], "identity.jwt_secret (QATYSU_JWT_SECRET) must be set"),
+        (
+            ["QATYSU_IDENTITY__IIN_HASH_SECRET"],
+            "identity.iin_hash_secret (QATYSU_IIN_HASH_SECRET) must be set",
+        ),
+        (
+            ["QATYSU_JWT_SECRET", "QATYSU_IDENTITY__IIN_HASH_SECRET"],
+            "identity.jwt_secret (QATYSU_JWT_SECRET) and "
+            "identity.iin_hash_secret (QATYSU_IIN_HASH_SECRET) must be set",
+        ),
+    ],
+)
+def test_serve_refuses_to_start_without_a_secret_and_names_it(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    unset: list[str],
+    named: str,
+) -> None:
+    for name in unset:
+        monkeypatch.delenv(name)
+    code, out, err = run(capsys, "serve", "--port", "0")
+    assert (code, out) == (2, "")
+    assert err.startswith(f"qatysu: {named}: the server refuses to start without its secrets")
+    assert not (tmp_path / "var" / "dev-secrets.json").exists()
+
+
+def test_serve_refuses_a_secret_shorter_than_32_bytes(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("QATYSU_IIN_HASH_SECRET", "x" * 31)
+    code, _, err = run(capsys, "serve", "--dev", "--port", "0")
+    assert code == 2
+    assert err == (
+        "qatysu: invalid settings: identity.iin_hash_secret: "
+        "Value error, a secret must be at least 32 bytes long\n"
+    )
+
+
+def test_the_short_form_sets_the_iin_hash_secret(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from core.cli import build_parser, settings_from_args
+
+    monkeypatch.delenv("QATYSU_IDENTITY__IIN_HASH_SECRET")
+    monkeypatch.setenv("QATYSU_IIN_HASH_SECRET", "i" * 32)
+    settings = settings_from_args(build_parser().parse_args(["serve"]))
+    assert settings.identity.iin_hash_secret == "i" * 32
 
 
 @pytest.mark.parametrize(

@@ -80,24 +80,26 @@ def test_the_default_config_file_is_read_from_the_working_directory(tmp_path: Pa
     assert load_settings(environ={}).server.port == 9111
 
 
-def test_the_short_environment_forms_set_secret_database_and_redis() -> None:
+def test_the_short_environment_forms_set_secrets_database_and_redis() -> None:
     settings = load_settings(
         environ={
-            "QATYSU_JWT_SECRET": "s3cret",
+            "QATYSU_JWT_SECRET": "s3cret-" * 5,
+            "QATYSU_IIN_HASH_SECRET": "iin-key-" * 4,
             "QATYSU_DATABASE_URL": "postgresql://qatysu@db/qatysu",
             "QATYSU_REDIS_URL": "redis://cache:6379/1",
         }
     )
-    assert settings.identity.jwt_secret == "s3cret"
+    assert settings.identity.jwt_secret == "s3cret-" * 5
+    assert settings.identity.iin_hash_secret == "iin-key-" * 4
     assert settings.database.url == "postgresql://qatysu@db/qatysu"
     assert settings.database_url == "postgresql://qatysu@db/qatysu"
     assert settings.redis.url == "redis://cache:6379/1"
 
 
 def test_a_short_environment_form_overrides_the_config_file(tmp_path: Path) -> None:
-    config = write_config(tmp_path, "[identity]\njwt_secret = 'from-file'\n")
-    settings = load_settings(config_file=config, environ={"QATYSU_JWT_SECRET": "from-env"})
-    assert settings.identity.jwt_secret == "from-env"
+    config = write_config(tmp_path, f"[identity]\njwt_secret = '{'from-file-' * 4}'\n")
+    settings = load_settings(config_file=config, environ={"QATYSU_JWT_SECRET": "from-env-" * 4})
+    assert settings.identity.jwt_secret == "from-env-" * 4
 
 
 def test_nested_environment_keys_reach_nested_settings() -> None:

@@ -1,0 +1,55 @@
+"""``--demo`` prints week-long privileged tokens only when they are signed with development keys."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import jwt
+import pytest
+from aiohttp import web
+
+from core.app import create_app
+from core.demo import print_demo
+from core.secret_keys import development_secrets
+from core.settings import build_settings
+from tests.conftest import IIN_SECRET, JWT_SECRET
+
+
+async def demo_output(tmp_path: Path, capsys: pytest.CaptureFixture[str], **identity: str) -> str:
+    settings = build_settings(
+        {
+            "server": {"data_dir": str(tmp_path), "demo": True},
+            "identity": identity,
+            "database": {"migrate_on_start": True},
+            "admission": {"enabled": False},
+        }
+    )
+    app = create_app(settings)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    try:
+        await print_demo(app)
+    finally:
+        await runner.cleanup()
+    return capsys.readouterr().out
+
+
+async def test_with_a_configured_jwt_secret_the_demo_prints_no_token(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = await demo_output(tmp_path, capsys, jwt_secret=JWT_SECRET, iin_hash_secret=IIN_SECRET)
+    assert "No sample tokens: QATYSU_JWT_SECRET is configured" in out
+    assert "eyJ" not in out
+
+
+async def test_with_development_secrets_the_demo_prints_tokens_signed_with_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = await demo_output(tmp_path, capsys)
+    secret = development_secrets(tmp_path)["jwt_secret"]
+    printed = {line.split()[0]: line.split()[1] for line in out.splitlines() if " eyJ" in line}
+    roles = {
+        role: jwt.decode(value, secret, algorithms=["HS256"])["role"]
+        for role, value in printed.items()
+    }
+    assert roles == {r: r for r in ("citizen", "moderator", "agency", "operator")}
