@@ -6,12 +6,16 @@ viral petition brings a stream of arrivals whose rate does not care how the serv
 generator models that stream:
 
 - arrivals follow a Poisson (or fixed-interval) schedule at the offered rate, computed up front;
-- each request gives up after ``give_up`` seconds (2 s by default) and closes its connection,
-  as a citizen who closes the tab; a late answer counts as a timeout;
+- every latency, and the give-up, is counted from a request's *intended* send time: a generator
+  that sends late must not hide the wait from the figures (coordinated omission);
+- each request gives up ``give_up`` seconds (2 s by default) after its intended time and closes
+  its connection, as a citizen who closes the tab; a late answer counts as a timeout;
 - requests come from many client addresses (``127.x.y.z``, all routed to ``lo`` by Linux), each
-  with its own keep-alive connections, a new one opened when none is idle, like a browser;
-- the total number of open connections is capped; when every connection is busy the request is
-  counted as ``no_connection`` instead of being queued (queueing it would close the loop).
+  with its own keep-alive connections, a new one opened when none is idle, like a browser; with
+  ``requests_per_connection`` a connection closes after that many requests, so a flash crowd is
+  many distinct citizens, each on their own connection for a few requests;
+- the generator's own pool of open connections is capped (by default at rate x give-up, which
+  never binds); a request that finds it full is counted as ``not_sent``, never as sent.
 
 The HTTP/1.1 client is a bare ``asyncio.Protocol`` writing pre-built request bytes: aiohttp's
 client costs several times more CPU per request and would make the generator the bottleneck.
@@ -46,6 +50,8 @@ from typing import Literal, cast
 from urllib.parse import urlsplit
 
 DEFAULT_GIVE_UP = 2.0
+# Goodput counts a 2xx only when it arrived within this SLO of the intended send time.
+DEFAULT_SLO = 0.250
 # Generator lag (actual send time minus scheduled time) above this at p99 means the generator
 # could not keep its schedule, so the offered rate was not really offered.
 LAG_P99_BUDGET = 0.020
@@ -67,7 +73,7 @@ class Outcome(enum.IntEnum):
     TIMEOUT = 7
     CONNECT_ERROR = 8
     RESET = 9
-    NO_CONNECTION = 10
+    NOT_SENT = 10
 
     @property
     def label(self) -> str:
@@ -85,7 +91,7 @@ OUTCOME_LABELS: dict[Outcome, str] = {
     Outcome.TIMEOUT: "timeout",
     Outcome.CONNECT_ERROR: "connect_error",
     Outcome.RESET: "reset",
-    Outcome.NO_CONNECTION: "no_connection",
+    Outcome.NOT_SENT: "not_sent",
 }
 
 
@@ -203,7 +209,11 @@ def request_head(kind: RequestKind, host: str) -> tuple[bytes, bytes]:
 
 @dataclass(frozen=True, kw_only=True)
 class FloodConfig:
-    """One open-loop run. Keyword-only, immutable and picklable (it crosses process bounds)."""
+    """One open-loop run. Keyword-only, immutable and picklable (it crosses process bounds).
+
+    ``max_connections`` None sizes the pool so that it never binds; ``requests_per_connection``
+    0 keeps connections alive for as long as the server does.
+    """
 
     url: str
     rate: float
@@ -211,14 +221,32 @@ class FloodConfig:
     mix: tuple[RequestKind, ...]
     give_up: float = DEFAULT_GIVE_UP
     arrivals: Literal["poisson", "uniform"] = "poisson"
-    clients: int = 2000
-    max_connections: int = 4000
+    clients: int = 2048
+    max_connections: int | None = None
+    requests_per_connection: int = 0
+    slo: float = DEFAULT_SLO
     jwt_secret: str | None = None
     citizen_offset: int = 0
     first_client: int = 0
     seed: int = 1
     start_at: float | None = None
     cpu_affinity: tuple[int, ...] | None = None
+
+    @property
+    def connection_pool(self) -> int:
+        """The generator's cap on open connections."""
+        if self.max_connections is not None:
+            return self.max_connections
+        return pool_that_never_binds(self.rate, self.give_up)
+
+
+def pool_that_never_binds(rate: float, give_up: float) -> int:
+    """Open connections enough for every request of ``give_up`` seconds to be in flight at once.
+
+    A request holds a connection for at most ``give_up`` seconds, so at ``rate`` no more than
+    about ``rate x give_up`` are ever open; a margin covers Poisson bursts.
+    """
+    return math.ceil(rate * give_up * 1.25) + 64
 
 
 def arrival_offsets(
@@ -288,18 +316,29 @@ def mint_citizen_tokens(secret: str, first: int, count: int) -> list[bytes]:
 
 @dataclass(kw_only=True)
 class FloodResult:
-    """Every request's outcome and latency; merged across generator processes by ``merge``."""
+    """Every request's outcome and latency; merged across generator processes by ``merge``.
+
+    ``scheduled`` requests were due; ``sent`` left the generator; the rest are ``not_sent``
+    (the generator's connection pool was full). Latencies run from the intended send time.
+    """
 
     offered_rate: float
     duration: float
     give_up: float
+    slo: float = DEFAULT_SLO
     processes: int = 1
     scheduled: int = 0
     sent: int = 0
     send_window: float = 0.0
     start_delay: float = 0.0
     citizens_used: int = 0
+    connection_pool: int = 0
+    requests_per_connection: int = 0
+    connections_opened: int = 0
+    on_new_connection: int = 0
+    missing_retry_after: int = 0
     counts: dict[str, dict[str, int]] = field(default_factory=dict)
+    within_slo: dict[str, int] = field(default_factory=dict)
     latencies: dict[str, array[float]] = field(default_factory=dict)
     lags: array[float] = field(default_factory=lambda: array("d"))
 
@@ -312,16 +351,54 @@ class FloodResult:
         return {label: self.outcome_count(label) for label in OUTCOME_LABELS.values()}
 
     @property
-    def achieved_send_rate(self) -> float:
+    def not_sent(self) -> int:
+        return self.outcome_count("not_sent")
+
+    @property
+    def pool_bound(self) -> bool:
+        """True when the generator's own connection cap kept requests from being sent."""
+        return self.not_sent > 0
+
+    @property
+    def really_offered_rate(self) -> float:
+        """Requests that left the generator per second: the load the server really saw."""
         return self.sent / self.duration if self.duration > 0 else 0.0
 
     @property
-    def goodput(self) -> float:
-        """2xx answers per second; an answer later than the give-up was already a timeout."""
+    def ok_rate(self) -> float:
+        """2xx answers per second, however late within the give-up."""
         return self.outcome_count("2xx") / self.duration if self.duration > 0 else 0.0
+
+    def good(self, kind: str | None = None) -> int:
+        """2xx answers within the SLO of their intended send time."""
+        if kind is None:
+            return sum(self.within_slo.values())
+        return self.within_slo.get(kind, 0)
+
+    @property
+    def goodput(self) -> float:
+        """2xx answers within the SLO per second."""
+        return self.good() / self.duration if self.duration > 0 else 0.0
+
+    def good_share(self) -> float:
+        """The share of the requests due that got a 2xx within the SLO."""
+        return self.good() / self.scheduled if self.scheduled else 0.0
+
+    @property
+    def unanswered(self) -> int:
+        """Requests sent but never answered within the give-up: worse than a 503."""
+        return self.outcome_count("timeout")
+
+    @property
+    def rejections(self) -> int:
+        return self.outcome_count("429") + self.outcome_count("503")
 
     def latency_percentile(self, label: str, q: float) -> float | None:
         return percentile(sorted(self.latencies.get(label, ())), q)
+
+    def rejection_percentile(self, q: float) -> float | None:
+        both = [*self.latencies.get("429", ()), *self.latencies.get("503", ())]
+        return percentile(sorted(both), q)
 
     def lag_percentile(self, q: float) -> float | None:
         return percentile(sorted(self.lags), q)
@@ -338,18 +415,26 @@ class FloodResult:
             offered_rate=self.offered_rate + other.offered_rate,
             duration=max(self.duration, other.duration),
             give_up=self.give_up,
+            slo=self.slo,
             processes=self.processes + other.processes,
             scheduled=self.scheduled + other.scheduled,
             sent=self.sent + other.sent,
             send_window=max(self.send_window, other.send_window),
             start_delay=max(self.start_delay, other.start_delay),
             citizens_used=self.citizens_used + other.citizens_used,
+            connection_pool=self.connection_pool + other.connection_pool,
+            requests_per_connection=self.requests_per_connection,
+            connections_opened=self.connections_opened + other.connections_opened,
+            on_new_connection=self.on_new_connection + other.on_new_connection,
+            missing_retry_after=self.missing_retry_after + other.missing_retry_after,
         )
         for source in (self, other):
             for kind, outcomes in source.counts.items():
                 target = merged.counts.setdefault(kind, {})
                 for label, count in outcomes.items():
                     target[label] = target.get(label, 0) + count
+            for kind, count in source.within_slo.items():
+                merged.within_slo[kind] = merged.within_slo.get(kind, 0) + count
             for label, values in source.latencies.items():
                 merged.latencies.setdefault(label, array("d")).extend(values)
             merged.lags.extend(source.lags)
@@ -363,18 +448,30 @@ class FloodResult:
 
         return {
             "offered_rate": self.offered_rate,
+            "really_offered_rate": round(self.really_offered_rate, 1),
             "duration_s": self.duration,
             "give_up_s": self.give_up,
+            "slo_s": self.slo,
             "processes": self.processes,
             "scheduled": self.scheduled,
             "sent": self.sent,
-            "achieved_send_rate": round(self.achieved_send_rate, 1),
+            "not_sent": self.not_sent,
+            "connection_pool": self.connection_pool,
+            "pool_bound": self.pool_bound,
+            "requests_per_connection": self.requests_per_connection,
+            "connections_opened": self.connections_opened,
+            "requests_on_new_connections": self.on_new_connection,
             "kept_schedule": self.kept_schedule,
             "lag_p50_ms": ms(self.lag_percentile(50)),
             "lag_p99_ms": ms(self.lag_percentile(99)),
             "lag_max_ms": ms(max(self.lags) if self.lags else None),
             "start_delay_ms": ms(self.start_delay),
             "goodput": round(self.goodput, 1),
+            "good_share": round(self.good_share(), 4),
+            "good_by_kind": self.within_slo,
+            "ok_rate": round(self.ok_rate, 1),
+            "unanswered": self.unanswered,
+            "rejections_without_retry_after": self.missing_retry_after,
             "outcomes": self.outcome_totals,
             "outcomes_by_kind": self.counts,
             "latency_ms": {
@@ -404,7 +501,15 @@ def merge_results(results: Iterable[FloodResult]) -> FloodResult:
 class ResponseParser:
     """Just enough HTTP/1.1 response parsing to know the status and where the response ends."""
 
-    __slots__ = ("body_start", "buffer", "chunked", "content_length", "keep_alive", "status")
+    __slots__ = (
+        "body_start",
+        "buffer",
+        "chunked",
+        "content_length",
+        "keep_alive",
+        "retry_after",
+        "status",
+    )
 
     def __init__(self) -> None:
         self.buffer = bytearray()
@@ -417,6 +522,7 @@ class ResponseParser:
         self.content_length = 0
         self.chunked = False
         self.keep_alive = True
+        self.retry_after = False
 
     def feed(self, data: bytes) -> bool:
         """Take bytes; True once one whole response has arrived."""
@@ -445,6 +551,8 @@ class ResponseParser:
                 self.chunked = True
             elif name == b"connection":
                 self.keep_alive = value == b"keep-alive" or (self.keep_alive and value != b"close")
+            elif name == b"retry-after":
+                self.retry_after = bool(value)
         if self.status in (204, 304) or 100 <= self.status < 200:
             self.content_length = 0
             self.chunked = False
@@ -467,6 +575,9 @@ class ResponseParser:
                 return False
 
 
+REJECTIONS = frozenset({Outcome.RATE_LIMITED, Outcome.SHED})
+
+
 class FloodConnection(asyncio.Protocol):
     """One keep-alive connection from one client address; at most one request in flight."""
 
@@ -479,15 +590,18 @@ class FloodConnection(asyncio.Protocol):
         self.started = 0.0
         self.timer: asyncio.TimerHandle | None = None
         self.closed = False
+        self.requests = 0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports are not asyncio.Transport subclasses, only alike.
         self.transport = cast("asyncio.Transport", transport)
 
     def send(self, kind: int, payload: bytes, started: float) -> None:
+        """Send one request due at ``started``: its latency and give-up count from then."""
         assert self.transport is not None
         self.kind = kind
         self.started = started
+        self.requests += 1
         self.parser.reset()
         flood = self.flood
         self.timer = flood.loop.call_later(started + flood.give_up - clock(), self.give_up)
@@ -496,8 +610,12 @@ class FloodConnection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self.kind < 0:
             return  # nothing asked; a server talking out of turn is ignored
-        if self.parser.feed(data):
-            self._finish(classify_status(self.parser.status), keep=self.parser.keep_alive)
+        parser = self.parser
+        if parser.feed(data):
+            outcome = classify_status(parser.status)
+            if outcome in REJECTIONS and not parser.retry_after:
+                self.flood.missing_retry_after += 1
+            self._finish(outcome, keep=parser.keep_alive)
 
     def give_up(self) -> None:
         """The citizen closes the tab: the request is a timeout and the connection is dropped."""
@@ -514,11 +632,15 @@ class FloodConnection(asyncio.Protocol):
             self.timer.cancel()
             self.timer = None
         kind, self.kind = self.kind, -1
-        self.flood.record(kind, outcome, clock() - self.started)
+        flood = self.flood
+        flood.record(kind, outcome, clock() - self.started)
+        per_connection = flood.config.requests_per_connection
+        if per_connection and self.requests >= per_connection:
+            keep = False  # this citizen is done; the next one comes on a new connection
         if keep and not self.closed:
-            self.flood.release(self)
+            flood.release(self)
         else:
-            self.flood.close(self)
+            flood.close(self)
 
 
 class Flood:
@@ -546,9 +668,15 @@ class Flood:
         self.idle_by_client: list[list[FloodConnection]] = [[] for _ in range(config.clients)]
         # Insertion-ordered, so the longest-idle connection is evicted first when at the cap.
         self.idle: dict[FloodConnection, None] = {}
+        self.connection_pool = config.connection_pool
         self.open_connections = 0
+        self.connections_opened = 0
+        self.on_new_connection = 0
+        self.missing_retry_after = 0
         self.in_flight = 0
+        self.slo = config.slo
         self.counts = [[0] * len(Outcome) for _ in config.mix]
+        self.within_slo = [0] * len(config.mix)
         self.latencies: list[array[float]] = [array("d") for _ in Outcome]
         self.lags: array[float] = array("d")
         self.sent = 0
@@ -566,25 +694,27 @@ class Flood:
         return prefix + token + suffix
 
     def dispatch(self, kind: int, due: float) -> None:
-        now = clock()
-        self.lags.append(now - due)
-        self.sent += 1
+        """Send one request that was due at ``due``; its latency counts from ``due``."""
+        self.lags.append(clock() - due)
         client = self.next_client
         self.next_client = (client + 1) % len(self.addresses)
-        payload = self.payload(kind)
         idle = self.idle_by_client[client]
         if idle:
             connection = idle.pop()
             del self.idle[connection]
+            self.sent += 1
             self.in_flight += 1
-            connection.send(kind, payload, now)
+            connection.send(kind, self.payload(kind), due)
             return
-        if self.open_connections >= self.config.max_connections and not self.evict_idle():
-            self.record(kind, Outcome.NO_CONNECTION, 0.0)
+        if self.open_connections >= self.connection_pool and not self.evict_idle():
+            self.record(kind, Outcome.NOT_SENT, 0.0)
             return
+        self.sent += 1
         self.open_connections += 1
+        self.connections_opened += 1
+        self.on_new_connection += 1
         self.in_flight += 1
-        task = self.loop.create_task(self.connect_and_send(client, kind, payload, now))
+        task = self.loop.create_task(self.connect_and_send(client, kind, self.payload(kind), due))
         self.connecting.add(task)
         task.add_done_callback(self.connecting.discard)
 
@@ -626,12 +756,16 @@ class Flood:
         self.record(kind, outcome, clock() - started)
 
     def record(self, kind: int, outcome: Outcome, latency: float) -> None:
-        if outcome is not Outcome.NO_CONNECTION:
-            self.in_flight -= 1
-            if self.in_flight == 0 and self.sending_done:
-                self.all_answered.set()
+        if outcome is Outcome.NOT_SENT:
+            self.counts[kind][outcome] += 1
+            return
+        self.in_flight -= 1
+        if self.in_flight == 0 and self.sending_done:
+            self.all_answered.set()
         self.counts[kind][outcome] += 1
         self.latencies[outcome].append(latency)
+        if outcome is Outcome.OK and latency <= self.slo:
+            self.within_slo[kind] += 1
 
     def release(self, connection: FloodConnection) -> None:
         self.idle_by_client[connection.client].append(connection)
@@ -667,11 +801,22 @@ class Flood:
             offered_rate=config.rate,
             duration=config.duration,
             give_up=config.give_up,
+            slo=config.slo,
             scheduled=scheduled,
             sent=self.sent,
             send_window=send_window,
             start_delay=start_delay,
             citizens_used=self.next_token,
+            connection_pool=self.connection_pool,
+            requests_per_connection=config.requests_per_connection,
+            connections_opened=self.connections_opened,
+            on_new_connection=self.on_new_connection,
+            missing_retry_after=self.missing_retry_after,
+            within_slo={
+                kind.name: self.within_slo[index]
+                for index, kind in enumerate(config.mix)
+                if self.within_slo[index]
+            },
             counts={
                 kind.name: {
                     outcome.label: count
@@ -800,10 +945,13 @@ def run_flood_sync(config: FloodConfig) -> FloodResult:
     return asyncio.run(run_flood(config))
 
 
-def split_config(config: FloodConfig, processes: int) -> list[FloodConfig]:
+def split_config(
+    config: FloodConfig, processes: int, cpus: Sequence[int] = ()
+) -> list[FloodConfig]:
     """One config per generator process: a share of the rate, clients and connections each.
 
     Citizens are split into disjoint ranges so that no two processes sign as the same person.
+    With ``cpus``, process ``i`` is pinned to ``cpus[i % len(cpus)]``.
     """
     citizens_each = math.ceil(config.rate / processes * config.duration * 1.5) + 1000
     clients_each = max(1, config.clients // processes)
@@ -814,21 +962,24 @@ def split_config(config: FloodConfig, processes: int) -> list[FloodConfig]:
             config,
             rate=config.rate / processes,
             clients=clients_each,
-            max_connections=max(1, config.max_connections // processes),
+            max_connections=max(1, config.connection_pool // processes),
             citizen_offset=config.citizen_offset + index * citizens_each,
             first_client=config.first_client + index * clients_each,
             seed=config.seed + index,
             start_at=start_at,
+            cpu_affinity=(cpus[index % len(cpus)],) if cpus else config.cpu_affinity,
         )
         for index in range(processes)
     ]
 
 
-def run_flood_processes(config: FloodConfig, processes: int = 1) -> FloodResult:
-    """Split the rate over several generator processes and merge what they saw."""
+def run_flood_processes(
+    config: FloodConfig, processes: int = 1, cpus: Sequence[int] = ()
+) -> FloodResult:
+    """Split the rate over several generator processes (on ``cpus``) and merge what they saw."""
     if processes <= 1:
         return run_flood_sync(config)
-    configs = split_config(config, processes)
+    configs = split_config(config, processes, cpus)
     with ProcessPoolExecutor(processes, mp_context=get_context("spawn")) as pool:
         return merge_results(pool.map(run_flood_sync, configs))
 
@@ -844,16 +995,30 @@ def format_ms(seconds: float | None) -> str:
 def format_flood_report(result: FloodResult) -> str:
     """A human summary of one run, every figure taken from the result."""
     totals = result.outcome_totals
+    sent_line = (
+        f"really offered      {result.really_offered_rate:.0f}/s ({result.sent} sent of"
+        f" {result.scheduled} due; {result.not_sent} not sent"
+    )
+    if result.pool_bound:
+        sent_line += f": the generator's pool of {result.connection_pool} connections BOUND"
+    sent_line += ")"
+    per_connection = result.requests_per_connection or "unlimited"
     lines = [
-        f"offered rate        {result.offered_rate:.0f}/s for {result.duration:g} s"
-        f" ({result.processes} generator process(es), give-up {result.give_up:g} s)",
-        f"achieved send rate  {result.achieved_send_rate:.0f}/s ({result.sent} sent of"
-        f" {result.scheduled} scheduled); lag p50 {format_ms(result.lag_percentile(50))} ms,"
+        f"intended rate       {result.offered_rate:.0f}/s for {result.duration:g} s"
+        f" ({result.processes} generator process(es), give-up {result.give_up:g} s,"
+        f" SLO {result.slo * 1000:g} ms)",
+        sent_line,
+        f"generator lag       p50 {format_ms(result.lag_percentile(50))} ms,"
         f" p99 {format_ms(result.lag_percentile(99))} ms"
         + ("" if result.kept_schedule else "  ** GENERATOR FELL BEHIND SCHEDULE **"),
-        f"goodput             {result.goodput:.0f}/s (2xx within the give-up)",
-        f"2xx latency         p50 {format_ms(result.latency_percentile('2xx', 50))} ms,"
-        f" p99 {format_ms(result.latency_percentile('2xx', 99))} ms",
+        f"connections         {result.connections_opened} opened;"
+        f" {result.on_new_connection} requests rode on a new connection"
+        f" (at most {per_connection} requests per connection)",
+        f"goodput             {result.goodput:.0f}/s (2xx within the SLO of the intended time;"
+        f" {100 * result.good_share():.1f}% of the requests due)",
+        f"2xx                 {totals['2xx']}, p50"
+        f" {format_ms(result.latency_percentile('2xx', 50))} ms, p99"
+        f" {format_ms(result.latency_percentile('2xx', 99))} ms",
     ]
     for label in ("429", "503"):
         lines.append(
@@ -861,6 +1026,10 @@ def format_flood_report(result: FloodResult) -> str:
             f" {format_ms(result.latency_percentile(label, 50))} ms, p99"
             f" {format_ms(result.latency_percentile(label, 99))} ms"
         )
+    lines.append(f"without Retry-After {result.missing_retry_after} of the 429/503")
+    lines.append(
+        f"never answered      {result.unanswered} (within the {result.give_up:g} s give-up)"
+    )
     lines.append(f"other 5xx           {totals['other_5xx']}")
     lines.append("all outcomes        " + ", ".join(f"{k}={v}" for k, v in totals.items() if v))
     for kind, outcomes in result.counts.items():
@@ -888,8 +1057,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--give-up", type=float, default=DEFAULT_GIVE_UP, help="seconds")
     parser.add_argument("--arrivals", choices=("poisson", "uniform"), default="poisson")
-    parser.add_argument("--clients", type=int, default=2000, help="distinct source addresses")
-    parser.add_argument("--max-connections", type=int, default=4000)
+    parser.add_argument("--clients", type=int, default=2048, help="distinct source addresses")
+    parser.add_argument(
+        "--max-connections",
+        type=int,
+        help="the generator's connection cap (default: rate x give-up x 1.25 + 64, never binds)",
+    )
+    parser.add_argument(
+        "--requests-per-connection",
+        type=int,
+        default=3,
+        help="a citizen's connection closes after this many requests (0: keep-alive forever)",
+    )
+    parser.add_argument("--slo", type=float, default=DEFAULT_SLO, help="seconds, for goodput")
     parser.add_argument("--processes", type=int, default=1, help="generator processes")
     parser.add_argument(
         "--citizen-offset",
@@ -912,6 +1092,8 @@ def config_from_args(args: argparse.Namespace, petition_id: str | None) -> Flood
         arrivals=args.arrivals,
         clients=args.clients,
         max_connections=args.max_connections,
+        requests_per_connection=args.requests_per_connection,
+        slo=args.slo,
         jwt_secret=os.environ.get("QATYSU_JWT_SECRET"),
         citizen_offset=args.citizen_offset,
         seed=args.seed,

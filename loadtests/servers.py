@@ -10,6 +10,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -192,6 +193,11 @@ class CpuCap:
     description: str
     group: Path | None = None
 
+    def admit(self, pid: int) -> None:
+        """Put another process under the same quota (HAProxy beside the server it fronts)."""
+        if self.group is not None:
+            (self.group / "cgroup.procs").write_text(str(pid))
+
     def remove(self) -> None:
         if self.group is None:
             return
@@ -260,3 +266,61 @@ def rss_bytes(pid: int) -> int | None:
         return rss
     except Exception:  # the process may be gone; a missing figure is printed as "-"
         return None
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User plus system CPU time consumed so far by these processes (their threads included)."""
+    import psutil
+
+    total = 0.0
+    for pid in pids:
+        with suppress(psutil.Error):
+            times = psutil.Process(pid).cpu_times()
+            total += times.user + times.system
+    return total
+
+
+# ---------------------------------------------------------------------------------------------
+# HAProxy in front of a server
+
+HAPROXY_CONFIG = REPO_ROOT / "config" / "haproxy" / "haproxy.cfg"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProxySettings:
+    """The knobs of config/haproxy/haproxy.cfg that the benchmark sets."""
+
+    maxconn: int = 32
+    maxqueue: int = 64
+    queue_timeout_ms: int = 150
+
+
+def haproxy_available() -> bool:
+    return shutil.which("haproxy") is not None
+
+
+def haproxy_server(
+    *, backend_port: int, cpu: int | None, workdir: Path, name: str, settings: ProxySettings
+) -> tuple[ManagedServer, str]:
+    """HAProxy with the shipped config in front of ``backend_port``; and its stats CSV URL."""
+    port, stats_port = free_port(), free_port()
+    env = dict(os.environ)
+    env.update(
+        {
+            "QATYSU_HAPROXY_BIND": f"127.0.0.1:{port}",
+            "QATYSU_HAPROXY_STATS": f"127.0.0.1:{stats_port}",
+            "QATYSU_BACKEND": f"127.0.0.1:{backend_port}",
+            "QATYSU_BACKEND_MAXCONN": str(settings.maxconn),
+            "QATYSU_BACKEND_MAXQUEUE": str(settings.maxqueue),
+            "QATYSU_HAPROXY_QUEUE": f"{settings.queue_timeout_ms}ms",
+        }
+    )
+    command = ["haproxy", "-db", "-f", str(HAPROXY_CONFIG)]
+    server = ManagedServer(
+        command=pinned(command, cpu),
+        env=env,
+        ready_path="/readyz",  # through the proxy: both are up
+        port=port,
+        log_path=workdir / f"{name}.log",
+    )
+    return server, f"http://127.0.0.1:{stats_port}/stats;csv"

@@ -2,19 +2,11 @@
 
 from __future__ import annotations
 
-import argparse
 from array import array
 
-from loadtests.bench import (
-    LevelRow,
-    build_parser,
-    cpu_fraction_needed,
-    markdown_table,
-    overload_row,
-    signature_verdict,
-    step_rates,
-)
+from loadtests.bench import build_parser, signature_verdict
 from loadtests.flood import FloodResult, format_flood_report
+from loadtests.report import markdown_table
 
 
 def test_markdown_table_aligns_numbers_right() -> None:
@@ -31,23 +23,6 @@ def test_signature_verdicts() -> None:
     assert "none lost" in signature_verdict(100, 104, 110, 8)
 
 
-def overload_args(max_rate: float) -> argparse.Namespace:
-    return build_parser().parse_args(["overload", "--max-rate", str(max_rate)])
-
-
-def test_cpu_cap_only_when_ten_times_capacity_exceeds_the_generator() -> None:
-    assert cpu_fraction_needed(500, overload_args(8000)) is None
-    assert cpu_fraction_needed(0, overload_args(8000)) is None
-    assert cpu_fraction_needed(1600, overload_args(8000)) == 0.5
-    assert cpu_fraction_needed(4000, overload_args(8000)) == 0.2
-    assert cpu_fraction_needed(1_000_000, overload_args(8000)) == 0.05
-
-
-def test_step_rates_are_geometric_and_bounded() -> None:
-    assert list(step_rates(100, 2, 1000)) == [100, 200, 400, 800]
-    assert len(list(step_rates(1, 1.0001, 10))) == 25
-
-
 def flood_result() -> FloodResult:
     return FloodResult(
         offered_rate=3000,
@@ -56,6 +31,8 @@ def flood_result() -> FloodResult:
         scheduled=6000,
         sent=6000,
         counts={"read": {"2xx": 1800, "503": 3600}, "sign": {"2xx": 200, "429": 400}},
+        within_slo={"read": 1800, "sign": 200},
+        missing_retry_after=7,
         latencies={
             "2xx": array("d", [0.010, 0.020, 0.200]),
             "503": array("d", [0.001]),
@@ -65,40 +42,28 @@ def flood_result() -> FloodResult:
     )
 
 
-def test_overload_row_takes_every_figure_from_the_result() -> None:
-    row = LevelRow(
-        mode="on",
-        level="3x",
-        result=flood_result(),
-        rss_before=100 * 2**20,
-        rss_after=120 * 2**20,
-        rss_peak=130 * 2**20,
-        capacity=1000.0,
-    )
-    assert overload_row(row) == [
-        "on",
-        "3x",
-        3000,
-        3000,
-        30.0,
-        1000,
-        100.0,
-        100,
-        20.0,
-        200.0,
-        400,
-        "2.0/2.0",
-        3600,
-        "1.0/1.0",
-        0,
-        0,
-        "0/0",
-        "100.0/130.0/120.0",
-    ]
-
-
 def test_flood_report_flags_a_generator_behind_schedule() -> None:
     report = format_flood_report(flood_result())
     assert "goodput             1000/s" in report
     assert "GENERATOR FELL BEHIND SCHEDULE" in report
     assert "503                 3600" in report
+    assert "without Retry-After 7 of the 429/503" in report
+
+
+def test_flood_report_says_when_the_generators_pool_bound() -> None:
+    result = flood_result()
+    result.counts["read"]["not_sent"] = 50
+    result.connection_pool = 64
+    report = format_flood_report(result)
+    assert "50 not sent: the generator's pool of 64 connections BOUND" in report
+
+
+def test_the_benchmark_offers_overload_costs_and_the_generator_ceiling() -> None:
+    parser = build_parser()
+    overload = parser.parse_args(["overload", "--levels", "3,10", "--modes", "direct-on"])
+    assert overload.levels == (3.0, 10.0)
+    assert overload.modes == ["direct-on"]
+    assert overload.costs
+    assert not parser.parse_args(["overload", "--no-costs"]).costs
+    assert parser.parse_args(["costs"]).cases[0] == "read_warm"
+    assert parser.parse_args(["generator", "--rates", "100,200"]).rates == [100.0, 200.0]

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import random
 from array import array
+from dataclasses import replace
 
 import pytest
 
 from loadtests.flood import (
+    FloodConfig,
     FloodResult,
     Outcome,
     ResponseParser,
@@ -15,6 +17,7 @@ from loadtests.flood import (
     classify_status,
     parse_mix,
     percentile,
+    pool_that_never_binds,
     request_head,
     source_address,
     weighted_round_robin,
@@ -163,6 +166,7 @@ def make_result(offered: float, ok: int, shed: int, latencies: list[float]) -> F
         scheduled=ok + shed,
         sent=ok + shed,
         counts={"read": {"2xx": ok, "503": shed}},
+        within_slo={"read": ok},
         latencies={"2xx": array("d", latencies)},
         lags=array("d", [0.001] * (ok + shed)),
     )
@@ -185,3 +189,31 @@ def test_summary_reports_milliseconds_and_outcomes() -> None:
     assert summary["goodput"] == 75.0
     assert summary["outcomes"]["503"] == 50  # type: ignore[index]
     assert summary["latency_ms"] == {"2xx": {"p50": 100.0, "p99": 200.0}}
+
+
+def test_the_default_pool_never_binds() -> None:
+    # A request holds a connection for at most the give-up: rate x give-up, plus a margin.
+    assert pool_that_never_binds(1000, 2.0) == 2564
+    config = FloodConfig(url="http://x", rate=1000, duration=1, mix=parse_mix("hello=1"))
+    assert config.connection_pool == 2564
+    assert replace(config, max_connections=10).connection_pool == 10
+
+
+def test_merged_results_add_connections_and_missing_retry_after() -> None:
+    one = make_result(100, 10, 0, [0.1])
+    one.connections_opened, one.on_new_connection, one.missing_retry_after = 5, 5, 1
+    other = make_result(100, 10, 0, [0.1])
+    other.connections_opened, other.on_new_connection, other.missing_retry_after = 3, 2, 0
+    merged = one.merge(other)
+    assert (merged.connections_opened, merged.on_new_connection) == (8, 7)
+    assert merged.missing_retry_after == 1
+    assert merged.within_slo == {"read": 20}
+
+
+def test_the_parser_notices_retry_after() -> None:
+    parser = ResponseParser()
+    assert parser.feed(b"HTTP/1.1 503 X\r\nRetry-After: 1\r\nContent-Length: 0\r\n\r\n")
+    assert parser.retry_after
+    parser.reset()
+    assert parser.feed(b"HTTP/1.1 429 X\r\nContent-Length: 0\r\n\r\n")
+    assert not parser.retry_after
