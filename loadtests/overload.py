@@ -17,11 +17,12 @@ import argparse
 import math
 import time
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
 from loadtests.capacity import CAPACITY_GOOD_SHARE, CapacitySearch, find_capacity, spread
-from loadtests.flood import LAG_P99_BUDGET, parse_mix
+from loadtests.flood import LAG_P99_BUDGET, FloodConfig, parse_mix
 from loadtests.limits import limit_lines
 from loadtests.report import markdown_table
 from loadtests.servers import ProxySettings, bench_workdir, haproxy_available
@@ -29,6 +30,7 @@ from loadtests.stacks import (
     INTERLEAVED,
     MODES,
     CitizenCounter,
+    Stack,
     StepRecord,
     flood_config,
     measure_step,
@@ -127,6 +129,7 @@ SUMMARY_HEADERS = [
     "load",
     "goodput/s",
     "% of cap",
+    "% of due good",
     "sign good/s",
     "2xx p99 ms",
     "rej p99 ms",
@@ -162,6 +165,7 @@ def summary_rows(records: Sequence[StepRecord], capacity: float) -> list[list[ob
                     label,
                     text([r.goodput for r in results]),
                     text([100 * r.goodput / capacity for r in results] if capacity else [], 1),
+                    text([100 * r.good_share() for r in results], 1),
                     text([r.good("sign") / r.duration for r in results], 1),
                     text(present([ms(r.latency_percentile("2xx", 99)) for r in results])),
                     text(present([ms(r.rejection_percentile(99)) for r in results])),
@@ -238,22 +242,10 @@ def search_capacity(
 ) -> tuple[CapacitySearch, list[StepRecord]]:
     """Mode 2's open-loop capacity, on its own freshly started stack."""
     steps: list[StepRecord] = []
-    with running_stack(
-        MODES["direct-on"],
-        workdir=workdir,
-        name="capacity",
-        cpu_fraction=args.cpu_cap,
-        proxy_settings=proxy_settings(args),
-    ) as stack:
+    with mode_stack("direct-on", "capacity", args, workdir) as stack:
         out(f"capacity: mode 2 at {stack.server.printable}")
-        out(f"  CPU cap: {stack.cap.description if stack.cap else 'none (--cpu-cap 0)'}")
-        base = flood_config(
-            stack,
-            parse_mix(args.mix, stack.petition_id),
-            give_up=args.give_up,
-            clients=args.clients,
-            requests_per_connection=args.requests_per_connection,
-        )
+        out(f"  CPU cap: {stack.cap.description if stack.cap else 'none'}")
+        base = flood_base(stack, args)
 
         def probe(rate: float) -> bool:
             time.sleep(args.pause)
@@ -292,11 +284,31 @@ def search_capacity(
     return search, steps
 
 
-def proxy_settings(args: argparse.Namespace) -> ProxySettings:
-    return ProxySettings(
-        maxconn=args.proxy_maxconn,
-        maxqueue=args.proxy_maxqueue,
-        queue_timeout_ms=args.proxy_queue_ms,
+def mode_stack(
+    key: str, name: str, args: argparse.Namespace, workdir: Path
+) -> AbstractContextManager[Stack]:
+    """A mode's processes under the run's CPU cap and proxy settings."""
+    return running_stack(
+        MODES[key],
+        workdir=workdir,
+        name=name,
+        cpu_fraction=args.cpu_cap,
+        proxy_settings=ProxySettings(
+            maxconn=args.proxy_maxconn,
+            maxqueue=args.proxy_maxqueue,
+            queue_timeout_ms=args.proxy_queue_ms,
+        ),
+    )
+
+
+def flood_base(stack: Stack, args: argparse.Namespace) -> FloodConfig:
+    """The run's flash crowd aimed at ``stack``; each step sets its own rate."""
+    return flood_config(
+        stack,
+        parse_mix(args.mix, stack.petition_id),
+        give_up=args.give_up,
+        clients=args.clients,
+        requests_per_connection=args.requests_per_connection,
     )
 
 
@@ -312,20 +324,8 @@ def flood_mode(
     """One mode on fresh processes: each level in turn, then recovery right after the last."""
     records: list[StepRecord] = []
     mode = MODES[key]
-    with running_stack(
-        mode,
-        workdir=workdir,
-        name=f"{key}-{repetition}",
-        cpu_fraction=args.cpu_cap,
-        proxy_settings=proxy_settings(args),
-    ) as stack:
-        base = flood_config(
-            stack,
-            parse_mix(args.mix, stack.petition_id),
-            give_up=args.give_up,
-            clients=args.clients,
-            requests_per_connection=args.requests_per_connection,
-        )
+    with mode_stack(key, f"{key}-{repetition}", args, workdir) as stack:
+        base = flood_base(stack, args)
         plan = [(f"{k:g}x", k, args.flood_seconds) for k in args.levels]
         plan.append((RECOVERY, args.recovery_multiple, args.recovery_seconds))
         for index, (label, multiple, seconds) in enumerate(plan):

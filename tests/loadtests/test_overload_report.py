@@ -100,7 +100,8 @@ def test_summary_gives_median_and_range_over_repetitions() -> None:
     (summary,) = summary_rows(records, capacity=100.0)
     assert summary[:3] == [2, "3x", "100 (50-150)"]
     assert summary[3] == "100.0 (50.0-150.0)"
-    assert summary[7] == "0 (0-20)"
+    assert summary[4] == "100.0 (90.9-100.0)"
+    assert summary[8] == "0 (0-20)"
 
 
 def test_refusals_are_summed_over_repetitions() -> None:

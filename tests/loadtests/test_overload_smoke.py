@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import pytest
@@ -73,6 +74,16 @@ def recovered(stack: Stack, citizens: CitizenCounter) -> FloodResult | None:
     return None
 
 
+def capped_stack(key: str, workdir: Path) -> AbstractContextManager[Stack]:
+    return running_stack(
+        MODES[key],
+        workdir=workdir,
+        name=f"smoke-{key}",
+        cpu_fraction=CPU_CAP,
+        proxy_settings=ProxySettings(),
+    )
+
+
 def assert_answers_are_well_formed(result: FloodResult) -> None:
     assert result.outcome_count("other_5xx") == 0, result.outcome_totals
     assert result.missing_retry_after == 0, result.outcome_totals
@@ -82,13 +93,7 @@ def test_three_times_capacity_in_modes_2_and_4(tmp_path: Path) -> None:
     if not haproxy_available():
         service_unavailable("haproxy is not installed (apt-get install haproxy)")
     citizens = CitizenCounter()
-    with running_stack(
-        MODES["direct-on"],
-        workdir=tmp_path,
-        name="smoke-2",
-        cpu_fraction=CPU_CAP,
-        proxy_settings=ProxySettings(),
-    ) as stack:
+    with capped_stack("direct-on", tmp_path) as stack:
         search = find_capacity(
             lambda rate: step_passes(flood(stack, rate, 1.0, citizens)),
             start=40,
@@ -101,13 +106,7 @@ def test_three_times_capacity_in_modes_2_and_4(tmp_path: Path) -> None:
         mode_2 = flood(stack, 3 * search.capacity, FLOOD_SECONDS, citizens)
         assert_answers_are_well_formed(mode_2.result)
         assert recovered(stack, citizens) is not None
-    with running_stack(
-        MODES["proxy-on"],
-        workdir=tmp_path,
-        name="smoke-4",
-        cpu_fraction=CPU_CAP,
-        proxy_settings=ProxySettings(),
-    ) as stack:
+    with capped_stack("proxy-on", tmp_path) as stack:
         mode_4 = flood(stack, 3 * search.capacity, FLOOD_SECONDS, citizens)
         assert_answers_are_well_formed(mode_4.result)
         assert recovered(stack, citizens) is not None
