@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP_RUN := $(VENV)/.installed-run
 STAMP_DEV := $(VENV)/.installed-dev
 
-.PHONY: run test lint typecheck unit bench clean
+.PHONY: run test lint typecheck unit bench loadtest clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,8 +19,10 @@ $(STAMP_DEV): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@ $(STAMP_RUN)
 
+# Loopback is a trusted proxy of the demo server, so that a load generator on this machine can
+# speak for many citizens through X-Forwarded-For (loadtests/README.md); nothing else is trusted.
 run: $(STAMP_RUN)
-	$(BIN)/qatysu serve --demo
+	QATYSU_SERVER__TRUSTED_PROXIES='["127.0.0.1/32", "::1/128"]' $(BIN)/qatysu serve --demo
 
 lint: $(STAMP_DEV)
 	$(BIN)/ruff check .
@@ -36,6 +38,11 @@ test: lint typecheck unit
 
 bench: $(STAMP_DEV)
 	$(BIN)/python -m loadtests.bench all
+
+# A fresh demo server, then 60 s of the steady shape under the SLO gate; reports in bench-results/.
+loadtest: $(STAMP_DEV)
+	QATYSU_SHAPE=Steady $(BIN)/python -m loadtests.local \
+		-f loadtests/locustfile.py,loadtests/shapes.py -u 50 -r 25 -t 60s
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache

@@ -1,197 +1,574 @@
-"""Locust scenarios for engineers: citizens reading, signing a viral petition and commenting.
+"""Citizens, officials and moderators on all three channels, with an SLO gate on the exit code.
 
-Locust is closed-loop (each user waits for an answer), so it shows how the site feels to people
-using it while something else is going on; for overload figures use ``loadtests.flood``.
+    .venv/bin/locust -f loadtests/locustfile.py --headless -u 60 -r 30 -t 25s \\
+        --host http://127.0.0.1:8080
 
-    QATYSU_JWT_SECRET=... .venv/bin/locust -f loadtests/locustfile.py --headless \\
-        --host http://127.0.0.1:8080 --run-time 2m --csv bench-results/locust
-
-``FlashCrowd`` drives the user count (ramp to a peak, hold, drop); tune it with
-``FLASH_PEAK_USERS``, ``FLASH_RAMP_SECONDS``, ``FLASH_HOLD_SECONDS``, ``FLASH_TAIL_USERS`` and
-``FLASH_TAIL_SECONDS``. Setup (a petition to read and sign, a consultation to discuss, an item
-to search) happens once in ``test_start`` with tokens signed by ``QATYSU_JWT_SECRET``.
+Locust's own options drive the run (``-u``, ``-r``, ``-t``, ``--headless``, ``--processes``);
+shapes are opt-in from ``loadtests/shapes.py``. Against a local development server no secret is
+needed (see ``loadtests/stage.py``). Each simulated person has a distinct IIN, unique across
+workers, and sends its own address in ``X-Forwarded-For``, which the server believes only from a
+trusted proxy (``server.trusted_proxies``). 429 and 503 with ``Retry-After`` are protective
+answers: the user waits as told, and the gate counts them apart from errors
+(``loadtests/slo.py``, thresholds in ``loadtests/slo.toml``).
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import itertools
-import os
+import logging
 import random
-import threading
+import time
+from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
-from locust import HttpUser, LoadTestShape, between, events, task
+import gevent
+from locust import FastHttpUser, events, task
+from locust.runners import MasterRunner, WorkerRunner
 
-from loadtests.seeding import call, citizen_token, create_approved_petition, expect, mint
+from core.iin import synthetic_iin
+from loadtests import slo
+from loadtests.seeding import SetupError, mint
+from loadtests.stage import (
+    Stage,
+    consultation_draft,
+    find_secret,
+    information_item,
+    set_stage,
+)
+
+log = logging.getLogger("qatysu.loadtest")
 
 SEARCH_WORDS = ("budget", "school", "bridge", "tax", "water", "road")
+STAGE_MESSAGE = "qatysu_stage"
+REPORT_KEY = "qatysu_slo"
+MAX_BACKOFF_SECONDS = 30.0
+SETUP_FAILED_EXIT_CODE = 2
 
 
-class Stage:
-    """What test_start created; every user reads it (set once, before users start)."""
+class Run:
+    """State of this Locust process: the stage, the signing secret and the outcome ledger."""
 
-    petition_id: str | None = None
-    consultation_id: str | None = None
+    stage: Stage | None = None
     secret: str = ""
+    serial: int = 0
+    ledger = slo.Ledger()
 
 
-_citizen_numbers = itertools.count(int(os.environ.get("LOCUST_CITIZEN_OFFSET", "1000000")))
-_citizen_lock = threading.Lock()
+def next_serial() -> int:
+    # Users start in greenlets of one thread: no lock is needed.
+    Run.serial += 1
+    return Run.serial
 
 
-def new_citizen_token() -> str:
-    """A citizen nobody has used yet in this run (each signs or votes once)."""
-    with _citizen_lock:
-        number = next(_citizen_numbers)
-    return citizen_token(Stage.secret, number)
+def retry_after_seconds(value: str | None) -> float:
+    try:
+        return min(max(float(value or 1), 0.0), MAX_BACKOFF_SECONDS)
+    except ValueError:  # an HTTP date: wait a second rather than parse it
+        return 1.0
 
 
-def open_consultation(base_url: str, secret: str) -> str:
-    agency = mint(secret, role="agency", sub="agency-loadtest", agency="minedu")
-    now = dt.datetime.now(dt.UTC)
-    body = {
-        "title": "Draft rules for school enrolment",
-        "summary": "How places in first grade are allocated between districts.",
-        "sections": [
-            {"heading": "Scope", "text": "These rules apply to state schools."},
-            {"heading": "Allocation", "text": "Places are allocated by address first."},
-        ],
-        "opens_at": now.isoformat(),
-        "closes_at": (now + dt.timedelta(days=60)).isoformat(),
-    }
-    status, answer = call(base_url, "POST", "/api/v1/consultations", token=agency, body=body)
-    return str(expect(status, answer, 201, "opening the consultation")["id"])
+class Person(FastHttpUser):
+    """Someone using the API from an address of their own, who waits when told to."""
+
+    abstract = True
+    think: tuple[float, float] = (1.0, 3.0)
+    role = "citizen"
+
+    def on_start(self) -> None:
+        if Run.stage is None:
+            log.error("no stage was set for this run; stopping")
+            stop_run(self.environment)
+            return
+        self.resume_at = 0.0
+        self.etags: dict[str, str] = {}
+        self.arrive()
+
+    def arrive(self) -> None:
+        """Become a new person: a new number, address and token."""
+        assert Run.stage is not None
+        worker_index = getattr(self.environment.runner, "worker_index", 0)
+        self.number = Run.stage.citizen_number(worker_index, next_serial())
+        self.address = f"10.{self.number >> 16 & 255}.{self.number >> 8 & 255}.{self.number & 255}"
+        self.token = self.mint_token()
+
+    def mint_token(self) -> str | None:
+        return None
+
+    def wait_time(self) -> float:
+        return max(random.uniform(*self.think), self.resume_at - time.monotonic())
+
+    @property
+    def stage(self) -> Stage:
+        assert Run.stage is not None
+        return Run.stage
+
+    def send(
+        self,
+        method: str,
+        path: str,
+        *,
+        name: str,
+        route_class: str,
+        channel: str,
+        expected: Iterable[int] = (200,),
+        json: Any = None,
+        conditional: bool = False,
+    ) -> Any:
+        """One request, judged and recorded; returns the decoded body of a 2xx, else None."""
+        headers = {"X-Forwarded-For": self.address}
+        if self.token is not None:
+            headers["Authorization"] = f"Bearer {self.token}"
+        if conditional and path in self.etags:
+            headers["If-None-Match"] = self.etags[path]
+        expected = (*expected, 304) if conditional else tuple(expected)
+        with self.client.request(
+            method, path, name=name, headers=headers, json=json, catch_response=True
+        ) as response:
+            status = response.status_code or 0
+            retry_after = response.headers.get("Retry-After") if response.headers else None
+            outcome = slo.classify(status, retry_after=retry_after is not None, expected=expected)
+            Run.ledger.record(route_class, channel, response.request_meta["response_time"], outcome)
+            if outcome == "error":
+                response.failure(f"HTTP {status}" if status else str(response.error))
+                return None
+            response.success()
+            if outcome == "protective":
+                self.resume_at = time.monotonic() + retry_after_seconds(retry_after)
+                return None
+            if conditional and (etag := response.headers.get("ETag")):
+                self.etags[path] = etag
+            if 200 <= status < 300 and response.content:
+                return response.json()
+            return None
 
 
-def publish_information(base_url: str, secret: str) -> None:
-    agency = mint(secret, role="agency", sub="agency-loadtest", agency="minfin")
-    body = {
-        "title": "Budget of the city for next year",
-        "body": "The budget funds schools, roads, water and a new bridge; tax revenue grows.",
-        "category": "budget",
-        "language": "en",
-    }
-    status, answer = call(base_url, "POST", "/api/v1/information", token=agency, body=body)
-    expect(status, answer, 201, "publishing an information item")
-
-
-@events.test_start.add_listener  # type: ignore[untyped-decorator]
-def set_the_stage(environment: Any, **_: Any) -> None:
-    secret = os.environ.get("QATYSU_JWT_SECRET", "")
-    if not secret:
-        raise RuntimeError("set QATYSU_JWT_SECRET to the server's token secret")
-    host = environment.host or os.environ.get("LOCUST_HOST", "http://127.0.0.1:8080")
-    Stage.secret = secret
-    Stage.petition_id = create_approved_petition(host, secret)
-    Stage.consultation_id = open_consultation(host, secret)
-    publish_information(host, secret)
-
-
-class CitizenReader(HttpUser):
-    """Reads the viral petition, the most-signed list and searches published information."""
+class BrowsingCitizen(Person):
+    """Reads, searches and lists on every channel, anonymously, revalidating with ETags."""
 
     weight = 6
-    wait_time = between(0.5, 2.0)
+    think = (0.5, 1.5)
 
-    @task(6)
-    def read_petition(self) -> None:
-        self.client.get(f"/api/v1/petitions/{Stage.petition_id}", name="/api/v1/petitions/{id}")
+    @task(5)
+    def read_the_petition(self) -> None:
+        self.send(
+            "GET",
+            f"/api/v1/petitions/{self.stage.petition_id}",
+            name="/api/v1/petitions/{id}",
+            route_class="read",
+            channel="petitions",
+            conditional=True,
+        )
 
     @task(2)
     def list_petitions(self) -> None:
-        self.client.get("/api/v1/petitions?sort=signatures&limit=20", name="/api/v1/petitions")
+        self.send(
+            "GET",
+            "/api/v1/petitions?sort=signatures&limit=20",
+            name="/api/v1/petitions?sort=signatures",
+            route_class="list",
+            channel="petitions",
+        )
 
     @task(2)
     def search_information(self) -> None:
-        word = random.choice(SEARCH_WORDS)
-        self.client.get(f"/api/v1/information?q={word}", name="/api/v1/information?q=")
+        self.send(
+            "GET",
+            f"/api/v1/information?q={random.choice(SEARCH_WORDS)}",
+            name="/api/v1/information?q=",
+            route_class="list",
+            channel="information",
+        )
+
+    @task(2)
+    def read_an_item(self) -> None:
+        self.send(
+            "GET",
+            f"/api/v1/information/{self.stage.item_id}",
+            name="/api/v1/information/{id}",
+            route_class="read",
+            channel="information",
+            conditional=True,
+        )
+
+    @task(2)
+    def read_the_consultation(self) -> None:
+        self.send(
+            "GET",
+            f"/api/v1/consultations/{self.stage.consultation_id}",
+            name="/api/v1/consultations/{id}",
+            route_class="read",
+            channel="consultations",
+            conditional=True,
+        )
+
+    @task(1)
+    def read_the_comments(self) -> None:
+        self.send(
+            "GET",
+            f"/api/v1/consultations/{self.stage.consultation_id}/comments",
+            name="/api/v1/consultations/{id}/comments",
+            route_class="list",
+            channel="consultations",
+        )
+
+    @task(1)
+    def read_public_requests(self) -> None:
+        self.send(
+            "GET",
+            "/api/v1/information-requests/public",
+            name="/api/v1/information-requests/public",
+            route_class="list",
+            channel="information",
+        )
 
 
-class Signer(HttpUser):
-    """A new citizen arrives, reads the petition and signs it once."""
+class EngagedCitizen(Person):
+    """Signs the petition, comments and votes on the draft, files requests and petitions."""
 
     weight = 3
-    wait_time = between(1.0, 3.0)
+    think = (1.0, 2.5)
 
-    def on_start(self) -> None:
-        self.token = new_citizen_token()
-        self.signed = False
-
-    @task
-    def read_then_sign(self) -> None:
-        petition = f"/api/v1/petitions/{Stage.petition_id}"
-        self.client.get(petition, name="/api/v1/petitions/{id}")
-        if self.signed:
-            # One signature per citizen; the next visitor is somebody new.
-            self.token, self.signed = new_citizen_token(), False
-        headers = {"Authorization": f"Bearer {self.token}"}
-        self.client.post(
-            petition + "/signatures", headers=headers, name="/api/v1/petitions/{id}/signatures"
-        )
-        self.signed = True
-
-
-class Commenter(HttpUser):
-    """Reads a consultation's thread, comments and votes before it closes."""
-
-    weight = 1
-    wait_time = between(2.0, 5.0)
-
-    def on_start(self) -> None:
-        self.token = new_citizen_token()
-
-    @property
-    def auth(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token}"}
+    def mint_token(self) -> str:
+        return mint(Run.secret, role="citizen", sub=synthetic_iin(self.number), name="Aigerim S")
 
     @task(3)
-    def read_thread(self) -> None:
-        self.client.get(
-            f"/api/v1/consultations/{Stage.consultation_id}/comments",
-            name="/api/v1/consultations/{id}/comments",
+    def sign_the_petition(self) -> None:
+        self.send(
+            "POST",
+            f"/api/v1/petitions/{self.stage.petition_id}/signatures",
+            name="/api/v1/petitions/{id}/signatures",
+            route_class="citizen_write",
+            channel="petitions",
+            # 409: the petition reached its threshold and stopped collecting during a long run.
+            expected=(201, 409),
         )
+        # One signature each: the next visitor is somebody new.
+        self.arrive()
 
-    @task(1)
+    @task(2)
     def comment(self) -> None:
-        self.client.post(
-            f"/api/v1/consultations/{Stage.consultation_id}/comments",
-            json={"text": "Section 2 should give siblings priority.", "section": 2},
-            headers=self.auth,
+        self.send(
+            "POST",
+            f"/api/v1/consultations/{self.stage.consultation_id}/comments",
             name="/api/v1/consultations/{id}/comments [post]",
+            route_class="citizen_write",
+            channel="consultations",
+            expected=(201,),
+            json={"text": "Siblings should be placed in the same school.", "section": 2},
+        )
+
+    @task(2)
+    def vote(self) -> None:
+        self.send(
+            "PUT",
+            f"/api/v1/consultations/{self.stage.consultation_id}/votes",
+            name="/api/v1/consultations/{id}/votes",
+            route_class="citizen_write",
+            channel="consultations",
+            expected=(200, 201),
+            json={"position": random.choice(("support", "oppose", "neutral"))},
         )
 
     @task(1)
-    def vote(self) -> None:
-        position = random.choice(("support", "oppose", "neutral"))
-        self.client.post(
-            f"/api/v1/consultations/{Stage.consultation_id}/votes",
-            json={"position": position},
-            headers=self.auth,
-            name="/api/v1/consultations/{id}/votes",
+    def ask_for_information(self) -> None:
+        filed = self.send(
+            "POST",
+            "/api/v1/information-requests",
+            name="/api/v1/information-requests",
+            route_class="citizen_write",
+            channel="information",
+            expected=(201,),
+            json={
+                "agency": self.stage.agency,
+                "subject": "Snow clearing contracts",
+                "text": "Please publish this winter's snow clearing contracts.",
+                "language": "en",
+                "public": random.random() < 0.5,
+            },
+        )
+        if filed is not None:
+            self.send(
+                "GET",
+                f"/api/v1/information-requests/{filed['id']}",
+                name="/api/v1/information-requests/{id}",
+                route_class="read",
+                channel="information",
+            )
+
+    @task(1)
+    def file_a_petition(self) -> None:
+        self.send(
+            "POST",
+            "/api/v1/petitions",
+            name="/api/v1/petitions [post]",
+            route_class="citizen_write",
+            channel="petitions",
+            expected=(201,),
+            json={
+                "title": "Light the footpath between the two bridges",
+                "text": "The footpath has no lighting and is unsafe after dark. "
+                "We ask for street lights before winter.",
+                "addressee": "maslikhat",
+            },
         )
 
 
-def env_number(name: str, default: float) -> float:
-    return float(os.environ.get(name, default))
+class AgencyOfficial(Person):
+    """Answers information requests, publishes, reports on consultations, answers petitions."""
+
+    weight = 1
+    think = (1.0, 3.0)
+    role = "agency"
+
+    def on_start(self) -> None:
+        self.consultation_id: str | None = None
+        super().on_start()
+
+    def mint_token(self) -> str:
+        return mint(Run.secret, role="agency", sub=f"official-{self.number}", agency=self.agency)
+
+    @property
+    def agency(self) -> str:
+        return self.stage.agency
+
+    @task(3)
+    def answer_a_request(self) -> None:
+        queue = self.send(
+            "GET",
+            "/api/v1/information-requests?queue=agency&status=registered&limit=10",
+            name="/api/v1/information-requests?queue=agency",
+            route_class="list",
+            channel="information",
+        )
+        if queue and queue["items"]:
+            request = random.choice(queue["items"])
+            self.send(
+                "POST",
+                f"/api/v1/information-requests/{request['id']}/answer",
+                name="/api/v1/information-requests/{id}/answer",
+                route_class="official_write",
+                channel="information",
+                # 409: another official answered it first.
+                expected=(200, 409),
+                json={
+                    "text": "The contracts are published on the akimat's site.",
+                    "language": "en",
+                },
+            )
+
+    @task(1)
+    def publish(self) -> None:
+        self.send(
+            "POST",
+            "/api/v1/information",
+            name="/api/v1/information [post]",
+            route_class="official_write",
+            channel="information",
+            expected=(201,),
+            json=information_item("Road repairs planned for the spring"),
+        )
+
+    @task(1)
+    def consult_and_report(self) -> None:
+        """Open a draft of one's own, and on the next turn publish its report (which closes it)."""
+        if self.consultation_id is None:
+            opened = self.send(
+                "POST",
+                "/api/v1/consultations",
+                name="/api/v1/consultations [post]",
+                route_class="official_write",
+                channel="consultations",
+                expected=(201,),
+                json=consultation_draft("Draft rules for snow clearing"),
+            )
+            self.consultation_id = opened["id"] if opened else None
+            return
+        self.send(
+            "POST",
+            f"/api/v1/consultations/{self.consultation_id}/report",
+            name="/api/v1/consultations/{id}/report",
+            route_class="official_write",
+            channel="consultations",
+            expected=(201,),
+            json={"summary": "Section 2 now names who pays.", "answers": []},
+        )
+        self.consultation_id = None
+
+    @task(1)
+    def answer_a_petition(self) -> None:
+        waiting = self.send(
+            "GET",
+            "/api/v1/petitions?status=awaiting_response&limit=10",
+            name="/api/v1/petitions?status=awaiting_response",
+            route_class="list",
+            channel="petitions",
+        )
+        mine = [
+            p
+            for p in (waiting or {}).get("items", [])
+            if p["addressee_agency"] in (None, self.agency) and p["response"] is None
+        ]
+        if mine:
+            self.send(
+                "POST",
+                f"/api/v1/petitions/{random.choice(mine)['id']}/response",
+                name="/api/v1/petitions/{id}/response",
+                route_class="official_write",
+                channel="petitions",
+                # 409: another official answered it first.
+                expected=(200, 409),
+                json={"text": "The akimat will fund the work in next year's budget."},
+            )
 
 
-class FlashCrowd(LoadTestShape):
-    """A petition goes viral: users ramp to a peak, hold there, then drop to a tail and stop."""
+class Moderator(Person):
+    """Approves or rejects petitions in moderation and hides comments on the draft."""
 
-    def __init__(self) -> None:
-        super().__init__()  # type: ignore[no-untyped-call]
-        self.peak = int(env_number("FLASH_PEAK_USERS", 500))
-        self.ramp = env_number("FLASH_RAMP_SECONDS", 30)
-        self.hold = env_number("FLASH_HOLD_SECONDS", 60)
-        self.tail_users = int(env_number("FLASH_TAIL_USERS", 50))
-        self.tail = env_number("FLASH_TAIL_SECONDS", 30)
+    weight = 1
+    think = (1.0, 3.0)
 
-    def tick(self) -> tuple[int, float] | None:
-        elapsed: float = self.get_run_time()  # type: ignore[no-untyped-call]
-        # The spawn rate makes the ramp: users per second that reach the peak after `ramp`.
-        if elapsed < self.ramp + self.hold:
-            return self.peak, max(1.0, self.peak / max(self.ramp, 1.0))
-        if elapsed < self.ramp + self.hold + self.tail:
-            return self.tail_users, float(self.peak)  # the crowd leaves at once
-        return None
+    def mint_token(self) -> str:
+        return mint(Run.secret, role="moderator", sub=f"moderator-{self.number}")
+
+    @task(2)
+    def moderate_a_petition(self) -> None:
+        pending = self.send(
+            "GET",
+            "/api/v1/petitions?status=moderation&limit=10",
+            name="/api/v1/petitions?status=moderation",
+            route_class="list",
+            channel="petitions",
+        )
+        if pending and pending["items"]:
+            approve = random.random() < 0.8
+            self.send(
+                "POST",
+                f"/api/v1/petitions/{random.choice(pending['items'])['id']}/moderation",
+                name="/api/v1/petitions/{id}/moderation",
+                route_class="official_write",
+                channel="petitions",
+                # 409: another moderator decided first.
+                expected=(200, 409),
+                json={"decision": "approve"}
+                if approve
+                else {"decision": "reject", "reason": "A duplicate of an open petition."},
+            )
+
+    @task(1)
+    def hide_a_comment(self) -> None:
+        path = f"/api/v1/consultations/{self.stage.consultation_id}/comments"
+        thread = self.send(
+            "GET",
+            path + "?limit=20",
+            name="/api/v1/consultations/{id}/comments",
+            route_class="list",
+            channel="consultations",
+        )
+        visible = [c for c in (thread or {}).get("items", []) if not c.get("hidden")]
+        if visible:
+            self.send(
+                "POST",
+                f"{path}/{random.choice(visible)['id']}/hide",
+                name="/api/v1/consultations/{id}/comments/{comment_id}/hide",
+                route_class="official_write",
+                channel="consultations",
+                # 409: another moderator hid it first.
+                expected=(200, 409),
+                json={"reason": "Abusive language."},
+            )
+
+
+# ---------------------------------------------------------------------------------------------
+# The run: setting the stage, stopping cleanly, carrying outcomes to the master, the gate.
+
+
+def stop_run(environment: Any, reason: str | None = None) -> None:
+    """Quit this Locust run with exit code 2, saying why in one line."""
+    if reason is not None:
+        log.error(reason)
+    environment.process_exit_code = SETUP_FAILED_EXIT_CODE
+    # quit() kills the greenlet that spawns users, which may be this one: run it from another
+    # and wait, so that no user starts in between.
+    gevent.spawn(environment.runner.quit).join()
+
+
+@events.init_command_line_parser.add_listener  # type: ignore[untyped-decorator]
+def add_arguments(parser: Any, **_: Any) -> None:
+    parser.add_argument(
+        "--slo-file",
+        default=str(slo.DEFAULT_THRESHOLDS_FILE),
+        env_var="QATYSU_SLO_FILE",
+        help="the SLO thresholds per route class that set the exit code (TOML)",
+    )
+
+
+@events.init.add_listener  # type: ignore[untyped-decorator]
+def wire_the_run(environment: Any, **_: Any) -> None:
+    runner = environment.runner
+    if isinstance(runner, WorkerRunner):
+        runner.register_message(STAGE_MESSAGE, receive_stage)
+        environment.events.report_to_master.add_listener(send_outcomes)
+    else:
+        if isinstance(runner, MasterRunner):
+            environment.events.worker_report.add_listener(receive_outcomes)
+        environment.events.quitting.add_listener(gate)
+
+
+@events.test_start.add_listener  # type: ignore[untyped-decorator]
+def prepare(environment: Any, **_: Any) -> None:
+    runner = environment.runner
+    try:
+        Run.secret = find_secret()
+    except SetupError as error:
+        stop_run(environment, str(error))
+        return
+    if isinstance(runner, WorkerRunner):
+        return  # the master sets the stage and sends it
+    if not environment.host:
+        stop_run(environment, "no server to load: pass --host http://HOST:PORT")
+        return
+    try:
+        slo.load_thresholds(thresholds_file(environment))
+    except slo.ThresholdsError as error:
+        stop_run(environment, str(error))
+        return
+    try:
+        Run.stage = set_stage(environment.host, Run.secret)
+    except (SetupError, OSError) as error:
+        stop_run(environment, f"cannot set the stage on {environment.host}: {error}")
+        return
+    log.info("stage set: %s", Run.stage)
+    if isinstance(runner, MasterRunner):
+        runner.send_message(STAGE_MESSAGE, Run.stage.as_message())
+
+
+def receive_stage(environment: Any, msg: Any, **_: Any) -> None:
+    Run.stage = Stage.from_message(msg.data)
+
+
+def send_outcomes(client_id: str, data: dict[str, Any]) -> None:
+    data[REPORT_KEY] = Run.ledger.drain()
+
+
+def receive_outcomes(client_id: str, data: dict[str, Any]) -> None:
+    if REPORT_KEY in data:
+        Run.ledger.merge(data[REPORT_KEY])
+
+
+def thresholds_file(environment: Any) -> Path:
+    return Path(getattr(environment.parsed_options, "slo_file", slo.DEFAULT_THRESHOLDS_FILE))
+
+
+def gate(environment: Any, **_: Any) -> None:
+    """Judge the run against the thresholds: print the table, set the exit code (0 or 1)."""
+    if environment.process_exit_code == SETUP_FAILED_EXIT_CODE:
+        return
+    try:
+        thresholds = slo.load_thresholds(thresholds_file(environment))
+    except slo.ThresholdsError as error:
+        log.error("%s", error)
+        environment.process_exit_code = SETUP_FAILED_EXIT_CODE
+        return
+    rows = slo.judge(Run.ledger, thresholds)
+    print(slo.render(Run.ledger, rows), flush=True)
+    environment.process_exit_code = 0 if slo.verdict(Run.ledger, rows) else 1
