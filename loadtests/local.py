@@ -26,13 +26,9 @@ LOOPBACK_PROXIES = '["127.0.0.1/32", "::1/128"]'
 
 def demo_server(data_dir: Path) -> ManagedServer:
     port = free_port()
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        # The server makes its own development secrets; a secret set for another server would
-        # not match the tokens Locust mints from the development file.
-        if key not in ("QATYSU_JWT_SECRET", "QATYSU_IDENTITY__IIN_HASH_SECRET")
-    }
+    # The server makes its own development token key, which Locust reads from the data
+    # directory; a key set for another server would not be the one Locust signs with.
+    env = {key: value for key, value in os.environ.items() if key != "QATYSU_JWT_SECRET"}
     env.update(
         {
             "QATYSU_SERVER__DATA_DIR": str(data_dir),
