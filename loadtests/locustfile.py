@@ -146,7 +146,7 @@ class BrowsingCitizen(Person):
     """Reads, searches and lists on every channel, anonymously, revalidating with ETags."""
 
     weight = 6
-    think = (0.5, 1.5)
+    think = (0.4, 1.2)
 
     @task(5)
     def read_the_petition(self) -> None:
