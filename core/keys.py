@@ -9,8 +9,9 @@ from aiohttp import web
 if TYPE_CHECKING:
     import redis.asyncio as aioredis
 
-    from core.admission.middleware import Admission
+    from core.admission.state import Admission
     from core.cache import MicroCache
+    from core.fastlane import FastLane
     from core.identity import Identity, TokenVerifier
     from core.lifecycle import Readiness
     from core.metrics import Metrics
@@ -34,6 +35,9 @@ CALENDAR: web.AppKey[WorkCalendar] = web.AppKey("calendar")
 READINESS: web.AppKey[Readiness] = web.AppKey("readiness")
 REDIS: web.AppKey[aioredis.Redis | None] = web.AppKey("redis")
 ADMISSION: web.AppKey[Admission] = web.AppKey("admission")
+FAST_LANE: web.AppKey[FastLane] = web.AppKey("fast_lane")
 
 REQUEST_ID: web.RequestKey[str] = web.RequestKey("request_id")
+# When the request's head arrived (``time.monotonic()``), stamped by the connection layer.
+ARRIVAL: web.RequestKey[float] = web.RequestKey("arrival")
 IDENTITY: web.RequestKey[Identity | None] = web.RequestKey("identity")

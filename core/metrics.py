@@ -68,6 +68,12 @@ class Metrics:
             registry=r,
             multiprocess_mode="livesum",
         )
+        self.admission_drop_probability = Gauge(
+            "qatysu_admission_drop_probability",
+            "The share of non-critical requests the edge refuses (PIE, from measured delay).",
+            registry=r,
+            multiprocess_mode="max",
+        )
         self.admission_queue_wait = Histogram(
             "qatysu_admission_queue_wait_seconds",
             "Time a request waited for a slot.",

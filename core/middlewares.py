@@ -2,27 +2,22 @@
 
 from __future__ import annotations
 
-import itertools
 import logging
-import os
-import re
 import time
 from typing import TYPE_CHECKING
 
 from aiohttp import web
 
 from core import keys
+from core.connections import GUARD
 from core.errors import Problem, from_http_exception, internal_error_response
 from core.identity import bearer_token
+from core.requestids import request_id_for
 
 if TYPE_CHECKING:
     from aiohttp.typedefs import Handler
 
 log = logging.getLogger("qatysu.request")
-
-_SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
-_id_prefix = os.urandom(4).hex()
-_id_counter = itertools.count(1)
 
 
 def route_label(request: web.Request) -> str:
@@ -36,13 +31,11 @@ async def envelope_middleware(request: web.Request, handler: Handler) -> web.Str
     """The outermost layers in one frame: the request id, problem+json for every error, and
     the request metrics (which see each error's own status). One middleware instead of three
     saves two coroutine frames on every request, rejections included."""
-    incoming = request.headers.get("X-Request-Id")
-    request_id = (
-        incoming
-        if incoming is not None and _SAFE_REQUEST_ID.match(incoming)
-        else f"{_id_prefix}-{next(_id_counter)}"
-    )
+    request_id = request_id_for(request.headers.get("X-Request-Id"))
     request[keys.REQUEST_ID] = request_id
+    guard = request.app.get(GUARD)
+    arrival = guard.arrival(request.transport) if guard is not None else None
+    request[keys.ARRIVAL] = arrival if arrival is not None else time.monotonic()
     started = time.perf_counter()
     try:
         response = await handler(request)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -33,14 +34,18 @@ class RunningServer:
         await self.runner.cleanup()
 
 
-async def start_server(settings: Settings, *, reuse_port: bool = False) -> RunningServer:
-    app = create_app(settings)
+async def start_server(
+    settings: Settings, *, reuse_port: bool = False, extra_plugins: Sequence[object] = ()
+) -> RunningServer:
+    app = create_app(settings, extra_plugins=extra_plugins)
     runner = web.AppRunner(
         app,
         handle_signals=False,
         access_log=logging.getLogger("qatysu.access") if settings.server.access_log else None,
         access_log_class=AccessLogger,
         keepalive_timeout=settings.server.keepalive_timeout,
+        # A citizen who closed the tab frees the handler at once instead of at its end.
+        handler_cancellation=True,
         shutdown_timeout=settings.server.shutdown_timeout,
     )
     await runner.setup()

@@ -132,7 +132,9 @@ class AdmissionSettings(Section):
     rate_overrides: dict[str, RateOverride] = Field(default_factory=dict)
     writer_pressure_high: float = Field(default=0.5, gt=0, le=1)
     edge_shedding: bool = True
-    edge_lag_target: float = Field(default=0.1, gt=0)
+    sojourn_target: float = Field(default=0.020, gt=0)
+    fast_lane: bool = True
+    shed_new_connections: bool = True
 
 
 class MetricsSettings(Section):

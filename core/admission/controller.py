@@ -350,6 +350,10 @@ class AdmissionController:
         if not waiter.future.done():
             waiter.future.set_exception(self._shed_error(reason, waiter.priority))
 
+    def refuse(self, reason: ShedReason, priority: Priority) -> Shed:
+        """Count a request refused before it asked for a slot, and return its ``Shed``."""
+        return self._shed_error(reason, priority)
+
     def _shed_error(self, reason: ShedReason, priority: Priority) -> Shed:
         if self._on_shed is not None:
             self._on_shed(reason, priority)

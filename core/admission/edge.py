@@ -2,16 +2,14 @@
 
 Under a flood the event loop itself becomes the queue: a request waits to be parsed before any
 middleware can see it, and a 503 rendered by the full middleware stack costs a good part of
-what serving a cached read costs. So refusals must be cheaper than that. While the process is
-overloaded, the connection guard asks ``EdgeShedder`` about each new request head and answers
-a refused one with canned bytes on the raw transport, in a few microseconds.
+what serving a cached read costs. So refusals must be cheaper than that. The connection guard
+asks ``EdgeShedder`` about each whole bodiless request head that the fast lane did not answer,
+and answers a refused one with canned bytes on the raw transport, in a few microseconds.
 
-The share refused adapts like a congestion window: it grows by a step per tick elapsed while
-the event loop runs late or the admission queue stands, and shrinks slowly once both are
-healthy, so the
-server settles where it is busy but not late. Critical work (signatures, submissions, agency
-answers) is never refused here; the admission controller decides about it. Sheddable work is
-refused more often than normal work.
+The share refused is the PIE probability that admission computes from measured delay
+(``core.admission.pie``); the observer sets ``probability`` every tick. Critical work
+(signatures, submissions, agency answers) is never refused here; the admission controller
+decides about it. Sheddable work is refused twice as often as normal work.
 """
 
 from __future__ import annotations
@@ -40,18 +38,9 @@ class EdgeShedder:
     """Decides, from the request line alone, whether to refuse a request at the edge."""
 
     def __init__(
-        self,
-        routes: Iterable[RouteSpec],
-        *,
-        step_up: float = 0.02,
-        step_down: float = 0.01,
-        max_probability: float = 0.98,
-        random_draw: Callable[[], float] = random.random,
+        self, routes: Iterable[RouteSpec], *, random_draw: Callable[[], float] = random.random
     ) -> None:
         self.probability = 0.0
-        self._step_up = step_up
-        self._step_down = step_down
-        self._max = max_probability
         self.draw = random_draw
         self._routes: list[tuple[bytes, re.Pattern[bytes], Priority | None]] = [
             (
@@ -82,6 +71,8 @@ class EdgeShedder:
         """The priority of a request to refuse now, or None to let it through."""
         line_end = head.find(b"\r\n")
         method, _, rest = head[:line_end].partition(b" ")
+        if method == b"HEAD":
+            method = b"GET"  # answered by the GET route's handler, with its priority
         target = rest.rpartition(b" ")[0]
         path = target.partition(b"?")[0]
         priority = self.classify(method, path)
@@ -89,11 +80,3 @@ class EdgeShedder:
             return None
         share = self.probability if priority is Priority.NORMAL else min(1.0, 2 * self.probability)
         return priority if self.draw() < share else None
-
-    def update(self, *, overloaded: bool, ticks: float = 1.0) -> None:
-        """Move the share by one step per tick elapsed; a late loop means several ticks passed,
-        and a share that moved only once per late tick would lag the flood it answers."""
-        if overloaded:
-            self.probability = min(self._max, self.probability + self._step_up * ticks)
-        else:
-            self.probability = max(0.0, self.probability - self._step_down * ticks)

@@ -27,6 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+from core.admission.slots import release_for_commit
 from core.errors import ServiceUnavailable
 
 if TYPE_CHECKING:
@@ -151,6 +152,7 @@ class Writer:
             )
         self._queue.append(pending)
         self._wakeup.set()
+        release_for_commit()
         # The caller must not cancel a write that is already queued: it may commit regardless,
         # so shield it and let the outcome land in the future either way.
         return await asyncio.shield(pending.future)

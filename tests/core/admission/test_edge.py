@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from core import keys
 from core.admission.edge import EdgeShedder
 from core.admission.priority import Priority
 from core.connections import GUARD
@@ -67,21 +68,6 @@ def test_critical_and_operations_requests_are_never_refused_at_the_edge() -> Non
     assert edge.refuse(head("GET", "/healthz")) is None
 
 
-def test_the_share_grows_while_overloaded_and_decays_slowly_after() -> None:
-    edge = EdgeShedder(ROUTES, step_up=0.1, step_down=0.02, max_probability=0.5)
-    for _ in range(3):
-        edge.update(overloaded=True)
-    assert edge.probability == pytest.approx(0.3)
-    for _ in range(10):
-        edge.update(overloaded=True)
-    assert edge.probability == pytest.approx(0.5)
-    edge.update(overloaded=False)
-    assert edge.probability == pytest.approx(0.48)
-    for _ in range(100):
-        edge.update(overloaded=False)
-    assert edge.probability == 0.0
-
-
 @pytest.fixture
 async def server(make_settings) -> AsyncIterator[RunningServer]:
     settings = make_settings(server={"port": 0}, admission={"enabled": True})
@@ -103,8 +89,10 @@ async def test_a_refused_read_gets_a_canned_503_and_the_connection_stays_usable(
     edge = server.app[GUARD].edge
     assert edge is not None
     reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
-    # The observer moves the probability every tick; the draw decides deterministically.
-    edge.probability, edge.draw = 1.0, lambda: 0.0
+    # The observer copies PIE's probability every tick; the draw decides deterministically.
+    server.app[keys.ADMISSION].pie.probability = edge.probability = 1.0
+    edge.draw = lambda: 0.0
+    server.app[GUARD].draw = lambda: 1.0  # new connections are not the subject here
     refused = await _exchange(reader, writer, head("GET", "/api/v1/petitions/demo-public"))
     assert refused.startswith(b"HTTP/1.1 503 Service Unavailable")
     assert b"Retry-After: 1" in refused
@@ -128,11 +116,3 @@ async def _metrics(server: RunningServer) -> str:
     data = await reader.read()
     writer.close()
     return data.decode()
-
-
-def test_a_late_tick_moves_the_share_by_every_tick_that_elapsed() -> None:
-    edge = EdgeShedder(ROUTES, step_up=0.05, step_down=0.01)
-    edge.update(overloaded=True, ticks=10)
-    assert edge.probability == pytest.approx(0.5)
-    edge.update(overloaded=False, ticks=20)
-    assert edge.probability == pytest.approx(0.3)

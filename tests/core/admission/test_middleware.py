@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 from aiohttp import web
 
 from core import keys
 from core.admission.priority import Priority, RatePolicy
+from core.connections import GUARD
 from core.hookspecs import hookimpl
 from core.routing import RoutePolicy
 from tests.conftest import citizen
+from tests.plugins.petitions.helpers import SMALL_FIGURES, approved_petition, petition_url, sign
 
 
 class SlowRoutes:
@@ -153,3 +156,60 @@ async def test_with_admission_off_nothing_is_limited(make_client) -> None:
     statuses = [(await client.get("/test/limited")).status for _ in range(6)]
     assert statuses == [200] * 6
     assert keys.ADMISSION not in client.app
+
+
+async def test_a_request_that_waited_past_its_deadline_before_admission_never_runs(
+    make_client,
+) -> None:
+    plugin = SlowRoutes()
+    client = await make_client(extra_plugins=(plugin,), admission=ADMISSION)
+    guard = client.app[GUARD]
+    # Its bytes arrived three seconds ago (the loop was that late): past the 2 s deadline.
+    guard.arrival = lambda transport: time.monotonic() - 3.0  # type: ignore[method-assign]
+    late = await client.get("/test/slow/critical")
+    assert late.status == 503
+    assert (await late.json())["detail"] == (
+        "the server is overloaded (deadline); try again shortly"
+    )
+    assert plugin.started == 0
+    assert client.app[keys.ADMISSION].sojourn.take_mean() >= 3.0
+
+
+async def test_sojourn_time_drives_the_edge_drop_probability(make_client) -> None:
+    client = await make_client(extra_plugins=(SlowRoutes(),), admission=ADMISSION)
+    admission = client.app[keys.ADMISSION]
+    assert admission.edge is not None
+    for _ in range(40):
+        admission.sojourn.add(0.5)
+        await asyncio.sleep(0.02)
+    peak = admission.pie.probability
+    assert peak > 0.0
+    assert admission.edge.probability == peak
+    async with asyncio.timeout(10):
+        while admission.pie.probability > peak / 2:  # noqa: ASYNC110 - the observer's own pace
+            await asyncio.sleep(0.05)
+    assert admission.edge.probability <= peak / 2
+
+
+async def test_a_write_gives_its_slot_back_while_it_waits_for_the_commit(make_client) -> None:
+    client = await make_client(
+        admission={"enabled": True, "fixed_limit": 1, "queue_capacity": 0},
+        petitions=SMALL_FIGURES,
+    )
+    petition = await approved_petition(client)
+    writer = client.app[keys.WRITER]
+    commit, committing, release = writer._commit, asyncio.Event(), asyncio.Event()
+
+    async def held_commit(batch: Any) -> None:
+        committing.set()
+        await release.wait()
+        await commit(batch)
+
+    writer._commit = held_commit  # type: ignore[method-assign]
+    signing = asyncio.ensure_future(sign(client, petition["id"], 5))
+    await committing.wait()
+    read = await client.get(petition_url(petition["id"]))
+    assert read.status == 200
+    assert client.app[keys.ADMISSION].controller.total_inflight == 0
+    release.set()
+    assert (await signing).status == 201

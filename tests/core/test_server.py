@@ -1,0 +1,54 @@
+"""The running server: handlers of departed clients are cancelled."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from aiohttp import web
+
+from core.admission.priority import Priority
+from core.hookspecs import hookimpl
+from core.routing import RoutePolicy
+from core.server import start_server
+
+
+class Waiting:
+    """A route that waits forever, recording whether its handler was cancelled."""
+
+    def __init__(self) -> None:
+        self.started = asyncio.Event()
+        self.cancelled = asyncio.Event()
+
+    @hookimpl
+    def qatysu_add_routes(self, routes: Any, app: web.Application) -> None:
+        async def wait(request: web.Request) -> web.Response:
+            self.started.set()
+            try:
+                await asyncio.Event().wait()
+            except asyncio.CancelledError:
+                self.cancelled.set()
+                raise
+            return web.json_response({})
+
+        routes.add(
+            "GET",
+            "/test/wait",
+            wait,
+            name="test.wait",
+            summary="waits",
+            policy=RoutePolicy(priority=Priority.NORMAL),
+        )
+
+
+async def test_the_handler_of_a_client_that_hung_up_is_cancelled(make_settings) -> None:
+    plugin = Waiting()
+    server = await start_server(
+        make_settings(server={"port": 0}, admission={"enabled": True}), extra_plugins=(plugin,)
+    )
+    _, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    writer.write(b"GET /test/wait HTTP/1.1\r\nHost: t\r\n\r\n")
+    await asyncio.wait_for(plugin.started.wait(), timeout=5)
+    writer.close()
+    await asyncio.wait_for(plugin.cancelled.wait(), timeout=5)
+    await server.drain()
