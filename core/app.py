@@ -12,6 +12,7 @@ from aiohttp.typedefs import Middleware
 from core import keys
 from core.cache import MicroCache
 from core.connections import GUARD, ConnectionGuard, guard_sweeper_ctx, on_response_prepare
+from core.fastlane import FastLane
 from core.identity import BearerTokenProvider, TokenKeys, TokenVerifier
 from core.lifecycle import Readiness, event_loop_lag_ctx
 from core.metrics import Metrics
@@ -39,7 +40,8 @@ def create_app(settings: Settings, *, extra_plugins: Sequence[object] = ()) -> w
     metrics = Metrics(slo_seconds=settings.metrics.slo_seconds)
     admission = None
     if settings.admission.enabled:
-        from core.admission.middleware import Admission, admission_middleware
+        from core.admission.middleware import admission_middleware
+        from core.admission.state import Admission
 
         admission = Admission(settings, metrics)
         middlewares.append(admission_middleware)
@@ -66,13 +68,28 @@ def create_app(settings: Settings, *, extra_plugins: Sequence[object] = ()) -> w
     app.on_response_prepare.append(on_response_prepare)
     if admission is not None:
         app[keys.ADMISSION] = admission
+        if settings.admission.fast_lane:
+            app[keys.FAST_LANE] = app[GUARD].lane = FastLane(
+                cache=app[keys.CACHE],
+                metrics=metrics,
+                limiter=admission.local_limiter,
+                trusted=admission.trusted,
+                access_log=logging.getLogger("qatysu.access")
+                if settings.server.access_log
+                else None,
+            )
 
     routes = RouteRegistry()
     add_operations_routes(routes)
     host.add_routes(routes, app)
     app[keys.ROUTES] = routes
     for spec in routes:
-        app.router.add_route(spec.method, spec.path, spec.handler, name=spec.name)
+        if spec.method == "GET":
+            # HEAD is answered by the same handler (aiohttp drops the body), as the fast lane
+            # answers it; the route name, and so the admission policy, is shared.
+            app.router.add_get(spec.path, spec.handler, name=spec.name, allow_head=True)
+        else:
+            app.router.add_route(spec.method, spec.path, spec.handler, name=spec.name)
 
     app.cleanup_ctx.append(storage_ctx)
     app.cleanup_ctx.append(redis_ctx)

@@ -85,6 +85,13 @@ class MicroCache:
             self._store(key, rendered)
         return rendered
 
+    def peek(self, key: str) -> RenderedBody | None:
+        """The rendered answer for ``key`` if it is cached and fresh, without loading it."""
+        entry = self._entries.get(key)
+        if entry is not None and entry[0] > self._clock():
+            return entry[1]
+        return None
+
     def invalidate(self, key: str) -> None:
         self._entries.pop(key, None)
 
@@ -100,24 +107,50 @@ def cached_response(
     rendered: RenderedBody,
     *,
     max_age: int,
+    cache_key: str,
     stale_while_revalidate: int | None = None,
 ) -> web.Response:
     """200 with the body, or 304 when the client already holds this version.
 
+    The answer is public and the same for every anonymous caller while the micro-cache holds
+    ``rendered`` under ``cache_key``, so it is also published to the fast lane, which answers
+    the next anonymous requests for the same target without parsing them (``core.fastlane``).
     ``stale_while_revalidate`` defaults to ``[cache] stale_while_revalidate``.
     """
     if stale_while_revalidate is None:
         stale_while_revalidate = request.app[keys.SETTINGS].cache.stale_while_revalidate
-    headers = {
-        "ETag": rendered.etag,
-        "Cache-Control": (
-            f"public, max-age={max_age}, stale-while-revalidate={stale_while_revalidate}"
-        ),
-    }
+    cache_control = f"public, max-age={max_age}, stale-while-revalidate={stale_while_revalidate}"
+    headers = {"ETag": rendered.etag, "Cache-Control": cache_control}
+    _publish_to_fast_lane(request, rendered, cache_key, cache_control)
     if_none_match = request.headers.get("If-None-Match")
-    if if_none_match is not None and _etag_matches(if_none_match, rendered.etag):
+    if if_none_match is not None and etag_matches(if_none_match, rendered.etag):
         return web.Response(status=304, headers=headers)
     return web.Response(body=rendered.body, content_type="application/json", headers=headers)
+
+
+def _publish_to_fast_lane(
+    request: web.Request, rendered: RenderedBody, cache_key: str, cache_control: str
+) -> None:
+    if request.method != "GET" or "Authorization" in request.headers:
+        return
+    try:
+        lane = request.app[keys.FAST_LANE]
+    except KeyError:  # admission (and with it the lane) is off
+        return
+    if request.app[keys.CACHE].peek(cache_key) is not rendered:
+        return  # not cached (a TTL of 0, or already replaced): nothing for the lane to check
+    route = request.match_info.route
+    resource = route.resource
+    admission = request.app[keys.ADMISSION]
+    rate = admission.policy(request.app, route.name).rate
+    lane.publish(
+        request.raw_path.encode(),
+        cache_key=cache_key,
+        rendered=rendered,
+        route=resource.canonical if resource is not None else "unmatched",
+        rate=rate if admission.settings.ratelimit_enabled else None,
+        cache_control=cache_control,
+    )
 
 
 async def cached_document(
@@ -142,10 +175,11 @@ async def cached_document(
     rendered = await app[keys.CACHE].get(key, load)
     if not rendered.meta:
         raise NotFound(missing)
-    return cached_response(request, rendered, max_age=max_age)
+    return cached_response(request, rendered, max_age=max_age, cache_key=key)
 
 
-def _etag_matches(header: str, etag: str) -> bool:
+def etag_matches(header: str, etag: str) -> bool:
+    """Whether an ``If-None-Match`` value names ``etag`` (weak comparison, or ``*``)."""
     if header.strip() == "*":
         return True
     return any(candidate.strip().removeprefix("W/") == etag for candidate in header.split(","))

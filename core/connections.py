@@ -1,13 +1,19 @@
-"""Connection-level protection that aiohttp lacks: a connection cap and a header-read timeout.
+"""The connection layer, in front of aiohttp's protocol: what must happen before parsing.
 
-aiohttp never times out a client that sends its request head slowly (slowloris), and it accepts
-connections without bound. ``ConnectionGuard`` wraps each connection's protocol:
+aiohttp never times out a client that sends its request head slowly (slowloris), accepts
+connections without bound, and parses every request before anything can refuse it.
+``ConnectionGuard`` wraps each connection's protocol (``GuardedConnection``):
 
 * past ``max_connections`` open connections, a new one gets a canned 503 with ``Retry-After``
-  and is closed, without parsing anything: refusing costs a few microseconds;
+  and is closed, without parsing anything, and without building aiohttp's protocol;
 * a client must deliver a complete request head (up to the blank line) within
   ``header_timeout`` of connecting, and again of each response starting on a kept-alive
-  connection; otherwise it gets a canned 408 and is closed.
+  connection; otherwise it gets a canned 408 and is closed;
+* each request head is stamped when its bytes arrive, so admission can measure sojourn time
+  (now minus arrival) and run deadlines from arrival;
+* hot public reads are answered by the fast lane (``core.fastlane``) from pre-rendered bytes;
+* while the process is overloaded, the edge (``core.admission.edge``) refuses a share of
+  non-critical requests with canned bytes.
 
 A single sweeper checks deadlines a few times per timeout, so no timer is armed per request.
 """
@@ -15,13 +21,16 @@ A single sweeper checks deadlines a few times per timeout, so no timer is armed 
 from __future__ import annotations
 
 import asyncio
+import random
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any, cast
 
 import orjson
 from aiohttp import web
 
+from core.admission.clients import IPAddress, peer_address
 from core.background import stop
 
 if TYPE_CHECKING:
@@ -29,6 +38,10 @@ if TYPE_CHECKING:
 
     from core.admission.edge import EdgeShedder
     from core.admission.priority import Priority
+    from core.fastlane import FastLane
+
+# Longer heads are refused by aiohttp's parser anyway; past this the scanner stops following.
+_MAX_HEAD_BYTES = 64 * 1024
 
 
 def canned_problem(
@@ -52,6 +65,7 @@ def canned_problem(
 TOO_MANY_CONNECTIONS = canned_problem(
     503, "connections", "The server has too many open connections; try again shortly.", 1
 )
+OVERLOADED = canned_problem(503, "overloaded", "The server is overloaded; try again shortly.", 1)
 SHED_AT_EDGE = canned_problem(
     503, "overloaded", "The server is overloaded; try again shortly.", 1, keep_alive=True
 )
@@ -60,84 +74,239 @@ HEAD_TIMEOUT = canned_problem(
 )
 
 
+class _MessageScanner:
+    """Follows the request messages handed to aiohttp, to know when they end.
+
+    The fast lane and the edge may answer on a connection only while aiohttp holds no part of
+    a message, or their bytes would overtake (or split) aiohttp's answers. Bodies are followed
+    by ``Content-Length``; a chunked or unparseable message makes the connection opaque, and
+    aiohttp keeps it.
+    """
+
+    __slots__ = ("body_left", "head", "opaque")
+
+    def __init__(self) -> None:
+        self.head = b""
+        self.body_left = 0
+        self.opaque = False
+
+    @property
+    def aligned(self) -> bool:
+        """True between messages: everything handed over so far was whole messages."""
+        return not self.head and not self.body_left and not self.opaque
+
+    def feed(self, data: bytes, now: float, arrivals: deque[float]) -> bool:
+        """Follow ``data``; stamp each message head that starts in it with ``now``.
+
+        Returns whether the data ends in the middle of a head.
+        """
+        position, size = 0, len(data)
+        while position < size and not self.opaque:
+            if self.body_left:
+                taken = min(self.body_left, size - position)
+                self.body_left -= taken
+                position += taken
+                continue
+            if not self.head:
+                arrivals.append(now)
+            window = self.head + data[position:]
+            end = window.find(b"\r\n\r\n")
+            if end < 0:
+                self.head = window
+                if len(window) > _MAX_HEAD_BYTES:
+                    self.opaque = True
+                return True
+            consumed = end + 4 - len(self.head)
+            self.head = b""
+            position += consumed
+            self.body_left = _body_length(window[:end])
+            if self.body_left < 0:
+                self.opaque = True
+        return False
+
+
+def _body_length(head: bytes) -> int:
+    """The body length a request head announces; -1 when it cannot be followed."""
+    lower = head.lower()
+    if b"\r\ntransfer-encoding:" in lower or b"\r\nupgrade:" in lower:
+        return -1
+    start = lower.find(b"\r\ncontent-length:")
+    if start < 0:
+        return 0
+    start += len(b"\r\ncontent-length:")
+    end = lower.find(b"\r\n", start)
+    try:
+        length = int(lower[start:] if end < 0 else lower[start:end])
+    except ValueError:
+        return -1
+    return length if length >= 0 else -1
+
+
 class GuardedConnection(asyncio.Protocol):
-    """Delegates to aiohttp's protocol, watching for the end of each request head."""
+    """One connection: the guard's checks, the fast lane, the edge, and aiohttp behind them.
 
-    __slots__ = ("_guard", "_inner", "_refused", "_tail", "head_deadline", "transport")
+    aiohttp's protocol is built only when the first request the lane cannot answer arrives, so
+    a connection served by the lane alone never pays for it.
+    """
 
-    def __init__(self, guard: ConnectionGuard, inner: RequestHandler) -> None:
+    __slots__ = (
+        "_guard",
+        "_inner",
+        "_make_inner",
+        "_reading_paused",
+        "_refused",
+        "_scanner",
+        "arrivals",
+        "head_deadline",
+        "peer",
+        "transport",
+    )
+
+    def __init__(self, guard: ConnectionGuard, make_inner: Callable[[], RequestHandler]) -> None:
         self._guard = guard
-        self._inner = inner
+        self._make_inner = make_inner
+        self._inner: RequestHandler | None = None
         self._refused = False
-        self._tail = b""
+        self._reading_paused = False
+        self._scanner = _MessageScanner()
+        self.arrivals: deque[float] = deque()
         self.head_deadline: float | None = None
+        self.peer: IPAddress | None = None
         self.transport: asyncio.Transport | None = None
+
+    @property
+    def has_handler(self) -> bool:
+        return self._inner is not None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports do not subclass asyncio.Transport, but honour its interface.
         self.transport = cast("asyncio.Transport", transport)
-        if not self._guard.admit(self):
+        refusal = self._guard.refusal(self)
+        if refusal is not None:
             self._refused = True
-            self.transport.write(TOO_MANY_CONNECTIONS)
+            self.transport.write(refusal)
             self.transport.close()
             return
         self.head_deadline = time.monotonic() + self._guard.header_timeout
-        self._inner.connection_made(transport)
+        if self._guard.lane is not None:
+            self.peer = peer_address(transport)
 
     def data_received(self, data: bytes) -> None:
         if self._refused:
             return
+        now = time.monotonic()
+        if self._between_messages():
+            lane = self._guard.lane
+            if lane is not None:
+                data = self._answer_from_lane(lane, data, now)
+                if not data:
+                    return
+            if self._shed_at_edge(data):
+                return
+        self._hand_to_handler(data, now)
+
+    def _between_messages(self) -> bool:
+        """Whether aiohttp holds no request of this connection, whole or in part."""
+        if not self._scanner.aligned:
+            return False
+        inner = self._inner
+        if inner is None:
+            return True
+        # aiohttp's handler loop waits on ``_waiter`` only once every response it owes has
+        # been written and no parsed message is queued: only then may others write.
+        waiter = inner._waiter
+        return waiter is not None and not waiter.done() and not inner._messages
+
+    def _answer_from_lane(self, lane: FastLane, data: bytes, now: float) -> bytes:
+        """Answer the whole lane-eligible heads at the front of ``data``; return the rest."""
+        transport = self.transport
+        assert transport is not None
+        while data.startswith((b"GET ", b"HEAD ")):
+            end = data.find(b"\r\n\r\n")
+            if end < 0:
+                break
+            response, close = lane.answer(data[:end], self.peer, now)
+            if not response:
+                break
+            transport.write(response)
+            data = data[end + 4 :]
+            if close:
+                transport.close()
+                return b""
+            self.await_next_head()
+        return data
+
+    def _shed_at_edge(self, data: bytes) -> bool:
         edge = self._guard.edge
         if (
-            edge is not None
-            and edge.probability > 0.0
-            and self.head_deadline is not None
-            and not self._tail
-            and data.startswith((b"GET ", b"HEAD "))
-            and data.endswith(b"\r\n\r\n")
-            and data.count(b"\r\n\r\n") == 1
+            edge is None
+            or edge.probability <= 0.0
+            or not data.startswith((b"GET ", b"HEAD "))
+            or not data.endswith(b"\r\n\r\n")
+            or data.count(b"\r\n\r\n") != 1
         ):
-            # A whole bodiless request head and nothing else: it can be refused without
-            # desynchronising the connection, which then stays open for the next request.
-            priority = edge.refuse(data)
-            if priority is not None:
-                self._guard.shed_at_edge(priority)
-                assert self.transport is not None
-                self.transport.write(SHED_AT_EDGE)
-                self.await_next_head()
-                return
-        if self.head_deadline is not None:
-            # A head ends with a blank line; keep three bytes in case it straddles two reads.
-            window = self._tail + data
-            if b"\r\n\r\n" in window:
-                self.head_deadline = None
-                self._tail = b""
-            else:
-                self._tail = window[-3:]
-        self._inner.data_received(data)
+            return False
+        # A whole bodiless request head and nothing else: it can be refused without
+        # desynchronising the connection, which then stays open for the next request.
+        priority = edge.refuse(data)
+        if priority is None:
+            return False
+        self._guard.shed_at_edge(priority)
+        assert self.transport is not None
+        self.transport.write(SHED_AT_EDGE)
+        self.await_next_head()
+        return True
+
+    def _hand_to_handler(self, data: bytes, now: float) -> None:
+        inner = self._inner
+        if inner is None:
+            inner = self._inner = self._make_inner()
+            inner.connection_made(self.transport)  # type: ignore[arg-type]
+            if self._reading_paused:
+                inner.pause_writing()
+        if not self._scanner.feed(data, now, self.arrivals) and self.head_deadline is not None:
+            self.head_deadline = None
+        inner.data_received(data)
+
+    def take_arrival(self) -> float | None:
+        """When the oldest request head not yet admitted arrived (``data_received``)."""
+        return self.arrivals.popleft() if self.arrivals else None
 
     def eof_received(self) -> None:
-        if not self._refused:
+        if self._inner is not None and not self._refused:
             self._inner.eof_received()
 
     def connection_lost(self, exc: BaseException | None) -> None:
         self._guard.forget(self)
-        if not self._refused:
+        if self._inner is not None and not self._refused:
             self._inner.connection_lost(exc)
 
     def pause_writing(self) -> None:
-        self._inner.pause_writing()
+        # A client that sends faster than it reads its answers: stop reading until it catches up.
+        if self._inner is not None:
+            self._inner.pause_writing()
+        elif self.transport is not None:
+            self._reading_paused = True
+            self.transport.pause_reading()
 
     def resume_writing(self) -> None:
-        self._inner.resume_writing()
+        if self._inner is not None:
+            self._inner.resume_writing()
+        if self._reading_paused and self.transport is not None:
+            self._reading_paused = False
+            self.transport.resume_reading()
 
     def await_next_head(self) -> None:
         self.head_deadline = time.monotonic() + self._guard.header_timeout
-        self._tail = b""
 
     def time_out(self) -> None:
         if self.transport is not None and not self.transport.is_closing():
             self.transport.write(HEAD_TIMEOUT)
+            self.transport.close()
+
+    def close_if_idle(self) -> None:
+        """Close a connection that only the lane served: aiohttp's shutdown does not know it."""
+        if self._inner is None and self.transport is not None:
             self.transport.close()
 
 
@@ -156,6 +325,10 @@ class ConnectionGuard:
         self._on_refused = on_refused
         self._open: dict[asyncio.BaseTransport, GuardedConnection] = {}
         self.edge: EdgeShedder | None = None
+        self.lane: FastLane | None = None
+        # The share of new connections refused at once while overloaded; admission sets it.
+        self.new_connection_shed = 0.0
+        self.draw: Callable[[], float] = random.random
         self.on_edge_shed: Callable[[Priority], None] = lambda priority: None
         self.refused = 0
         self.timed_out = 0
@@ -166,18 +339,30 @@ class ConnectionGuard:
 
     def wrap(self, factory: Callable[[], RequestHandler]) -> Callable[[], GuardedConnection]:
         def make() -> GuardedConnection:
-            return GuardedConnection(self, factory())
+            return GuardedConnection(self, factory)
 
         return make
 
-    def admit(self, connection: GuardedConnection) -> bool:
+    def refusal(self, connection: GuardedConnection) -> bytes | None:
+        """The canned answer refusing a new connection, or None to admit it."""
         if len(self._open) >= self.max_connections:
             self.refused += 1
             self._on_refused("connections")
-            return False
+            return TOO_MANY_CONNECTIONS
+        if self.new_connection_shed > 0.0 and self.draw() < self.new_connection_shed:
+            # Under overload, finishing the work of open connections is worth more than
+            # starting new ones, and refusing here costs less than any request would.
+            self.refused += 1
+            self._on_refused("new_connection")
+            return OVERLOADED
         assert connection.transport is not None
         self._open[connection.transport] = connection
-        return True
+        return None
+
+    def attach_edge(self, edge: EdgeShedder, on_shed: Callable[[Priority], None]) -> None:
+        """Let ``edge`` refuse requests before parsing; ``on_shed`` counts each refusal."""
+        self.edge = edge
+        self.on_edge_shed = on_shed
 
     def shed_at_edge(self, priority: Priority) -> None:
         self.on_edge_shed(priority)
@@ -190,6 +375,16 @@ class ConnectionGuard:
         connection = self._open.get(transport)
         if connection is not None:
             connection.await_next_head()
+
+    def arrival(self, transport: Any) -> float | None:
+        """When the request now entering the middlewares on ``transport`` arrived, if known."""
+        connection = self._open.get(transport)
+        return None if connection is None else connection.take_arrival()
+
+    def close_lane_connections(self) -> None:
+        """Close the connections aiohttp never saw; its own shutdown closes the others."""
+        for connection in list(self._open.values()):
+            connection.close_if_idle()
 
     def sweep(self, now: float) -> None:
         for connection in list(self._open.values()):
@@ -236,6 +431,10 @@ class GuardedTCPSite(web.TCPSite):
             reuse_address=self._reuse_address,
             reuse_port=self._reuse_port,
         )
+
+    async def stop(self) -> None:
+        await super().stop()
+        self._guard.close_lane_connections()
 
 
 async def guard_sweeper_ctx(app: web.Application) -> AsyncIterator[None]:

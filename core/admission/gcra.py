@@ -105,6 +105,10 @@ class LocalRateLimiter:
         return len(self._tats)
 
     async def check(self, key: str, policy: RatePolicy, cost: int = 1) -> RateDecision:
+        return self.check_now(key, policy, cost)
+
+    def check_now(self, key: str, policy: RatePolicy, cost: int = 1) -> RateDecision:
+        """``check`` without a coroutine, for the connection layer's fast lane."""
         bucket = (policy.name, key)
         now = self._clock()
         old_tat = self._tats.get(bucket)
@@ -139,18 +143,19 @@ def ratelimit_headers(policy: RatePolicy, decision: RateDecision) -> dict[str, s
     otherwise it is the time until the bucket is full again.
     """
     name = _structured_string(policy.name)
-    window = max(1, _ceil_seconds(policy.window_seconds))
+    window = max(1, ceil_seconds(policy.window_seconds))
     headers = {"RateLimit-Policy": f"{name};q={policy.burst};w={window}"}
     if decision.allowed:
-        reset = _ceil_seconds(decision.reset_after)
+        reset = ceil_seconds(decision.reset_after)
     else:
-        reset = max(1, _ceil_seconds(decision.retry_after))
+        reset = max(1, ceil_seconds(decision.retry_after))
         headers["Retry-After"] = str(reset)
     headers["RateLimit"] = f"{name};r={decision.remaining};t={reset}"
     return headers
 
 
-def _ceil_seconds(seconds: float) -> int:
+def ceil_seconds(seconds: float) -> int:
+    """Whole seconds, rounding up, as the headers state them."""
     return max(0, math.ceil(seconds - EPSILON))
 
 

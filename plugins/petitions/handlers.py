@@ -143,9 +143,7 @@ async def get_petition(request: web.Request) -> web.Response:
         )
     settings = app[CHANNEL].settings
     return cached_response(
-        request,
-        rendered,
-        max_age=settings.cache_max_age,
+        request, rendered, max_age=settings.cache_max_age, cache_key=_cache_key(petition_id)
     )
 
 

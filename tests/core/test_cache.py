@@ -157,7 +157,9 @@ RENDERED = render({"id": "p-1", "signature_count": 3})
 def respond(if_none_match: str | None) -> tuple[int, bytes, dict[str, str]]:
     headers = {} if if_none_match is None else {"If-None-Match": if_none_match}
     request = make_mocked_request("GET", "/api/v1/petitions/p-1", headers=headers)
-    response = cached_response(request, RENDERED, max_age=1, stale_while_revalidate=5)
+    response = cached_response(
+        request, RENDERED, max_age=1, cache_key="petitions:p-1", stale_while_revalidate=5
+    )
     assert isinstance(response.body, bytes | None)
     return response.status, response.body or b"", dict(response.headers)
 

@@ -263,7 +263,7 @@ async def test_a_wrong_method_is_a_405_problem_with_allow(make_client: Any) -> N
     response = await client.delete("/healthz")
     assert response.status == 405
     assert response.content_type == "application/problem+json"
-    assert set(response.headers["Allow"].split(",")) == {"GET"}
+    assert set(response.headers["Allow"].split(",")) == {"GET", "HEAD"}
     assert await response.json() == {
         "type": "/problems/method-not-allowed",
         "title": "Method not allowed",
