@@ -25,10 +25,12 @@ local tokens_file = {tokens_file}
 local thread_count = {threads}
 local method = {method}
 local path = {path}
+local forwarded_clients = {forwarded_clients}
 local threads = {{}}
 
 requests = {{}}
 next_index = 1
+cycle = 0
 exhausted = 0
 counts = {{}}
 
@@ -38,6 +40,15 @@ function setup(thread)
 end
 
 function init(args)
+  if tokens_file == "" and forwarded_clients > 0 then
+    -- Each request comes from one of many citizens behind a trusted proxy.
+    for i = 0, forwarded_clients - 1 do
+      local address = string.format("10.%d.%d.%d", math.floor(i / 65536) % 256,
+        math.floor(i / 256) % 256, i % 256)
+      requests[#requests + 1] = wrk.format(method, path, {{["X-Forwarded-For"] = address}})
+    end
+    return
+  end
   if tokens_file == "" then
     requests[1] = wrk.format(method, path)
     return
@@ -56,7 +67,8 @@ end
 
 function request()
   if tokens_file == "" then
-    return requests[1]
+    cycle = cycle % #requests + 1
+    return requests[cycle]
   end
   local next_request = requests[next_index]
   if next_request == nil then
@@ -107,10 +119,18 @@ def lua_string(value: str) -> str:
 
 
 def wrk_lua_script(
-    *, method: str = "GET", path: str, tokens_file: Path | None = None, threads: int = 1
+    *,
+    method: str = "GET",
+    path: str,
+    tokens_file: Path | None = None,
+    threads: int = 1,
+    forwarded_clients: int = 0,
 ) -> str:
-    """The Lua source for one wrk run; ``tokens_file`` holds one bearer token per line."""
+    """The Lua source for one wrk run; ``tokens_file`` holds one bearer token per line, and
+    ``forwarded_clients`` > 0 sends each request with one of that many ``X-Forwarded-For``
+    addresses in turn (for a server that trusts wrk's address as a proxy)."""
     return LUA_TEMPLATE.format(
+        forwarded_clients=forwarded_clients,
         tokens_file=lua_string(str(tokens_file) if tokens_file is not None else ""),
         threads=threads,
         method=lua_string(method),

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
 import threading
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -62,21 +63,20 @@ def test_missing_result_line_is_an_error() -> None:
         parse_wrk_output("Running 1s test\n")
 
 
-@pytest.mark.slow
-@pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed")
-def test_wrk_spends_each_token_once(tmp_path: Path) -> None:
-    seen: list[str] = []
+@contextmanager
+def recording_server(seen: list[str], header: str) -> Iterator[int]:
+    """A bare aiohttp server in a thread that records ``header`` of every request."""
     ready = threading.Event()
     stop = threading.Event()
     port: list[int] = []
 
-    async def sign(request: web.Request) -> web.Response:
-        seen.append(request.headers["Authorization"].removeprefix("Bearer "))
+    async def record(request: web.Request) -> web.Response:
+        seen.append(request.headers[header])
         return web.json_response({"ok": True}, status=201)
 
     async def serve() -> None:
         app = web.Application()
-        app.router.add_post("/sign", sign)
+        app.router.add_route("*", "/record", record)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -90,22 +90,44 @@ def test_wrk_spends_each_token_once(tmp_path: Path) -> None:
     server.start()
     try:
         assert ready.wait(10)
-        tokens = [f"token-{n}" for n in range(200_000)]
-        tokens_file = tmp_path / "tokens.txt"
-        tokens_file.write_text("\n".join(tokens) + "\n")
-        script = tmp_path / "sign.lua"
-        script.write_text(
-            wrk_lua_script(method="POST", path="/sign", tokens_file=tokens_file, threads=2)
-        )
-        result = run_wrk(
-            f"http://127.0.0.1:{port[0]}/sign", script, connections=4, duration=1, threads=2
-        )
+        yield port[0]
     finally:
         stop.set()
         server.join(10)
-    counts = Counter(seen)
+
+
+@pytest.mark.slow
+def test_wrk_spends_each_token_once(tmp_path: Path) -> None:
+    seen: list[str] = []
+    tokens = [f"token-{n}" for n in range(200_000)]
+    tokens_file = tmp_path / "tokens.txt"
+    tokens_file.write_text("\n".join(tokens) + "\n")
+    script = tmp_path / "sign.lua"
+    script.write_text(
+        wrk_lua_script(method="POST", path="/record", tokens_file=tokens_file, threads=2)
+    )
+    with recording_server(seen, "Authorization") as port:
+        result = run_wrk(
+            f"http://127.0.0.1:{port}/record", script, connections=4, duration=1, threads=2
+        )
+    counts = Counter(token.removeprefix("Bearer ") for token in seen)
     assert counts, "the server saw no request"
     assert set(counts) <= set(tokens)
     assert result.tokens_exhausted == 0
     assert all(count == 1 for count in counts.values())
     assert result.status_count(201) <= len(counts) <= result.tokens_used
+
+
+@pytest.mark.slow
+def test_wrk_sends_each_forwarded_client_in_turn(tmp_path: Path) -> None:
+    seen: list[str] = []
+    script = tmp_path / "read.lua"
+    script.write_text(wrk_lua_script(path="/record", forwarded_clients=300))
+    with recording_server(seen, "X-Forwarded-For") as port:
+        run_wrk(f"http://127.0.0.1:{port}/record", script, connections=1, duration=1)
+    addresses = [f"10.0.{i // 256}.{i % 256}" for i in range(300)]
+    assert len(seen) > 300
+    assert set(seen) == set(addresses)
+    # One connection, so the server sees them in the order sent: each the next in turn.
+    first = addresses.index(seen[0])
+    assert seen == [addresses[(first + i) % 300] for i in range(len(seen))]
