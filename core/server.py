@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,6 +18,23 @@ from core.demo import print_demo
 from core.settings import Settings
 
 log = logging.getLogger("qatysu")
+
+
+# Young objects per collection. Python's default (700) runs a collection every few requests;
+# nearly everything a request allocates is freed by reference counting anyway, and profiles of
+# a signing flood showed the collector at about a tenth of the process's time.
+GC_YOUNG_THRESHOLD = 50_000
+
+
+def tune_garbage_collector() -> None:
+    """Collect less often, and never again walk what startup built (settings, routes, plugins).
+
+    Cyclic garbage still goes: every ``GC_YOUNG_THRESHOLD`` allocations instead of every 700.
+    """
+    gc.collect()
+    gc.freeze()
+    _, older, oldest = gc.get_threshold()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, older, oldest)
 
 
 @dataclass
@@ -51,6 +69,7 @@ async def start_server(
     await runner.setup()
     if settings.server.demo:
         await print_demo(app)
+    tune_garbage_collector()
     site = GuardedTCPSite(
         runner,
         app[GUARD],

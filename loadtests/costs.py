@@ -9,8 +9,10 @@ requests that got the case's answer. Settings that exist today force each refusa
   of a new connection: accept, handshake, protocol set-up and close);
 - a signature (a new citizen each, committed before the 201);
 - 429 from the rate-limit middleware: a tiny ``QATYSU_ADMISSION__RATE_OVERRIDES`` budget;
-- 503 at the edge, before parsing: ``QATYSU_ADMISSION__EDGE_LAG_TARGET`` so small that the edge
-  refuses its maximum share; the reads it still serves are charged at the warm-read cost;
+- 503 at the edge, before parsing: a list (which the fast lane does not answer) under an
+  operator's brownout of 0.98 (``QATYSU_ADMISSION__BROWNOUT``), so the edge refuses all but a
+  few; those are charged at the warm-read cost (which understates a list, so the edge's cost
+  is, if anything, overstated);
 - 503 at the connection cap: ``QATYSU_SERVER__MAX_CONNECTIONS=1`` with one connection held open,
   so every new connection gets the canned refusal;
 - 503 from the middleware for a write under storage pressure: ``QATYSU_WRITER__COMMIT_TIMEOUT``
@@ -97,11 +99,14 @@ CASES = (
     Case(
         key="refuse_edge",
         title="503 at the edge (before parsing), warm connection",
-        mix="read=1",
+        mix="list=1",
         target="503",
         clients=16,
         requests_per_connection=0,
-        env={"QATYSU_ADMISSION__EDGE_LAG_TARGET": "0.000001"},
+        env={
+            "QATYSU_ADMISSION__BROWNOUT": "0.98",
+            "QATYSU_ADMISSION__RATE_OVERRIDES": '{"public-list": {"rate": 1e5, "burst": 100000}}',
+        },
     ),
     Case(
         key="refuse_connection",

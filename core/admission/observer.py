@@ -28,6 +28,7 @@ async def observe(admission: Admission, app: web.Application) -> None:
     controller = admission.controller
     inflight = {p: metrics.admission_inflight.labels(p.name.lower()) for p in Priority}
     high = admission.settings.writer_pressure_high
+    brownout = admission.settings.brownout
     tick = 0
     while True:
         expected = time.monotonic() + TICK
@@ -37,7 +38,7 @@ async def observe(admission: Admission, app: web.Application) -> None:
             max(admission.sojourn.take_mean(), lag), elapsed=TICK + lag
         )
         if admission.edge is not None:
-            admission.edge.probability = probability
+            admission.edge.probability = max(probability, brownout)
         if admission.settings.shed_new_connections:
             guard.new_connection_shed = probability
         admission.writer_pressure = writer.pressure

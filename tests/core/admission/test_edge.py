@@ -116,3 +116,24 @@ async def _metrics(server: RunningServer) -> str:
     data = await reader.read()
     writer.close()
     return data.decode()
+
+
+async def test_an_operators_brownout_sets_a_floor_under_the_edge_share(make_settings) -> None:
+    running = await start_server(
+        make_settings(server={"port": 0}, admission={"enabled": True, "brownout": 0.5})
+    )
+    try:
+        edge = running.app[GUARD].edge
+        assert edge is not None
+        reader, writer = await asyncio.open_connection("127.0.0.1", running.port)
+        edge.draw = lambda: 0.4
+        await asyncio.sleep(0.05)  # a few observer ticks: PIE stays near 0, the floor holds
+        refused = await _exchange(reader, writer, head("GET", "/api/v1/petitions/nope"))
+        assert refused.startswith(b"HTTP/1.1 503")
+        edge.draw = lambda: 0.6
+        served = await _exchange(reader, writer, head("GET", "/api/v1/petitions/nope"))
+        assert served.startswith(b"HTTP/1.1 404")
+        assert running.app[keys.ADMISSION].pie.probability < 0.4
+        writer.close()
+    finally:
+        await running.drain()
