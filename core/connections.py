@@ -21,7 +21,6 @@ A single sweeper checks deadlines a few times per timeout, so no timer is armed 
 from __future__ import annotations
 
 import asyncio
-import random
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
@@ -65,7 +64,6 @@ def canned_problem(
 TOO_MANY_CONNECTIONS = canned_problem(
     503, "connections", "The server has too many open connections; try again shortly.", 1
 )
-OVERLOADED = canned_problem(503, "overloaded", "The server is overloaded; try again shortly.", 1)
 SHED_AT_EDGE = canned_problem(
     503, "overloaded", "The server is overloaded; try again shortly.", 1, keep_alive=True
 )
@@ -326,9 +324,6 @@ class ConnectionGuard:
         self._open: dict[asyncio.BaseTransport, GuardedConnection] = {}
         self.edge: EdgeShedder | None = None
         self.lane: FastLane | None = None
-        # The share of new connections refused at once while overloaded; admission sets it.
-        self.new_connection_shed = 0.0
-        self.draw: Callable[[], float] = random.random
         self.on_edge_shed: Callable[[Priority], None] = lambda priority: None
         self.refused = 0
         self.timed_out = 0
@@ -349,12 +344,6 @@ class ConnectionGuard:
             self.refused += 1
             self._on_refused("connections")
             return TOO_MANY_CONNECTIONS
-        if self.new_connection_shed > 0.0 and self.draw() < self.new_connection_shed:
-            # Under overload, finishing the work of open connections is worth more than
-            # starting new ones, and refusing here costs less than any request would.
-            self.refused += 1
-            self._on_refused("new_connection")
-            return OVERLOADED
         assert connection.transport is not None
         self._open[connection.transport] = connection
         return None

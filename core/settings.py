@@ -134,7 +134,6 @@ class AdmissionSettings(Section):
     edge_shedding: bool = True
     sojourn_target: float = Field(default=0.020, gt=0)
     fast_lane: bool = True
-    shed_new_connections: bool = True
     brownout: float = Field(default=0.0, ge=0, le=0.98)
 
 

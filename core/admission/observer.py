@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING
 
 from core import keys
 from core.admission.priority import Priority
-from core.connections import GUARD
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -23,7 +22,6 @@ async def observe(admission: Admission, app: web.Application) -> None:
     """Run forever: the PIE probability from the larger of the mean sojourn time and the loop's
     lateness, the storage pressure into the controller, and (a few times a second) the gauges."""
     metrics = app[keys.METRICS]
-    guard = app[GUARD]
     writer = app[keys.WRITER]
     controller = admission.controller
     inflight = {p: metrics.admission_inflight.labels(p.name.lower()) for p in Priority}
@@ -39,8 +37,6 @@ async def observe(admission: Admission, app: web.Application) -> None:
         )
         if admission.edge is not None:
             admission.edge.probability = max(probability, brownout)
-        if admission.settings.shed_new_connections:
-            guard.new_connection_shed = probability
         admission.writer_pressure = writer.pressure
         controller.set_pressure(min(1.0, admission.writer_pressure / high))
         tick += 1

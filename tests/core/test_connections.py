@@ -7,8 +7,6 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 
-from core import keys
-from core.connections import GUARD
 from core.server import RunningServer, start_server
 from core.settings import Settings
 
@@ -83,18 +81,3 @@ async def test_with_admission_off_the_connection_cap_is_off_too(serve) -> None:
     assert (await _get(server.port)).startswith(b"HTTP/1.1 200")
     for _, writer in held:
         writer.close()
-
-
-async def test_while_overloaded_new_connections_are_refused_before_any_request(serve) -> None:
-    server = await serve(header_timeout=5)
-    guard = server.app[GUARD]
-    server.app[keys.ADMISSION].pie.probability = guard.new_connection_shed = 1.0
-    guard.draw = lambda: 0.0
-    refused = await _get(server.port)
-    assert refused.startswith(b"HTTP/1.1 503 Service Unavailable")
-    assert b"Retry-After: 1" in refused
-    assert b"Connection: close" in refused
-    guard.draw = lambda: 1.0
-    assert (await _get(server.port)).startswith(b"HTTP/1.1 200")
-    metrics = (await _get(server.port, "/metrics")).decode()
-    assert 'qatysu_admission_rejected_total{priority="none",reason="new_connection"} 1.0' in metrics

@@ -92,7 +92,6 @@ async def test_a_refused_read_gets_a_canned_503_and_the_connection_stays_usable(
     # The observer copies PIE's probability every tick; the draw decides deterministically.
     server.app[keys.ADMISSION].pie.probability = edge.probability = 1.0
     edge.draw = lambda: 0.0
-    server.app[GUARD].draw = lambda: 1.0  # new connections are not the subject here
     refused = await _exchange(reader, writer, head("GET", "/api/v1/petitions/demo-public"))
     assert refused.startswith(b"HTTP/1.1 503 Service Unavailable")
     assert b"Retry-After: 1" in refused
