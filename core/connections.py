@@ -194,13 +194,15 @@ class GuardedConnection(asyncio.Protocol):
             return
         now = time.monotonic()
         if self._between_messages():
+            # Under measured overload a refusal is cheaper than even the lane's answer, and
+            # what it saves keeps critical work on time: the edge decides first.
+            if self._shed_at_edge(data):
+                return
             lane = self._guard.lane
             if lane is not None:
                 data = self._answer_from_lane(lane, data, now)
                 if not data:
                     return
-            if self._shed_at_edge(data):
-                return
         self._hand_to_handler(data, now)
 
     def _between_messages(self) -> bool:

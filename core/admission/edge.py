@@ -3,8 +3,9 @@
 Under a flood the event loop itself becomes the queue: a request waits to be parsed before any
 middleware can see it, and a 503 rendered by the full middleware stack costs a good part of
 what serving a cached read costs. So refusals must be cheaper than that. The connection guard
-asks ``EdgeShedder`` about each whole bodiless request head that the fast lane did not answer,
-and answers a refused one with canned bytes on the raw transport, in a few microseconds.
+asks ``EdgeShedder`` about each whole bodiless request head, before the fast lane (whose
+answer costs about twice a refusal), and answers a refused one with canned bytes on the raw
+transport.
 
 The share refused is the PIE probability that admission computes from measured delay
 (``core.admission.pie``); the observer sets ``probability`` every tick. Critical work

@@ -10,6 +10,7 @@ import aiohttp
 import pytest
 
 from core import keys
+from core.connections import GUARD
 from core.server import RunningServer, start_server
 from tests.conftest import citizen
 from tests.plugins.petitions.helpers import approved_petition, petition_url
@@ -283,3 +284,21 @@ async def test_connections_only_the_lane_served_are_closed_when_the_server_stops
 async def test_with_admission_off_there_is_no_lane(serve) -> None:
     server = await serve(admission={"enabled": False})
     assert keys.FAST_LANE not in server.app
+
+
+async def test_while_the_edge_refuses_a_hot_read_is_refused_before_the_lane(serve) -> None:
+    server = await serve()
+    petition_id = await petition_on(server)
+    connection = await connect(server)
+    target = petition_url(petition_id)
+    await connection.exchange(request("GET", target))
+    edge = server.app[GUARD].edge
+    assert edge is not None
+    server.app[keys.ADMISSION].pie.probability = edge.probability = 1.0
+    edge.draw = lambda: 0.0
+    [(refused, headers, _)] = await connection.exchange(request("GET", target))
+    edge.draw = lambda: 1.0
+    [(served, _, _)] = await connection.exchange(request("GET", target))
+    assert (refused, headers["Retry-After"], served) == (503, "1", 200)
+    assert lane_served(server) == 1
+    connection.close()
