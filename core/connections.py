@@ -21,6 +21,7 @@ A single sweeper checks deadlines a few times per timeout, so no timer is armed 
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
@@ -403,17 +404,33 @@ async def on_response_prepare(request: web.Request, response: web.StreamResponse
 
 
 class GuardedTCPSite(web.TCPSite):
-    """A TCPSite whose connections pass through a ConnectionGuard."""
+    """A TCPSite whose connections pass through a ConnectionGuard.
 
-    def __init__(self, runner: web.BaseRunner, guard: ConnectionGuard, **kwargs: Any) -> None:
+    It listens on ``host``/``port``, or on an already bound ``sock`` (a gunicorn worker's).
+    """
+
+    def __init__(
+        self,
+        runner: web.BaseRunner,
+        guard: ConnectionGuard,
+        *,
+        sock: socket.socket | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(runner, **kwargs)
         self._guard = guard
+        self._sock = sock
 
     async def start(self) -> None:
         await web.BaseSite.start(self)
         loop = asyncio.get_running_loop()
         server = self._runner.server
         assert server is not None
+        if self._sock is not None:
+            self._server = await loop.create_server(
+                self._guard.wrap(server), sock=self._sock, backlog=self._backlog
+            )
+            return
         self._server = await loop.create_server(
             self._guard.wrap(server),
             self._host,

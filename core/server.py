@@ -1,10 +1,16 @@
-"""Starting the HTTP server and draining it: the lifecycle around ``create_app``."""
+"""Starting the HTTP server and draining it: the lifecycle around ``create_app``.
+
+Single-process ``qatysu serve`` and every gunicorn worker (``core.gunicorn_worker``) serve through
+``start_app``, so the connection guard (cap, head timeout, edge shedding) and the drain are the
+same in every mode.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import gc
 import logging
+import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -19,6 +25,7 @@ from core.settings import Settings
 
 log = logging.getLogger("qatysu")
 
+LISTEN_BACKLOG = 1024
 
 # Young objects per collection. Python's default (700) runs a collection every few requests;
 # nearly everything a request allocates is freed by reference counting anyway, and profiles of
@@ -52,11 +59,27 @@ class RunningServer:
         await self.runner.cleanup()
 
 
-async def start_server(
-    settings: Settings, *, reuse_port: bool = False, extra_plugins: Sequence[object] = ()
-) -> RunningServer:
-    app = create_app(settings, extra_plugins=extra_plugins)
-    runner = web.AppRunner(
+def writer_flush_allowance(settings: Settings) -> float:
+    """Seconds the writer is given to commit what is queued once in-flight requests are done.
+
+    Two commit timeouts: a batch already committing may take one, the final batch another.
+    """
+    return 2 * settings.writer.commit_timeout
+
+
+def shutdown_budget(settings: Settings) -> float:
+    """Seconds a whole drain may take: readiness grace, in-flight requests, the writer's flush.
+
+    A supervisor (gunicorn's ``graceful_timeout``, Docker's stop grace period) must wait at least
+    this long before it kills the process, or acknowledged work may still be in the writer.
+    """
+    server = settings.server
+    return server.drain_grace + server.shutdown_timeout + writer_flush_allowance(settings)
+
+
+def make_runner(app: web.Application) -> web.AppRunner:
+    settings = app[keys.SETTINGS]
+    return web.AppRunner(
         app,
         handle_signals=False,
         access_log=logging.getLogger("qatysu.access") if settings.server.access_log else None,
@@ -64,24 +87,72 @@ async def start_server(
         keepalive_timeout=settings.server.keepalive_timeout,
         # A citizen who closed the tab frees the handler at once instead of at its end.
         handler_cancellation=True,
+        # In-flight requests get this much; the writer's flush comes after, on its own budget.
         shutdown_timeout=settings.server.shutdown_timeout,
     )
-    await runner.setup()
-    if settings.server.demo:
-        await print_demo(app)
-    tune_garbage_collector()
-    site = GuardedTCPSite(
+
+
+def make_site(
+    runner: web.AppRunner,
+    *,
+    host: str | None = None,
+    port: int | None = None,
+    sock: socket.socket | None = None,
+    reuse_port: bool = False,
+) -> web.BaseSite:
+    """The one way a listening site is made: every connection passes the app's guard."""
+    return GuardedTCPSite(
         runner,
-        app[GUARD],
-        host=settings.server.host,
-        port=settings.server.port,
-        backlog=1024,
+        runner.app[GUARD],
+        host=host,
+        port=port,
+        sock=sock,
+        backlog=LISTEN_BACKLOG,
         reuse_port=reuse_port or None,
     )
-    await site.start()
+
+
+async def start_app(
+    app: web.Application,
+    *,
+    sockets: Sequence[socket.socket] = (),
+    reuse_port: bool = False,
+    demo: bool = False,
+) -> RunningServer:
+    """Serve ``app`` on the given listening sockets, or on the configured host and port."""
+    settings = app[keys.SETTINGS]
+    runner = make_runner(app)
+    await runner.setup()
+    if demo:
+        await print_demo(app)
+    tune_garbage_collector()
+    if sockets:
+        sites = [make_site(runner, sock=sock) for sock in sockets]
+    else:
+        sites = [
+            make_site(
+                runner,
+                host=settings.server.host,
+                port=settings.server.port,
+                reuse_port=reuse_port,
+            )
+        ]
+    for site in sites:
+        await site.start()
     port = settings.server.port
-    server = getattr(site, "_server", None)
+    server = getattr(sites[0], "_server", None)
     if server is not None and server.sockets:
         port = server.sockets[0].getsockname()[1]
-    print(f"qatysu serving on http://{settings.server.host}:{port}", flush=True)
     return RunningServer(app=app, runner=runner, port=port)
+
+
+async def start_server(
+    settings: Settings, *, reuse_port: bool = False, extra_plugins: Sequence[object] = ()
+) -> RunningServer:
+    running = await start_app(
+        create_app(settings, extra_plugins=extra_plugins),
+        reuse_port=reuse_port,
+        demo=settings.server.demo,
+    )
+    print(f"qatysu serving on http://{settings.server.host}:{running.port}", flush=True)
+    return running

@@ -1,19 +1,24 @@
-"""``qatysu serve --workers N``: N processes under gunicorn with aiohttp's uvloop worker.
+"""``qatysu serve --workers N``: N processes under gunicorn, each serving like ``qatysu serve``.
 
 The master prepares once (migrations, demo data), then forks. Each worker builds its own app
-after the fork, so no event loop, connection or lock crosses a process boundary. Metrics from
-every worker are aggregated through prometheus_client's multiprocess mode.
+after the fork, so no event loop, connection or lock crosses a process boundary, and serves it
+through the guarded site (``core.gunicorn_worker``). Metrics from every worker are aggregated
+through prometheus_client's multiprocess mode; a worker's live gauges go when it exits.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
 from core.settings import Settings
+from core.storage.database import async_url
+
+log = logging.getLogger("qatysu")
 
 
 class QatysuGunicorn(BaseApplication):  # type: ignore[misc]
@@ -22,18 +27,24 @@ class QatysuGunicorn(BaseApplication):  # type: ignore[misc]
         super().__init__()
 
     def load_config(self) -> None:
+        from core.server import shutdown_budget
+
         server = self._settings.server
         options: dict[str, Any] = {
             "bind": f"{server.host}:{server.port}",
             "workers": server.workers,
-            "worker_class": "aiohttp.GunicornUVLoopWebWorker"
+            "worker_class": "core.gunicorn_worker.QatysuUVLoopWorker"
             if server.event_loop == "uvloop"
-            else "aiohttp.GunicornWebWorker",
-            "graceful_timeout": math.ceil(server.shutdown_timeout),
+            else "core.gunicorn_worker.QatysuWorker",
+            # The whole drain, the writer's flush included, before the master kills a worker.
+            "graceful_timeout": math.ceil(shutdown_budget(self._settings)) + 1,
             "keepalive": math.ceil(server.keepalive_timeout),
             "backlog": 1024,
             "child_exit": _child_exit,
             "accesslog": None,
+            # One path per user by default: two servers on a machine would take it from each
+            # other. Nothing in Qatysu uses it.
+            "control_socket_disable": True,
         }
         for key, value in options.items():
             self.cfg.set(key, value)
@@ -73,6 +84,13 @@ def serve_workers(settings: Settings) -> int:
     # prometheus_client picks file-backed values when it is first imported, so the directory
     # must be set before anything (the preparation included) imports it.
     prepare_multiprocess_metrics(settings)
+    if async_url(settings.database_url).startswith("sqlite"):
+        log.warning(
+            "%d workers on SQLite: each commits its own batches and they take turns on the"
+            " file's single write lock, so writes stay correct but do not scale with workers;"
+            " for write throughput use PostgreSQL (--database-url postgresql://...)",
+            settings.server.workers,
+        )
     asyncio.run(_prepare(settings))
     QatysuGunicorn(settings).run()
     return 0

@@ -1,9 +1,10 @@
 """Nothing acknowledged is ever lost: the real server, killed or drained in a signing flood.
 
-The server runs as a subprocess on SQLite. Concurrent citizens sign one petition; every citizen
-whose signature was answered 201 is recorded. Then the server dies (SIGKILL) or is told to stop
-(SIGTERM), and the database must hold every acknowledged signature, with the petition's counter
-equal to its signature rows.
+The server runs as a subprocess on SQLite, as one process or as two gunicorn workers (each with
+its own group-commit writer on the one file). Concurrent citizens sign one petition; every
+citizen whose signature was answered 201 is recorded. Then the server dies (SIGKILL to every
+process) or is told to stop (SIGTERM), and the database must hold every acknowledged signature,
+with the petition's counter equal to its signature rows.
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ class ServerProcess:
 
     data_dir: Path
     log_path: Path
+    workers: int = 1
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
 
@@ -80,23 +82,38 @@ class ServerProcess:
         )
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "core.cli", "serve", "--port", str(self.port)],
+                [
+                    sys.executable,
+                    "-m",
+                    "core.cli",
+                    "serve",
+                    "--port",
+                    str(self.port),
+                    "--workers",
+                    str(self.workers),
+                ],
                 cwd=REPO_ROOT,
                 env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
 
     def send(self, signum: signal.Signals) -> None:
         assert self.process is not None
         self.process.send_signal(signum)
 
+    def kill_all(self) -> None:
+        """SIGKILL the server and its workers at once, as a crash of the machine would."""
+        assert self.process is not None
+        os.killpg(self.process.pid, signal.SIGKILL)
+
     def stop(self) -> None:
-        """Kill the process if it still runs, and reap it."""
+        """Kill the processes if they still run, and reap the server."""
         if self.process is None:
             return
-        if self.process.poll() is None:
-            self.process.kill()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait(timeout=30)
 
     def output(self) -> str:
@@ -136,9 +153,9 @@ def servers() -> Iterator[list[ServerProcess]]:
         server.stop()
 
 
-def new_server(servers: list[ServerProcess], data_dir: Path) -> ServerProcess:
+def new_server(servers: list[ServerProcess], data_dir: Path, workers: int) -> ServerProcess:
     log_path = data_dir.parent / f"server-{len(servers)}.log"
-    server = ServerProcess(data_dir=data_dir, log_path=log_path)
+    server = ServerProcess(data_dir=data_dir, log_path=log_path, workers=workers)
     servers.append(server)
     server.start()
     return server
@@ -224,11 +241,12 @@ def assert_nothing_acknowledged_was_lost(flood: Flood, hashes: set[str], count: 
     assert count >= len(flood.acknowledged)
 
 
+@pytest.mark.parametrize("workers", [1, 2])
 async def test_kill_9_in_a_signing_flood_loses_no_acknowledged_signature(
-    servers: list[ServerProcess], tmp_path: Path
+    servers: list[ServerProcess], tmp_path: Path, workers: int
 ) -> None:
     data_dir = tmp_path / "data"
-    server = new_server(servers, data_dir)
+    server = new_server(servers, data_dir, workers)
     async with aiohttp.ClientSession() as session:
         await server.wait_ready(session)
         petition_id = await open_petition(session, server)
@@ -236,12 +254,12 @@ async def test_kill_9_in_a_signing_flood_loses_no_acknowledged_signature(
     flood = Flood(f"{server.base_url}/api/v1/petitions/{petition_id}/signatures")
     flooding = asyncio.create_task(flood.run())
     await asyncio.sleep(FLOOD_SECONDS)
-    server.send(signal.SIGKILL)
+    server.kill_all()
     async with asyncio.timeout(30):
         assert await server.exit_code() == -signal.SIGKILL
     await flooding
 
-    restarted = new_server(servers, data_dir)
+    restarted = new_server(servers, data_dir, workers)
     async with aiohttp.ClientSession() as session:
         await restarted.wait_ready(session)
         hashes, count = stored_signatures(restarted.database, petition_id)
@@ -256,11 +274,12 @@ async def test_kill_9_in_a_signing_flood_loses_no_acknowledged_signature(
     assert served["signature_count"] == count
 
 
+@pytest.mark.parametrize("workers", [1, 2])
 async def test_sigterm_in_a_signing_flood_drains_and_exits_0_losing_nothing(
-    servers: list[ServerProcess], tmp_path: Path
+    servers: list[ServerProcess], tmp_path: Path, workers: int
 ) -> None:
     data_dir = tmp_path / "data"
-    server = new_server(servers, data_dir)
+    server = new_server(servers, data_dir, workers)
     async with aiohttp.ClientSession() as session:
         await server.wait_ready(session)
         petition_id = await open_petition(session, server)
