@@ -40,7 +40,7 @@ COPY config/ config/
 RUN mkdir -p /app/var && chown qatysu:qatysu /app/var
 VOLUME ["/app/var"]
 
-USER qatysu
+USER 10001:10001
 EXPOSE 8080
 
 # python:3.11-slim has no curl; urlopen raises on connection errors and non-2xx answers, which
