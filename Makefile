@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP_RUN := $(VENV)/.installed-run
 STAMP_DEV := $(VENV)/.installed-dev
 
-.PHONY: run test lint typecheck unit bench loadtest clean
+.PHONY: run test lint typecheck unit bench loadtest cluster clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,10 @@ bench: $(STAMP_DEV)
 loadtest: $(STAMP_DEV)
 	QATYSU_SHAPE=Steady $(BIN)/python -m loadtests.local \
 		-f loadtests/locustfile.py,loadtests/shapes.py -u 50 -r 25 -t 60s
+
+# HAProxy, two instances, private Redis, a fresh PostgreSQL database and Prometheus; Ctrl-C stops.
+cluster: $(STAMP_DEV)
+	$(BIN)/python -m loadtests.cluster
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache
