@@ -1,6 +1,8 @@
 """The benchmark: one command per question, a Markdown table on stdout, JSON in bench-results/.
 
     python -m loadtests.bench signing    # durable signatures/s on one process vs a bare hello
+    python -m loadtests.bench signing --database-url postgresql://postgres@127.0.0.1/postgres \
+        --instances 1,2                  # ... on PostgreSQL, one then two instances
     python -m loadtests.bench hotread    # GET one petition vs a bare hello
     python -m loadtests.bench overload   # four modes, open loop, at 1x/3x/10x capacity
     python -m loadtests.bench costs      # CPU per request served or refused at each layer
@@ -93,7 +95,7 @@ def machine_facts() -> dict[str, Any]:
     }
 
 
-def print_preamble(out: Out, facts: dict[str, Any]) -> None:
+def print_preamble(out: Out, facts: dict[str, Any], *, topology: str | None = None) -> None:
     command = [Path(sys.executable).name, "-m", "loadtests.bench", *sys.argv[1:]]
     out(f"command: {shlex.join(command)}")
     out(f"date: {dt.datetime.now(dt.UTC).isoformat(timespec='seconds')}")
@@ -101,6 +103,10 @@ def print_preamble(out: Out, facts: dict[str, Any]) -> None:
         f"machine: nproc={facts['nproc']}, CPU={facts['cpu_model']}, python={facts['python']},"
         f" aiohttp={facts['aiohttp']}, uvloop={facts['uvloop']}, {facts['platform']}"
     )
+    if topology is not None:
+        out(topology)
+        out("")
+        return
     out(
         "server: access log off (QATYSU_SERVER__ACCESS_LOG=false), SQLite, one process;"
         " the government threshold raised to 10^9 so the petition keeps accepting signatures"
@@ -172,6 +178,10 @@ def format_statuses(statuses: dict[int, int]) -> str:
 
 
 def run_signing(args: argparse.Namespace, out: Out) -> dict[str, Any]:
+    if args.database_url or args.instances != [1]:
+        from loadtests.signing_scale import run_signing_scaled
+
+        return run_signing_scaled(args, out)
     workdir = bench_workdir()
     hello = measure_hello(workdir, args, out)
     # Signing cannot outrun a bare hello on the same core, so hello's rate bounds the tokens.
@@ -420,6 +430,20 @@ def build_parser() -> argparse.ArgumentParser:
             sub.add_argument(
                 "--repeat", type=int, default=3, help="interleaved hello/read repetitions"
             )
+        if name == "signing":
+            from loadtests.signing_scale import parse_instance_counts
+
+            sub.add_argument(
+                "--database-url",
+                help="a PostgreSQL server (postgresql://user@host/db): the run creates a fresh"
+                " database there and drops it afterwards (default: SQLite)",
+            )
+            sub.add_argument(
+                "--instances",
+                type=parse_instance_counts,
+                default=[1],
+                help="instance counts to measure in turn on the shared database, e.g. 1,2",
+            )
     overload = modes.add_parser(
         "overload", help="four modes, open loop, at multiples of mode 2's capacity"
     )
@@ -458,7 +482,9 @@ def main(argv: list[str] | None = None, out: Out = print) -> int:
         out(line)
         sys.stdout.flush()
 
-    print_preamble(flushed, facts)
+    from loadtests.signing_scale import scaled_topology
+
+    print_preamble(flushed, facts, topology=scaled_topology(args))
     if args.mode in OPEN_LOOP and not pin_this_process(LOAD_CPU):
         flushed("generator: NOT pinned (fewer than two cores or no affinity)")
     payload = RUNNERS[args.mode](args, flushed)
