@@ -134,6 +134,16 @@ class PrivateRedis:
             raise
         return redis
 
+    def commands_processed(self) -> int:
+        """Redis's own count of the commands it has run (INFO stats)."""
+        import redis
+
+        client = redis.Redis(port=self.port, socket_timeout=5)
+        try:
+            return int(client.info("stats")["total_commands_processed"])
+        finally:
+            client.close()
+
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.terminate()

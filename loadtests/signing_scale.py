@@ -197,7 +197,9 @@ def _measure(
                 warm_jobs.append(_wrk_job(server.url + path, scripts[0], connections, args.warmup))
             jobs.append(_wrk_job(server.url + path, scripts[1], connections, args.duration))
         warm = run_concurrently(warm_jobs) if warm_jobs else []
+        commands_before = redis.commands_processed() if redis is not None else 0
         measured = run_concurrently(jobs)
+        redis_commands = (redis.commands_processed() - commands_before) if redis else None
         for result in measured:
             out(f"  {result.command}")
         created = sum(r.status_count(201) for r in (*warm, *measured))
@@ -206,6 +208,12 @@ def _measure(
         batches = [batch_sizes(server.url) for server in servers]
         for number, sizes in enumerate(batches, 1):
             out(f"  instance {number} writer batches: {sizes.describe()}")
+        requests = sum(r.requests for r in measured)
+        if redis_commands is not None and requests:
+            out(
+                f"  redis: {redis_commands:,} commands during the measured run,"
+                f" {redis_commands / requests:.2f} per request"
+            )
     finally:
         for server in servers:
             server.stop()
@@ -218,6 +226,7 @@ def _measure(
         "socket_errors": sum(sum(r.errors.values()) for r in measured),
         "commits": sum(b.commits for b in batches),
         "mean_batch": sum(b.writes for b in batches) / max(1, sum(b.commits for b in batches)),
+        "redis_commands": redis_commands,
         "created": created,
         "counted": counted,
         "sent": sent,

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -44,6 +46,39 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def spawn_server(
+    *,
+    port: int,
+    workers: int,
+    data_dir: Path,
+    log_path: Path,
+    jwt_secret: str = JWT_SECRET,
+    iin_secret: str = IIN_SECRET,
+    env: dict[str, str] | None = None,
+) -> subprocess.Popen[bytes]:
+    """``qatysu serve`` in its own process group (so all its workers can be killed at once),
+    with explicit secrets and no inherited ``QATYSU_*`` setting; its output goes to a file."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("QATYSU_")}
+    environment.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    environment.update(
+        QATYSU_SERVER__DATA_DIR=str(data_dir),
+        QATYSU_JWT_SECRET=jwt_secret,
+        QATYSU_IDENTITY__IIN_HASH_SECRET=iin_secret,
+        QATYSU_SERVER__ACCESS_LOG="false",
+        **(env or {}),
+    )
+    command = [sys.executable, "-m", "core.cli", "serve", "--port", str(port)]
+    with log_path.open("ab") as log:
+        return subprocess.Popen(
+            [*command, "--workers", str(workers)],
+            cwd=REPO_ROOT,
+            env=environment,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
 
 # --- databases ---------------------------------------------------------------------------

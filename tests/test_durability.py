@@ -16,7 +16,6 @@ import os
 import signal
 import sqlite3
 import subprocess
-import sys
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -28,7 +27,7 @@ import pytest
 
 from core.identity import mint_token
 from core.iin import iin_hash, synthetic_iin
-from tests.conftest import free_port
+from tests.conftest import free_port, spawn_server
 
 pytestmark = pytest.mark.slow
 
@@ -71,33 +70,18 @@ class ServerProcess:
         return self.data_dir / "qatysu.db"
 
     def start(self) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("QATYSU_")}
-        env.update(
-            QATYSU_SERVER__DATA_DIR=str(self.data_dir),
-            QATYSU_JWT_SECRET=JWT_SECRET,
-            QATYSU_IDENTITY__IIN_HASH_SECRET=IIN_SECRET,
-            QATYSU_SERVER__ACCESS_LOG="false",
-            QATYSU_ADMISSION__ENABLED="false",
-            QATYSU_SERVER__SHUTDOWN_TIMEOUT=str(SHUTDOWN_TIMEOUT),
+        self.process = spawn_server(
+            port=self.port,
+            workers=self.workers,
+            data_dir=self.data_dir,
+            log_path=self.log_path,
+            jwt_secret=JWT_SECRET,
+            iin_secret=IIN_SECRET,
+            env={
+                "QATYSU_ADMISSION__ENABLED": "false",
+                "QATYSU_SERVER__SHUTDOWN_TIMEOUT": str(SHUTDOWN_TIMEOUT),
+            },
         )
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "core.cli",
-                    "serve",
-                    "--port",
-                    str(self.port),
-                    "--workers",
-                    str(self.workers),
-                ],
-                cwd=REPO_ROOT,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
 
     def send(self, signum: signal.Signals) -> None:
         assert self.process is not None

@@ -10,7 +10,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -18,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import IIN_SECRET, JWT_SECRET, REPO_ROOT, free_port
+from tests.conftest import free_port, spawn_server
 
 pytestmark = pytest.mark.slow
 
@@ -40,33 +39,9 @@ class Workers:
         self.data_dir = data_dir
         self.log_path = data_dir / "server.log"
         data_dir.mkdir(parents=True, exist_ok=True)
-        environment = {k: v for k, v in os.environ.items() if not k.startswith("QATYSU_")}
-        environment.pop("PROMETHEUS_MULTIPROC_DIR", None)
-        environment.update(
-            QATYSU_SERVER__DATA_DIR=str(data_dir),
-            QATYSU_JWT_SECRET=JWT_SECRET,
-            QATYSU_IDENTITY__IIN_HASH_SECRET=IIN_SECRET,
-            QATYSU_SERVER__ACCESS_LOG="false",
-            **env,
+        self.process = spawn_server(
+            port=self.port, workers=WORKERS, data_dir=data_dir, log_path=self.log_path, env=env
         )
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "core.cli",
-                    "serve",
-                    "--port",
-                    str(self.port),
-                    "--workers",
-                    str(WORKERS),
-                ],
-                cwd=REPO_ROOT,
-                env=environment,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
 
     @property
     def url(self) -> str:

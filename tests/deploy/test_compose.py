@@ -173,27 +173,26 @@ def test_grafana_gets_the_datasource_uid_the_shipped_dashboard_uses() -> None:
     assert '"uid": "prometheus"' in dashboard
 
 
-def test_haproxy_accepts_the_proxy_config() -> None:
-    result = subprocess.run(
+def haproxy_check(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
         [tool("haproxy", "apt-get install haproxy"), "-c", "-f", str(DEPLOY / "haproxy.cfg")],
-        env={**os.environ, **PROXY_ENV},
+        env=env,
         capture_output=True,
         text=True,
         timeout=30,
         check=False,
     )
+
+
+def test_haproxy_accepts_the_proxy_config() -> None:
+    result = haproxy_check({**os.environ, **PROXY_ENV})
+
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_haproxy_refuses_the_config_without_its_addresses() -> None:
-    result = subprocess.run(
-        [tool("haproxy", "apt-get install haproxy"), "-c", "-f", str(DEPLOY / "haproxy.cfg")],
-        env={k: v for k, v in os.environ.items() if k not in PROXY_ENV},
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
+    result = haproxy_check({k: v for k, v in os.environ.items() if k not in PROXY_ENV})
+
     assert result.returncode != 0
 
 
