@@ -137,6 +137,17 @@ def run_signing_scaled(args: argparse.Namespace, out: Out) -> dict[str, Any]:
             )
             rows.append(row)
             payload["runs"].append(row)
+            if database is not None:
+                ((size, stored),) = database.query(
+                    "SELECT pg_total_relation_size('petition_signatures'), count(*)"
+                    " FROM petition_signatures"
+                )
+                per_row = int(size) / max(1, int(stored))
+                out(
+                    f"  petition_signatures: {int(stored):,} rows, {int(size):,} bytes with"
+                    f" indexes and TOAST, {per_row:,.0f} bytes per signature"
+                )
+                row["bytes_per_signature"] = per_row
             verdict = signature_verdict(
                 row["created"], row["counted"], row["sent"], args.connections
             )

@@ -363,7 +363,10 @@ def test_dockerfile_runs_as_non_root_and_health_checks_healthz() -> None:
     dockerfile = (REPO_ROOT / "Dockerfile").read_text(encoding="utf-8")
 
     assert re.search(r"^FROM python:3\.11-slim\b", dockerfile, flags=re.MULTILINE)
-    assert re.search(r"^USER qatysu$", dockerfile, flags=re.MULTILINE)
+    # A numeric user (the uid and gid useradd creates) lets a runtime verify it is not root.
+    assert re.search(r"^USER 10001:10001$", dockerfile, flags=re.MULTILINE)
+    assert "--uid 10001 --gid qatysu" in dockerfile
+    assert "--gid 10001 qatysu" in dockerfile
     assert re.search(r"^HEALTHCHECK .*urllib.*/healthz", dockerfile, flags=re.MULTILINE | re.DOTALL)
     assert 'CMD ["qatysu", "serve", "--host", "0.0.0.0"]' in dockerfile
 

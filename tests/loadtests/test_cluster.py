@@ -73,7 +73,7 @@ def stored_count(cluster, petition_id: str) -> int:
     (row,) = cluster.database.query(
         "SELECT signature_count FROM petitions WHERE id = $1", petition_id
     )
-    return int(row[0])  # type: ignore[call-overload]
+    return int(row[0])
 
 
 def sign(base_url: str, petition_id: str, number: int) -> tuple[int, object]:
@@ -107,7 +107,7 @@ def test_signatures_through_the_proxy_land_exactly_once(cluster, petition: str) 
 
     assert first == [201] * len(citizens)
     assert [status for status, _ in again] == [200] * len(citizens)
-    assert all(body["already_signed"] is True for _, body in again)  # type: ignore[index]
+    assert all(body["already_signed"] is True for _, body in again)
     hashes = stored_hashes(cluster, petition)
     wanted = {iin_hash(synthetic_iin(n), IIN_SECRET) for n in citizens}
     assert sorted(h for h in hashes if h in wanted) == sorted(wanted)
