@@ -124,9 +124,9 @@ def start_cluster(
         proxy_env = dict(os.environ)
         proxy_port = free_port()
         proxy_env.update(
-            QATYSU_PROXY_BIND=f"127.0.0.1:{proxy_port}",
-            QATYSU_PROXY_STATS=f"127.0.0.1:{stats_port}",
-            **{f"QATYSU_{n}": f"127.0.0.1:{s.port}" for n, s in enumerate(servers, 1)},
+            QATYSU_HAPROXY_BIND=f"127.0.0.1:{proxy_port}",
+            QATYSU_HAPROXY_STATS=f"127.0.0.1:{stats_port}",
+            **{f"QATYSU_BACKEND_{n}": f"127.0.0.1:{s.port}" for n, s in enumerate(servers, 1)},
         )
         proxy = ManagedServer(
             command=[haproxy, "-db", "-f", str(HAPROXY_CONFIG)],

@@ -255,7 +255,7 @@ def _wrk_job(url: str, script: Path, connections: int, duration: float) -> Calla
 def _report(
     rows: list[dict[str, Any]], hello: WrkResult, args: argparse.Namespace, out: Out, load_cpu: int
 ) -> None:
-    from loadtests.bench import markdown_table
+    from loadtests.report import markdown_table
 
     out("")
     table = [
