@@ -134,15 +134,16 @@ class PrivateRedis:
             raise
         return redis
 
-    def commands_processed(self) -> int:
-        """Redis's own count of the commands it has run (INFO stats)."""
+    def command_calls(self) -> dict[str, int]:
+        """How many times Redis has run each command (INFO commandstats)."""
         import redis
 
         client = redis.Redis(port=self.port, socket_timeout=5)
         try:
-            return int(client.info("stats")["total_commands_processed"])
+            stats = client.info("commandstats")
         finally:
             client.close()
+        return {name.removeprefix("cmdstat_"): int(value["calls"]) for name, value in stats.items()}
 
     def stop(self) -> None:
         if self.process.poll() is None:

@@ -81,6 +81,13 @@ def batch_sizes(base_url: str) -> BatchSizes:
         return parse_batch_sizes(response.read().decode())
 
 
+def ratelimit_backend_errors(base_url: str) -> int:
+    with urllib.request.urlopen(base_url + "/metrics", timeout=10) as response:
+        text = response.read().decode()
+    match = re.search(r"^qatysu_ratelimit_backend_errors_total ([0-9.e+]+)$", text, re.MULTILINE)
+    return int(float(match.group(1))) if match else 0
+
+
 def parse_batch_sizes(text: str) -> BatchSizes:
     """The ``qatysu_writer_batch_size`` histogram in a Prometheus text exposition."""
 
@@ -208,9 +215,12 @@ def _measure(
                 warm_jobs.append(_wrk_job(server.url + path, scripts[0], connections, args.warmup))
             jobs.append(_wrk_job(server.url + path, scripts[1], connections, args.duration))
         warm = run_concurrently(warm_jobs) if warm_jobs else []
-        commands_before = redis.commands_processed() if redis is not None else 0
+        calls_before = redis.command_calls() if redis is not None else {}
         measured = run_concurrently(jobs)
-        redis_commands = (redis.commands_processed() - commands_before) if redis else None
+        calls_after = redis.command_calls() if redis is not None else {}
+        calls = {k: v - calls_before.get(k, 0) for k, v in calls_after.items()}
+        scripts = calls.get("evalsha", 0) + calls.get("eval", 0)
+        others = sum(calls.values()) - scripts
         for result in measured:
             out(f"  {result.command}")
         created = sum(r.status_count(201) for r in (*warm, *measured))
@@ -220,10 +230,12 @@ def _measure(
         for number, sizes in enumerate(batches, 1):
             out(f"  instance {number} writer batches: {sizes.describe()}")
         requests = sum(r.requests for r in measured)
-        if redis_commands is not None and requests:
+        backend_errors = sum(ratelimit_backend_errors(server.url) for server in servers)
+        if redis is not None and requests:
             out(
-                f"  redis: {redis_commands:,} commands during the measured run,"
-                f" {redis_commands / requests:.2f} per request"
+                f"  redis, measured run: {scripts:,} rate-limit scripts (EVALSHA/EVAL),"
+                f" {scripts / requests:.2f} per request; {others:,} other commands;"
+                f" {backend_errors:,} checks fell back to local limits (Redis too slow)"
             )
     finally:
         for server in servers:
@@ -237,7 +249,9 @@ def _measure(
         "socket_errors": sum(sum(r.errors.values()) for r in measured),
         "commits": sum(b.commits for b in batches),
         "mean_batch": sum(b.writes for b in batches) / max(1, sum(b.commits for b in batches)),
-        "redis_commands": redis_commands,
+        "redis_scripts": scripts if redis is not None else None,
+        "redis_other_commands": others if redis is not None else None,
+        "ratelimit_backend_errors": backend_errors,
         "created": created,
         "counted": counted,
         "sent": sent,
@@ -277,7 +291,9 @@ def _report(
                 row["signatures_per_s"],
                 row["p50_ms"],
                 row["p99_ms"],
-                row["signatures_per_s"] / hello.success_rate if hello.success_rate else None,
+                f"{row['signatures_per_s'] / hello.success_rate:.2f}"
+                if hello.success_rate
+                else None,
                 row["mean_batch"],
             ]
         )
