@@ -16,6 +16,7 @@ from core.fastlane import FastLane
 from core.identity import BearerTokenProvider, TokenKeys, TokenVerifier
 from core.lifecycle import Readiness, event_loop_lag_ctx
 from core.metrics import Metrics
+from core.metrics_exposure import metrics_port_ctx
 from core.middlewares import envelope_middleware, identity_middleware
 from core.operations import OPENAPI_CACHE, add_operations_routes
 from core.plugins import EventBus, PluginHost
@@ -80,7 +81,7 @@ def create_app(settings: Settings, *, extra_plugins: Sequence[object] = ()) -> w
             )
 
     routes = RouteRegistry()
-    add_operations_routes(routes)
+    add_operations_routes(routes, settings.metrics.exposure)
     host.add_routes(routes, app)
     app[keys.ROUTES] = routes
     for spec in routes:
@@ -97,6 +98,8 @@ def create_app(settings: Settings, *, extra_plugins: Sequence[object] = ()) -> w
         app.cleanup_ctx.append(admission.cleanup_ctx)
     app.cleanup_ctx.append(event_loop_lag_ctx)
     app.cleanup_ctx.append(guard_sweeper_ctx)
+    if settings.metrics.exposure == "separate_port":
+        app.cleanup_ctx.append(metrics_port_ctx)
     app.cleanup_ctx.extend(host.cleanup_contexts(app))
     app.cleanup_ctx.append(readiness_ctx)
     return app
@@ -126,6 +129,10 @@ def token_keys(settings: Settings) -> TokenKeys:
         public_key=public_key,
         algorithms=identity.algorithms,
         leeway=identity.leeway_seconds,
+        issuer=identity.issuer,
+        audience=identity.audience,
+        token_types=identity.token_types,
+        max_lifetime=identity.max_token_lifetime_seconds,
     )
 
 

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp.http import SERVER_SOFTWARE
 
-from core.admission.clients import IPAddress, Network, address_behind_proxies, forwarded_chain
+from core.admission.clients import ClientAddressing, IPAddress, address_behind_proxies
 from core.admission.gcra import ceil_seconds, ratelimit_headers
 from core.cache import etag_matches
 from core.requestids import request_id_for
@@ -89,7 +89,7 @@ class FastLane:
         cache: MicroCache,
         metrics: Metrics,
         limiter: LocalRateLimiter | None,
-        trusted: tuple[Network, ...],
+        trusted: ClientAddressing,
         access_log: logging.Logger | None = None,
         max_entries: int = _MAX_ENTRIES,
     ) -> None:
@@ -246,7 +246,7 @@ class FastLane:
             if len(self._clients) >= _MAX_CLIENTS:
                 self._clients.clear()
             address = self._clients[key] = address_behind_proxies(
-                peer, forwarded_chain(forwarded, x_forwarded_for), self._trusted
+                peer, forwarded, x_forwarded_for, self._trusted
             )
         return address
 

@@ -1,8 +1,14 @@
 """Bearer-token identity: verification, roles, and the keyed hash that stands in for an IIN.
 
 A citizen's ``sub`` claim is an IIN. It is checked (control digit included) and at once replaced
-by its keyed hash: ``Identity.subject`` never holds the raw number, so nothing downstream (storage,
-logs, metrics, rate-limit keys) can leak it.
+by its keyed hash. An official's ``sub`` is kept as it is, unless it is shaped like an IIN (the
+national identity provider uses the IIN as ``sub`` for everyone): then it is hashed too. So
+``Identity.subject`` never holds a raw IIN, and nothing downstream (storage, event payloads,
+logs, metrics, rate-limit keys) can leak one.
+
+Tokens from an identity provider (RS256, ES256) must carry the configured ``iss`` and ``aud``,
+a ``typ`` header of an accepted type, and ``iat`` and ``exp`` no further apart than the maximum
+lifetime. The public key is parsed once, when the verifier is built.
 """
 
 from __future__ import annotations
@@ -13,11 +19,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import jwt
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
 from core.errors import Forbidden, Unauthorized
 from core.hookspecs import hookimpl
-from core.hs256 import TokenRejected, token_header, verify_hs256
+from core.hs256 import TokenRejected, segments_header, token_segments, verify_hs256_segments
 from core.iin import iin_hash, iin_problem
+from core.settings import SettingsError
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -63,6 +72,35 @@ class TokenKeys:
     public_key: str | None = None
     algorithms: tuple[str, ...] = ("HS256",)
     leeway: float = 30.0
+    # What an identity provider's token (RS256, ES256) must say about itself.
+    issuer: str | None = None
+    audience: str | None = None
+    token_types: tuple[str, ...] = ("JWT", "at+jwt")
+    max_lifetime: float = 12 * 3600
+
+
+PublicKey = rsa.RSAPublicKey | ec.EllipticCurvePublicKey
+_KEY_TYPES: dict[str, type[PublicKey]] = {
+    "RS256": rsa.RSAPublicKey,
+    "ES256": ec.EllipticCurvePublicKey,
+}
+
+
+def load_public_key(pem: str, algorithms: tuple[str, ...]) -> PublicKey:
+    """The PEM public key, parsed once; SettingsError when it does not fit the algorithms."""
+    try:
+        key = load_pem_public_key(pem.encode())
+    except ValueError as exc:
+        raise SettingsError(f"identity.jwt_public_key_file: not a PEM public key: {exc}") from None
+    for algorithm in algorithms:
+        wanted = _KEY_TYPES.get(algorithm)
+        if wanted is not None and not isinstance(key, wanted):
+            raise SettingsError(
+                f"identity.jwt_public_key_file: the key cannot verify {algorithm} tokens"
+            )
+    if not isinstance(key, rsa.RSAPublicKey | ec.EllipticCurvePublicKey):
+        raise SettingsError("identity.jwt_public_key_file: only RSA and EC keys are supported")
+    return key
 
 
 class TokenVerifier:
@@ -70,8 +108,14 @@ class TokenVerifier:
 
     def __init__(self, keys: TokenKeys) -> None:
         self._keys = keys
-        self._hs_algorithms = [a for a in keys.algorithms if a.startswith("HS")]
+        self._hs256 = "HS256" in keys.algorithms
         self._pk_algorithms = [a for a in keys.algorithms if not a.startswith("HS")]
+        self._public_key = (
+            load_public_key(keys.public_key, tuple(self._pk_algorithms))
+            if keys.public_key and self._pk_algorithms
+            else None
+        )
+        self._token_types = {_media_type(t) for t in keys.token_types}
 
     def citizen_hash(self, iin: str) -> str:
         """The keyed hash that stands for this IIN everywhere the server keeps it."""
@@ -97,6 +141,7 @@ class TokenVerifier:
             problem = iin_problem(subject)
             if problem is not None:
                 raise Unauthorized(f"the token's subject is not a valid IIN: {problem}")
+        if role is Role.CITIZEN or is_iin_shaped(subject):
             subject = iin_hash(subject, self._keys.iin_secret)
         return Identity(
             subject=subject,
@@ -107,34 +152,41 @@ class TokenVerifier:
 
     def _decode(self, token: str) -> dict[str, Any]:
         try:
-            header = token_header(token)
+            # The whole token's shape first, whatever the algorithm: nothing is decoded from a
+            # token that is too long, not ASCII, or not three base64url segments.
+            segments = token_segments(token)
+            header = segments_header(segments)
+            algorithm = header.get("alg")
+            if algorithm == "HS256" and self._hs256:
+                claims = verify_hs256_segments(
+                    segments, header, self._keys.hs256_secret, time.time(), self._keys.leeway
+                )
+            elif algorithm in self._pk_algorithms and self._public_key is not None:
+                claims = self._decode_public_key(token, str(algorithm), header, self._public_key)
+            else:
+                raise Unauthorized(f"tokens signed with {algorithm!r} are not accepted")
         except TokenRejected as exc:
             raise Unauthorized(str(exc)) from None
-        algorithm = header.get("alg")
-        if algorithm == "HS256" and algorithm in self._hs_algorithms:
-            try:
-                claims = verify_hs256(
-                    token, self._keys.hs256_secret, now=time.time(), leeway=self._keys.leeway
-                )
-            except TokenRejected as exc:
-                raise Unauthorized(str(exc)) from None
-        elif algorithm in self._pk_algorithms and self._keys.public_key:
-            claims = self._decode_public_key(token, algorithm, self._keys.public_key)
-        else:
-            raise Unauthorized(f"tokens signed with {algorithm!r} are not accepted")
         for claim in ("sub", "role"):
             if claim not in claims:
                 raise Unauthorized(f"the token has no {claim} claim")
         return claims
 
-    def _decode_public_key(self, token: str, algorithm: str, key: str) -> dict[str, Any]:
+    def _decode_public_key(
+        self, token: str, algorithm: str, header: dict[str, Any], key: PublicKey
+    ) -> dict[str, Any]:
+        typ = header.get("typ")
+        if not isinstance(typ, str) or _media_type(typ) not in self._token_types:
+            raise Unauthorized(f"tokens of type {typ!r} are not accepted")
         try:
             claims: dict[str, Any] = jwt.decode(
                 token,
                 key,
                 algorithms=[algorithm],
                 leeway=self._keys.leeway,
-                options={"require": ["exp", "sub", "role"]},
+                issuer=self._keys.issuer,
+                audience=self._keys.audience,
+                options={"require": ["exp", "iat", "iss", "aud", "sub", "role"]},
             )
         except jwt.ExpiredSignatureError:
             raise Unauthorized("the token has expired") from None
@@ -142,7 +194,20 @@ class TokenVerifier:
             raise Unauthorized("the token's signature does not verify") from None
         except jwt.PyJWTError as exc:
             raise Unauthorized(f"the token is not valid: {exc}") from None
+        if claims["exp"] - claims["iat"] > self._keys.max_lifetime:
+            raise Unauthorized(f"the token lives longer than {self._keys.max_lifetime:g} seconds")
         return claims
+
+
+def is_iin_shaped(subject: str) -> bool:
+    """True for twelve ASCII digits: an IIN, or near enough to one that it must not be kept."""
+    return len(subject) == 12 and subject.isascii() and subject.isdigit()
+
+
+def _media_type(typ: str) -> str:
+    # RFC 7515 4.1.9: compared case-insensitively, and "application/" may be left out.
+    lowered = typ.lower()
+    return lowered.removeprefix("application/")
 
 
 def mint_token(

@@ -9,9 +9,11 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from core import keys
+from core.admission.auth_failures import charge_failed_authentication
 from core.connections import GUARD
-from core.errors import Problem, from_http_exception, internal_error_response
+from core.errors import Problem, Unauthorized, from_http_exception, internal_error_response
 from core.identity import bearer_token
+from core.metrics_exposure import guarded_metrics_handler
 from core.requestids import request_id_for
 
 if TYPE_CHECKING:
@@ -67,15 +69,22 @@ def _observe(request: web.Request, status: int, started: float) -> None:
 
 @web.middleware
 async def identity_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Verify a bearer token when one is sent; a bad token is 401 on every route."""
-    await resolve_identity(request)
+    """Verify a bearer token when one is sent; a bad token is 401 on every route but one whose
+    bearer token is not a JWT (``/metrics`` behind its own token)."""
+    if request.match_info.handler is not guarded_metrics_handler:
+        await resolve_identity(request)
     return await handler(request)
 
 
 async def resolve_identity(request: web.Request) -> None:
     if keys.IDENTITY in request:
         return
-    token = bearer_token(request)
-    request[keys.IDENTITY] = (
-        None if token is None else await request.app[keys.PLUGINS].identify(request, token)
-    )
+    try:
+        token = bearer_token(request)
+        identity = (
+            None if token is None else await request.app[keys.PLUGINS].identify(request, token)
+        )
+    except Unauthorized:
+        await charge_failed_authentication(request)
+        raise
+    request[keys.IDENTITY] = identity

@@ -6,10 +6,12 @@ import asyncio
 from importlib.metadata import PackageNotFoundError, version
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from core import keys
 from core.bodies import json_response
 from core.metrics import metrics_handler
+from core.metrics_exposure import guarded_metrics_handler
 from core.openapi import build_openapi
 from core.routing import OPERATIONS, RouteRegistry
 
@@ -66,8 +68,9 @@ async def openapi(request: web.Request) -> web.Response:
     return json_response(cache["document"])
 
 
-def add_operations_routes(routes: RouteRegistry) -> None:
-    for path, handler, name, summary in (
+def add_operations_routes(routes: RouteRegistry, metrics_exposure: str = "same_port") -> None:
+    """The operations routes; ``/metrics`` only where ``metrics.exposure`` puts it."""
+    operations: list[tuple[str, Handler, str, str]] = [
         ("/healthz", healthz, "ops.healthz", "The process is alive"),
         (
             "/readyz",
@@ -75,9 +78,20 @@ def add_operations_routes(routes: RouteRegistry) -> None:
             "ops.readyz",
             "The database and Redis answer, and the server is not draining",
         ),
-        ("/metrics", metrics_handler, "ops.metrics", "Prometheus metrics"),
         ("/openapi.json", openapi, "ops.openapi", "This API description"),
-    ):
+    ]
+    if metrics_exposure == "same_port":
+        operations.append(("/metrics", metrics_handler, "ops.metrics", "Prometheus metrics"))
+    elif metrics_exposure == "bearer_token":
+        operations.append(
+            (
+                "/metrics",
+                guarded_metrics_handler,
+                "ops.metrics",
+                "Prometheus metrics, for the metrics bearer token",
+            )
+        )
+    for path, handler, name, summary in operations:
         routes.add(
             "GET",
             path,

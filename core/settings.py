@@ -21,7 +21,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 M = TypeVar("M", bound="BaseModel")
 
@@ -62,6 +69,9 @@ class ServerSettings(Section):
     max_connections: int = Field(default=4096, ge=1)
     drain_grace: float = Field(default=0.0, ge=0)
     trusted_proxies: tuple[str, ...] = ()
+    # The one forwarding header the trusted proxies set; the other is never believed.
+    forwarded_header: Literal["x-forwarded-for", "forwarded"] = "x-forwarded-for"
+    ipv6_client_prefix: int = Field(default=64, ge=1, le=128)
     event_loop: Literal["uvloop", "asyncio"] = "uvloop"
 
     @property
@@ -89,6 +99,11 @@ class IdentitySettings(Section):
     algorithms: tuple[Literal["HS256", "RS256", "ES256"], ...] = ("HS256",)
     iin_hash_secret: str = ""
     leeway_seconds: float = Field(default=30.0, ge=0)
+    # Identity-provider tokens (RS256, ES256) must carry these.
+    issuer: str | None = None
+    audience: str | None = None
+    token_types: tuple[str, ...] = ("JWT", "at+jwt")
+    max_token_lifetime_seconds: float = Field(default=12 * 3600, gt=0)
 
     @field_validator("jwt_secret", "iin_hash_secret")
     @classmethod
@@ -97,6 +112,14 @@ class IdentitySettings(Section):
         if value and len(value.encode()) < MIN_SECRET_BYTES:
             raise ValueError(f"a secret must be at least {MIN_SECRET_BYTES} bytes long")
         return value
+
+    @model_validator(mode="after")
+    def _provider_fully_configured(self) -> IdentitySettings:
+        if any(algorithm != "HS256" for algorithm in self.algorithms):
+            for name in ("jwt_public_key_file", "issuer", "audience"):
+                if getattr(self, name) is None:
+                    raise ValueError(f"identity.{name} must be set to accept RS256 or ES256 tokens")
+        return self
 
 
 class WriterSettings(Section):
@@ -140,6 +163,19 @@ class AdmissionSettings(Section):
 class MetricsSettings(Section):
     enabled: bool = True
     slo_seconds: float = Field(default=0.25, gt=0)
+    exposure: Literal["same_port", "separate_port", "bearer_token"] = "same_port"
+    host: str = "127.0.0.1"
+    port: int = Field(default=9464, ge=0, le=65535)
+    bearer_token: str = ""
+
+    @model_validator(mode="after")
+    def _token_when_guarded(self) -> MetricsSettings:
+        if self.exposure == "bearer_token" and len(self.bearer_token.encode()) < MIN_SECRET_BYTES:
+            raise ValueError(
+                f"metrics.bearer_token must be at least {MIN_SECRET_BYTES} bytes "
+                "when metrics.exposure is bearer_token"
+            )
+        return self
 
 
 class CalendarSettings(Section):

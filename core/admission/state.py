@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from core import keys
-from core.admission.clients import parse_networks
+from core.admission.clients import client_addressing
 from core.admission.concurrency import FixedLimit, Gradient2Limit, LimitAlgorithm
 from core.admission.controller import AdmissionController
 from core.admission.edge import EdgeShedder
@@ -58,7 +58,7 @@ class Admission:
     def __init__(self, settings: Settings, metrics: Metrics) -> None:
         self.settings = settings.admission
         self.metrics = metrics
-        self.trusted = parse_networks(settings.server.trusted_proxies)
+        self.trusted = client_addressing(settings.server)
         limit: LimitAlgorithm
         if self.settings.fixed_limit is not None:
             limit = FixedLimit(limit=self.settings.fixed_limit)

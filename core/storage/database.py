@@ -44,7 +44,8 @@ class Database:
     def __init__(self, url: str, *, pool_size: int = 8) -> None:
         self.url = async_url(url)
         self.dialect = "sqlite" if self.url.startswith("sqlite") else "postgresql"
-        kwargs: dict[str, Any] = {}
+        # Bound parameters (names, texts, hashes) never reach an error message or a log line.
+        kwargs: dict[str, Any] = {"hide_parameters": True}
         if self.dialect == "sqlite":
             database = make_url(self.url).database
             if database and database != ":memory:":
@@ -63,7 +64,7 @@ class Database:
             if database and database != ":memory:":
                 sync_url = make_url(self.url).set(drivername="sqlite+pysqlite")
                 self.sync_engine = create_engine(
-                    sync_url, connect_args={"timeout": 30}
+                    sync_url, connect_args={"timeout": 30}, hide_parameters=True
                 ).execution_options(qatysu_write=True)
                 _configure_sqlite(self.sync_engine)
 

@@ -97,9 +97,10 @@ async def seed_consultation(app: web.Application) -> list[str]:
                 agency="almaty-akimat",
                 title="Draft Rules for enrolment in kindergartens and schools",
                 summary="The akimat proposes one online queue for kindergarten and school places.",
-                opens_at=now - dt.timedelta(days=2),
-                closes_at=now + dt.timedelta(days=12),
-                created_at=now - dt.timedelta(days=2),
+                # Open past the minimum discussion, so the tour's report can close it.
+                opens_at=now - dt.timedelta(days=11),
+                closes_at=now + dt.timedelta(days=3),
+                created_at=now - dt.timedelta(days=11),
                 comment_count=len(_COMMENTS),
                 **tallies,
             )

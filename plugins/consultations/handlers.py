@@ -14,6 +14,7 @@ from core.api import (
     AGENCY,
     CITIZEN,
     MODERATOR,
+    as_utc,
     emit_event,
     moderate_texts,
     new_id,
@@ -343,13 +344,14 @@ async def publish_report(request: web.Request) -> web.Response:
     answered = [answer.comment_id for answer in body.answers]
     _refuse_repeated_answers(answered)
     now = utcnow()
+    settings = request.app[SETTINGS]
     async with request.app[keys.DATABASE].read() as conn:
         row = await fetch_consultation(conn, consultation_id)
         if row is None:
             raise NotFound("no such consultation")
         if row.agency != agency.agency:
             raise Forbidden("the consultation belongs to another agency")
-        refusal = _report_refusal(row, now)
+        refusal = _report_refusal(row, now, settings.min_discussion_days)
         if refusal is not None:
             raise refusal
         belonging = await comments_of(conn, consultation_id, answered)
@@ -376,7 +378,9 @@ async def publish_report(request: web.Request) -> web.Response:
         if published.rowcount != 1:
             current = await fetch_consultation(conn, consultation_id)
             assert current is not None
-            raise _report_refusal(current, now) or Conflict("the report cannot be published")
+            raise _report_refusal(current, now, settings.min_discussion_days) or Conflict(
+                "the report cannot be published"
+            )
         if body.answers:
             await conn.execute(
                 report_answers.insert(),
@@ -425,18 +429,43 @@ def _refuse_repeated_answers(comment_ids: list[str]) -> None:
         raise Unprocessable("a comment is answered more than once", errors=errors)
 
 
-def _report_refusal(row: Row[Any], now: dt.datetime) -> Conflict | None:
+def _report_refusal(row: Row[Any], now: dt.datetime, min_days: int) -> Conflict | None:
     if row.report_published_at is not None:
         return Conflict(
             "the report of this consultation is already published",
             extra={"consultation_status": Status.CLOSED.value},
         )
-    if status_at(row, now) is Status.UPCOMING:
+    status = status_at(row, now)
+    if status is Status.UPCOMING:
         return Conflict(
             "the discussion has not opened yet",
             extra={"consultation_status": Status.UPCOMING.value},
         )
+    allowed_from = report_allowed_from(row, min_days)
+    if now < allowed_from:
+        return Conflict(
+            f"the report closes the discussion, which must last at least {min_days} days: "
+            f"it may be published from {allowed_from.isoformat()}",
+            extra={
+                "consultation_status": status.value,
+                "report_allowed_from": allowed_from.isoformat(),
+            },
+        )
     return None
+
+
+def report_allowed_from(row: Row[Any], min_days: int) -> dt.datetime:
+    """When the statutory minimum discussion has passed: ``min_days`` from the later of the
+    opening and the creation (a backdated opening shortens nothing), or the closing time."""
+    opens_at, created_at, closes_at = (
+        as_utc(row.opens_at),
+        as_utc(row.created_at),
+        as_utc(row.closes_at),
+    )
+    assert opens_at is not None
+    assert created_at is not None
+    assert closes_at is not None
+    return min(closes_at, max(opens_at, created_at) + dt.timedelta(days=min_days))
 
 
 async def _document(request: web.Request, consultation_id: str) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from core.api import as_utc
 from core.errors import Conflict, NotFound
 from core.storage.writer import BatchKind
-from plugins.petitions.lifecycle import SIGNABLE, Status, status_after_signatures
+from plugins.petitions.lifecycle import PRIVATE, SIGNABLE, Status, status_after_signatures
 from plugins.petitions.tables import petitions, signatures
 
 if TYPE_CHECKING:
@@ -151,7 +151,9 @@ def _answer_repeats_as_already_signed(
 
 
 def _refusal(row: Any, now: dt.datetime) -> BaseException | None:
-    if row is None:
+    # A petition not yet published (or rejected) is unknown to signers, exactly as GET says: a
+    # 409 naming its status would tell anyone that it exists.
+    if row is None or Status(row.status) in PRIVATE:
         return NotFound("no such petition")
     status = Status(row.status)
     if status not in SIGNABLE:

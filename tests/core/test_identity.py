@@ -14,7 +14,7 @@ import jwt
 import pytest
 from aiohttp import web
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from core.api import CITIZEN, caller, require
 from core.bodies import json_response
@@ -23,6 +23,7 @@ from core.hookspecs import hookimpl
 from core.identity import Identity, Role, TokenKeys, TokenVerifier, ensure_role, public_name
 from core.iin import iin_hash
 from core.routing import RoutePolicy, RouteRegistry
+from core.settings import SettingsError, build_settings
 from tests.conftest import IIN_SECRET, JWT_SECRET, auth, token
 
 IIN = "900101300126"
@@ -129,8 +130,13 @@ def public_pem(key: rsa.RSAPrivateKey) -> bytes:
 BAD_TOKENS: list[tuple[str, str, str]] = [
     (
         "alg_none",
-        unsigned_token({"sub": IIN, "role": "citizen", "exp": future()}),
+        unsigned_token({"sub": IIN, "role": "citizen", "exp": future()}) + "c2ln",
         "tokens signed with 'none' are not accepted",
+    ),
+    (
+        "alg_none_with_an_empty_signature",
+        unsigned_token({"sub": IIN, "role": "citizen", "exp": future()}),
+        "the bearer token is not a well-formed JWT",
     ),
     (
         "expired",
@@ -252,7 +258,7 @@ BAD_TOKENS: list[tuple[str, str, str]] = [
     (
         "subject_as_a_number",
         hand_signed(claims_json(sub=12345, role="operator", exp=future())),
-        "the token has no subject",
+        "the token's sub claim is not a string",
     ),
     (
         "alg_written_in_lower_case",
@@ -424,7 +430,12 @@ async def test_the_bearer_scheme_is_case_insensitive(make_client: Any) -> None:
 def rs256_settings(tmp_path: Path, key: rsa.RSAPrivateKey) -> dict[str, Any]:
     path = tmp_path / "jwt-public.pem"
     path.write_bytes(public_pem(key))
-    return {"jwt_public_key_file": str(path), "algorithms": ["HS256", "RS256"]}
+    return {
+        "jwt_public_key_file": str(path),
+        "algorithms": ["HS256", "RS256"],
+        "issuer": ISSUER,
+        "audience": AUDIENCE,
+    }
 
 
 async def test_an_rs256_token_verifies_with_the_configured_public_key(
@@ -434,9 +445,7 @@ async def test_an_rs256_token_verifies_with_the_configured_public_key(
     client = await make_client(
         extra_plugins=(WhoAmIPlugin(),), identity=rs256_settings(tmp_path, key)
     )
-    bearer = jwt.encode(
-        {"sub": "moderator-7", "role": "moderator", "exp": future()}, key, algorithm="RS256"
-    )
+    bearer = provider_token(key)
     response = await client.get("/test/whoami", headers=auth(bearer))
     assert response.status == 200
     assert await response.json() == {
@@ -552,3 +561,217 @@ def test_an_rs256_token_without_exp_is_refused() -> None:
     with pytest.raises(Unauthorized) as caught:
         rs.verify(bearer)
     assert caught.value.detail == 'the token is not valid: Token is missing the "exp" claim'
+
+
+# --- the whole token's shape, checked by the verifier itself -----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("case", "bearer", "detail"),
+    [
+        (
+            "non_ascii_in_the_claims",
+            hs256({"sub": "operator-1", "role": "operator", "exp": future()}).replace(".", ".é", 1),
+            "the bearer token is not a well-formed JWT",
+        ),
+        (
+            "non_ascii_in_the_signature",
+            hs256({"sub": "operator-1", "role": "operator", "exp": future()}) + "é",
+            "the bearer token is not a well-formed JWT",
+        ),
+        (
+            "trailing_newline",
+            hs256({"sub": "operator-1", "role": "operator", "exp": future()}) + "\n",
+            "the bearer token is not a well-formed JWT",
+        ),
+        (
+            "padded_signature",
+            hs256({"sub": "operator-1", "role": "operator", "exp": future()}) + "=",
+            "the bearer token is not a well-formed JWT",
+        ),
+        (
+            "longer_than_the_cap",
+            "a" * 4000 + "." + "b" * 4000 + "." + "c" * 193,
+            "the bearer token is longer than 8192 characters",
+        ),
+        (
+            "audience_claim",
+            hs256({"sub": "operator-1", "role": "operator", "exp": future(), "aud": "other"}),
+            "the token is meant for another audience",
+        ),
+        (
+            "issued_in_the_future",
+            hs256({"sub": "operator-1", "role": "operator", "exp": future(), "iat": future() - 60}),
+            "the token is not valid yet",
+        ),
+        (
+            "crit_header",
+            hand_signed(
+                claims_json(sub="operator-1", role="operator", exp=future()),
+                header={"alg": "HS256", "crit": ["exp"]},
+            ),
+            "the token's header asks for an extension this server does not know",
+        ),
+    ],
+)
+def test_the_verifier_checks_the_whole_token_shape_itself(
+    case: str, bearer: str, detail: str
+) -> None:
+    with pytest.raises(Unauthorized) as caught:
+        verifier().verify(bearer)
+    assert caught.value.detail == detail
+
+
+def test_a_non_canonical_signature_encoding_does_not_verify() -> None:
+    bearer = hs256({"sub": "operator-1", "role": "operator", "exp": future()})
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    # 32 bytes encode to 43 characters: the last one carries two unused bits.
+    twin = bearer[:-1] + alphabet[alphabet.index(bearer[-1]) ^ 1]
+    assert base64.urlsafe_b64decode(twin.split(".")[2] + "=") == base64.urlsafe_b64decode(
+        bearer.split(".")[2] + "="
+    )
+    with pytest.raises(Unauthorized) as caught:
+        verifier().verify(twin)
+    assert caught.value.detail == "the token's signature does not verify"
+
+
+async def test_a_non_ascii_bearer_token_is_a_401_problem_not_a_500(make_client: Any) -> None:
+    client = await make_client(extra_plugins=(WhoAmIPlugin(),))
+    bearer = hs256({"sub": "operator-1", "role": "operator", "exp": future()})
+    response = await client.get(
+        "/test/whoami", headers={"Authorization": f"Bearer {bearer[:10]}é{bearer[10:]}"}
+    )
+    assert response.status == 401
+    assert response.content_type == "application/problem+json"
+    assert (await response.json())["detail"] == "the bearer token is not a well-formed JWT"
+
+
+# --- every IIN-shaped subject is hashed, whatever the role ------------------------------------
+
+
+@pytest.mark.parametrize("role", ["moderator", "operator", "agency"])
+def test_an_official_whose_subject_is_an_iin_is_known_by_its_hash(role: str) -> None:
+    claims = {"sub": IIN, "role": role, "exp": future(), "agency": "almaty-akimat"}
+    identity = verifier().verify(hs256(claims))
+    assert identity.subject == iin_hash(IIN, IIN_SECRET.encode())
+
+
+def test_an_official_subject_of_twelve_digits_is_hashed_even_with_a_bad_control_digit() -> None:
+    identity = verifier().verify(
+        hs256({"sub": "900101300123", "role": "moderator", "exp": future()})
+    )
+    assert identity.subject == iin_hash("900101300123", IIN_SECRET.encode())
+
+
+def test_an_official_subject_that_is_not_iin_shaped_is_kept() -> None:
+    identity = verifier().verify(
+        hs256({"sub": "moderator-7", "role": "moderator", "exp": future()})
+    )
+    assert identity.subject == "moderator-7"
+
+
+# --- identity-provider tokens: iss, aud, typ and the maximum lifetime -------------------------
+
+ISSUER = "https://idp.example.kz"
+AUDIENCE = "qatysu"
+
+
+def provider_token(
+    key: Any, algorithm: str = "RS256", *, typ: str | None = "JWT", **changes: Any
+) -> str:
+    now = int(time.time())
+    claims: dict[str, Any] = {
+        "sub": "moderator-7",
+        "role": "moderator",
+        "iss": ISSUER,
+        "aud": AUDIENCE,
+        "iat": now,
+        "exp": now + 600,
+    }
+    claims.update(changes)
+    claims = {k: v for k, v in claims.items() if v is not None}
+    headers = {"typ": typ} if typ is not None else {"typ": None}
+    return jwt.encode(claims, key, algorithm=algorithm, headers=headers)
+
+
+def provider_verifier(key: Any, algorithms: tuple[str, ...] = ("HS256", "RS256")) -> TokenVerifier:
+    pem = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return verifier(
+        algorithms=algorithms,
+        public_key=pem.decode(),
+        issuer=ISSUER,
+        audience=AUDIENCE,
+        max_lifetime=3600,
+    )
+
+
+def test_a_provider_token_with_the_configured_iss_aud_and_typ_verifies() -> None:
+    key = rsa_private_key()
+    identity = provider_verifier(key).verify(provider_token(key))
+    assert (identity.subject, identity.role) == ("moderator-7", Role.MODERATOR)
+
+
+def test_an_es256_provider_token_verifies_with_an_ec_key() -> None:
+    key = ec.generate_private_key(ec.SECP256R1())
+    identity = provider_verifier(key, ("ES256",)).verify(provider_token(key, "ES256", typ="at+jwt"))
+    assert identity.role is Role.MODERATOR
+
+
+@pytest.mark.parametrize(
+    ("changes", "detail"),
+    [
+        ({"iss": "https://evil.example"}, "the token is not valid: Invalid issuer"),
+        ({"iss": None}, 'the token is not valid: Token is missing the "iss" claim'),
+        ({"aud": "another-service"}, "the token is not valid: Audience doesn't match"),
+        ({"aud": None}, 'the token is not valid: Token is missing the "aud" claim'),
+        ({"iat": None}, 'the token is not valid: Token is missing the "iat" claim'),
+        (
+            {"iat": int(time.time()), "exp": int(time.time()) + 7200},
+            "the token lives longer than 3600 seconds",
+        ),
+    ],
+)
+def test_a_provider_token_breaking_a_rule_is_refused(changes: dict[str, Any], detail: str) -> None:
+    key = rsa_private_key()
+    with pytest.raises(Unauthorized) as caught:
+        provider_verifier(key).verify(provider_token(key, **changes))
+    assert caught.value.detail == detail
+
+
+@pytest.mark.parametrize("typ", ["dpop+jwt", "JOSE", None])
+def test_a_provider_token_of_another_type_is_refused(typ: str | None) -> None:
+    key = rsa_private_key()
+    with pytest.raises(Unauthorized) as caught:
+        provider_verifier(key).verify(provider_token(key, typ=typ))
+    assert caught.value.detail == f"tokens of type {typ!r} are not accepted"
+
+
+def test_the_type_is_compared_case_insensitively_and_without_application_prefix() -> None:
+    key = rsa_private_key()
+    assert provider_verifier(key).verify(provider_token(key, typ="application/AT+JWT"))
+
+
+def test_a_public_key_that_is_not_pem_stops_the_verifier_at_start() -> None:
+    with pytest.raises(SettingsError, match="not a PEM public key"):
+        verifier(algorithms=("RS256",), public_key="not a key")
+
+
+def test_an_rsa_key_cannot_be_configured_for_es256() -> None:
+    key = rsa_private_key()
+    with pytest.raises(SettingsError, match="cannot verify ES256 tokens"):
+        provider_verifier(key, ("ES256",))
+
+
+@pytest.mark.parametrize("missing", ["jwt_public_key_file", "issuer", "audience"])
+def test_provider_algorithms_need_a_key_an_issuer_and_an_audience(missing: str) -> None:
+    identity = {
+        "algorithms": ["HS256", "RS256"],
+        "jwt_public_key_file": "/nonexistent.pem",
+        "issuer": ISSUER,
+        "audience": AUDIENCE,
+    }
+    del identity[missing]
+    with pytest.raises(SettingsError, match=rf"identity\.{missing}"):
+        build_settings({"identity": identity})

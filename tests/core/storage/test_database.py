@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from core.settings import SettingsError
 from core.storage.database import Database, async_url
@@ -91,5 +92,22 @@ async def test_ping_answers_on_each_database(database_url: str) -> None:
         await database.ping()
         assert database.is_sqlite is database_url.startswith("sqlite")
         assert database.dialect == ("sqlite" if database_url.startswith("sqlite") else "postgresql")
+    finally:
+        await database.dispose()
+
+
+async def test_a_database_error_carries_no_bound_parameter(database_url: str) -> None:
+    database = Database(database_url)
+    secret_value = "900101300126-must-not-leak"
+    try:
+        async with database.engine.begin() as conn:
+            await conn.execute(sa.text("CREATE TABLE leak_probe (id TEXT PRIMARY KEY)"))
+            await conn.execute(sa.text("INSERT INTO leak_probe VALUES (:id)"), {"id": secret_value})
+            with pytest.raises(sa.exc.IntegrityError) as caught:
+                await conn.execute(
+                    sa.text("INSERT INTO leak_probe VALUES (:id)"), {"id": secret_value}
+                )
+        assert secret_value not in str(caught.value)
+        assert "[SQL parameters hidden due to hide_parameters=True]" in str(caught.value)
     finally:
         await database.dispose()

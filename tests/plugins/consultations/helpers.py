@@ -104,6 +104,21 @@ async def move_times(
     client.app[keys.CACHE].invalidate(cache_key(consultation_id))
 
 
+async def past_minimum_discussion(client: Any, consultation_id: str, days: int = 10) -> None:
+    """Age the consultation: opened and created ``days`` ago, still open."""
+    earlier = now() - dt.timedelta(days=days, seconds=1)
+
+    async def write(conn: Any) -> None:
+        await conn.execute(
+            sa.update(consultations)
+            .where(consultations.c.id == consultation_id)
+            .values(opens_at=earlier, created_at=earlier)
+        )
+
+    await client.app[keys.WRITER].submit(write)
+    client.app[keys.CACHE].invalidate(cache_key(consultation_id))
+
+
 async def close_by_deadline(client: Any, consultation_id: str) -> None:
     await move_times(
         client,

@@ -9,6 +9,7 @@ from tests.plugins.consultations.helpers import (
     BASE,
     close_by_deadline,
     open_consultation,
+    past_minimum_discussion,
     read,
     vote,
     window,
@@ -69,6 +70,7 @@ async def test_the_list_filters_by_status(client, status) -> None:
 
 async def test_a_consultation_closed_by_its_report_lists_as_closed(client) -> None:
     consultation = await open_consultation(client)
+    await past_minimum_discussion(client, consultation["id"])
     report = await client.post(
         f"{BASE}/{consultation['id']}/report", json={"summary": "Done."}, headers=agency()
     )

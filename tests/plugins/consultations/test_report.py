@@ -3,15 +3,20 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+import sqlalchemy as sa
 
 from core import keys
+from core.api import as_utc
 from plugins.consultations.sweeper import record_closed
+from plugins.consultations.tables import consultations
 from tests.conftest import agency, citizen, moderator
 from tests.plugins.consultations.helpers import (
     BASE,
     close_by_deadline,
     comment,
+    fetch_rows,
     open_consultation,
+    past_minimum_discussion,
     posted_comment,
     read,
     vote,
@@ -29,6 +34,7 @@ async def _report(client, consultation_id, body=None, headers=None):
 
 async def test_the_owning_agency_publishes_a_report_that_closes_the_consultation(client) -> None:
     consultation = await open_consultation(client)
+    await past_minimum_discussion(client, consultation["id"])
     cid = consultation["id"]
     first = await posted_comment(client, cid, 1, text="Publish the queue.")
     second = await posted_comment(client, cid, 2, text="And the free places.")
@@ -54,6 +60,7 @@ async def test_the_owning_agency_publishes_a_report_that_closes_the_consultation
 
 async def test_after_the_report_comments_and_votes_are_409(client) -> None:
     consultation = await open_consultation(client)
+    await past_minimum_discussion(client, consultation["id"])
     assert (await _report(client, consultation["id"])).status == 201
     commented = await comment(client, consultation["id"])
     voted = await vote(client, consultation["id"], 1, "support")
@@ -65,6 +72,7 @@ async def test_after_the_report_comments_and_votes_are_409(client) -> None:
 
 async def test_a_second_report_is_409(client) -> None:
     consultation = await open_consultation(client)
+    await past_minimum_discussion(client, consultation["id"])
     assert (await _report(client, consultation["id"])).status == 201
     again = await _report(client, consultation["id"], {"summary": "Another."})
     assert again.status == 409
@@ -95,6 +103,7 @@ async def test_a_report_on_an_unknown_consultation_is_404(client) -> None:
 
 async def test_a_report_answering_a_comment_of_another_consultation_is_422(client) -> None:
     mine = await open_consultation(client)
+    await past_minimum_discussion(client, mine["id"])
     other = await open_consultation(client)
     own = await posted_comment(client, mine["id"], 1)
     foreign = await posted_comment(client, other["id"], 2)
@@ -152,6 +161,7 @@ async def test_a_report_after_the_closing_time_is_accepted(client) -> None:
 
 async def test_the_report_emits_report_published_and_closed(client) -> None:
     consultation = await open_consultation(client)
+    await past_minimum_discussion(client, consultation["id"])
     await _report(client, consultation["id"])
     assert client.app[keys.EVENTS].emitted == {
         "consultation.opened": 1,
@@ -170,3 +180,37 @@ async def test_the_sweeper_announces_a_passed_deadline_once(client) -> None:
     emitted = client.app[keys.EVENTS].emitted
     assert emitted["consultation.closed"] == 1
     assert (await read(client, still_open["id"]))["status"] == "open"
+
+
+async def test_a_report_before_the_minimum_discussion_is_409_with_the_date_it_may_come(
+    client,
+) -> None:
+    consultation = await open_consultation(client)
+    response = await _report(client, consultation["id"])
+    assert response.status == 409
+    body = await response.json()
+    stored = await fetch_rows(
+        client,
+        sa.select(consultations.c.created_at).where(consultations.c.id == consultation["id"]),
+    )
+    allowed_from = (as_utc(stored[0].created_at) + dt.timedelta(days=10)).isoformat()
+    assert body["report_allowed_from"] == allowed_from
+    assert body["consultation_status"] == "open"
+    assert body["detail"] == (
+        "the report closes the discussion, which must last at least 10 days: "
+        f"it may be published from {allowed_from}"
+    )
+    assert (await read(client, consultation["id"]))["status"] == "open"
+
+
+async def test_a_backdated_opening_does_not_shorten_the_minimum_discussion(client) -> None:
+    opened_long_ago = window(opens_in=-dt.timedelta(days=20), days=40)
+    consultation = await open_consultation(client, **opened_long_ago)
+    response = await _report(client, consultation["id"])
+    assert response.status == 409
+
+
+async def test_a_report_once_the_minimum_discussion_has_passed_is_accepted(client) -> None:
+    consultation = await open_consultation(client)
+    await past_minimum_discussion(client, consultation["id"], days=10)
+    assert (await _report(client, consultation["id"])).status == 201

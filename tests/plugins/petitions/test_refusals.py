@@ -171,9 +171,7 @@ async def test_an_unknown_path_is_404(client) -> None:
 # --- 409 -------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "status", ["moderation", "rejected", "awaiting_response", "answered", "expired"]
-)
+@pytest.mark.parametrize("status", ["awaiting_response", "answered", "expired"])
 async def test_a_petition_that_is_not_collecting_cannot_be_signed(
     make_client, database_url, status
 ) -> None:
@@ -186,6 +184,23 @@ async def test_a_petition_that_is_not_collecting_cannot_be_signed(
     assert body["petition_status"] == status
     stored = await stored_petition(client, petition["id"])
     assert (stored.status, stored.signature_count) == (status, count)
+
+
+@pytest.mark.parametrize("status", ["moderation", "rejected"])
+async def test_signing_an_unpublished_petition_is_404_as_reading_it_is(
+    make_client, database_url, status
+) -> None:
+    client = await make_client(database_url, petitions=SMALL_FIGURES)
+    petition = await petition_in(client, status)
+
+    signed = await problem(await sign(client, petition["id"], 9_999), 404)
+    read = await problem(await client.get(f"/api/v1/petitions/{petition['id']}"), 404)
+
+    assert set(signed) == set(read)
+    assert (signed["type"], signed["detail"]) == (read["type"], read["detail"])
+    assert "petition_status" not in signed
+    stored = await stored_petition(client, petition["id"])
+    assert (stored.status, stored.signature_count) == (status, petition["signature_count"])
 
 
 async def test_approving_twice_is_409(client) -> None:
