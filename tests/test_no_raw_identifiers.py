@@ -15,8 +15,10 @@ from typing import Any
 
 import pytest
 
-from core.iin import synthetic_iin
-from tests.conftest import REDIS_URL, auth, service_unavailable, token
+from core import keys
+from core.app import create_app
+from core.iin import iin_hash, synthetic_iin
+from tests.conftest import IIN_SECRET, REDIS_URL, auth, service_unavailable, token
 from tests.plugins.consultations.helpers import DRAFT, window
 from tests.plugins.information.helpers import ITEM, REQUEST
 from tests.plugins.petitions.helpers import PETITION
@@ -165,8 +167,15 @@ async def redis_contents(prefix: str) -> bytes:
         await client.aclose()
 
 
+def lasting_budgets(make_settings: Any) -> dict[str, dict[str, float]]:
+    """Every rate budget made slow to refill, so that its Redis key outlives the tour."""
+    routes = create_app(make_settings())[keys.ROUTES]
+    names = {spec.policy.rate.name for spec in routes if spec.policy.rate is not None}
+    return {name: {"rate": 0.001, "burst": 1000} for name in names}
+
+
 async def test_a_full_tour_leaves_no_raw_iin_or_token_in_logs_database_redis_or_metrics(
-    make_client: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    make_client: Any, make_settings: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     import redis.asyncio as aioredis
 
@@ -181,7 +190,7 @@ async def test_a_full_tour_leaves_no_raw_iin_or_token_in_logs_database_redis_or_
     caplog.set_level(logging.DEBUG)
     client = await make_client(
         redis={"url": REDIS_URL, "key_prefix": prefix},
-        admission={"enabled": True},
+        admission={"enabled": True, "rate_overrides": lasting_budgets(make_settings)},
         server={"access_log": True},
     )
     await tour(client)
@@ -194,7 +203,9 @@ async def test_a_full_tour_leaves_no_raw_iin_or_token_in_logs_database_redis_or_
         **files_under(tmp_path),
     }
     assert any(name.endswith("qatysu.db") for name in sources)
-    assert b"citizen:" in sources["redis"], "the tour left no rate-limit key to scan"
+    # The keys scanned are the ones the tour made, the officials' under their hashed IINs.
+    for iin in (CITIZEN_A, CITIZEN_B, MODERATOR_IIN, OFFICIAL_IIN):
+        assert iin_hash(iin, IIN_SECRET.encode()).encode() in sources["redis"]
     leaks = [
         f"{what} in {where}"
         for where, content in sources.items()
