@@ -204,7 +204,7 @@ async def test_no_raw_iin_reaches_the_database_or_the_logs(
     raw_iins = [synthetic_iin(n) for n in (author, *signers)]
 
     petition = await file_petition(client, author=author)
-    await problem(await sign(client, petition["id"], signers[0]), 409)
+    await problem(await sign(client, petition["id"], signers[0]), 404)
     await client.post(
         petition_url(petition["id"], "/moderation"),
         json={"decision": "approve"},

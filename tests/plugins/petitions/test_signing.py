@@ -222,7 +222,7 @@ async def test_signatures_for_several_petitions_in_one_burst_are_answered_each_o
     first_signer, second_signer, moderation, unknown, first_signer_again = responses
     assert sorted([first_signer.status, first_signer_again.status]) == [200, 201]
     assert second_signer.status == 201
-    assert moderation.status == 409
+    assert moderation.status == 404
     assert unknown.status == 404
     assert (await stored_petition(client, collecting["id"])).signature_count == 2
     assert (await stored_petition(client, in_moderation["id"])).signature_count == 0
