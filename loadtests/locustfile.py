@@ -389,7 +389,9 @@ class AgencyOfficial(Person):
             name="/api/v1/consultations/{id}/report",
             route_class="official_write",
             channel="consultations",
-            expected=(201,),
+            # 409 names the date from which the report may come: a fresh draft's minimum
+            # discussion period (consultations.min_discussion_days) has not passed yet.
+            expected=(201, 409),
             json={"summary": "Section 2 now names who pays.", "answers": []},
         )
         self.consultation_id = None
