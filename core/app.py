@@ -10,6 +10,7 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from core import keys
+from core.agencies import AgencyRegister, add_agency_routes
 from core.cache import MicroCache
 from core.connections import GUARD, ConnectionGuard, guard_sweeper_ctx, on_response_prepare
 from core.fastlane import FastLane
@@ -57,6 +58,7 @@ def create_app(settings: Settings, *, extra_plugins: Sequence[object] = ()) -> w
         ttl=settings.cache.ttl_seconds, max_entries=settings.cache.max_entries
     )
     app[keys.CALENDAR] = WorkCalendar(settings.calendar)
+    app[keys.AGENCIES] = AgencyRegister(settings)
     app[keys.READINESS] = Readiness()
     app[keys.EVENTS] = EventBus(host, app)
     app[OPENAPI_CACHE] = {}
@@ -82,6 +84,7 @@ def create_app(settings: Settings, *, extra_plugins: Sequence[object] = ()) -> w
 
     routes = RouteRegistry()
     add_operations_routes(routes, settings.metrics.exposure)
+    add_agency_routes(routes)
     host.add_routes(routes, app)
     app[keys.ROUTES] = routes
     for spec in routes:

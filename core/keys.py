@@ -10,6 +10,7 @@ if TYPE_CHECKING:
     import redis.asyncio as aioredis
 
     from core.admission.state import Admission
+    from core.agencies import AgencyRegister
     from core.cache import MicroCache
     from core.fastlane import FastLane
     from core.identity import Identity, TokenVerifier
@@ -37,6 +38,7 @@ READINESS: web.AppKey[Readiness] = web.AppKey("readiness")
 REDIS: web.AppKey[aioredis.Redis | None] = web.AppKey("redis")
 ADMISSION: web.AppKey[Admission] = web.AppKey("admission")
 FAST_LANE: web.AppKey[FastLane] = web.AppKey("fast_lane")
+AGENCIES: web.AppKey[AgencyRegister] = web.AppKey("agencies")
 
 REQUEST_ID: web.RequestKey[str] = web.RequestKey("request_id")
 # When the request's head arrived (``time.monotonic()``), stamped by the connection layer.

@@ -87,4 +87,6 @@ async def resolve_identity(request: web.Request) -> None:
     except Unauthorized:
         await charge_failed_authentication(request)
         raise
+    if identity is not None:
+        request.app[keys.AGENCIES].check_token(identity)
     request[keys.IDENTITY] = identity

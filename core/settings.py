@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -191,6 +192,36 @@ class CalendarSettings(Section):
         return value
 
 
+AgencyLevel = Literal["republic", "region", "city", "district"]
+AgencyKind = Literal["government", "ministry", "akimat", "maslikhat"]
+REGISTER_CODE = r"^[a-z0-9][a-z0-9-]{0,63}$"
+
+
+class Names(Section):
+    """A name in the three languages the server answers in."""
+
+    kk: str = Field(min_length=1)
+    ru: str = Field(min_length=1)
+    en: str = Field(min_length=1)
+
+
+class RegionSettings(Section):
+    """A region (oblast, or a city of republican significance) and the source of its population."""
+
+    names: Names
+    population: int = Field(ge=1)
+    population_source: str = Field(min_length=1)
+
+
+class AgencySettings(Section):
+    """A registered agency: who may be addressed, and who may answer."""
+
+    names: Names
+    level: AgencyLevel
+    kind: AgencyKind
+    region: str | None = None
+
+
 class PluginsSettings(Section):
     disabled: tuple[str, ...] = ()
     enabled: tuple[str, ...] = ()
@@ -209,7 +240,28 @@ class Settings(Section):
     metrics: MetricsSettings = MetricsSettings()
     calendar: CalendarSettings = CalendarSettings()
     plugins: PluginsSettings = PluginsSettings()
+    regions: dict[str, RegionSettings] = Field(default_factory=dict)
+    agencies: dict[str, AgencySettings] = Field(default_factory=dict)
     plugin_sections: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _register_is_consistent(self) -> Settings:
+        for table, codes in (("regions", self.regions), ("agencies", self.agencies)):
+            for code in codes:
+                if not re.match(REGISTER_CODE, code):
+                    raise ValueError(
+                        f"{table}.{code}: a code is lowercase letters, digits and hyphens"
+                    )
+        for code, agency in self.agencies.items():
+            if agency.level == "republic":
+                continue
+            if agency.region is None:
+                raise ValueError(f"agencies.{code}.region: a {agency.level} agency needs a region")
+            if agency.region not in self.regions:
+                raise ValueError(
+                    f"agencies.{code}.region: no region {agency.region!r} in [regions]"
+                )
+        return self
 
     @property
     def database_url(self) -> str:
@@ -262,7 +314,7 @@ def describe_validation_error(exc: ValidationError, *, prefix: str = "") -> str:
     for error in exc.errors():
         location = ".".join(str(part) for part in ((prefix,) if prefix else ()) + error["loc"])
         message = "unknown setting" if error["type"] == "extra_forbidden" else error["msg"]
-        problems.append(f"{location}: {message}")
+        problems.append(f"{location}: {message}" if location else message)
     return "invalid settings: " + "; ".join(problems)
 
 

@@ -10,6 +10,7 @@ import os
 import socket
 import subprocess
 import sys
+import tomllib
 import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -32,6 +33,9 @@ POSTGRES_ADMIN_DSN = os.environ.get(
 REDIS_URL = os.environ.get("QATYSU_TEST_REDIS", "redis://127.0.0.1:6379/0")
 REQUIRE_SERVICES = os.environ.get("QATYSU_REQUIRE_SERVICES") == "1"
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# Tests address the shipped agency register, so it is exercised as it is configured.
+SHIPPED_CONFIG = tomllib.loads((REPO_ROOT / "config" / "default.toml").read_text())
+REGISTER = {"agencies": SHIPPED_CONFIG["agencies"], "regions": SHIPPED_CONFIG["regions"]}
 
 
 def service_unavailable(reason: str) -> None:
@@ -175,6 +179,7 @@ def make_settings(tmp_path: Path) -> SettingsFactory:
             },
             "admission": {"enabled": False},
             "metrics": {},
+            **REGISTER,
         }
         for name, values in sections.items():
             layered.setdefault(name, {}).update(values)

@@ -50,6 +50,10 @@ async def file_request(request: web.Request) -> web.Response:
     citizen = require(request, CITIZEN)
     channel = request.app[CHANNEL]
     body = await read_model(request, RequestFile)
+    if body.agency not in request.app[keys.AGENCIES]:
+        raise invalid(
+            "agency", "no registered agency has this code; GET /api/v1/agencies lists them"
+        )
     verdict = await moderate_texts(
         request,
         "information",

@@ -62,7 +62,9 @@ def qatysu_migrations() -> MigrationSet:
 def qatysu_add_routes(routes: RouteRegistry, app: web.Application) -> None:
     """The petition routes, signing and filing critical, reads normal, lists sheddable."""
     settings = app[keys.PLUGINS].section(SECTION, PetitionSettings)
-    app[handlers.CHANNEL] = handlers.PetitionChannel.build(settings, app[keys.CALENDAR])
+    app[handlers.CHANNEL] = handlers.PetitionChannel.build(
+        settings, app[keys.CALENDAR], app[keys.AGENCIES]
+    )
     tags = ("petitions",)
     routes.add(
         "POST",

@@ -29,7 +29,7 @@ _DEMO = (
     (
         "demo-restricted",
         Status.RESTRICTED,
-        "maslikhat",
+        "astana-maslikhat",
         12,
         "Light the footpath along the Esil embankment",
         "The footpath between the two bridges has no lighting and is unsafe after dark. We ask "
@@ -38,16 +38,16 @@ _DEMO = (
     (
         "demo-public",
         Status.PUBLIC,
-        "district_akimat",
+        "almaty-bostandyq-akimat",
         180,
-        "Repair the playground in microdistrict Samal",
-        "The playground equipment in Samal has been broken for two years. We ask the district "
+        "Repair the playground in microdistrict Orbita",
+        "The playground equipment in Orbita has been broken for two years. We ask the district "
         "akimat to repair it before the summer holidays.",
     ),
     (
         "demo-awaiting",
         Status.AWAITING_RESPONSE,
-        "district_akimat",
+        "almaty-bostandyq-akimat",
         2500,
         "Add a bus route to the new residential area",
         "Residents of the new blocks walk forty minutes to the nearest stop. We ask the akimat to "
@@ -56,7 +56,7 @@ _DEMO = (
     (
         "demo-answered",
         Status.ANSWERED,
-        "maslikhat",
+        "karaganda-city-maslikhat",
         5000,
         "Open the city library on Sundays",
         "Students and working people can only visit the library at weekends. We ask that the "
@@ -82,13 +82,13 @@ async def seed_petitions(app: web.Application) -> list[str]:
                 "title": title,
                 "text": text,
                 "addressee": addressee,
-                "addressee_agency": None,
+                "addressee_agency": addressee,
                 "author_hash": citizen_hash(synthetic_iin(1_000_000 + index)),
                 "author_name": "Aigerim S.",
                 "status": status.value,
                 "flagged": False,
                 "signature_count": count,
-                "threshold": channel.settings.thresholds[addressee],
+                "threshold": channel.thresholds[addressee],
                 "co_signer_minimum": channel.settings.co_signer_minimum,
                 "was_public": status not in (Status.MODERATION, Status.RESTRICTED),
                 "created_at": now - dt.timedelta(days=5 - index),
@@ -117,7 +117,7 @@ async def seed_petitions(app: web.Application) -> list[str]:
             if status is Status.ANSWERED:
                 row.update(
                     response_text="The library will open on Sundays from next month.",
-                    response_agency="almaty-maslikhat",
+                    response_agency=addressee,
                     responded_at=now,
                     closed_at=now,
                 )

@@ -25,6 +25,7 @@ from core.cache import RenderedBody, cached_response, render
 from core.errors import Conflict, Forbidden, NotFound, invalid
 from core.identity import Identity, Role
 from core.moderation import Verdict
+from core.settings import SettingsError
 from plugins.petitions.lifecycle import LISTED, PRIVATE, Status
 from plugins.petitions.models import (
     ModerationDecision,
@@ -33,6 +34,7 @@ from plugins.petitions.models import (
     PetitionCreate,
     PetitionListQuery,
 )
+from plugins.petitions.settings import answer_level
 from plugins.petitions.signing import SignOutcome, SignRequest, signing_kind
 from plugins.petitions.store import fetch_petition, list_petitions, list_signers, petition_document
 from plugins.petitions.tables import petitions
@@ -40,9 +42,10 @@ from plugins.petitions.tables import petitions
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection
 
+    from core.agencies import AgencyRegister
     from core.storage.writer import BatchKind
     from core.workdays import WorkCalendar
-    from plugins.petitions.settings import PetitionSettings
+    from plugins.petitions.settings import Level, PetitionSettings
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,10 +53,38 @@ class PetitionChannel:
     settings: PetitionSettings
     calendar: WorkCalendar
     signing: BatchKind[SignRequest, SignOutcome]
+    # Each registered agency's threshold, computed once: the register changes only at a restart.
+    thresholds: dict[str, int]
 
     @classmethod
-    def build(cls, settings: PetitionSettings, calendar: WorkCalendar) -> PetitionChannel:
-        return cls(settings=settings, calendar=calendar, signing=signing_kind(settings, calendar))
+    def build(
+        cls, settings: PetitionSettings, calendar: WorkCalendar, register: AgencyRegister
+    ) -> PetitionChannel:
+        thresholds: dict[str, int] = {}
+        levels: dict[str, Level] = {}
+        for code in register.codes():
+            agency = register.get(code)
+            assert agency is not None
+            rule = settings.threshold_rule(agency)
+            if rule is None:
+                raise SettingsError(
+                    f"petitions.thresholds: no rule for agency {code!r} "
+                    f"(give {agency.level}.{agency.kind} or {agency.level})"
+                )
+            region = register.region_of(code)
+            if rule.population_percent is not None and region is None:
+                raise SettingsError(
+                    f"petitions.thresholds: agency {code!r} has a percentage threshold "
+                    "but no region with a population"
+                )
+            thresholds[code] = rule.signatures_needed(region.population if region else None)
+            levels[code] = answer_level(agency)
+        return cls(
+            settings=settings,
+            calendar=calendar,
+            signing=signing_kind(settings, calendar, levels),
+            thresholds=thresholds,
+        )
 
 
 CHANNEL: web.AppKey[PetitionChannel] = web.AppKey("petitions.channel")
@@ -75,9 +106,12 @@ async def create_petition(request: web.Request) -> web.Response:
     citizen = require(request, CITIZEN)
     channel = request.app[CHANNEL]
     body = await read_model(request, PetitionCreate)
-    if body.addressee not in channel.settings.thresholds:
-        allowed = ", ".join(sorted(channel.settings.thresholds))
-        raise invalid("addressee", f"must be one of: {allowed}")
+    if body.addressee not in channel.thresholds:
+        raise invalid(
+            "addressee", "no registered agency has this code; GET /api/v1/agencies lists them"
+        )
+    if body.addressee_agency is not None and body.addressee_agency != body.addressee:
+        raise invalid("addressee_agency", "when given, it must equal addressee")
     verdict = await moderate_texts(request, "petitions", {"title": body.title, "text": body.text})
     now = utcnow()
     petition_id = new_id()
@@ -86,13 +120,13 @@ async def create_petition(request: web.Request) -> web.Response:
         "title": body.title,
         "text": body.text,
         "addressee": body.addressee,
-        "addressee_agency": body.addressee_agency,
+        "addressee_agency": body.addressee,
         "author_hash": citizen.subject,
         "author_name": citizen.public_name,
         "status": Status.MODERATION.value,
         "flagged": verdict.verdict is Verdict.FLAG,
         "signature_count": 0,
-        "threshold": channel.settings.thresholds[body.addressee],
+        "threshold": channel.thresholds[body.addressee],
         "co_signer_minimum": channel.settings.co_signer_minimum,
         "was_public": False,
         "created_at": now,
@@ -289,7 +323,8 @@ async def _transition(
                 f"the petition is {row.status}, not {expected}",
                 extra={"petition_status": row.status},
             )
-        if agency is not None and row.addressee_agency not in (None, agency):
+        # Rows filed before the register named their agency in ``addressee`` alone.
+        if agency is not None and (row.addressee_agency or row.addressee) != agency:
             raise Forbidden("the petition is addressed to another agency")
         await conn.execute(
             sa.update(petitions)

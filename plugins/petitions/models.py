@@ -18,12 +18,16 @@ class PetitionCreate(Body):
 
     title: str = Field(min_length=10, max_length=200)
     text: str = Field(min_length=50, max_length=10_000)
-    addressee: str = Field(description="who must answer: a key of [petitions.thresholds]")
+    addressee: str = Field(
+        min_length=1,
+        max_length=64,
+        description="the code of the agency that must answer, from GET /api/v1/agencies",
+    )
     addressee_agency: str | None = Field(
         default=None,
         min_length=1,
         max_length=64,
-        description="the agency code that must answer; any agency may when omitted",
+        description="deprecated: the same code as addressee, accepted when equal to it",
     )
 
 

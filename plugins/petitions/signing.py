@@ -25,10 +25,12 @@ from plugins.petitions.lifecycle import PRIVATE, SIGNABLE, Status, status_after_
 from plugins.petitions.tables import petitions, signatures
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from sqlalchemy import Connection
 
     from core.workdays import WorkCalendar
-    from plugins.petitions.settings import PetitionSettings
+    from plugins.petitions.settings import Level, PetitionSettings
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,12 +52,14 @@ class SignOutcome:
 
 
 def signing_kind(
-    settings: PetitionSettings, calendar: WorkCalendar
+    settings: PetitionSettings, calendar: WorkCalendar, levels: Mapping[str, Level]
 ) -> BatchKind[SignRequest, SignOutcome]:
+    """``levels`` gives each addressee's answer term (central or local) by agency code."""
+
     def apply(
         conn: Connection, requests: Sequence[SignRequest]
     ) -> list[SignOutcome | BaseException]:
-        return _apply(conn, requests, settings, calendar)
+        return _apply(conn, requests, settings, calendar, levels)
 
     return BatchKind(name="petitions.sign", apply_sync=apply)
 
@@ -65,6 +69,7 @@ def _apply(
     requests: Sequence[SignRequest],
     settings: PetitionSettings,
     calendar: WorkCalendar,
+    levels: Mapping[str, Level],
 ) -> list[SignOutcome | BaseException]:
     ids = sorted({r.petition_id for r in requests})
     rows = {
@@ -101,7 +106,7 @@ def _apply(
         final[petition_id] = (row.signature_count, Status(row.status), None)
     for petition_id, count in added.items():
         final[petition_id] = _count_and_advance(
-            conn, rows[petition_id], count, requests[0].signed_at, settings, calendar
+            conn, rows[petition_id], count, requests[0].signed_at, settings, calendar, levels
         )
     announced: set[str] = set()
     for index, request in enumerate(requests):
@@ -206,6 +211,7 @@ def _count_and_advance(
     now: dt.datetime,
     settings: PetitionSettings,
     calendar: WorkCalendar,
+    levels: Mapping[str, Level],
 ) -> tuple[int, Status, Status | None]:
     # Increment in SQL, not from the value read: another process may be signing the same
     # petition (PostgreSQL), and an absolute write would lose its signatures.
@@ -228,7 +234,7 @@ def _count_and_advance(
             was_public=True, collection_ends_at=now + dt.timedelta(days=settings.collection_days)
         )
     else:
-        level = settings.addressee_levels.get(row.addressee, "central")
+        level = levels.get(row.addressee, "central")
         values.update(
             was_public=True,
             threshold_reached_at=now,

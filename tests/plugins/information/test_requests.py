@@ -97,6 +97,7 @@ INVALID_REQUESTS: list[tuple[str, dict[str, Any], str]] = [
     ("long-subject", {**REQUEST, "subject": "s" * 301}, "subject"),
     ("long-text", {**REQUEST, "text": "t" * 10_001}, "text"),
     ("missing-agency", {k: v for k, v in REQUEST.items() if k != "agency"}, "agency"),
+    ("unregistered-agency", {**REQUEST, "agency": "no-such-agency"}, "agency"),
     ("public-not-bool", {**REQUEST, "public": "perhaps"}, "public"),
     ("unknown-field", {**REQUEST, "status": "answered"}, "status"),
 ]

@@ -22,15 +22,25 @@ PETITION = {
     "title": "Light the footpath along the river",
     "text": "The footpath between the two bridges has no lighting and is unsafe after dark. "
     "Please fund lighting.",
-    "addressee": "district_akimat",
+    "addressee": "almaty-bostandyq-akimat",
 }
 
 # Small figures so a test can walk the whole lifecycle with a handful of signers.
 CO_SIGNER_MINIMUM = 3
 THRESHOLD = 5
+
+
+def fixed_thresholds(signatures: int) -> dict[str, dict[str, Any]]:
+    """Every level's threshold fixed at ``signatures``, so that a test needs few signers."""
+    return {
+        level: {"signatures": signatures, "source": "a test figure"}
+        for level in ("republic", "region", "city", "district")
+    }
+
+
 SMALL_FIGURES: dict[str, Any] = {
     "co_signer_minimum": CO_SIGNER_MINIMUM,
-    "thresholds": {"government": THRESHOLD, "maslikhat": THRESHOLD, "district_akimat": THRESHOLD},
+    "thresholds": fixed_thresholds(THRESHOLD),
 }
 
 ALMATY = ZoneInfo("Asia/Almaty")
@@ -82,7 +92,7 @@ async def sign_by(client: Any, petition_id: str, numbers: Iterable[int]) -> list
 async def answer(
     client: Any,
     petition_id: str,
-    code: str = "almaty-akimat",
+    code: str = "almaty-bostandyq-akimat",
     text: str = "The footpath will be lit by spring.",
 ) -> Any:
     return await client.post(

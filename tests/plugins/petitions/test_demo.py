@@ -70,6 +70,9 @@ async def test_demo_petitions_are_served_by_the_api(client) -> None:
         "demo-awaiting",
         "demo-answered",
     }
-    assert answered["response"]["agency"] == "almaty-maslikhat"
+    assert answered["response"]["agency"] == "karaganda-city-maslikhat"
     assert (await client.get(petition_url("demo-moderation"))).status == 404
-    assert (await client.get(petition_url("demo-restricted"))).status == 200
+    restricted = await (await client.get(petition_url("demo-restricted"))).json()
+    # The Astana maslikhat's threshold is 2% of Astana's configured population, rounded up.
+    assert restricted["addressee"] == "astana-maslikhat"
+    assert restricted["threshold"] == 32_613

@@ -67,8 +67,8 @@ async def test_filing_puts_a_petition_in_moderation_due_twenty_working_days_late
     assert petition["co_signer_minimum"] == 50
     assert petition["author_name"] == "Aigerim S."
     assert petition["title"] == "Light the footpath along the river"
-    assert petition["addressee"] == "district_akimat"
-    assert petition["addressee_agency"] is None
+    assert petition["addressee"] == "almaty-bostandyq-akimat"
+    assert petition["addressee_agency"] == "almaty-bostandyq-akimat"
     for unset in (
         "moderation_reason",
         "restricted_until",
@@ -151,8 +151,10 @@ async def test_reaching_the_co_signer_minimum_makes_a_petition_public(
     ("addressee", "working_days"),
     [
         ("government", 40),
-        ("maslikhat", 20),
-        ("district_akimat", 20),
+        ("minedu", 40),
+        ("almaty-maslikhat", 20),
+        ("karaganda-city-akimat", 20),
+        ("almaty-bostandyq-akimat", 20),
     ],
 )
 async def test_reaching_the_threshold_sends_the_petition_for_an_answer_due_by_level(
@@ -175,11 +177,11 @@ async def test_reaching_the_threshold_sends_the_petition_for_an_answer_due_by_le
     assert awaiting["response"] is None
 
 
-async def test_the_agency_answer_closes_the_petition_with_the_response(
+async def test_the_addressed_agency_answer_closes_the_petition_with_the_response(
     make_client, database_url
 ) -> None:
     client = await make_client(database_url, petitions=SMALL_FIGURES)
-    petition = await petition_in(client, "awaiting_response")
+    petition = await petition_in(client, "awaiting_response", addressee="shymkent-akimat")
 
     response = await answer(
         client, petition["id"], "shymkent-akimat", "Lighting is funded for 2027."
@@ -194,11 +196,13 @@ async def test_the_agency_answer_closes_the_petition_with_the_response(
     assert (await read_back(client, petition["id"]))["response"] == answered["response"]
 
 
-async def test_the_named_agency_answers_a_petition_addressed_to_it(
+async def test_the_deprecated_addressee_agency_field_is_accepted_when_it_equals_addressee(
     make_client, database_url
 ) -> None:
     client = await make_client(database_url, petitions=SMALL_FIGURES)
-    petition = await petition_in(client, "awaiting_response", addressee_agency="almaty-akimat")
+    petition = await petition_in(
+        client, "awaiting_response", addressee="almaty-akimat", addressee_agency="almaty-akimat"
+    )
     assert petition["addressee_agency"] == "almaty-akimat"
 
     response = await client.post(

@@ -8,12 +8,18 @@ import pytest
 
 from core.api import encode_cursor
 from tests.conftest import moderator
-from tests.plugins.petitions.helpers import BASE, approved_petition, problem, sign_by
+from tests.plugins.petitions.helpers import (
+    BASE,
+    approved_petition,
+    fixed_thresholds,
+    problem,
+    sign_by,
+)
 
 # Every approved petition with a signature is public, and none reaches its threshold.
 LIST_FIGURES: dict[str, Any] = {
     "co_signer_minimum": 1,
-    "thresholds": {"government": 1_000, "maslikhat": 1_000, "district_akimat": 1_000},
+    "thresholds": fixed_thresholds(1_000),
     "default_page_size": 2,
     "max_page_size": 3,
 }
@@ -52,7 +58,7 @@ async def list_client(make_client, database_url) -> Any:
 
 async def test_the_list_is_newest_first_by_default(list_client) -> None:
     petitions = await _public_petitions(
-        list_client, [("government", 1), ("maslikhat", 2), ("government", 1)]
+        list_client, [("government", 1), ("almaty-maslikhat", 2), ("government", 1)]
     )
 
     page = await (await list_client.get(BASE, params={"limit": "3"})).json()
@@ -63,7 +69,8 @@ async def test_the_list_is_newest_first_by_default(list_client) -> None:
 
 async def test_the_list_sorts_by_signatures_with_ties_broken_by_id(list_client) -> None:
     petitions = await _public_petitions(
-        list_client, [("government", 2), ("maslikhat", 3), ("government", 1), ("maslikhat", 2)]
+        list_client,
+        [("government", 2), ("almaty-maslikhat", 3), ("government", 1), ("almaty-maslikhat", 2)],
     )
     by_count = sorted(petitions, key=lambda p: p["id"], reverse=True)
     counts = {p["id"]: c for p, c in zip(petitions, [2, 3, 1, 2], strict=True)}
@@ -80,10 +87,10 @@ async def test_cursor_pagination_walks_every_petition_exactly_once(list_client, 
         list_client,
         [
             ("government", 1),
-            ("maslikhat", 1),
+            ("almaty-maslikhat", 1),
             ("government", 2),
-            ("district_akimat", 1),
-            ("maslikhat", 2),
+            ("almaty-bostandyq-akimat", 1),
+            ("almaty-maslikhat", 2),
         ],
     )
 
@@ -99,17 +106,19 @@ async def test_the_list_filters_by_addressee_and_status(list_client) -> None:
         list_client,
         [
             ("government", 1),
-            ("maslikhat", 1),
+            ("almaty-maslikhat", 1),
             ("government", 1),
         ],
     )
-    restricted = await approved_petition(list_client, addressee="maslikhat")
+    restricted = await approved_petition(list_client, addressee="almaty-maslikhat")
 
-    by_addressee = await (await list_client.get(BASE, params={"addressee": "maslikhat"})).json()
+    by_addressee = await (
+        await list_client.get(BASE, params={"addressee": "almaty-maslikhat"})
+    ).json()
     public = await (await list_client.get(BASE, params={"status": "public", "limit": "3"})).json()
     nobody = await (await list_client.get(BASE, params={"addressee": "nobody"})).json()
     both = await list_client.get(
-        BASE, params={"status": "restricted", "addressee": "maslikhat"}, headers=moderator()
+        BASE, params={"status": "restricted", "addressee": "almaty-maslikhat"}, headers=moderator()
     )
 
     assert [item["id"] for item in by_addressee["items"]] == [maslikhat["id"]]

@@ -132,9 +132,10 @@ async def test_another_agency_cannot_answer_a_petition_addressed_to_one_agency(
     make_client, database_url
 ) -> None:
     client = await make_client(database_url, petitions=SMALL_FIGURES)
-    petition = await petition_in(client, "awaiting_response", addressee_agency="almaty-akimat")
+    petition = await petition_in(client, "awaiting_response", addressee="almaty-akimat")
 
     await problem(await answer(client, petition["id"], "astana-akimat"), 403)
+    await problem(await answer(client, petition["id"], "almaty-bostandyq-akimat"), 403)
 
     assert (await read_back(client, petition["id"]))["status"] == "awaiting_response"
 

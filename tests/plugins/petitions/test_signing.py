@@ -15,6 +15,7 @@ from tests.plugins.petitions.helpers import (
     answer,
     approved_petition,
     file_petition,
+    fixed_thresholds,
     read_back,
     sign,
     signature_hashes,
@@ -183,7 +184,7 @@ async def test_two_servers_sharing_a_database_count_each_citizen_once_and_announ
     recorder = EventRecorder()
     figures = {
         **SMALL_FIGURES,
-        "thresholds": {"government": 60, "maslikhat": 60, "district_akimat": 60},
+        "thresholds": fixed_thresholds(60),
     }
     first = await make_client(database_url, petitions=figures, extra_plugins=(recorder,))
     second = await make_client(database_url, petitions=figures, extra_plugins=(recorder,))

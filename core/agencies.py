@@ -1,0 +1,141 @@
+"""The agency register: who a citizen may address, who may answer, and the regions they serve.
+
+Agencies and regions come from config (``[agencies.<code>]``, ``[regions.<code>]``). A petition
+or an information request may only be addressed to a registered agency, and an agency token
+whose ``agency`` claim is not registered is refused: an agency that does not exist can neither
+be asked nor answer. ``GET /api/v1/agencies`` publishes the register so that clients offer the
+right addressees.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+from pydantic import BaseModel
+
+from core import keys
+from core.admission.priority import Priority, RatePolicy
+from core.cache import RenderedBody, cached_response, render
+from core.errors import Forbidden
+from core.identity import Role
+from core.routing import RoutePolicy
+from core.settings import AgencyKind, AgencyLevel, Names
+
+if TYPE_CHECKING:
+    from core.identity import Identity
+    from core.routing import RouteRegistry
+    from core.settings import AgencySettings, RegionSettings, Settings
+
+READ = RoutePolicy(
+    priority=Priority.NORMAL, rate=RatePolicy(name="agencies-read", rate=10.0, burst=20)
+)
+# The register changes only with the config, that is, at a restart.
+MAX_AGE_SECONDS = 300
+
+
+class UnregisteredAgency(Forbidden):
+    """An agency token whose ``agency`` claim names no registered agency."""
+
+    slug = "unregistered-agency"
+    title = "Unregistered agency"
+
+
+class AgencyRegister:
+    """The configured agencies and regions, looked up by code."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._agencies = dict(settings.agencies)
+        self._regions = dict(settings.regions)
+        self.rendered: RenderedBody = render(self.document())
+
+    def __contains__(self, code: object) -> bool:
+        return code in self._agencies
+
+    def __len__(self) -> int:
+        return len(self._agencies)
+
+    def get(self, code: str) -> AgencySettings | None:
+        return self._agencies.get(code)
+
+    def region_of(self, code: str) -> RegionSettings | None:
+        agency = self._agencies.get(code)
+        if agency is None or agency.region is None:
+            return None
+        return self._regions.get(agency.region)
+
+    def codes(self) -> list[str]:
+        return sorted(self._agencies)
+
+    def document(self) -> dict[str, Any]:
+        items = []
+        for code in self.codes():
+            agency = self._agencies[code]
+            region = None
+            if agency.region is not None:
+                settings = self._regions[agency.region]
+                region = {
+                    "code": agency.region,
+                    "names": settings.names.model_dump(),
+                    "population": settings.population,
+                    "population_source": settings.population_source,
+                }
+            items.append(
+                {
+                    "code": code,
+                    "names": agency.names.model_dump(),
+                    "level": agency.level,
+                    "kind": agency.kind,
+                    "region": region,
+                }
+            )
+        return {"items": items}
+
+    def check_token(self, identity: Identity) -> None:
+        """Refuse an agency identity whose agency is not registered."""
+        if identity.role is Role.AGENCY and identity.agency not in self._agencies:
+            raise UnregisteredAgency(
+                f"the token's agency {identity.agency!r} is not in the agency register"
+            )
+
+
+class Region(BaseModel):
+    """A region and the population its percentage thresholds are computed from."""
+
+    code: str
+    names: Names
+    population: int
+    population_source: str
+
+
+class Agency(BaseModel):
+    """A registered agency."""
+
+    code: str
+    names: Names
+    level: AgencyLevel
+    kind: AgencyKind
+    region: Region | None
+
+
+class AgencyList(BaseModel):
+    """Every registered agency, by code."""
+
+    items: list[Agency]
+
+
+async def list_agencies(request: web.Request) -> web.Response:
+    return cached_response(request, request.app[keys.AGENCIES].rendered, max_age=MAX_AGE_SECONDS)
+
+
+def add_agency_routes(routes: RouteRegistry) -> None:
+    routes.add(
+        "GET",
+        "/api/v1/agencies",
+        list_agencies,
+        name="agencies.list",
+        summary="The agency register: codes, names in kk/ru/en, levels and regions",
+        policy=READ,
+        responses={200: AgencyList, 304: "Not modified"},
+        tags=("agencies",),
+    )
