@@ -182,6 +182,7 @@ class MetricsSettings(Section):
 class CalendarSettings(Section):
     weekend: tuple[int, ...] = (5, 6)
     holidays: tuple[dt.date, ...] = ()
+    holidays_source: str = ""
     timezone: str = "Asia/Almaty"
 
     @field_validator("weekend")

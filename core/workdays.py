@@ -6,6 +6,7 @@ import datetime as dt
 from zoneinfo import ZoneInfo
 
 from core.settings import CalendarSettings
+from core.terms import Term
 
 
 class WorkCalendar:
@@ -32,6 +33,20 @@ class WorkCalendar:
             day += dt.timedelta(days=1)
             if self.is_working_day(day):
                 counted += 1
+        end = dt.datetime.combine(day, dt.time(23, 59, 59), tzinfo=self.timezone)
+        return end.astimezone(dt.UTC)
+
+    def term_end(self, start: dt.datetime, term: Term) -> dt.datetime:
+        """When ``term`` runs out for something filed at ``start`` (extensions not included).
+
+        Calendar days count from the day after filing; a term whose last day is a day off ends
+        at the end of the next working day.
+        """
+        if term.unit == "working":
+            return self.add_working_days(start, term.days)
+        day = start.astimezone(self.timezone).date() + dt.timedelta(days=term.days)
+        while not self.is_working_day(day):
+            day += dt.timedelta(days=1)
         end = dt.datetime.combine(day, dt.time(23, 59, 59), tzinfo=self.timezone)
         return end.astimezone(dt.UTC)
 

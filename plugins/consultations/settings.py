@@ -16,6 +16,7 @@ class ConsultationSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     min_discussion_days: int = Field(default=10, ge=0)
+    min_discussion_source: str = "built-in default; config/default.toml gives the statutory source"
     max_thread_depth: int = Field(default=3, ge=1, le=10)
     default_page_size: int = Field(default=20, ge=1)
     max_page_size: int = Field(default=100, ge=1)

@@ -154,9 +154,7 @@ async def seed_information(app: web.Application) -> list[str]:
                 "flagged": False,
                 "status": demo.status.value,
                 "filed_at": filed,
-                "due_at": channel.calendar.add_working_days(
-                    filed, channel.settings.answer_working_days
-                ),
+                "due_at": channel.calendar.term_end(filed, channel.settings.answer_term),
             }
             if demo.status is not RequestStatus.REGISTERED:
                 row["started_at"] = filed

@@ -73,7 +73,7 @@ async def file_request(request: web.Request) -> web.Response:
         "flagged": verdict.verdict is Verdict.FLAG,
         "status": RequestStatus.REGISTERED.value,
         "filed_at": now,
-        "due_at": channel.calendar.add_working_days(now, channel.settings.answer_working_days),
+        "due_at": channel.calendar.term_end(now, channel.settings.answer_term),
         "started_at": None,
         "reply_text": None,
         "reply_language": None,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from core.terms import Term
+
 SECTION = "information"
 
 
@@ -13,8 +15,10 @@ class InformationSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     # Law of the Republic of Kazakhstan "On access to information" No. 401-V of 16 Nov 2015,
-    # article 11 (verify: whether the term counts working or calendar days).
-    answer_working_days: int = Field(default=15, ge=1)
+    # article 11; config/default.toml says what was checked.
+    answer_term: Term = Term(
+        days=15, source="built-in default; config/default.toml gives the statutory source"
+    )
     default_page_size: int = Field(default=20, ge=1)
     max_page_size: int = Field(default=100, ge=1)
     # Published items never change once published, so proxies may keep them longer.

@@ -67,6 +67,9 @@ _DEMO = (
 
 async def seed_petitions(app: web.Application) -> list[str]:
     channel = app[CHANNEL]
+    unregistered = sorted({addressee for _, _, addressee, *_ in _DEMO} - set(channel.thresholds))
+    if unregistered:
+        return [f"petitions: no demo data, the register lacks {', '.join(unregistered)}"]
     citizen_hash = app[keys.VERIFIER].citizen_hash
     now = utcnow()
 
@@ -92,26 +95,26 @@ async def seed_petitions(app: web.Application) -> list[str]:
                 "co_signer_minimum": channel.settings.co_signer_minimum,
                 "was_public": status not in (Status.MODERATION, Status.RESTRICTED),
                 "created_at": now - dt.timedelta(days=5 - index),
-                "moderation_due_at": channel.calendar.add_working_days(
-                    now, channel.settings.moderation_working_days
+                "moderation_due_at": channel.calendar.term_end(
+                    now, channel.settings.moderation_term
                 ),
             }
             if status is not Status.MODERATION:
                 row.update(
                     moderated_at=now,
-                    restricted_until=channel.calendar.add_working_days(
-                        now, channel.settings.co_signer_working_days
+                    restricted_until=channel.calendar.term_end(
+                        now, channel.settings.co_signer_term
                     ),
                 )
             if status is Status.PUBLIC:
-                row["collection_ends_at"] = now + dt.timedelta(
-                    days=channel.settings.collection_days
+                row["collection_ends_at"] = channel.calendar.term_end(
+                    now, channel.settings.collection_term
                 )
             if status in (Status.AWAITING_RESPONSE, Status.ANSWERED):
                 row.update(
                     threshold_reached_at=now,
-                    response_due_at=channel.calendar.add_working_days(
-                        now, channel.settings.response_working_days["local"]
+                    response_due_at=channel.calendar.term_end(
+                        now, channel.settings.response_terms["local"]
                     ),
                 )
             if status is Status.ANSWERED:

@@ -125,14 +125,13 @@ async def create_petition(request: web.Request) -> web.Response:
         "author_name": citizen.public_name,
         "status": Status.MODERATION.value,
         "flagged": verdict.verdict is Verdict.FLAG,
+        "moderation_flag": verdict.reason if verdict.verdict is Verdict.FLAG else None,
         "signature_count": 0,
         "threshold": channel.thresholds[body.addressee],
         "co_signer_minimum": channel.settings.co_signer_minimum,
         "was_public": False,
         "created_at": now,
-        "moderation_due_at": channel.calendar.add_working_days(
-            now, channel.settings.moderation_working_days
-        ),
+        "moderation_due_at": channel.calendar.term_end(now, channel.settings.moderation_term),
     }
 
     async def insert(conn: AsyncConnection) -> None:
@@ -258,26 +257,30 @@ async def moderate(request: web.Request) -> web.Response:
     moderator = require(request, MODERATOR)
     channel = request.app[CHANNEL]
     body = await read_model(request, ModerationDecision)
-    if body.decision == "reject" and not body.reason:
-        raise invalid("reason", "a rejection must give a reason")
+    if body.decision == "reject" and body.reason_code is None:
+        raise invalid("reason_code", "a rejection must cite its statutory ground")
+    if body.decision == "approve" and body.reason_code is not None:
+        raise invalid("reason_code", "only a rejection cites a ground")
     petition_id = request.match_info["id"]
     now = utcnow()
     if body.decision == "approve":
         values: dict[str, Any] = {
             "status": Status.RESTRICTED.value,
-            "restricted_until": channel.calendar.add_working_days(
-                now, channel.settings.co_signer_working_days
-            ),
+            "restricted_until": channel.calendar.term_end(now, channel.settings.co_signer_term),
         }
     else:
         values = {"status": Status.REJECTED.value, "closed_at": now}
-    values.update(moderated_at=now, moderation_reason=body.reason)
+    values.update(
+        moderated_at=now,
+        moderation_reason=body.reason,
+        moderation_reason_code=body.reason_code.value if body.reason_code else None,
+    )
     await _transition(request, petition_id, Status.MODERATION, values)
     emit_event(
         request,
         f"petition.{'approved' if body.decision == 'approve' else 'rejected'}",
         petition_id,
-        {"moderator": moderator.subject},
+        {"moderator": moderator.subject, "reason_code": values["moderation_reason_code"]},
     )
     return await _current(request, petition_id)
 

@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from plugins.petitions.lifecycle import Status
+from plugins.petitions.reasons import RejectionReason, described
 
 
 class Body(BaseModel):
@@ -35,7 +36,13 @@ class ModerationDecision(Body):
     """A moderator's decision on a petition in moderation."""
 
     decision: Literal["approve", "reject"]
-    reason: str | None = Field(default=None, max_length=2000)
+    reason_code: RejectionReason | None = Field(
+        default=None,
+        description="required on rejection: the statutory ground. " + described(),
+    )
+    reason: str | None = Field(
+        default=None, max_length=2000, description="the moderator's explanation, optional"
+    )
 
 
 class PetitionAnswer(Body):
@@ -73,6 +80,14 @@ class Response(BaseModel):
     responded_at: str
 
 
+class Labels(BaseModel):
+    """A label in Kazakh, Russian and English."""
+
+    kk: str
+    ru: str
+    en: str
+
+
 class Petition(BaseModel):
     """A petition as the public (or its author and moderators) see it."""
 
@@ -90,6 +105,11 @@ class Petition(BaseModel):
     moderation_due_at: str
     moderation_overdue: bool
     moderation_reason: str | None
+    moderation_reason_code: RejectionReason | None
+    moderation_reason_labels: Labels | None
+    moderation_flag: str | None = Field(
+        description="why a moderation plugin flagged the text for a moderator's attention"
+    )
     restricted_until: str | None
     collection_ends_at: str | None
     threshold_reached_at: str | None

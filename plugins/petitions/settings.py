@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from core.settings import AgencySettings
+from core.terms import Term
 
 SECTION = "petitions"
 
@@ -39,7 +40,7 @@ class ThresholdRule(BaseModel):
 
 
 def _default_thresholds() -> dict[str, ThresholdRule]:
-    source = "built-in default; config/default.toml gives the statutory source"
+    source = _BUILT_IN
     return {
         "republic": ThresholdRule(signatures=50_000, source=source),
         "region.akimat": ThresholdRule(population_percent=1.0, source=source),
@@ -51,8 +52,11 @@ def _default_thresholds() -> dict[str, ThresholdRule]:
     }
 
 
-def _default_response_days() -> dict[Level, int]:
-    return {"central": 40, "local": 20}
+_BUILT_IN = "built-in default; config/default.toml gives the statutory source"
+
+
+def _default_response_terms() -> dict[Level, Term]:
+    return {"central": Term(days=40, source=_BUILT_IN), "local": Term(days=20, source=_BUILT_IN)}
 
 
 class PetitionSettings(BaseModel):
@@ -62,11 +66,12 @@ class PetitionSettings(BaseModel):
 
     # Keyed by an agency's "level.kind" ("region.akimat"), or its level alone ("republic").
     thresholds: dict[str, ThresholdRule] = Field(default_factory=_default_thresholds)
-    response_working_days: dict[Level, int] = Field(default_factory=_default_response_days)
-    moderation_working_days: int = Field(default=20, ge=1)
+    response_terms: dict[Level, Term] = Field(default_factory=_default_response_terms)
+    moderation_term: Term = Term(days=20, source=_BUILT_IN)
+    # Restricted collection: co-signers needed to go public, within co_signer_term.
     co_signer_minimum: int = Field(default=50, ge=1)
-    co_signer_working_days: int = Field(default=10, ge=1)
-    collection_days: int = Field(default=90, ge=1)
+    co_signer_term: Term = Term(days=10, source=_BUILT_IN)
+    collection_term: Term = Term(days=180, unit="calendar", source=_BUILT_IN)
     sweep_interval_seconds: float = Field(default=60.0, gt=0)
     default_page_size: int = Field(default=20, ge=1)
     max_page_size: int = Field(default=100, ge=1)
@@ -74,6 +79,8 @@ class PetitionSettings(BaseModel):
 
     @model_validator(mode="after")
     def _page_sizes_agree(self) -> PetitionSettings:
+        if set(self.response_terms) != {"central", "local"}:
+            raise ValueError("response_terms needs a term for central and for local bodies")
         if self.default_page_size > self.max_page_size:
             raise ValueError("default_page_size cannot exceed max_page_size")
         return self

@@ -231,14 +231,14 @@ def _count_and_advance(
     values: dict[str, Any] = {"status": target.value}
     if target is Status.PUBLIC:
         values.update(
-            was_public=True, collection_ends_at=now + dt.timedelta(days=settings.collection_days)
+            was_public=True, collection_ends_at=calendar.term_end(now, settings.collection_term)
         )
     else:
         level = levels.get(row.addressee, "central")
         values.update(
             was_public=True,
             threshold_reached_at=now,
-            response_due_at=calendar.add_working_days(now, settings.response_working_days[level]),
+            response_due_at=calendar.term_end(now, settings.response_terms[level]),
         )
     moved = conn.execute(
         sa.update(petitions)

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from core.api import as_utc, decode_cursor, encode_cursor, iso
 from core.errors import BadRequest
 from plugins.petitions.lifecycle import Status
+from plugins.petitions.reasons import labels
 from plugins.petitions.tables import petitions, signatures
 
 if TYPE_CHECKING:
@@ -46,6 +47,9 @@ def petition_document(row: Row[Any], now: dt.datetime) -> dict[str, Any]:
         and moderation_due is not None
         and now > moderation_due,
         "moderation_reason": row.moderation_reason,
+        "moderation_reason_code": row.moderation_reason_code,
+        "moderation_reason_labels": labels(row.moderation_reason_code),
+        "moderation_flag": row.moderation_flag,
         "restricted_until": iso(row.restricted_until),
         "collection_ends_at": iso(row.collection_ends_at),
         "threshold_reached_at": iso(row.threshold_reached_at),

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import sqlalchemy as sa
 
 from core.storage.migrations import Migration, MigrationSet, create_tables
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
+    from sqlalchemy.ext.asyncio import AsyncConnection
 
 metadata = sa.MetaData()
 
@@ -28,6 +34,8 @@ petitions = sa.Table(
     sa.Column("moderation_due_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("moderated_at", sa.DateTime(timezone=True)),
     sa.Column("moderation_reason", sa.Text),
+    sa.Column("moderation_reason_code", sa.String(64)),
+    sa.Column("moderation_flag", sa.Text),
     sa.Column("restricted_until", sa.DateTime(timezone=True)),
     sa.Column("collection_ends_at", sa.DateTime(timezone=True)),
     sa.Column("threshold_reached_at", sa.DateTime(timezone=True)),
@@ -60,5 +68,26 @@ MIGRATIONS = MigrationSet(
             description="petitions and their signatures",
             upgrade=create_tables(petitions, signatures),
         ),
+        Migration(
+            version=2,
+            description="the statutory reason code of a rejection, and a moderation plugin's flag",
+            upgrade=lambda conn: _add_missing_columns(
+                conn, "moderation_reason_code", "moderation_flag"
+            ),
+        ),
     ],
 )
+
+
+async def _add_missing_columns(conn: AsyncConnection, *names: str) -> None:
+    """Add columns to a petitions table made before them; version 1 now creates them itself."""
+
+    def existing(sync: Connection) -> set[str]:
+        return {column["name"] for column in sa.inspect(sync).get_columns("petitions")}
+
+    present = await conn.run_sync(existing)
+    for name in names:
+        if name not in present:
+            column = petitions.c[name]
+            ddl = f"ALTER TABLE petitions ADD COLUMN {name} {column.type.compile(conn.dialect)}"
+            await conn.execute(sa.text(ddl))

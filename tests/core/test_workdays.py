@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from core.settings import CalendarSettings
+from core.terms import Term
 from core.workdays import WorkCalendar
 
 ALMATY = ZoneInfo("Asia/Almaty")
@@ -118,3 +119,22 @@ def test_working_days_between_agrees_with_add_working_days() -> None:
     start = local(THU, 15)
     for days in range(1, 15):
         assert work.working_days_between(start, work.add_working_days(start, days)) == days
+
+
+def _term(days: int, unit: str) -> Term:
+    return Term.model_validate({"days": days, "unit": unit, "source": "a test figure"})
+
+
+def test_a_working_day_term_ends_as_add_working_days_does() -> None:
+    assert calendar(MON).term_end(local(THU), _term(2, "working")) == end_of(TUE)
+
+
+def test_a_calendar_day_term_counts_every_day_from_the_day_after() -> None:
+    assert calendar().term_end(local(MON), _term(3, "calendar")) == end_of(dt.date(2023, 6, 8))
+
+
+def test_a_calendar_day_term_ending_on_a_day_off_ends_on_the_next_working_day() -> None:
+    # Two calendar days from Thursday end on Saturday: the term ends on Monday, or on Tuesday
+    # when Monday is a holiday.
+    assert calendar().term_end(local(THU), _term(2, "calendar")) == end_of(MON)
+    assert calendar(MON).term_end(local(THU), _term(2, "calendar")) == end_of(TUE)

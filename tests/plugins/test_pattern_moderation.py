@@ -4,6 +4,7 @@ import pytest
 import sqlalchemy as sa
 
 from core import keys
+from core.app import create_app
 from core.settings import SettingsError
 from plugins.petitions.tables import petitions
 from tests.conftest import citizen, moderator
@@ -120,3 +121,45 @@ async def test_an_invalid_regex_fails_at_app_creation_naming_the_setting(
 ):
     with pytest.raises(SettingsError, match=rf"pattern_moderation\.{setting}: .*'\(unclosed'"):
         await _client(make_client, database_url, **{setting: ["fine", "(unclosed"]})
+
+
+async def test_a_petition_touching_a_listed_subject_is_flagged_with_its_code(
+    make_client, database_url
+):
+    client = await _client(
+        make_client,
+        database_url,
+        subject_patterns={"referendums": ["референдум", r"\breferendum"]},
+    )
+
+    flagged = await file_petition(
+        client, text="We ask for a national referendum on the new tax for every household here."
+    )
+    plain = await file_petition(client)
+
+    assert flagged["status"] == "moderation"
+    assert flagged["moderation_flag"] == "subject: referendums"
+    assert plain["moderation_flag"] is None
+    async with client.app[keys.DATABASE].read() as conn:
+        rows = dict((await conn.execute(sa.select(petitions.c.id, petitions.c.flagged))).all())
+    assert rows == {flagged["id"]: True, plain["id"]: False}
+
+
+async def test_subject_patterns_flag_petitions_only(make_client, database_url):
+    client = await _client(make_client, database_url, subject_patterns={"elections": ["election"]})
+    consultation = await open_consultation(client)
+
+    response = await comment(client, consultation["id"], text="The election of a council is fine.")
+
+    assert response.status == 201
+
+
+async def test_an_invalid_subject_pattern_stops_the_server_naming_it(make_settings):
+    settings = make_settings(
+        plugins=plugin_settings("plugins.pattern_moderation"),
+        pattern_moderation={"subject_patterns": {"elections": ["(unclosed"]}},
+    )
+    with pytest.raises(
+        SettingsError, match=r"pattern_moderation\.subject_patterns: .*elections: '\(unclosed'"
+    ):
+        create_app(settings)

@@ -72,7 +72,10 @@ async def test_demo_requests_are_private_to_their_requester(client) -> None:
 @pytest.mark.parametrize(
     ("section", "message"),
     [
-        ({"answer_working_days": 0}, "information.answer_working_days: Input should be greater"),
+        (
+            {"answer_term": {"days": 0, "source": "a law"}},
+            "information.answer_term.days: Input should be greater",
+        ),
         ({"default_page_size": 50, "max_page_size": 10}, "default_page_size cannot exceed"),
         ({"answer_days": 15}, "information.answer_days: unknown setting"),
     ],

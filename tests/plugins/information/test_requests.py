@@ -43,7 +43,7 @@ async def test_the_due_date_skips_configured_holidays(make_client, database_url:
     client = await information_client(
         make_client,
         database_url,
-        information={"answer_working_days": 3},
+        information={"answer_term": {"days": 3, "source": "a test figure"}},
         calendar={
             "weekend": [],
             "holidays": [str(today + dt.timedelta(days=1)), str(today + dt.timedelta(days=2))],
@@ -62,7 +62,7 @@ async def test_the_due_date_skips_weekends_and_holidays(make_client, database_ur
     client = await information_client(
         make_client,
         database_url,
-        information={"answer_working_days": 2},
+        information={"answer_term": {"days": 2, "source": "a test figure"}},
         calendar={"weekend": [after[1].weekday(), after[2].weekday()], "holidays": [str(after[3])]},
     )
     filed = await file_request(client)
@@ -78,6 +78,23 @@ async def test_the_default_term_is_fifteen_working_days(client) -> None:
     due_at = dt.datetime.fromisoformat(filed["due_at"])
     assert calendar.working_days_between(filed_at, due_at) == 15
     assert due_at.astimezone(ALMATY).time() == dt.time(23, 59, 59)
+
+
+async def test_a_term_in_calendar_days_that_ends_on_a_day_off_ends_on_the_next_working_day(
+    make_client, database_url: str
+) -> None:
+    today = dt.datetime.now(ALMATY).date()
+    after = [today + dt.timedelta(days=n) for n in range(6)]
+    client = await information_client(
+        make_client,
+        database_url,
+        information={"answer_term": {"days": 2, "unit": "calendar", "source": "a test figure"}},
+        calendar={"weekend": [after[2].weekday()], "holidays": [str(after[3])]},
+    )
+    filed = await file_request(client)
+    # Two calendar days end on +2, a weekend day; +3 is a holiday: the term ends on +4.
+    due = dt.datetime.combine(after[4], dt.time(23, 59, 59), tzinfo=ALMATY)
+    assert filed["due_at"] == due.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
 
 
 async def test_filing_needs_a_token(client) -> None:

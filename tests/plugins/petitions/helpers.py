@@ -58,10 +58,18 @@ async def file_petition(client: Any, author: int = 1, **fields: Any) -> dict[str
     return body
 
 
-async def moderate(client: Any, petition_id: str, decision: str, reason: str | None = None) -> Any:
+async def moderate(
+    client: Any,
+    petition_id: str,
+    decision: str,
+    reason: str | None = None,
+    reason_code: str | None = None,
+) -> Any:
     payload: dict[str, Any] = {"decision": decision}
     if reason is not None:
         payload["reason"] = reason
+    if reason_code is not None:
+        payload["reason_code"] = reason_code
     return await client.post(
         petition_url(petition_id, "/moderation"), json=payload, headers=moderator()
     )
@@ -106,7 +114,9 @@ async def petition_in(client: Any, status: str, **fields: Any) -> dict[str, Any]
         return await file_petition(client, **fields)
     if status == "rejected":
         petition = await file_petition(client, **fields)
-        response = await moderate(client, petition["id"], "reject", "Duplicates an open petition")
+        response = await moderate(
+            client, petition["id"], "reject", "Asks for a referendum", "referendums"
+        )
         assert response.status == 200, await response.text()
         body: dict[str, Any] = await response.json()
         return body

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from core import keys
+from core.app import create_app
 from plugins.petitions.demo import seed_petitions
 from plugins.petitions.tables import petitions, signatures
 from tests.plugins.petitions.helpers import BASE, petition_url
@@ -76,3 +77,18 @@ async def test_demo_petitions_are_served_by_the_api(client) -> None:
     # The Astana maslikhat's threshold is 2% of Astana's configured population, rounded up.
     assert restricted["addressee"] == "astana-maslikhat"
     assert restricted["threshold"] == 32_613
+
+
+async def test_without_the_demo_agencies_in_the_register_the_demo_seeds_nothing(
+    aiohttp_client, make_settings
+) -> None:
+    settings = make_settings().model_copy(update={"agencies": {}})
+    client = await aiohttp_client(create_app(settings))
+
+    lines = await seed_petitions(client.app)
+
+    assert lines == [
+        "petitions: no demo data, the register lacks almaty-bostandyq-akimat, "
+        "astana-maslikhat, government, karaganda-city-maslikhat"
+    ]
+    assert await _stored(client) == ({}, 0)

@@ -8,6 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from core import keys
+from plugins.petitions.reasons import LABELS, RejectionReason
 from plugins.petitions.sweeper import expire_overdue
 from plugins.petitions.tables import petitions
 from tests.conftest import agency, citizen
@@ -97,27 +98,62 @@ async def test_approval_restricts_a_petition_for_ten_working_days(client) -> Non
     assert approved["collection_ends_at"] is None
 
 
-@pytest.mark.parametrize("reason", [None, "", "   "])
-async def test_a_rejection_without_a_reason_is_refused(client, reason) -> None:
+@pytest.mark.parametrize("reason", [None, "", "Asks for a referendum"])
+async def test_a_rejection_without_a_statutory_reason_code_is_refused(client, reason) -> None:
     petition = await file_petition(client)
 
     body = await problem(await moderate(client, petition["id"], "reject", reason), 422)
 
-    assert [e["field"] for e in body["errors"]] == ["reason"]
+    assert [e["field"] for e in body["errors"]] == ["reason_code"]
     assert (await read_back(client, petition["id"]))["status"] == "moderation"
 
 
-async def test_a_rejection_with_a_reason_closes_the_petition(client) -> None:
+@pytest.mark.parametrize("code", ["", "not-a-ground", "Elections"])
+async def test_a_rejection_citing_an_unknown_code_is_refused(client, code) -> None:
     petition = await file_petition(client)
 
-    response = await moderate(client, petition["id"], "reject", "Duplicates an open petition")
+    body = await problem(await moderate(client, petition["id"], "reject", None, code), 422)
+
+    assert [e["field"] for e in body["errors"]] == ["reason_code"]
+    assert (await read_back(client, petition["id"]))["status"] == "moderation"
+
+
+async def test_an_approval_citing_a_ground_is_refused(client) -> None:
+    petition = await file_petition(client)
+
+    body = await problem(await moderate(client, petition["id"], "approve", None, "elections"), 422)
+
+    assert [e["field"] for e in body["errors"]] == ["reason_code"]
+
+
+async def test_a_rejection_shows_its_code_with_labels_in_three_languages(client) -> None:
+    petition = await file_petition(client)
+
+    response = await moderate(
+        client, petition["id"], "reject", "It asks to move an election date.", "elections"
+    )
 
     assert response.status == 200
     rejected = await response.json()
     assert rejected["status"] == "rejected"
-    assert rejected["moderation_reason"] == "Duplicates an open petition"
+    assert rejected["moderation_reason_code"] == "elections"
+    assert rejected["moderation_reason_labels"] == {
+        "kk": "Сайлау",
+        "ru": "Выборы",
+        "en": "Elections",
+    }
+    assert rejected["moderation_reason"] == "It asks to move an election date."
     assert rejected["restricted_until"] is None
     assert (await stored_petition(client, petition["id"])).closed_at is not None
+    author_view = await client.get(petition_url(petition["id"]), headers=citizen(1))
+    assert (await author_view.json())["moderation_reason_code"] == "elections"
+
+
+def test_every_reason_code_has_a_label_in_each_language() -> None:
+    assert set(LABELS) == set(RejectionReason)
+    for reason, texts in LABELS.items():
+        assert set(texts) == {"kk", "ru", "en"}, reason
+        assert all(text.strip() for text in texts.values()), reason
 
 
 async def test_reaching_the_co_signer_minimum_makes_a_petition_public(
@@ -130,7 +166,6 @@ async def test_reaching_the_co_signer_minimum_makes_a_petition_public(
     assert [r["status"] for r in receipts] == ["restricted"] * (CO_SIGNER_MINIMUM - 1)
     before = dt.datetime.now(dt.UTC)
     last = await sign(client, petition["id"], 99)
-    after = dt.datetime.now(dt.UTC)
 
     assert last.status == 201
     assert await last.json() == {
@@ -142,7 +177,12 @@ async def test_reaching_the_co_signer_minimum_makes_a_petition_public(
     public = await read_back(client, petition["id"])
     assert public["status"] == "public"
     ends = parse_time(public["collection_ends_at"])
-    assert before + dt.timedelta(days=90) <= ends <= after + dt.timedelta(days=90)
+    # 180 calendar days, to the end of the day in Almaty, moved past any weekend.
+    earliest = dt.datetime.combine(
+        before.astimezone(ALMATY).date() + dt.timedelta(days=180), dt.time(23, 59, 59), ALMATY
+    )
+    assert earliest <= ends <= earliest + dt.timedelta(days=3)
+    assert ends.astimezone(ALMATY).weekday() < 5
     assert public["threshold_reached_at"] is None
     assert (await stored_petition(client, petition["id"])).was_public is True
 

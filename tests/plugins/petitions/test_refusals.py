@@ -154,7 +154,7 @@ async def test_signing_an_unknown_petition_is_404(client) -> None:
 
 async def test_moderating_an_unknown_petition_is_404(client) -> None:
     await problem(await moderate(client, UNKNOWN, "approve"), 404)
-    await problem(await moderate(client, UNKNOWN, "reject", "Spam"), 404)
+    await problem(await moderate(client, UNKNOWN, "reject", "Spam", "form_requirements"), 404)
 
 
 async def test_answering_an_unknown_petition_is_404(client) -> None:
@@ -215,7 +215,9 @@ async def test_approving_twice_is_409(client) -> None:
 async def test_rejecting_an_approved_petition_is_409(client) -> None:
     petition = await approved_petition(client)
 
-    body = await problem(await moderate(client, petition["id"], "reject", "Changed my mind"), 409)
+    body = await problem(
+        await moderate(client, petition["id"], "reject", "Changed my mind", "elections"), 409
+    )
 
     assert body["petition_status"] == "restricted"
     assert (await read_back(client, petition["id"]))["status"] == "restricted"
