@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP_RUN := $(VENV)/.installed-run
 STAMP_DEV := $(VENV)/.installed-dev
 
-.PHONY: run test lint typecheck unit bench loadtest cluster clean
+.PHONY: run test lint typecheck unit bench loadtest cluster clean locale
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,10 @@ unit: $(STAMP_DEV)
 	$(BIN)/pytest
 
 test: lint typecheck unit
+
+# Compile the message catalogues after editing a .po file; the .mo files are committed.
+locale: $(STAMP_DEV)
+	$(BIN)/pybabel compile --domain qatysu --directory core/locale --statistics
 
 bench: $(STAMP_DEV)
 	$(BIN)/python -m loadtests.bench all

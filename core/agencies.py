@@ -95,7 +95,8 @@ class AgencyRegister:
         """Refuse an agency identity whose agency is not registered."""
         if identity.role is Role.AGENCY and identity.agency not in self._agencies:
             raise UnregisteredAgency(
-                f"the token's agency {identity.agency!r} is not in the agency register"
+                "the token's agency {agency} is not in the agency register",
+                params={"agency": repr(identity.agency)},
             )
 
 

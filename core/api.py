@@ -14,6 +14,7 @@ from aiohttp import web
 from core import keys
 from core.errors import BadRequest, Unprocessable, field_error
 from core.events import Event
+from core.i18n import Message
 from core.identity import Identity, Role, ensure_role
 from core.moderation import ModerationResult, TextSubmission, Verdict
 
@@ -95,7 +96,11 @@ async def moderate_texts(
         )
         if result.verdict is Verdict.REJECT:
             reason = result.reason or "the text was rejected by moderation"
-            raise Unprocessable(f"{field}: {reason}", errors=[field_error(field, reason)])
+            raise Unprocessable(
+                "{field}: {reason}",
+                errors=[field_error(field, reason)],
+                params={"field": field, "reason": Message(reason)},
+            )
         if result.verdict is Verdict.FLAG:
             strongest = result
     return strongest

@@ -10,6 +10,7 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
 from core.errors import BadRequest, PayloadTooLarge, Unprocessable, UnsupportedMediaType
+from core.i18n import Message
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -18,20 +19,23 @@ async def read_json(request: web.Request) -> Any:
     """The parsed JSON body; 415 for another media type, 413 when too large, 400 when malformed."""
     if request.content_type != "application/json":
         raise UnsupportedMediaType(
-            f"the body must be application/json, not {request.content_type or 'missing'}"
+            "the body must be application/json, not {content_type}",
+            params={"content_type": request.content_type or Message("missing")},
         )
     try:
         raw = await request.read()
     except web.HTTPRequestEntityTooLarge as exc:
         raise PayloadTooLarge(
-            f"the body is larger than the limit of {request.client_max_size} bytes"
+            "the body is larger than the limit of {limit} bytes",
+            params={"limit": request.client_max_size},
         ) from exc
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise BadRequest(
-            f"the body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
+            "the body is not valid JSON: {error} at line {line} column {column}",
             extra={"position": exc.pos, "line": exc.lineno, "column": exc.colno},
+            params={"error": exc.msg, "line": exc.lineno, "column": exc.colno},
         ) from None
 
 
@@ -52,9 +56,12 @@ def validate(model: type[M], data: Any) -> M:
             for error in exc.errors(include_url=False)
         ]
         raise Unprocessable(
-            f"{len(errors)} field(s) are invalid: "
-            + "; ".join(f"{e['field']}: {e['message']}" for e in errors),
+            "{count} field(s) are invalid: {fields}",
             errors=errors,
+            params={
+                "count": len(errors),
+                "fields": "; ".join(f"{e['field']}: {e['message']}" for e in errors),
+            },
         ) from None
 
 

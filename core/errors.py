@@ -17,6 +17,10 @@ The exception tree, all rendered as ``application/problem+json`` by the error mi
 
 Anything else that escapes a handler is a bug: the client gets a bare 500 problem that says
 nothing internal, and the log gets the traceback with the request id.
+
+A detail is an English template with named fields, ``Conflict("the petition is {status}",
+params={"status": ...})``; ``title`` and ``detail`` are rendered in the language the request
+asks for (``core.i18n``), and ``detail`` itself holds the English text.
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ from typing import Any, ClassVar
 
 import orjson
 from aiohttp import web
+
+from core.i18n import DEFAULT_LANGUAGE, Message, render, translate
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 
@@ -45,27 +51,34 @@ class Problem(Exception):
         errors: Sequence[Mapping[str, str]] | None = None,
         headers: Mapping[str, str] | None = None,
         extra: Mapping[str, Any] | None = None,
+        params: Mapping[str, object] | None = None,
     ) -> None:
-        super().__init__(detail)
-        self.detail = detail
+        self.template = detail
+        self.params = dict(params or {})
+        self.detail = render(detail, self.params, DEFAULT_LANGUAGE) if params else detail
+        super().__init__(self.detail)
         self.errors = list(errors) if errors is not None else None
         self.headers = dict(headers or {})
         self.extra = dict(extra or {})
 
-    def body(self) -> dict[str, Any]:
+    def body(self, language: str = DEFAULT_LANGUAGE) -> dict[str, Any]:
         body: dict[str, Any] = {
             "type": f"/problems/{self.slug}",
-            "title": self.title,
+            "title": translate(self.title, language),
             "status": self.status,
-            "detail": self.detail,
+            "detail": render(self.template, self.params, language),
         }
         if self.errors is not None:
-            body["errors"] = self.errors
+            body["errors"] = [
+                {**error, "message": _message(error["message"], language)} for error in self.errors
+            ]
         body.update(self.extra)
         return body
 
-    def response(self) -> web.Response:
-        return problem_response(self.status, self.body(), self.headers)
+    def response(self, language: str = DEFAULT_LANGUAGE) -> web.Response:
+        response = problem_response(self.status, self.body(language), self.headers)
+        response.headers["Content-Language"] = language
+        return response
 
 
 class BadRequest(Problem):
@@ -106,8 +119,14 @@ class UnsupportedMediaType(Problem):
 class Unprocessable(Problem):
     status, title, slug = 422, "Unprocessable content", "validation"
 
-    def __init__(self, detail: str, *, errors: Sequence[Mapping[str, str]]) -> None:
-        super().__init__(detail, errors=errors)
+    def __init__(
+        self,
+        detail: str,
+        *,
+        errors: Sequence[Mapping[str, str]],
+        params: Mapping[str, object] | None = None,
+    ) -> None:
+        super().__init__(detail, errors=errors, params=params)
 
 
 class TooManyRequests(Problem):
@@ -122,13 +141,24 @@ class ServiceUnavailable(Problem):
         self.reason = reason
 
 
-def field_error(field: str, message: str) -> dict[str, str]:
-    return {"field": field, "message": message}
+def field_error(field: str, message: str, **params: object) -> dict[str, str]:
+    """One field's error; ``message`` is a template filled with ``params``, then translated."""
+    return {"field": field, "message": Message(message, **params)}
 
 
-def invalid(field: str, message: str) -> Unprocessable:
+def invalid(field: str, message: str, **params: object) -> Unprocessable:
     """A 422 about one field, for rules checked after the model has validated."""
-    return Unprocessable(f"{field}: {message}", errors=[field_error(field, message)])
+    return Unprocessable(
+        "{field}: {message}",
+        errors=[field_error(field, message, **params)],
+        params={"field": field, "message": Message(message, **params)},
+    )
+
+
+def _message(message: str, language: str) -> str:
+    if isinstance(message, Message):
+        return render(message.template, message.params, language)
+    return translate(message, language)
 
 
 def problem_response(
@@ -160,25 +190,34 @@ _STATUS_TO_PROBLEM: dict[int, type[Problem]] = {
 }
 
 
-def from_http_exception(exc: web.HTTPException) -> web.Response:
+def from_http_exception(exc: web.HTTPException, language: str = DEFAULT_LANGUAGE) -> web.Response:
     """Re-render an aiohttp HTTP error (router 404/405, body too large...) as problem+json."""
     cls = _STATUS_TO_PROBLEM.get(exc.status)
     title = cls.title if cls is not None else exc.reason
     slug = cls.slug if cls is not None else "http-error"
     detail = exc.text if exc.text and not exc.text.startswith(f"{exc.status}:") else exc.reason
     headers = {k: v for k, v in exc.headers.items() if k.lower() in {"allow", "retry-after"}}
-    body = {"type": f"/problems/{slug}", "title": title, "status": exc.status, "detail": detail}
+    headers["Content-Language"] = language
+    body = {
+        "type": f"/problems/{slug}",
+        "title": translate(title, language),
+        "status": exc.status,
+        "detail": translate(detail, language),
+    }
     return problem_response(exc.status, body, headers)
 
 
-def internal_error_response(request_id: str) -> web.Response:
+def internal_error_response(request_id: str, language: str = DEFAULT_LANGUAGE) -> web.Response:
     return problem_response(
         500,
         {
             "type": "/problems/internal",
-            "title": Problem.title,
+            "title": translate(Problem.title, language),
             "status": 500,
-            "detail": "The server failed to handle this request; it has been logged.",
+            "detail": translate(
+                "The server failed to handle this request; it has been logged.", language
+            ),
             "request_id": request_id,
         },
+        {"Content-Language": language},
     )

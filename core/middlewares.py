@@ -12,6 +12,7 @@ from core import keys
 from core.admission.auth_failures import charge_failed_authentication
 from core.connections import GUARD
 from core.errors import Problem, Unauthorized, from_http_exception, internal_error_response
+from core.i18n import negotiate
 from core.identity import bearer_token
 from core.metrics_exposure import guarded_metrics_handler
 from core.requestids import request_id_for
@@ -42,12 +43,12 @@ async def envelope_middleware(request: web.Request, handler: Handler) -> web.Str
     try:
         response = await handler(request)
     except Problem as problem:
-        response = problem.response()
+        response = problem.response(negotiate(request.headers.get("Accept-Language")))
     except web.HTTPException as exc:
         if exc.status < 400:
             _observe(request, exc.status, started)
             raise
-        response = from_http_exception(exc)
+        response = from_http_exception(exc, negotiate(request.headers.get("Accept-Language")))
     except Exception:
         log.exception(
             "unhandled error in %s %s [request %s]",
@@ -55,7 +56,9 @@ async def envelope_middleware(request: web.Request, handler: Handler) -> web.Str
             route_label(request),
             request_id,
         )
-        response = internal_error_response(request_id)
+        response = internal_error_response(
+            request_id, negotiate(request.headers.get("Accept-Language"))
+        )
     _observe(request, response.status, started)
     response.headers["X-Request-Id"] = request_id
     return response

@@ -125,9 +125,11 @@ def section_numbers(drafts: list[SectionDraft]) -> list[int]:
         if number is None:
             errors.append(field_error(field, "number every section, or none of them"))
         elif number > len(drafts):
-            errors.append(field_error(field, f"numbers run from 1 to {len(drafts)}"))
+            errors.append(field_error(field, "numbers run from 1 to {count}", count=len(drafts)))
         elif seen[number]:
-            errors.append(field_error(field, f"section number {number} is used twice"))
+            errors.append(
+                field_error(field, "section number {number} is used twice", number=number)
+            )
         if number is not None:
             seen[number] += 1
     if errors:
@@ -147,7 +149,8 @@ def check_discussion_period(
     if closes_at - max(opens_at, now) < dt.timedelta(days=min_days):
         raise invalid(
             "closes_at",
-            f"the discussion must last at least {min_days} calendar days from when it opens",
+            "the discussion must last at least {days} calendar days from when it opens",
+            days=min_days,
         )
 
 
@@ -242,7 +245,7 @@ async def _placement(
         if body.section is not None and not await section_exists(
             conn, consultation_id, body.section
         ):
-            raise invalid("section", f"the draft has no section {body.section}")
+            raise invalid("section", "the draft has no section {section}", section=body.section)
         return body.section, "", 1
     parent = await fetch_comment(conn, consultation_id, body.parent_id)
     if parent is None:
@@ -250,7 +253,11 @@ async def _placement(
     if parent.hidden_at is not None:
         raise invalid("parent_id", "that comment was hidden by a moderator")
     if parent.depth + 1 > settings.max_thread_depth:
-        raise invalid("parent_id", f"a thread is at most {settings.max_thread_depth} comments deep")
+        raise invalid(
+            "parent_id",
+            "a thread is at most {depth} comments deep",
+            depth=settings.max_thread_depth,
+        )
     if body.section is not None and body.section != parent.section:
         raise invalid("section", "a reply is about the same section as the comment it answers")
     return parent.section, parent.thread_key, parent.depth + 1
@@ -362,7 +369,9 @@ async def publish_report(request: web.Request) -> web.Response:
     ]
     if foreign:
         raise Unprocessable(
-            f"{len(foreign)} answer(s) name comments of no such consultation", errors=foreign
+            "{count} answer(s) name comments of no such consultation",
+            errors=foreign,
+            params={"count": len(foreign)},
         )
 
     async def publish(conn: AsyncConnection) -> bool:

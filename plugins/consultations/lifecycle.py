@@ -70,10 +70,13 @@ def not_open(row: Row[Any], now: dt.datetime) -> Conflict | None:
     status = status_at(row, now)
     if status is Status.OPEN:
         return None
+    extra = {"consultation_status": status.value}
     if status is Status.UPCOMING:
-        detail = f"the discussion opens at {iso(row.opens_at)}"
-    elif row.report_published_at is not None:
-        detail = "the discussion is closed: the agency has published its report"
-    else:
-        detail = f"the discussion closed at {iso(row.closes_at)}"
-    return Conflict(detail, extra={"consultation_status": status.value})
+        return Conflict(
+            "the discussion opens at {at}", extra=extra, params={"at": iso(row.opens_at)}
+        )
+    if row.report_published_at is not None:
+        return Conflict(
+            "the discussion is closed: the agency has published its report", extra=extra
+        )
+    return Conflict("the discussion closed at {at}", extra=extra, params={"at": iso(row.closes_at)})

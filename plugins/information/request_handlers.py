@@ -129,7 +129,8 @@ async def list_own(request: web.Request) -> web.Response:
         raise invalid(
             "queue",
             "ask for queue=agency (agencies) or mine=true (citizens); "
-            "public requests are listed at " + BASE + "/public",
+            "public requests are listed at {path}",
+            path=BASE + "/public",
         )
     now = utcnow()
     if query.status is not None:
@@ -265,9 +266,9 @@ async def _move(
         if current is None or current.agency != official.agency:
             raise NotFound("no such information request")
         raise Conflict(
-            f"the request is {current.status}; this needs it to be one of: "
-            + ", ".join(sorted(allowed_from)),
+            "the request is {status}; this needs it to be one of: {allowed}",
             extra={"request_status": current.status},
+            params={"status": current.status, "allowed": ", ".join(sorted(allowed_from))},
         )
 
     row: Row[Any] = await request.app[keys.WRITER].submit(write)

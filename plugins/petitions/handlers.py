@@ -192,7 +192,10 @@ async def list_all(request: web.Request) -> web.Response:
     identity = caller(request)
     if query.status is not None and query.status not in LISTED:
         if identity is None or identity.role is not Role.MODERATOR:
-            raise Forbidden(f"only moderators list petitions in status {query.status}")
+            raise Forbidden(
+                "only moderators list petitions in status {status}",
+                params={"status": query.status},
+            )
         statuses = frozenset({query.status})
     else:
         statuses = frozenset({query.status}) if query.status is not None else LISTED
@@ -323,8 +326,9 @@ async def _transition(
             raise NotFound("no such petition")
         if row.status != expected.value:
             raise Conflict(
-                f"the petition is {row.status}, not {expected}",
+                "the petition is {status}, not {expected}",
                 extra={"petition_status": row.status},
+                params={"status": row.status, "expected": expected.value},
             )
         # Rows filed before the register named their agency in ``addressee`` alone.
         if agency is not None and (row.addressee_agency or row.addressee) != agency:

@@ -163,8 +163,9 @@ def _refusal(row: Any, now: dt.datetime) -> BaseException | None:
     status = Status(row.status)
     if status not in SIGNABLE:
         return Conflict(
-            f"a petition in status {status} cannot be signed",
+            "a petition in status {status} cannot be signed",
             extra={"petition_status": status.value},
+            params={"status": status.value},
         )
     deadline = as_utc(
         row.restricted_until if status is Status.RESTRICTED else row.collection_ends_at

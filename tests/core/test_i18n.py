@@ -1,0 +1,272 @@
+"""Problems answer in Kazakh, Russian or English; the catalogues cover every message and are
+compiled."""
+
+from __future__ import annotations
+
+import ast
+import io
+import re
+import string
+from typing import Any
+
+import pytest
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+
+from core import errors
+from core.app import create_app
+from core.errors import Conflict, Problem, invalid
+from core.i18n import LANGUAGES, LOCALE_DIR, Message, catalogue, negotiate, render
+from tests.conftest import REPO_ROOT, agency, citizen, moderator
+from tests.plugins.petitions.helpers import BASE, PETITION, approved_petition, moderate
+
+TRANSLATED = [language for language in LANGUAGES if language != "en"]
+PROBLEM_CLASSES = {
+    "Problem",
+    *(name for name, value in vars(errors).items() if isinstance(value, type)),
+    "UnregisteredAgency",
+}
+# The connection layer writes canned English bytes before any request is parsed.
+UNTRANSLATED_MODULES = {"core/connections.py"}
+
+
+def _po(language: str) -> Any:
+    with (LOCALE_DIR / language / "LC_MESSAGES" / "qatysu.po").open("rb") as handle:
+        return read_po(handle)
+
+
+def _problem_types() -> set[type[Problem]]:
+    seen: set[type[Problem]] = set()
+    pending: list[type[Problem]] = [Problem]
+    while pending:
+        cls = pending.pop()
+        seen.add(cls)
+        pending.extend(cls.__subclasses__())
+    return seen
+
+
+def _source_messages() -> dict[str, str]:
+    """Every literal problem detail and field message in core/ and plugins/, with its place."""
+    found: dict[str, str] = {}
+    for path in sorted([*REPO_ROOT.glob("core/**/*.py"), *REPO_ROOT.glob("plugins/**/*.py")]):
+        relative = path.relative_to(REPO_ROOT).as_posix()
+        if relative in UNTRANSLATED_MODULES:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.Call) or not node.args:
+                continue
+            func = node.func
+            name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", "")
+            if name in PROBLEM_CLASSES or name in {"TokenRejected", "Message"}:
+                argument = node.args[0]
+            elif name in {"invalid", "field_error"} and len(node.args) >= 2:
+                argument = node.args[1]
+            else:
+                continue
+            if isinstance(argument, ast.Constant) and isinstance(argument.value, str):
+                found.setdefault(argument.value, f"{relative}:{node.lineno}")
+    return found
+
+
+def _fields(template: str) -> set[str]:
+    return {name for _, name, _, _ in string.Formatter().parse(template) if name}
+
+
+# --- negotiation -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("header", "language"),
+    [
+        (None, "en"),
+        ("", "en"),
+        ("kk", "kk"),
+        ("ru-RU,ru;q=0.9,en;q=0.8", "ru"),
+        ("kk-KZ", "kk"),
+        ("en;q=0.5, kk;q=0.9", "kk"),
+        ("fr, de;q=0.9", "en"),
+        ("fr, ru;q=0.1", "ru"),
+        ("*", "en"),
+        ("ru;q=0, kk;q=0.2", "kk"),
+        ("ru;q=abc", "en"),
+        ("ru;q=2", "en"),
+        ("RU", "ru"),
+        (",,;q=,kk", "kk"),
+    ],
+)
+def test_accept_language_picks_the_preferred_of_kk_ru_en(header: str | None, language: str) -> None:
+    assert negotiate(header) == language
+
+
+# --- catalogues --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("language", TRANSLATED)
+def test_the_compiled_catalogue_is_up_to_date_with_its_po_file(language: str) -> None:
+    compiled = io.BytesIO()
+    write_mo(compiled, _po(language))
+
+    committed = (LOCALE_DIR / language / "LC_MESSAGES" / "qatysu.mo").read_bytes()
+
+    assert compiled.getvalue() == committed, f"run `make locale` to compile {language}"
+
+
+@pytest.mark.parametrize("language", TRANSLATED)
+def test_no_problem_type_lacks_a_translated_title(language: str, make_settings: Any) -> None:
+    create_app(make_settings())  # loads every plugin, and any problem type a plugin defines
+    titles = {cls.title for cls in _problem_types()}
+    messages = {message.id: message.string for message in _po(language) if message.id}
+
+    missing = sorted(title for title in titles if not messages.get(title))
+
+    assert not missing, f"{language}: no translation of problem titles {missing}"
+
+
+@pytest.mark.parametrize("language", TRANSLATED)
+def test_every_problem_message_in_the_source_is_translated(language: str) -> None:
+    messages = {message.id: message.string for message in _po(language) if message.id}
+
+    missing = {text: where for text, where in _source_messages().items() if not messages.get(text)}
+
+    assert not missing, f"{language}: add these to the catalogue: {missing}"
+
+
+@pytest.mark.parametrize("language", TRANSLATED)
+def test_every_translation_keeps_the_fields_of_its_template(language: str) -> None:
+    for message in _po(language):
+        if message.id:
+            assert _fields(message.string) == _fields(message.id), message.id
+
+
+def test_a_translation_with_a_wrong_field_falls_back_to_english(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    class Broken:
+        def gettext(self, message: str) -> str:
+            return "петиция {статус}"
+
+    monkeypatch.setattr("core.i18n.catalogue", lambda language: Broken())
+
+    assert render("the petition is {status}", {"status": "public"}, "ru") == (
+        "the petition is public"
+    )
+
+
+# --- problems ------------------------------------------------------------------------------
+
+
+def test_a_problem_renders_its_title_and_detail_in_the_asked_language() -> None:
+    problem = Conflict(
+        "the petition is {status}, not {expected}",
+        params={"status": "public", "expected": "moderation"},
+        extra={"petition_status": "public"},
+    )
+
+    english, russian = problem.body("en"), problem.body("ru")
+
+    assert problem.detail == "the petition is public, not moderation"
+    assert english["detail"] == "the petition is public, not moderation"
+    assert russian == {
+        "type": "/problems/conflict",
+        "title": "Конфликт состояния",
+        "status": 409,
+        "detail": "петиция в статусе public, а не moderation",
+        "petition_status": "public",
+    }
+
+
+def test_a_field_problem_translates_its_message_and_keeps_the_field_name() -> None:
+    template = "the discussion must last at least {days} calendar days from when it opens"
+    problem = invalid("closes_at", template, days=10)
+
+    body = problem.body("kk")
+
+    kazakh = "талқылау ашылған сәттен бастап кемінде 10 күнтізбелік күнге созылуы керек"
+    assert problem.detail == (
+        "closes_at: the discussion must last at least 10 calendar days from when it opens"
+    )
+    assert body["detail"] == f"closes_at: {kazakh}"
+    assert body["errors"] == [{"field": "closes_at", "message": kazakh}]
+
+
+def test_a_message_without_a_translation_answers_in_english() -> None:
+    problem = Conflict("a message no catalogue has")
+
+    assert problem.body("kk")["detail"] == "a message no catalogue has"
+    assert problem.body("kk")["title"] == catalogue("kk").gettext("Conflict")
+
+
+@pytest.mark.parametrize(
+    ("language", "title", "detail"),
+    [
+        ("kk", "Табылмады", "мұндай петиция жоқ"),
+        ("ru", "Не найдено", "такой петиции нет"),
+        ("en", "Not found", "no such petition"),
+        ("fr", "Not found", "no such petition"),
+    ],
+)
+async def test_a_404_answers_in_the_accept_language(
+    client: Any, language: str, title: str, detail: str
+) -> None:
+    response = await client.get(f"{BASE}/no-such-id", headers={"Accept-Language": language})
+
+    assert response.status == 404
+    assert response.headers["Content-Language"] == ("en" if language == "fr" else language)
+    body = await response.json(content_type=None)
+    assert body == {"type": "/problems/not-found", "title": title, "status": 404, "detail": detail}
+
+
+async def test_a_conflict_with_fields_answers_in_russian(client: Any) -> None:
+    petition = await approved_petition(client)
+
+    response = await moderate(client, petition["id"], "approve")
+    russian = await client.post(
+        f"{BASE}/{petition['id']}/moderation",
+        json={"decision": "approve"},
+        headers={**moderator(), "Accept-Language": "ru"},
+    )
+
+    assert response.status == russian.status == 409
+    assert (await response.json(content_type=None))["detail"] == (
+        "the petition is restricted, not moderation"
+    )
+    body = await russian.json(content_type=None)
+    assert body["type"] == "/problems/conflict"
+    assert body["title"] == "Конфликт состояния"
+    assert body["detail"] == "петиция в статусе restricted, а не moderation"
+
+
+async def test_a_validation_problem_answers_in_kazakh(client: Any) -> None:
+    response = await client.post(
+        BASE,
+        json={**PETITION, "addressee": "nowhere"},
+        headers={**citizen(), "Accept-Language": "kk"},
+    )
+
+    body = await response.json(content_type=None)
+    assert response.status == 422
+    assert body["title"] == "Деректер жарамсыз"
+    assert body["detail"] == (
+        "addressee: мұндай кодпен тіркелген мекеме жоқ; тізімі: GET /api/v1/agencies"
+    )
+
+
+async def test_router_problems_and_unregistered_agencies_answer_in_the_language(
+    client: Any,
+) -> None:
+    missing = await client.get("/no/such/route", headers={"Accept-Language": "ru"})
+    unknown = await client.get(BASE, headers={**agency("no-such-agency"), "Accept-Language": "kk"})
+
+    assert (await missing.json(content_type=None))["title"] == "Не найдено"
+    body = await unknown.json(content_type=None)
+    assert body["type"] == "/problems/unregistered-agency"
+    assert body["title"] == "Мекеме тізілімде жоқ"
+    assert body["detail"] == "токендегі 'no-such-agency' мекемесі мекемелер тізілімінде жоқ"
+
+
+def test_every_message_template_is_a_plain_format_string() -> None:
+    for language in TRANSLATED:
+        for message in _po(language):
+            if message.id:
+                assert not re.search(r"\{[^}]*[!:][^}]*\}", message.id), message.id
+    assert isinstance(Message("x"), str)
