@@ -9,7 +9,6 @@ import pytest
 
 from core.app import create_app
 from core.settings import SettingsError
-from plugins.petitions.reasons import RejectionReason
 from tests.conftest import REGISTER, citizen
 from tests.plugins.petitions.helpers import BASE, PETITION, error_fields, file_petition, problem
 
@@ -87,23 +86,3 @@ def test_a_threshold_rule_gives_signatures_or_a_percentage_not_both(make_setting
 
     with pytest.raises(SettingsError, match=r"either signatures or population_percent"):
         create_app(make_settings(petitions={"thresholds": both}))
-
-
-async def test_openapi_lists_the_rejection_reason_codes_and_the_petition_shows_them(
-    client: Any,
-) -> None:
-    document = await (await client.get("/openapi.json")).json()
-    schemas = document["components"]["schemas"]
-
-    decision = schemas["ModerationDecision"]["properties"]["reason_code"]
-    petition = schemas["Petition"]["properties"]
-
-    assert decision["anyOf"] == [
-        {"$ref": "#/components/schemas/RejectionReason"},
-        {"type": "null"},
-    ]
-    assert schemas["RejectionReason"]["enum"] == [reason.value for reason in RejectionReason]
-    assert "referendums: Referendums" in decision["description"]
-    assert {"moderation_reason_code", "moderation_reason_labels", "moderation_flag"} <= set(
-        petition
-    )
