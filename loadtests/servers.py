@@ -132,7 +132,7 @@ BENCH_SECRET_ENV = {
 }
 
 
-BENCH_THRESHOLDS = '{"government": 1000000000, "maslikhat": 5000, "district_akimat": 2500}'
+BENCH_THRESHOLDS = '{"republic": {"signatures": 1000000000, "source": "a benchmark figure"}}'
 
 
 def qatysu_server(
@@ -153,7 +153,7 @@ def qatysu_server(
         {
             "QATYSU_SERVER__DATA_DIR": str(data_dir),
             "QATYSU_SERVER__ACCESS_LOG": "false",
-            # The benchmark petition goes to the government; at the real 50,000 it would stop
+            # The benchmark petition goes to the Government; at the real 50,000 it would stop
             # accepting signatures (409) in the middle of a fast run.
             "QATYSU_PETITIONS__THRESHOLDS": BENCH_THRESHOLDS,
         }
