@@ -308,7 +308,7 @@ class EngagedCitizen(Person):
                 "title": "Light the footpath between the two bridges",
                 "text": "The footpath has no lighting and is unsafe after dark. "
                 "We ask for street lights before winter.",
-                "addressee": "maslikhat",
+                "addressee": self.stage.agency,
             },
         )
 
@@ -408,7 +408,7 @@ class AgencyOfficial(Person):
         mine = [
             p
             for p in (waiting or {}).get("items", [])
-            if p["addressee_agency"] in (None, self.agency) and p["response"] is None
+            if p["addressee_agency"] == self.agency and p["response"] is None
         ]
         if mine:
             self.send(
@@ -453,7 +453,11 @@ class Moderator(Person):
                 expected=(200, 409),
                 json={"decision": "approve"}
                 if approve
-                else {"decision": "reject", "reason": "A duplicate of an open petition."},
+                else {
+                    "decision": "reject",
+                    "reason_code": "form_requirements",
+                    "reason": "A duplicate of an open petition.",
+                },
             )
 
     @task(1)
