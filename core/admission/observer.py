@@ -31,9 +31,10 @@ async def observe(admission: Admission, app: web.Application) -> None:
     while True:
         expected = time.monotonic() + TICK
         await asyncio.sleep(TICK)
-        lag = max(0.0, time.monotonic() - expected)
+        now = time.monotonic()
+        lag = max(0.0, now - expected)
         probability = admission.pie.update(
-            max(admission.sojourn.take_mean(), lag), elapsed=TICK + lag
+            max(admission.sojourn.take_mean(now), lag), elapsed=TICK + lag
         )
         if admission.edge is not None:
             admission.edge.probability = max(probability, brownout)
