@@ -392,7 +392,7 @@ def derive(results: dict[str, CaseResult], args: argparse.Namespace, out: Out) -
     capacity = budget / serve
     out(
         f"budget B = {budget:g} CPU-s/s; CPU-bound capacity C = B / s = {capacity:,.0f}/s;"
-        " the most goodput any design could reach, g <= (B - λr)/(s - r):"
+        " the most goodput a design paying these costs could reach, g <= (B - λr)/(s - r):"
     )
     for line in limit_lines(
         budget=budget, capacity=capacity, serve=serve, refuse=refuse, multiples=(3.0, 10.0)

@@ -244,9 +244,10 @@ def pool_that_never_binds(rate: float, give_up: float) -> int:
     """Open connections enough for every request of ``give_up`` seconds to be in flight at once.
 
     A request holds a connection for at most ``give_up`` seconds, so at ``rate`` no more than
-    about ``rate x give_up`` are ever open; a margin covers Poisson bursts.
+    about ``rate x give_up`` are ever open; a margin covers Poisson bursts and connections whose
+    close the loop has not seen yet.
     """
-    return math.ceil(rate * give_up * 1.25) + 64
+    return math.ceil(rate * give_up * 1.5) + 256
 
 
 def arrival_offsets(
@@ -1061,7 +1062,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--max-connections",
         type=int,
-        help="the generator's connection cap (default: rate x give-up x 1.25 + 64, never binds)",
+        help="the generator's connection cap (default: rate x give-up x 1.5 + 256)",
     )
     parser.add_argument(
         "--requests-per-connection",

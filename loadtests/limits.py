@@ -1,4 +1,4 @@
-"""The physical limit: the most goodput any design could reach on a CPU budget.
+"""The physical limit: the most goodput a design paying the measured costs could reach.
 
 Under a flood every request that arrives costs the server CPU, served or not. If serving one
 costs ``s`` CPU-seconds and refusing one costs at least ``r`` (the cheapest refusal measured), a
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 
 def physical_limit(*, budget: float, offered: float, serve: float, refuse: float) -> float:
-    """The highest goodput (requests/s) any design could reach; costs in CPU-seconds."""
+    """The highest goodput (requests/s) that serving at s and refusing at r allows (CPU-s)."""
     if budget <= 0 or offered < 0 or serve <= 0 or refuse < 0:
         raise ValueError("budget and serving cost must be positive, the others not negative")
     ceiling = min(offered, budget / serve)

@@ -193,9 +193,9 @@ def test_summary_reports_milliseconds_and_outcomes() -> None:
 
 def test_the_default_pool_never_binds() -> None:
     # A request holds a connection for at most the give-up: rate x give-up, plus a margin.
-    assert pool_that_never_binds(1000, 2.0) == 2564
+    assert pool_that_never_binds(1000, 2.0) == 3256
     config = FloodConfig(url="http://x", rate=1000, duration=1, mix=parse_mix("hello=1"))
-    assert config.connection_pool == 2564
+    assert config.connection_pool == 3256
     assert replace(config, max_connections=10).connection_pool == 10
 
 
