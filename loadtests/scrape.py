@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import csv
 import io
+import time
+import urllib.error
 import urllib.request
 from collections.abc import Mapping
 
@@ -36,10 +38,25 @@ HAPROXY_FIELDS = (
 )
 
 
-def fetch(url: str, timeout: float = 5.0) -> str:
-    with urllib.request.urlopen(url, timeout=timeout) as response:
-        text: str = response.read().decode("utf-8", "replace")
-        return text
+def fetch(url: str, *, timeout: float = 5.0, patience: float = 20.0) -> str:
+    """The body at ``url``, asking again while the server refuses (503) or cannot be reached.
+
+    Right after a flood a server may still refuse new connections; its counters only grow, so
+    a later reading is as good as an earlier one.
+    """
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=timeout) as response:
+                text: str = response.read().decode("utf-8", "replace")
+                return text
+        except urllib.error.HTTPError as error:
+            if error.code != 503 or time.monotonic() > deadline:
+                raise
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+        time.sleep(0.2)
 
 
 def parse_counters(text: str, prefix: str = "qatysu_") -> Counters:

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from loadtests.scrape import delta, parse_counters, parse_haproxy_csv, refusals_by_layer
+import threading
+import urllib.error
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from loadtests.scrape import delta, fetch, parse_counters, parse_haproxy_csv, refusals_by_layer
 
 EXPOSITION = """\
 # HELP qatysu_admission_rejected_total Requests shed by admission.
@@ -69,3 +75,45 @@ def test_refusals_are_summed_by_layer() -> None:
         "proxy:503": 180.0,
     }
     assert refusals_by_layer({}, {}) == {}
+
+
+def test_fetch_asks_again_while_the_server_refuses() -> None:
+    answers = iter([503, 503, 200])
+
+    class Flaky(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            status = next(answers)
+            body = b"ok" if status == 200 else b""
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    with ThreadingHTTPServer(("127.0.0.1", 0), Flaky) as server:
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            assert fetch(f"http://127.0.0.1:{server.server_port}/metrics") == "ok"
+        finally:
+            server.shutdown()
+
+
+def test_fetch_gives_up_on_other_errors_at_once() -> None:
+    class Missing(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_error(404)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    with ThreadingHTTPServer(("127.0.0.1", 0), Missing) as server:
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            with pytest.raises(urllib.error.HTTPError):
+                fetch(f"http://127.0.0.1:{server.server_port}/metrics")
+        finally:
+            server.shutdown()
