@@ -6,12 +6,14 @@ import base64
 import binascii
 import datetime as dt
 import secrets
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import orjson
 from aiohttp import web
+from pydantic import Field, StringConstraints, TypeAdapter, ValidationError
 
 from core import keys
+from core.bounds import INT4_MAX, Moment
 from core.errors import BadRequest, Unprocessable, field_error
 from core.events import Event
 from core.i18n import Message
@@ -25,6 +27,16 @@ CITIZEN = frozenset({Role.CITIZEN})
 AGENCY = frozenset({Role.AGENCY})
 MODERATOR = frozenset({Role.MODERATOR})
 OFFICIALS = frozenset({Role.AGENCY, Role.MODERATOR, Role.OPERATOR})
+
+T = TypeVar("T")
+
+CursorId = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[^\x00]+$")]
+CursorKey = Annotated[str, StringConstraints(min_length=1, max_length=1024, pattern=r"^[^\x00]+$")]
+CursorCount = Annotated[int, Field(ge=0, le=INT4_MAX)]
+KEYSET_CURSOR: TypeAdapter[tuple[Moment, CursorId]] = TypeAdapter(tuple[Moment, CursorId])
+"""A cursor after a row: its time and its id."""
+OFFSET_CURSOR: TypeAdapter[tuple[CursorCount]] = TypeAdapter(tuple[CursorCount])
+"""A cursor that skips rows; bounded so that offset plus page size stays a database integer."""
 
 
 def caller(request: web.Request) -> Identity | None:
@@ -69,16 +81,18 @@ def encode_cursor(values: Iterable[Any]) -> str:
     return base64.urlsafe_b64encode(orjson.dumps(list(values))).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str, arity: int) -> list[Any]:
-    """The values of a cursor this server made; 400 for anything else."""
+def decode_cursor(cursor: str, shape: TypeAdapter[T]) -> T:
+    """The values of a cursor this server made, checked against ``shape``; 400 for any other.
+
+    Strict: a cursor is what this server encoded, so nothing is coerced, and every value is
+    bounded to what its column holds, so a forged cursor never reaches a query.
+    """
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
-        values = orjson.loads(base64.urlsafe_b64decode(padded.encode()))
-    except (binascii.Error, ValueError, orjson.JSONDecodeError):
+        raw = base64.urlsafe_b64decode(padded.encode("ascii"))
+        return shape.validate_json(raw, strict=True)
+    except (binascii.Error, UnicodeEncodeError, ValueError, ValidationError):
         raise BadRequest("the cursor is not one this server issued") from None
-    if not isinstance(values, list) or len(values) != arity:
-        raise BadRequest("the cursor is not one this server issued")
-    return values
 
 
 async def moderate_texts(

@@ -9,6 +9,7 @@ import orjson
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
+from core.bounds import refused_characters, refused_fields
 from core.errors import BadRequest, PayloadTooLarge, Unprocessable, UnsupportedMediaType
 from core.i18n import Message
 
@@ -45,6 +46,10 @@ async def read_model(request: web.Request, model: type[M]) -> M:
 
 
 def validate(model: type[M], data: Any) -> M:
+    """``data`` as ``model``; 422 naming each field that is invalid or holds a refused character."""
+    refused = list(refused_fields(data))
+    if refused:
+        raise refused_characters(refused)
     try:
         return model.model_validate(data)
     except ValidationError as exc:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
+from core.bounds import INT4_MAX, Moment
 from plugins.consultations.lifecycle import Position, Status
 
 
@@ -17,6 +18,7 @@ class SectionDraft(Body):
     number: int | None = Field(
         default=None,
         ge=1,
+        le=INT4_MAX,
         description="1..n, each once; omit it on every section to number them in order",
     )
     heading: str | None = Field(default=None, min_length=1, max_length=300)
@@ -29,8 +31,8 @@ class ConsultationCreate(Body):
     title: str = Field(min_length=5, max_length=300)
     summary: str = Field(min_length=1, max_length=5_000)
     sections: list[SectionDraft] = Field(min_length=1, max_length=500)
-    opens_at: AwareDatetime = Field(description="ISO 8601 with a time zone")
-    closes_at: AwareDatetime = Field(
+    opens_at: Moment = Field(description="ISO 8601 with a time zone")
+    closes_at: Moment = Field(
         description="after opens_at, leaving at least [consultations] min_discussion_days "
         "calendar days from the later of opens_at and now",
     )
@@ -43,6 +45,7 @@ class CommentCreate(Body):
     section: int | None = Field(
         default=None,
         ge=1,
+        le=INT4_MAX,
         description="the section number it is about; a reply takes its parent's section",
     )
     parent_id: str | None = Field(
@@ -95,7 +98,7 @@ class CommentListQuery(Body):
 
     model_config = ConfigDict(extra="forbid")
 
-    section: int | None = Field(default=None, ge=1)
+    section: int | None = Field(default=None, ge=1, le=INT4_MAX)
     include_hidden: bool = Field(
         default=False, description="moderators only: also list hidden comments, with why"
     )

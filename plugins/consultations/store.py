@@ -7,9 +7,10 @@ import secrets
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
+from pydantic import TypeAdapter
 
-from core.api import decode_cursor, encode_cursor, iso
-from core.errors import BadRequest, Conflict, NotFound, Problem
+from core.api import KEYSET_CURSOR, CursorKey, decode_cursor, encode_cursor, iso
+from core.errors import Conflict, NotFound, Problem
 from plugins.consultations.lifecycle import Status, not_open, status_at, status_condition
 from plugins.consultations.tables import comments, consultations, report_answers, sections
 
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_THREAD_CURSOR: TypeAdapter[tuple[CursorKey]] = TypeAdapter(tuple[CursorKey])
 
 
 def new_comment_id() -> str:
@@ -161,11 +163,7 @@ async def list_consultations(
     if agency is not None:
         query = query.where(c.agency == agency)
     if cursor is not None:
-        created, last_id = decode_cursor(cursor, 2)
-        try:
-            created_at = dt.datetime.fromisoformat(str(created))
-        except ValueError:
-            raise BadRequest("the cursor is not one this server issued") from None
+        created_at, last_id = decode_cursor(cursor, KEYSET_CURSOR)
         query = query.where(
             sa.or_(c.created_at < created_at, sa.and_(c.created_at == created_at, c.id < last_id))
         )
@@ -194,9 +192,7 @@ async def list_comments(
     if not include_hidden:
         query = query.where(comments.c.hidden_at.is_(None))
     if cursor is not None:
-        (after,) = decode_cursor(cursor, 1)
-        if not isinstance(after, str):
-            raise BadRequest("the cursor is not one this server issued")
+        (after,) = decode_cursor(cursor, _THREAD_CURSOR)
         query = query.where(comments.c.thread_key > after)
     query = query.order_by(comments.c.thread_key).limit(limit + 1)
     rows = list((await conn.execute(query)).all())

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from core.api import decode_cursor, encode_cursor, iso
-from core.errors import BadRequest
-
-_FOREIGN = "the cursor is not one this server issued"
+from core.api import KEYSET_CURSOR, OFFSET_CURSOR, decode_cursor, encode_cursor, iso
 
 
 def keyset_cursor(at: dt.datetime, row_id: str) -> str:
@@ -16,13 +13,7 @@ def keyset_cursor(at: dt.datetime, row_id: str) -> str:
 
 def decode_keyset(cursor: str) -> tuple[dt.datetime, str]:
     """The time and id a keyset cursor points after; 400 for any other cursor."""
-    at, row_id = decode_cursor(cursor, 2)
-    if not isinstance(at, str) or not isinstance(row_id, str):
-        raise BadRequest(_FOREIGN)
-    try:
-        return dt.datetime.fromisoformat(at), row_id
-    except ValueError:
-        raise BadRequest(_FOREIGN) from None
+    return decode_cursor(cursor, KEYSET_CURSOR)
 
 
 def offset_cursor(offset: int) -> str:
@@ -32,7 +23,5 @@ def offset_cursor(offset: int) -> str:
 def decode_offset(cursor: str | None) -> int:
     if cursor is None:
         return 0
-    (offset,) = decode_cursor(cursor, 1)
-    if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
-        raise BadRequest(_FOREIGN)
+    (offset,) = decode_cursor(cursor, OFFSET_CURSOR)
     return offset

@@ -6,9 +6,18 @@ import datetime as dt
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
+from pydantic import TypeAdapter
 
-from core.api import as_utc, decode_cursor, encode_cursor, iso
-from core.errors import BadRequest
+from core.api import (
+    KEYSET_CURSOR,
+    OFFSET_CURSOR,
+    CursorCount,
+    CursorId,
+    as_utc,
+    decode_cursor,
+    encode_cursor,
+    iso,
+)
 from plugins.petitions.lifecycle import Status
 from plugins.petitions.reasons import labels
 from plugins.petitions.tables import petitions, signatures
@@ -61,6 +70,11 @@ def petition_document(row: Row[Any], now: dt.datetime) -> dict[str, Any]:
     }
 
 
+_BY_SIGNATURES_CURSOR: TypeAdapter[tuple[CursorCount, CursorId]] = TypeAdapter(
+    tuple[CursorCount, CursorId]
+)
+
+
 async def fetch_petition(conn: AsyncConnection, petition_id: str) -> Row[Any] | None:
     result = await conn.execute(sa.select(petitions).where(petitions.c.id == petition_id))
     return result.first()
@@ -81,14 +95,11 @@ async def list_petitions(
     if addressee is not None:
         query = query.where(petitions.c.addressee == addressee)
     if cursor is not None:
-        value, last_id = decode_cursor(cursor, 2)
+        value: dt.datetime | int
         if sort == "created":
-            try:
-                value = dt.datetime.fromisoformat(str(value))
-            except ValueError:
-                raise BadRequest("the cursor is not one this server issued") from None
-        elif not isinstance(value, int):
-            raise BadRequest("the cursor is not one this server issued")
+            value, last_id = decode_cursor(cursor, KEYSET_CURSOR)
+        else:
+            value, last_id = decode_cursor(cursor, _BY_SIGNATURES_CURSOR)
         query = query.where(
             sa.or_(order_column < value, sa.and_(order_column == value, petitions.c.id < last_id))
         )
@@ -110,9 +121,7 @@ async def list_signers(
     the signer's hash, which would let anyone link one citizen's signatures across petitions."""
     offset = 0
     if cursor is not None:
-        (offset,) = decode_cursor(cursor, 1)
-        if not isinstance(offset, int) or offset < 0:
-            raise BadRequest("the cursor is not one this server issued")
+        (offset,) = decode_cursor(cursor, OFFSET_CURSOR)
     query = (
         sa.select(signatures.c.public_name, signatures.c.signed_at)
         .where(signatures.c.petition_id == petition_id)
