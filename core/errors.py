@@ -14,6 +14,8 @@ The exception tree, all rendered as ``application/problem+json`` by the error mi
     ├── Unprocessable       422  well-formed input that breaks a rule; ``errors`` per field
     ├── TooManyRequests     429  a client over its rate; carries Retry-After and RateLimit headers
     └── ServiceUnavailable  503  shed, draining or a storage queue that is full; Retry-After
+        └── OutcomeUnknown  503  storage did not confirm a commit: retry with the same
+                                 Idempotency-Key, which answers with the first outcome
 
 Anything else that escapes a handler is a bug: the client gets a bare 500 problem that says
 nothing internal, and the log gets the traceback with the request id.
@@ -139,6 +141,15 @@ class ServiceUnavailable(Problem):
     def __init__(self, detail: str, *, retry_after: float = 1.0, reason: str = "") -> None:
         super().__init__(detail, headers={"Retry-After": str(max(1, math.ceil(retry_after)))})
         self.reason = reason
+
+
+class OutcomeUnknown(ServiceUnavailable):
+    """The write may or may not have been saved; only a retry with its key can tell."""
+
+    title, slug = "Outcome unknown", "outcome-unknown"
+
+    def __init__(self, detail: str, *, retry_after: float = 1.0) -> None:
+        super().__init__(detail, retry_after=retry_after, reason="outcome_unknown")
 
 
 def field_error(field: str, message: str, **params: object) -> dict[str, str]:

@@ -10,12 +10,20 @@ from aiohttp import web
 
 from core import keys
 from core.admission.auth_failures import charge_failed_authentication
+from core.bounds import REFUSED_CHARACTERS, refused_characters
 from core.connections import GUARD
-from core.errors import Problem, Unauthorized, from_http_exception, internal_error_response
+from core.errors import (
+    Problem,
+    ServiceUnavailable,
+    Unauthorized,
+    from_http_exception,
+    internal_error_response,
+)
 from core.i18n import negotiate
 from core.identity import bearer_token
 from core.metrics_exposure import guarded_metrics_handler
 from core.requestids import request_id_for
+from core.storage.database import storage_failure
 
 if TYPE_CHECKING:
     from aiohttp.typedefs import Handler
@@ -41,6 +49,7 @@ async def envelope_middleware(request: web.Request, handler: Handler) -> web.Str
     request[keys.ARRIVAL] = arrival if arrival is not None else time.monotonic()
     started = time.perf_counter()
     try:
+        check_path_parameters(request)
         response = await handler(request)
     except Problem as problem:
         response = problem.response(negotiate(request.headers.get("Accept-Language")))
@@ -49,19 +58,42 @@ async def envelope_middleware(request: web.Request, handler: Handler) -> web.Str
             _observe(request, exc.status, started)
             raise
         response = from_http_exception(exc, negotiate(request.headers.get("Accept-Language")))
-    except Exception:
-        log.exception(
-            "unhandled error in %s %s [request %s]",
-            request.method,
-            route_label(request),
-            request_id,
-        )
-        response = internal_error_response(
-            request_id, negotiate(request.headers.get("Accept-Language"))
-        )
+    except Exception as exc:
+        language = negotiate(request.headers.get("Accept-Language"))
+        if storage_failure(exc):
+            # A stalled or unreachable database is not a bug: say so, and briefly.
+            log.warning(
+                "storage failed in %s %s [request %s]: %s",
+                request.method,
+                route_label(request),
+                request_id,
+                type(exc).__name__,
+            )
+            response = ServiceUnavailable(
+                "storage is not answering; try again shortly", reason="storage_failed"
+            ).response(language)
+        else:
+            log.exception(
+                "unhandled error in %s %s [request %s]",
+                request.method,
+                route_label(request),
+                request_id,
+            )
+            response = internal_error_response(request_id, language)
     _observe(request, response.status, started)
     response.headers["X-Request-Id"] = request_id
     return response
+
+
+def check_path_parameters(request: web.Request) -> None:
+    """422 naming each path parameter that holds a character no database stores."""
+    refused = [
+        name
+        for name, value in request.match_info.items()
+        if not REFUSED_CHARACTERS.isdisjoint(value)
+    ]
+    if refused:
+        raise refused_characters(refused)
 
 
 def _observe(request: web.Request, status: int, started: float) -> None:

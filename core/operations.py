@@ -39,6 +39,8 @@ async def readyz(request: web.Request) -> web.Response:
         checks["server"] = "starting"
     else:
         checks["server"] = "ok"
+    writer = app.get(keys.WRITER)
+    checks["writer"] = "ok" if writer is not None and writer.alive else "down"
     try:
         async with asyncio.timeout(1.0):
             await app[keys.DATABASE].ping()

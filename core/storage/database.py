@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -41,7 +42,12 @@ def async_url(url: str) -> str:
 class Database:
     """One engine for reads and for the writer, with the dialect's durability settings."""
 
-    def __init__(self, url: str, *, pool_size: int = 8) -> None:
+    def __init__(
+        self, url: str, *, pool_size: int = 8, statement_timeout: float | None = None
+    ) -> None:
+        """``statement_timeout`` bounds every statement, reads and writes, and the wait for a
+        pooled connection: a stalled database then fails requests fast and frees their
+        admission slots instead of holding them. None (migrations) bounds nothing."""
         self.url = async_url(url)
         self.dialect = "sqlite" if self.url.startswith("sqlite") else "postgresql"
         # Bound parameters (names, texts, hashes) never reach an error message or a log line.
@@ -53,6 +59,13 @@ class Database:
             kwargs["connect_args"] = {"timeout": 30}
         else:
             kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+            if statement_timeout is not None:
+                milliseconds = max(1, round(statement_timeout * 1000))
+                kwargs["pool_timeout"] = statement_timeout
+                kwargs["connect_args"] = {
+                    "server_settings": {"statement_timeout": str(milliseconds)},
+                    "timeout": statement_timeout,
+                }
         self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
         self._write_engine = self.engine.execution_options(qatysu_write=True)
         # A synchronous engine on the same SQLite file, for the writer's own thread: a batch
@@ -88,6 +101,28 @@ class Database:
         await self.engine.dispose()
         if self.sync_engine is not None:
             self.sync_engine.dispose()
+
+
+# PostgreSQL's SQLSTATE classes that say the database as a whole is failing: connection (08),
+# transaction rollback (40), insufficient resources (53), lock not available (55), operator
+# intervention such as statement_timeout (57) and system errors (58).
+_STORAGE_SQLSTATE_CLASSES = frozenset({"08", "40", "53", "55", "57", "58"})
+
+
+def storage_failure(exc: BaseException) -> bool:
+    """Whether ``exc`` says the database as a whole failed (too slow, locked, unreachable, full
+    or read-only) rather than one statement: the answer is then 503, not a 500 or a 4xx."""
+    if isinstance(exc, (TimeoutError, OSError, sa_exc.DisconnectionError, sa_exc.TimeoutError)):
+        return True
+    if not isinstance(exc, sa_exc.DBAPIError):
+        return False
+    if exc.connection_invalidated:
+        return True
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    if isinstance(sqlstate, str):
+        return sqlstate[:2] in _STORAGE_SQLSTATE_CLASSES
+    # SQLite: locked, read-only, full or failing storage are all OperationalError.
+    return isinstance(exc, sa_exc.OperationalError)
 
 
 def _configure_sqlite(engine: Engine) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -24,7 +25,7 @@ async def test_readyz_is_200_when_started_and_the_database_answers(client: Any) 
     assert "Retry-After" not in response.headers
     assert await response.json() == {
         "status": "ready",
-        "checks": {"server": "ok", "database": "ok"},
+        "checks": {"server": "ok", "writer": "ok", "database": "ok"},
     }
 
 
@@ -35,7 +36,7 @@ async def test_readyz_is_503_with_retry_after_while_draining(client: Any) -> Non
     assert response.headers["Retry-After"] == "1"
     assert await response.json() == {
         "status": "not ready",
-        "checks": {"server": "draining", "database": "ok"},
+        "checks": {"server": "draining", "writer": "ok", "database": "ok"},
     }
 
 
@@ -58,8 +59,32 @@ async def test_readyz_is_503_when_the_database_does_not_answer(
     assert response.headers["Retry-After"] == "1"
     assert await response.json() == {
         "status": "not ready",
-        "checks": {"server": "ok", "database": "unreachable: ConnectionRefusedError"},
+        "checks": {
+            "server": "ok",
+            "writer": "ok",
+            "database": "unreachable: ConnectionRefusedError",
+        },
     }
+
+
+async def test_a_stopped_writer_fails_readiness_and_writes_get_503_until_it_restarts(
+    make_client: Any,
+) -> None:
+    client = await make_client()
+    writer = client.app[keys.WRITER]
+    assert writer._task is not None
+    writer._task.cancel()
+    await asyncio.sleep(0)
+    ready = await client.get("/readyz")
+    assert ready.status == 503
+    assert (await ready.json())["checks"]["writer"] == "down"
+    async with asyncio.timeout(5):
+        signed = await client.post("/api/v1/petitions/demo-public/signatures", headers=citizen())
+    assert signed.status == 503
+    assert (await signed.json())["detail"] == "storage is restarting; try again shortly"
+    await asyncio.sleep(1.2)
+    assert (await client.get("/readyz")).status == 200
+    assert writer.restarts == 1
 
 
 async def metrics_text(client: Any) -> str:

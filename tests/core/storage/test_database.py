@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
+import asyncpg
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from core.settings import SettingsError
-from core.storage.database import Database, async_url
+from core.storage.database import Database, async_url, storage_failure
+from tests.conftest import PostgresServer, service_unavailable
+from tests.plugins.petitions.helpers import approved_petition, problem, sign
 
 
 @pytest.mark.parametrize(
@@ -111,3 +118,65 @@ async def test_a_database_error_carries_no_bound_parameter(database_url: str) ->
         assert "[SQL parameters hidden due to hide_parameters=True]" in str(caught.value)
     finally:
         await database.dispose()
+
+
+@pytest.fixture
+async def postgres_url(postgres_available: str | None) -> AsyncIterator[str]:
+    """A fresh PostgreSQL database, for what only PostgreSQL does."""
+    if postgres_available is not None:
+        service_unavailable(postgres_available)
+    server = PostgresServer()
+    url = await server.create_database()
+    try:
+        yield url
+    finally:
+        await server.drop_all()
+
+
+async def test_statement_timeout_bounds_reads_and_writes_held_by_a_lock_on_postgresql(
+    make_client: Any, postgres_url: str
+) -> None:
+    client = await make_client(postgres_url, database={"statement_timeout": 0.5})
+    petition = await approved_petition(client)
+    locker = await asyncpg.connect(postgres_url.replace("postgresql+asyncpg", "postgresql"))
+    try:
+        transaction = locker.transaction()
+        await transaction.start()
+        await locker.execute("LOCK TABLE petitions IN ACCESS EXCLUSIVE MODE")
+        # The guard only keeps a broken build from hanging the suite; 0.5 s is the bound.
+        async with asyncio.timeout(20):
+            read = await client.get("/api/v1/petitions")
+            write = await sign(client, petition["id"], 2)
+            ready = await client.get("/readyz")
+        read_problem = await problem(read, 503)
+        assert read_problem["detail"] == "storage is not answering; try again shortly"
+        assert read.headers["Retry-After"] == "1"
+        write_problem = await problem(write, 503)
+        assert write_problem["detail"] == "storage failed to commit the write; it was not saved"
+        assert ready.status == 200
+        await transaction.rollback()
+    finally:
+        await locker.close()
+    assert (await client.get("/api/v1/petitions")).status == 200
+    assert (await sign(client, petition["id"], 2)).status == 201
+
+
+@pytest.mark.parametrize(
+    ("sqlstate", "whole"),
+    [("57014", True), ("55P03", True), ("08006", True), ("22021", False), ("23505", False)],
+)
+def test_storage_failure_tells_a_failing_database_from_one_statements_data(
+    sqlstate: str, whole: bool
+) -> None:
+    class DriverError(Exception):
+        pass
+
+    orig = DriverError("x")
+    orig.sqlstate = sqlstate  # type: ignore[attr-defined]
+    assert storage_failure(DBAPIError("SELECT 1", {}, orig)) is whole
+
+
+def test_storage_failure_on_sqlite_is_an_operational_error() -> None:
+    assert storage_failure(OperationalError("INSERT", {}, Exception("database is locked")))
+    assert not storage_failure(IntegrityError("INSERT", {}, Exception("UNIQUE failed")))
+    assert not storage_failure(ValueError("a bug"))

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Connection
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from core.errors import ServiceUnavailable
+from core.errors import Conflict, OutcomeUnknown, ServiceUnavailable
 from core.metrics import Metrics
 from core.storage.database import Database
 from core.storage.migrations import Migration, MigrationSet, create_tables, migrate
@@ -52,8 +55,21 @@ async def make_writer(database: Database, metrics: Metrics) -> AsyncIterator[Wri
     """Started writers over the test database; each is closed (and so flushed) afterwards."""
     started: list[Writer] = []
 
-    def factory(*, queue_size: int = 100, max_batch: int = 64) -> Writer:
-        writer = Writer(database, queue_size=queue_size, max_batch=max_batch, metrics=metrics)
+    def factory(
+        *,
+        queue_size: int = 100,
+        max_batch: int = 64,
+        commit_timeout: float = 5.0,
+        restart_delay: float = 1.0,
+    ) -> Writer:
+        writer = Writer(
+            database,
+            queue_size=queue_size,
+            max_batch=max_batch,
+            metrics=metrics,
+            commit_timeout=commit_timeout,
+            restart_delay=restart_delay,
+        )
         writer.start()
         started.append(writer)
         return writer
@@ -172,13 +188,14 @@ async def test_a_sole_failing_write_gets_its_own_exception_and_saves_nothing(
     assert await committed_labels(observer) == ["next"]
 
 
-async def test_a_sole_write_that_breaks_a_constraint_gets_the_database_error(
+async def test_a_sole_write_that_breaks_a_constraint_gets_409_not_the_database_error(
     make_writer: WriterFactory, observer: Database
 ) -> None:
     writer = make_writer()
     await writer.submit(insert("taken"))
-    with pytest.raises(IntegrityError):
+    with pytest.raises(Conflict) as caught:
         await writer.submit(insert("taken"))
+    assert caught.value.detail == "the write conflicts with what is stored; it was not saved"
     assert await committed_labels(observer) == ["taken"]
 
 
@@ -204,19 +221,19 @@ async def test_a_failing_write_in_a_batch_rolls_back_alone(
         assert isinstance(bad, ValueError)
         assert str(bad) == "rule broken by bad"
     else:
-        assert isinstance(bad, IntegrityError)
+        assert isinstance(bad, Conflict)
     assert await committed_labels(observer) == ["one", "taken", "two"]
     # The three shared one commit.
     assert sample(metrics, "qatysu_writer_batch_size_count") == 3.0
     assert sample(metrics, "qatysu_writer_batch_size_sum") == 5.0
 
 
-async def test_a_batch_that_cannot_commit_fails_every_caller_with_503_and_is_logged(
+async def test_a_broken_batch_kind_fails_its_own_items_and_the_rest_of_the_batch_commits(
     make_writer: WriterFactory, observer: Database, caplog: pytest.LogCaptureFixture
 ) -> None:
     async def miscounting(conn: AsyncConnection, labels: Sequence[str]) -> list[str]:
         await conn.execute(items.insert(), [{"label": label} for label in labels])
-        return ["only one result"]
+        return []
 
     kind: BatchKind[str, str] = BatchKind(name="miscounting", apply=miscounting)
     writer = make_writer()
@@ -227,17 +244,151 @@ async def test_a_batch_that_cannot_commit_fails_every_caller_with_503_and_is_log
         asyncio.create_task(writer.submit(insert("single"))),
     ]
     await until(lambda: writer.queue_length == 3)
-    with caplog.at_level(logging.ERROR, logger="core.storage.writer"):
+    with caplog.at_level(logging.WARNING, logger="core.storage.writer"):
+        gate.released.set()
+        await held
+        a, b, single = await asyncio.gather(*tasks, return_exceptions=True)
+    for result in (a, b):
+        assert isinstance(result, ServiceUnavailable)
+        assert result.status == 503
+        assert result.reason == "commit_failed"
+        assert result.detail == "storage failed to commit the write; it was not saved"
+    assert single == "stored single"
+    assert await committed_labels(observer) == ["single"]
+    assert "a write batch of 3 failed (RuntimeError); committing its halves apart" in caplog.text
+    assert "a write batch of 1 failed to commit" in caplog.text
+
+
+def labels_kind() -> BatchKind[str, str]:
+    """One multi-row INSERT for the whole batch, as the signing batch does."""
+
+    async def apply(conn: AsyncConnection, labels: Sequence[str]) -> list[str]:
+        await conn.execute(items.insert(), [{"label": label} for label in labels])
+        return [f"#{label}" for label in labels]
+
+    return BatchKind(name="labels", apply=apply)
+
+
+async def test_a_poisoned_item_of_a_multi_row_batch_fails_alone_and_every_other_commits(
+    make_writer: WriterFactory, observer: Database
+) -> None:
+    kind = labels_kind()
+    writer = make_writer()
+    await writer.submit(insert("taken"))
+    gate, held = await hold(writer)
+    labels = [f"v{n:02}" for n in range(20)]
+    labels[7] = labels[13] = "taken"
+    tasks = [asyncio.create_task(writer.submit_batched(kind, label)) for label in labels]
+    await until(lambda: writer.queue_length == 20)
+    gate.released.set()
+    await held
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    for index, (label, result) in enumerate(zip(labels, results, strict=True)):
+        if index in (7, 13):
+            assert isinstance(result, Conflict)
+        else:
+            assert result == f"#{label}"
+    expected = sorted({*labels, "taken"})
+    assert await committed_labels(observer) == expected
+
+
+async def test_a_storage_failure_fails_the_whole_batch_at_once_without_splitting_it(
+    make_writer: WriterFactory, observer: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def storage_gone(conn: AsyncConnection, labels: Sequence[str]) -> list[str]:
+        raise OperationalError("INSERT", {}, Exception("disk I/O error"))
+
+    kind: BatchKind[str, str] = BatchKind(name="gone", apply=storage_gone)
+    writer = make_writer()
+    gate, held = await hold(writer)
+    tasks = [asyncio.create_task(writer.submit_batched(kind, f"g{n}")) for n in range(4)]
+    await until(lambda: writer.queue_length == 4)
+    with caplog.at_level(logging.WARNING, logger="core.storage.writer"):
         gate.released.set()
         await held
         results = await asyncio.gather(*tasks, return_exceptions=True)
     for result in results:
         assert isinstance(result, ServiceUnavailable)
-        assert result.status == 503
         assert result.reason == "commit_failed"
-        assert result.detail == "storage failed to commit the write; it was not saved"
+    assert "committing its halves apart" not in caplog.text
+    assert "a write batch of 4 failed to commit" in caplog.text
     assert await committed_labels(observer) == []
-    assert "a write batch of 3 failed to commit" in caplog.text
+
+
+async def test_a_batch_timed_out_before_commit_is_answered_not_saved_and_is_not_saved(
+    make_writer: WriterFactory, observer: Database
+) -> None:
+    async def stalls(conn: AsyncConnection) -> str:
+        await conn.execute(items.insert().values(label="stalled"))
+        await asyncio.sleep(1.0)
+        return "never"
+
+    writer = make_writer(commit_timeout=0.05)
+    with pytest.raises(ServiceUnavailable) as caught:
+        await writer.submit(stalls)
+    assert not isinstance(caught.value, OutcomeUnknown)
+    assert caught.value.reason == "commit_failed"
+    assert await committed_labels(observer) == []
+
+
+async def test_a_commit_that_outlives_its_timeout_is_answered_outcome_unknown_and_commits(
+    tmp_path: Path,
+) -> None:
+    """On SQLite the batch runs in the writer's thread, which a timeout cannot stop: telling
+    the caller "not saved" would be false, since the transaction goes on and commits."""
+    database = Database(f"sqlite:///{tmp_path / 'slow.db'}")
+    await migrate(database, [SCHEMA])
+    released = threading.Event()
+
+    def slow_insert(conn: Connection, labels: Sequence[str]) -> list[str]:
+        conn.execute(items.insert(), [{"label": label} for label in labels])
+        released.wait(5)
+        return [f"#{label}" for label in labels]
+
+    kind: BatchKind[str, str] = BatchKind(name="slow", apply_sync=slow_insert)
+    writer = Writer(database, queue_size=10, max_batch=10, commit_timeout=0.05)
+    writer.start()
+    try:
+        with pytest.raises(OutcomeUnknown) as caught:
+            await writer.submit_batched(kind, "late")
+        unknown = caught.value
+        assert unknown.status == 503
+        assert unknown.body()["type"] == "/problems/outcome-unknown"
+        assert unknown.detail == (
+            "storage did not confirm the commit: the write may or may not be saved; "
+            "retry with the same Idempotency-Key"
+        )
+        released.set()
+    finally:
+        await writer.close()
+    assert await committed_labels(database) == ["late"]
+    await database.dispose()
+
+
+async def test_a_writer_that_stops_refuses_writes_at_once_and_is_restarted(
+    make_writer: WriterFactory, observer: Database
+) -> None:
+    writer = make_writer(restart_delay=0.2)
+    _gate, held = await hold(writer)
+    queued = asyncio.create_task(writer.submit(insert("queued")))
+    await until(lambda: writer.queue_length == 1)
+    assert writer._task is not None
+    writer._task.cancel()
+    with pytest.raises(ServiceUnavailable) as caught:
+        await queued
+    assert caught.value.reason == "writer_down"
+    assert not writer.alive
+    async with asyncio.timeout(1):
+        with pytest.raises(ServiceUnavailable) as refused:
+            await writer.submit(insert("refused"))
+    assert refused.value.reason == "writer_down"
+    with pytest.raises(OutcomeUnknown):
+        await held
+    await asyncio.sleep(0.3)
+    assert writer.alive
+    assert writer.restarts == 1
+    assert await writer.submit(insert("after")) == "stored after"
+    assert await committed_labels(observer) == ["after"]
 
 
 # --- backpressure and shutdown ---------------------------------------------------------------
