@@ -14,6 +14,7 @@ from core.agencies import AgencyRegister, add_agency_routes
 from core.cache import MicroCache
 from core.connections import GUARD, ConnectionGuard, guard_sweeper_ctx, on_response_prepare
 from core.fastlane import FastLane
+from core.idempotency import idempotency_ctx, idempotent
 from core.identity import BearerTokenProvider, TokenKeys, TokenVerifier
 from core.lifecycle import Readiness, event_loop_lag_ctx
 from core.metrics import Metrics
@@ -88,15 +89,17 @@ def create_app(settings: Settings, *, extra_plugins: Sequence[object] = ()) -> w
     host.add_routes(routes, app)
     app[keys.ROUTES] = routes
     for spec in routes:
+        handler = idempotent(spec.handler) if spec.idempotent else spec.handler
         if spec.method == "GET":
             # HEAD is answered by the same handler (aiohttp drops the body), as the fast lane
             # answers it; the route name, and so the admission policy, is shared.
-            app.router.add_get(spec.path, spec.handler, name=spec.name, allow_head=True)
+            app.router.add_get(spec.path, handler, name=spec.name, allow_head=True)
         else:
-            app.router.add_route(spec.method, spec.path, spec.handler, name=spec.name)
+            app.router.add_route(spec.method, spec.path, handler, name=spec.name)
 
     app.cleanup_ctx.append(storage_ctx)
     app.cleanup_ctx.append(redis_ctx)
+    app.cleanup_ctx.append(idempotency_ctx)
     if admission is not None:
         app.cleanup_ctx.append(admission.cleanup_ctx)
     app.cleanup_ctx.append(event_loop_lag_ctx)
@@ -141,7 +144,11 @@ def token_keys(settings: Settings) -> TokenKeys:
 
 async def storage_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[keys.SETTINGS]
-    database = Database(settings.database_url, pool_size=settings.database.pool_size)
+    database = Database(
+        settings.database_url,
+        pool_size=settings.database.pool_size,
+        statement_timeout=settings.database.statement_timeout,
+    )
     app[keys.DATABASE] = database
     migrate_now = settings.database.migrate_on_start
     if migrate_now is None:

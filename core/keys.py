@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from core.agencies import AgencyRegister
     from core.cache import MicroCache
     from core.fastlane import FastLane
+    from core.idempotency import AnswerStore
     from core.identity import Identity, TokenVerifier
     from core.lifecycle import Readiness
     from core.metrics import Metrics
@@ -39,8 +40,10 @@ REDIS: web.AppKey[aioredis.Redis | None] = web.AppKey("redis")
 ADMISSION: web.AppKey[Admission] = web.AppKey("admission")
 FAST_LANE: web.AppKey[FastLane] = web.AppKey("fast_lane")
 AGENCIES: web.AppKey[AgencyRegister] = web.AppKey("agencies")
+ANSWERS: web.AppKey[AnswerStore] = web.AppKey("idempotency_answers")
 
 REQUEST_ID: web.RequestKey[str] = web.RequestKey("request_id")
 # When the request's head arrived (``time.monotonic()``), stamped by the connection layer.
 ARRIVAL: web.RequestKey[float] = web.RequestKey("arrival")
 IDENTITY: web.RequestKey[Identity | None] = web.RequestKey("identity")
+IDEMPOTENCY_SCOPE: web.RequestKey[str] = web.RequestKey("idempotency_scope")

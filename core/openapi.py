@@ -82,6 +82,17 @@ def _operation(spec: RouteSpec) -> dict[str, Any]:
         {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
         for name in _PATH_PARAM.findall(spec.path)
     ]
+    if spec.idempotent:
+        parameters.append(
+            {
+                "name": "Idempotency-Key",
+                "in": "header",
+                "required": False,
+                "description": "a retry with the same key within 24 hours gets the first "
+                "answer and creates nothing (1 to 255 printable ASCII characters)",
+                "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+            }
+        )
     if spec.query is not None:
         # A query parameter's schema is inlined: enums of different plugins share names like
         # "Status", so a reference into components could name the wrong one.
@@ -113,10 +124,13 @@ def _operation(spec: RouteSpec) -> dict[str, Any]:
                 }
             },
         }
+    problem = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
     responses: dict[str, Any] = {}
     for status, model in sorted(spec.responses.items()):
         if isinstance(model, str):
             responses[str(status)] = {"description": model}
+            if status >= 400:
+                responses[str(status)]["content"] = problem
         else:
             responses[str(status)] = {
                 "description": model.__doc__.strip().splitlines()[0] if model.__doc__ else "",
@@ -126,7 +140,6 @@ def _operation(spec: RouteSpec) -> dict[str, Any]:
                     }
                 },
             }
-    problem = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
     for status, description in _problem_statuses(spec).items():
         responses.setdefault(str(status), {"description": description, "content": problem})
     operation["responses"] = responses
@@ -134,19 +147,31 @@ def _operation(spec: RouteSpec) -> dict[str, Any]:
 
 
 def _problem_statuses(spec: RouteSpec) -> dict[int, str]:
-    statuses: dict[int, str] = {}
+    # A bad token is refused on every route, whether the route needs one or not.
+    statuses: dict[int, str] = {401: "Bad token"}
+    if _PATH_PARAM.search(spec.path):
+        statuses[404] = "No such resource"
+        statuses[422] = "A path parameter holds a character no database stores"
     if spec.body is not None:
         statuses.update(
             {400: "Malformed JSON", 413: "Body too large", 415: "Not JSON", 422: "Invalid fields"}
         )
     elif spec.query is not None:
+        statuses[400] = "A cursor this server did not issue"
         statuses[422] = "Invalid query parameters"
     if spec.roles is not None:
         statuses.update({401: "Missing or bad token", 403: "Wrong role"})
+    if spec.idempotent:
+        statuses[400] = "Malformed body or Idempotency-Key"
+        statuses[409] = "A request with this Idempotency-Key is still in progress"
+        statuses[422] = "Invalid fields, or an Idempotency-Key used for a different request"
     if spec.policy.rate is not None:
         statuses[429] = "Over the client's rate"
     if not spec.policy.bypass:
-        statuses[503] = "Shed under load"
+        statuses[503] = (
+            "Shed under load, storage unavailable, or a write whose outcome is unknown "
+            "(/problems/outcome-unknown: retry with the same Idempotency-Key)"
+        )
     return statuses
 
 

@@ -48,6 +48,7 @@ class RouteSpec:
     query: type[BaseModel] | None = None
     responses: dict[int, type[BaseModel] | str] = field(default_factory=dict)
     tags: tuple[str, ...] = ()
+    idempotent: bool = False
 
 
 class RouteRegistry:
@@ -70,7 +71,9 @@ class RouteRegistry:
         query: type[BaseModel] | None = None,
         responses: dict[int, type[BaseModel] | str] | None = None,
         tags: tuple[str, ...] = (),
+        idempotent: bool = False,
     ) -> None:
+        """Register a route; an ``idempotent`` create honours ``Idempotency-Key``."""
         if name in self._routes:
             raise ValueError(f"route name {name!r} is registered twice")
         self._routes[name] = RouteSpec(
@@ -85,6 +88,7 @@ class RouteRegistry:
             query=query,
             responses=dict(responses or {}),
             tags=tags,
+            idempotent=idempotent,
         )
 
     def policy(self, name: str | None) -> RoutePolicy | None:

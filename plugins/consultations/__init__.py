@@ -77,6 +77,7 @@ def qatysu_add_routes(routes: RouteRegistry, app: web.Application) -> None:
         body=models.ConsultationCreate,
         responses={201: models.Consultation},
         tags=tags,
+        idempotent=True,
     )
     routes.add(
         "GET",
@@ -114,6 +115,7 @@ def qatysu_add_routes(routes: RouteRegistry, app: web.Application) -> None:
             409: "The consultation is not open",
         },
         tags=tags,
+        idempotent=True,
     )
     routes.add(
         "GET",
@@ -123,7 +125,11 @@ def qatysu_add_routes(routes: RouteRegistry, app: web.Application) -> None:
         summary="The comments in thread order, oldest first",
         policy=LIST,
         query=models.CommentListQuery,
-        responses={200: models.CommentPage, 404: "No such consultation"},
+        responses={
+            200: models.CommentPage,
+            403: "include_hidden without a moderator's token",
+            404: "No such consultation",
+        },
         tags=tags,
     )
     routes.add(

@@ -17,13 +17,13 @@ from core.api import (
     as_utc,
     emit_event,
     moderate_texts,
-    new_id,
     require,
     utcnow,
 )
 from core.bodies import json_response, query_model, read_model
 from core.cache import cached_document
 from core.errors import Conflict, Forbidden, NotFound, Unprocessable, field_error, invalid
+from core.idempotency import already_stored, resource_id
 from core.moderation import Verdict
 from plugins.consultations.lifecycle import Status, status_at, status_condition
 from plugins.consultations.models import (
@@ -72,7 +72,7 @@ async def open_consultation(request: web.Request) -> web.Response:
     now = utcnow()
     opens_at, closes_at = body.opens_at.astimezone(dt.UTC), body.closes_at.astimezone(dt.UTC)
     check_discussion_period(opens_at, closes_at, now, settings.min_discussion_days)
-    consultation_id = new_id()
+    consultation_id = resource_id(request)
     row = {
         "id": consultation_id,
         "agency": agency.agency,
@@ -91,21 +91,24 @@ async def open_consultation(request: web.Request) -> web.Response:
         for number, s in sorted(zip(numbers, body.sections, strict=True), key=lambda p: p[0])
     ]
 
-    async def insert(conn: AsyncConnection) -> None:
+    async def insert(conn: AsyncConnection) -> bool:
+        if await already_stored(conn, consultations.c.id, consultation_id):
+            return False
         await conn.execute(consultations.insert().values(**row))
         await conn.execute(sections.insert(), section_rows)
+        return True
 
-    await request.app[keys.WRITER].submit(insert)
-    emit_event(
-        request,
-        "consultation.opened",
-        consultation_id,
-        {
-            "agency": agency.agency,
-            "opens_at": opens_at.isoformat(),
-            "closes_at": closes_at.isoformat(),
-        },
-    )
+    if await request.app[keys.WRITER].submit(insert):
+        emit_event(
+            request,
+            "consultation.opened",
+            consultation_id,
+            {
+                "agency": agency.agency,
+                "opens_at": opens_at.isoformat(),
+                "closes_at": closes_at.isoformat(),
+            },
+        )
     return json_response(
         await _document(request, consultation_id),
         status=201,
@@ -198,7 +201,7 @@ async def post_comment(request: web.Request) -> web.Response:
         await ensure_open(conn, consultation_id, utcnow())
         section, parent_key, depth = await _placement(conn, consultation_id, body, settings)
     verdict = await moderate_texts(request, "consultations", {"text": body.text})
-    comment_id = new_comment_id()
+    comment_id = resource_id(request, new_comment_id)
     now = utcnow()
     row = {
         "id": comment_id,
@@ -215,6 +218,8 @@ async def post_comment(request: web.Request) -> web.Response:
     }
 
     async def insert(conn: AsyncConnection) -> None:
+        if await already_stored(conn, comments.c.id, comment_id):
+            return
         counted = await conn.execute(
             sa.update(consultations)
             .where(consultations.c.id == consultation_id, status_condition(Status.OPEN, now))

@@ -80,6 +80,7 @@ def _add_item_routes(routes: RouteRegistry) -> None:
         body=models.ItemPublish,
         responses={201: models.Item},
         tags=tags,
+        idempotent=True,
     )
     routes.add(
         "GET",
@@ -118,6 +119,7 @@ def _add_request_routes(routes: RouteRegistry) -> None:
         body=models.RequestFile,
         responses={201: models.InformationRequest},
         tags=tags,
+        idempotent=True,
     )
     routes.add(
         "GET",

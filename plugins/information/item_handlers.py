@@ -7,9 +7,10 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from core import keys
-from core.api import AGENCY, emit_event, new_id, require, utcnow
+from core.api import AGENCY, emit_event, require, utcnow
 from core.bodies import json_response, query_model, read_model
 from core.cache import cached_document
+from core.idempotency import resource_id
 from plugins.information.channel import CHANNEL
 from plugins.information.item_store import fetch_item, insert_item, item_document, list_items
 from plugins.information.models import ItemListQuery, ItemPublish
@@ -25,7 +26,7 @@ async def publish_item(request: web.Request) -> web.Response:
     official = require(request, AGENCY)
     body = await read_model(request, ItemPublish)
     item: dict[str, Any] = {
-        "id": new_id(),
+        "id": resource_id(request),
         "agency": official.agency,
         "category": body.category,
         "language": body.language,
@@ -39,18 +40,23 @@ async def publish_item(request: web.Request) -> web.Response:
         for t in body.translations
     ]
 
-    async def insert(conn: AsyncConnection) -> None:
+    async def insert(conn: AsyncConnection) -> tuple[bool, dict[str, Any]]:
+        stored = await fetch_item(conn, item["id"])
+        if stored is not None:
+            return False, stored
         await insert_item(conn, item, item_translations)
+        return True, item_document(item, item_translations)
 
-    await request.app[keys.WRITER].submit(insert)
-    emit_event(
-        request,
-        "information.published",
-        item["id"],
-        {"agency": item["agency"], "category": item["category"]},
-    )
+    created, document = await request.app[keys.WRITER].submit(insert)
+    if created:
+        emit_event(
+            request,
+            "information.published",
+            item["id"],
+            {"agency": item["agency"], "category": item["category"]},
+        )
     return json_response(
-        item_document(item, item_translations),
+        document,
         status=201,
         headers={"Location": f"{BASE}/{item['id']}"},
     )

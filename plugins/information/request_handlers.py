@@ -13,9 +13,10 @@ import sqlalchemy as sa
 from aiohttp import web
 
 from core import keys
-from core.api import AGENCY, CITIZEN, caller, emit_event, moderate_texts, new_id, require, utcnow
+from core.api import AGENCY, CITIZEN, caller, emit_event, moderate_texts, require, utcnow
 from core.bodies import json_response, query_model, read_model
 from core.errors import Conflict, NotFound, invalid
+from core.idempotency import resource_id
 from core.identity import Identity, Role
 from core.moderation import Verdict
 from plugins.information.channel import CHANNEL
@@ -62,7 +63,7 @@ async def file_request(request: web.Request) -> web.Response:
     )
     now = utcnow()
     row: dict[str, Any] = {
-        "id": new_id(),
+        "id": resource_id(request),
         "agency": body.agency,
         "subject": body.subject,
         "text": body.text,
@@ -80,18 +81,23 @@ async def file_request(request: web.Request) -> web.Response:
         "replied_at": None,
     }
 
-    async def insert(conn: AsyncConnection) -> None:
+    async def insert(conn: AsyncConnection) -> tuple[bool, Mapping[Any, Any]]:
+        stored = await fetch_request(conn, row["id"])
+        if stored is not None:
+            return False, stored._mapping
         await conn.execute(requests.insert().values(**row))
+        return True, row
 
-    await request.app[keys.WRITER].submit(insert)
-    emit_event(
-        request,
-        "information_request.filed",
-        row["id"],
-        {"agency": body.agency, "public": body.public},
-    )
+    created, stored = await request.app[keys.WRITER].submit(insert)
+    if created:
+        emit_event(
+            request,
+            "information_request.filed",
+            row["id"],
+            {"agency": body.agency, "public": body.public},
+        )
     return json_response(
-        private_document(row, now),
+        private_document(stored, now),
         status=201,
         headers={"Location": f"{BASE}/{row['id']}", **PRIVATE},
     )

@@ -77,6 +77,7 @@ def qatysu_add_routes(routes: RouteRegistry, app: web.Application) -> None:
         body=models.PetitionCreate,
         responses={201: models.Petition},
         tags=tags,
+        idempotent=True,
     )
     routes.add(
         "GET",
@@ -86,7 +87,10 @@ def qatysu_add_routes(routes: RouteRegistry, app: web.Application) -> None:
         summary="List petitions with filters, order and a cursor",
         policy=LIST,
         query=models.PetitionListQuery,
-        responses={200: models.PetitionPage},
+        responses={
+            200: models.PetitionPage,
+            403: "A status the public does not see, without a moderator's token",
+        },
         tags=tags,
     )
     routes.add(

@@ -16,13 +16,13 @@ from core.api import (
     caller,
     emit_event,
     moderate_texts,
-    new_id,
     require,
     utcnow,
 )
 from core.bodies import json_response, query_model, read_model
 from core.cache import RenderedBody, cached_response, render
 from core.errors import Conflict, Forbidden, NotFound, invalid
+from core.idempotency import already_stored, resource_id
 from core.identity import Identity, Role
 from core.moderation import Verdict
 from core.settings import SettingsError
@@ -114,7 +114,7 @@ async def create_petition(request: web.Request) -> web.Response:
         raise invalid("addressee_agency", "when given, it must equal addressee")
     verdict = await moderate_texts(request, "petitions", {"title": body.title, "text": body.text})
     now = utcnow()
-    petition_id = new_id()
+    petition_id = resource_id(request)
     row: dict[str, object] = {
         "id": petition_id,
         "title": body.title,
@@ -134,11 +134,14 @@ async def create_petition(request: web.Request) -> web.Response:
         "moderation_due_at": channel.calendar.term_end(now, channel.settings.moderation_term),
     }
 
-    async def insert(conn: AsyncConnection) -> None:
+    async def insert(conn: AsyncConnection) -> bool:
+        if await already_stored(conn, petitions.c.id, petition_id):
+            return False
         await conn.execute(petitions.insert().values(**row))
+        return True
 
-    await request.app[keys.WRITER].submit(insert)
-    emit_event(request, "petition.filed", petition_id, {"addressee": body.addressee})
+    if await request.app[keys.WRITER].submit(insert):
+        emit_event(request, "petition.filed", petition_id, {"addressee": body.addressee})
     async with request.app[keys.DATABASE].read() as conn:
         stored = await fetch_petition(conn, petition_id)
     assert stored is not None

@@ -1,0 +1,269 @@
+"""``Idempotency-Key`` on creates: a retry within 24 hours gets the first answer, creates nothing.
+
+A client that lost an answer (a timeout, a dropped connection, a 503 ``outcome-unknown``)
+retries with the same key. Keys are scoped to the caller (the route, the token's subject), so
+one client can never replay another's answer, and bound to the request: the same key with a
+different body is a 422.
+
+Two layers make a retry safe:
+
+* the first 2xx answer is kept for 24 hours, in the process without Redis and in Redis when it
+  is configured (shared by every process and machine), and a retry gets it back, marked
+  ``Idempotent-Replayed: true``; a retry while the first is still running gets 409;
+* the new resource's id is derived from the scoped key (``resource_id``), and creates skip an
+  id that is already stored. So when the first answer was lost with the outcome unknown, and
+  nothing was kept, the retry runs again and answers with the resource the first attempt
+  stored instead of creating a second one.
+
+An answer that is not 2xx is not kept: a refused create stored nothing, so running it again
+is harmless.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+import orjson
+import sqlalchemy as sa
+from aiohttp import web
+
+from core import keys
+from core.api import caller, new_id
+from core.errors import BadRequest, Conflict, Unprocessable, field_error
+
+if TYPE_CHECKING:
+    import redis.asyncio as aioredis
+    from sqlalchemy.ext.asyncio import AsyncConnection
+
+log = logging.getLogger(__name__)
+
+HEADER = "Idempotency-Key"
+REPLAYED_HEADER = "Idempotent-Replayed"
+KEPT_SECONDS = 24 * 3600
+# Long enough for any create to finish; short enough that a crashed one frees its key soon.
+CLAIM_SECONDS = 60
+MAX_KEY_LENGTH = 255
+_KEPT_HEADERS = ("Location", "Cache-Control")
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A create's first answer, or a claim on the key while it runs (``status`` None)."""
+
+    fingerprint: str
+    status: int | None = None
+    body: bytes = b""
+    content_type: str = "application/json"
+    headers: tuple[tuple[str, str], ...] = ()
+
+    def dumps(self) -> bytes:
+        return orjson.dumps(
+            {
+                "fingerprint": self.fingerprint,
+                "status": self.status,
+                "body": self.body.decode(),
+                "content_type": self.content_type,
+                "headers": self.headers,
+            }
+        )
+
+    @classmethod
+    def loads(cls, raw: bytes | str) -> Answer:
+        data: dict[str, Any] = orjson.loads(raw)
+        return cls(
+            fingerprint=data["fingerprint"],
+            status=data["status"],
+            body=data["body"].encode(),
+            content_type=data["content_type"],
+            headers=tuple((name, value) for name, value in data["headers"]),
+        )
+
+
+class AnswerStore(Protocol):
+    async def claim(self, key: str, claim: Answer) -> Answer | None:
+        """Store ``claim`` unless the key is taken; return what holds it, None if now ours."""
+
+    async def keep(self, key: str, answer: Answer) -> None:
+        """Keep the first answer for ``KEPT_SECONDS``."""
+
+    async def release(self, key: str) -> None:
+        """Free the key: the create answered with an error and stored nothing."""
+
+
+class LocalAnswers:
+    """Answers kept in this process, the oldest evicted past ``max_entries``."""
+
+    def __init__(self, *, max_entries: int = 100_000) -> None:
+        self._entries: OrderedDict[str, tuple[float, Answer]] = OrderedDict()
+        self._max_entries = max_entries
+
+    async def claim(self, key: str, claim: Answer) -> Answer | None:
+        now = time.monotonic()
+        held = self._entries.get(key)
+        if held is not None and held[0] > now:
+            return held[1]
+        self._put(key, claim, now + CLAIM_SECONDS)
+        return None
+
+    async def keep(self, key: str, answer: Answer) -> None:
+        self._put(key, answer, time.monotonic() + KEPT_SECONDS)
+
+    async def release(self, key: str) -> None:
+        self._entries.pop(key, None)
+
+    def _put(self, key: str, answer: Answer, expires: float) -> None:
+        self._entries[key] = (expires, answer)
+        self._entries.move_to_end(key)
+        while len(self._entries) > self._max_entries:
+            self._entries.popitem(last=False)
+
+
+class RedisAnswers:
+    """Answers kept in Redis, shared by every process; the local store stands in while it is
+    down, so a Redis outage costs cross-process replay, never a create."""
+
+    def __init__(self, client: aioredis.Redis, prefix: str, fallback: LocalAnswers) -> None:
+        self._client = client
+        self._prefix = prefix + "idempotency:"
+        self._fallback = fallback
+
+    async def claim(self, key: str, claim: Answer) -> Answer | None:
+        try:
+            if await self._client.set(self._prefix + key, claim.dumps(), nx=True, ex=CLAIM_SECONDS):
+                return None
+            raw = await self._client.get(self._prefix + key)
+        except Exception as exc:
+            log.warning("Redis unavailable for idempotency keys (%s); using local", exc)
+            return await self._fallback.claim(key, claim)
+        # Expired between the two calls: the key is free again, and ours after a retry.
+        return Answer.loads(raw) if raw is not None else await self.claim(key, claim)
+
+    async def keep(self, key: str, answer: Answer) -> None:
+        try:
+            await self._client.set(self._prefix + key, answer.dumps(), ex=KEPT_SECONDS)
+        except Exception as exc:
+            log.warning("Redis unavailable for idempotency keys (%s); using local", exc)
+            await self._fallback.keep(key, answer)
+
+    async def release(self, key: str) -> None:
+        try:
+            await self._client.delete(self._prefix + key)
+        except Exception as exc:
+            log.warning("Redis unavailable for idempotency keys (%s); using local", exc)
+            await self._fallback.release(key)
+
+
+async def idempotency_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The answer store: Redis when configured (set up by then), else this process."""
+    local = LocalAnswers()
+    redis = app[keys.REDIS]
+    app[keys.ANSWERS] = (
+        RedisAnswers(redis, app[keys.SETTINGS].redis.key_prefix, local)
+        if redis is not None
+        else local
+    )
+    yield
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def idempotent(handler: Handler) -> Handler:
+    """``handler`` (a create) made safe to retry with an ``Idempotency-Key``."""
+
+    async def create(request: web.Request) -> web.StreamResponse:
+        key = request.headers.get(HEADER)
+        identity = caller(request)
+        if key is None or identity is None:
+            return await handler(request)
+        _check_key(key)
+        route = request.match_info.route.name or request.path
+        scope = hashlib.sha256(f"{route}\n{identity.subject}\n{key}".encode()).hexdigest()
+        fingerprint = hashlib.sha256(
+            request.path_qs.encode() + b"\n" + await request.read()
+        ).hexdigest()
+        store = request.app[keys.ANSWERS]
+        held = await store.claim(scope, Answer(fingerprint))
+        if held is not None:
+            return _replay(held, fingerprint)
+        request[keys.IDEMPOTENCY_SCOPE] = scope
+        try:
+            response = await handler(request)
+        except BaseException:
+            await store.release(scope)
+            raise
+        if isinstance(response, web.Response) and 200 <= response.status < 300:
+            await store.keep(scope, _answer(fingerprint, response))
+        else:
+            await store.release(scope)
+        return response
+
+    return create
+
+
+def resource_id(request: web.Request, new: Callable[[], str] = new_id) -> str:
+    """The id of the resource a create makes: ``new()``, or, when the create carries an
+    ``Idempotency-Key``, an id as long derived from the scoped key, so that every retry names
+    the same resource. Unguessable either way: the derivation is keyed with a server secret.
+    Hex, so it also fits where ``new`` makes hex ids."""
+    fresh = new()
+    scope = request.get(keys.IDEMPOTENCY_SCOPE)
+    if scope is None:
+        return fresh
+    return request.app[keys.VERIFIER].citizen_hash("idempotency:" + scope)[: len(fresh)]
+
+
+async def already_stored(conn: AsyncConnection, id_column: sa.Column[Any], value: str) -> bool:
+    """Whether a create's resource is stored already: its retry must not store it twice."""
+    found = await conn.scalar(sa.select(id_column).where(id_column == value))
+    return found is not None
+
+
+def _check_key(key: str) -> None:
+    if not 1 <= len(key) <= MAX_KEY_LENGTH or not key.isascii() or not key.isprintable():
+        raise BadRequest(
+            f"{HEADER} must be 1 to {MAX_KEY_LENGTH} printable ASCII characters",
+            errors=[field_error(HEADER, f"1 to {MAX_KEY_LENGTH} printable ASCII characters")],
+        )
+
+
+def _replay(held: Answer, fingerprint: str) -> web.Response:
+    if held.fingerprint != fingerprint:
+        raise Unprocessable(
+            f"this {HEADER} was used for a different request",
+            errors=[field_error(HEADER, "already used for a different request")],
+        )
+    if held.status is None:
+        raise _InProgress(
+            f"a request with this {HEADER} is still in progress; retry shortly",
+            headers={"Retry-After": "1"},
+        )
+    return web.Response(
+        status=held.status,
+        body=held.body,
+        content_type=held.content_type,
+        headers={**dict(held.headers), REPLAYED_HEADER: "true"},
+    )
+
+
+class _InProgress(Conflict):
+    slug = "idempotency-in-progress"
+
+
+def _answer(fingerprint: str, response: web.Response) -> Answer:
+    body = response.body
+    return Answer(
+        fingerprint=fingerprint,
+        status=response.status,
+        body=body if isinstance(body, bytes) else b"",
+        content_type=response.content_type,
+        headers=tuple(
+            (name, response.headers[name]) for name in _KEPT_HEADERS if name in response.headers
+        ),
+    )

@@ -1,0 +1,203 @@
+"""``Idempotency-Key`` on every create: a retry gets the first answer and creates nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from core import keys
+from core.idempotency import LocalAnswers
+from plugins.consultations.tables import comments, consultations
+from plugins.information.tables import items, requests
+from plugins.petitions.tables import petitions
+from tests.conftest import REDIS_URL, agency, citizen, service_unavailable
+from tests.plugins.consultations.helpers import DRAFT, open_consultation, window
+from tests.plugins.petitions.helpers import PETITION, error_fields, problem
+
+REQUEST = {
+    "agency": "almaty-akimat",
+    "subject": "Snow clearing contracts",
+    "text": "Please publish the contracts.",
+    "language": "en",
+    "public": True,
+}
+# Fixed once, so that a retry sends the very same body.
+WINDOW = window()
+ITEM = {"title": "Budget 2026", "body": "The budget.", "category": "budget", "language": "en"}
+
+
+async def create(client: Any, kind: str, key: str | None, n: int = 1, **changes: Any) -> Any:
+    """POST one create of ``kind`` by the n-th caller of its role."""
+    headers = {"Idempotency-Key": key} if key is not None else {}
+    if kind == "petition":
+        url, body, headers = "/api/v1/petitions", {**PETITION}, {**headers, **citizen(n)}
+    elif kind == "request":
+        url, body, headers = "/api/v1/information-requests", {**REQUEST}, {**headers, **citizen(n)}
+    elif kind == "item":
+        url, body, headers = "/api/v1/information", {**ITEM}, {**headers, **agency()}
+    elif kind == "consultation":
+        url, body = "/api/v1/consultations", {**DRAFT, **WINDOW}
+        headers = {**headers, **agency(f"agency-{n}")}
+    else:
+        url = f"/api/v1/consultations/{OPEN_CONSULTATION[id(client)]}/comments"
+        body, headers = {"text": "Please publish it."}, {**headers, **citizen(n)}
+    return await client.post(url, json={**body, **changes}, headers=headers)
+
+
+TABLES = {
+    "petition": petitions,
+    "request": requests,
+    "item": items,
+    "consultation": consultations,
+    "comment": comments,
+}
+KINDS = list(TABLES)
+OPEN_CONSULTATION: dict[int, str] = {}
+
+
+async def rows(client: Any, kind: str) -> int:
+    async with client.server.app[keys.DATABASE].read() as conn:
+        count: int = await conn.scalar(sa.select(sa.func.count()).select_from(TABLES[kind]))
+    return count
+
+
+@pytest.fixture
+async def ready(client: Any) -> AsyncIterator[Any]:
+    """The client, with one open consultation to comment on."""
+    OPEN_CONSULTATION[id(client)] = (await open_consultation(client))["id"]
+    yield client
+    del OPEN_CONSULTATION[id(client)]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_a_retry_with_the_same_key_gets_the_first_answer_and_creates_nothing(
+    ready: Any, kind: str
+) -> None:
+    before = await rows(ready, kind)
+    first = await create(ready, kind, "key-1")
+    assert first.status == 201, await first.text()
+    first_body = await first.read()
+    retry = await create(ready, kind, "key-1")
+    assert retry.status == 201
+    assert await retry.read() == first_body
+    assert retry.headers["Idempotent-Replayed"] == "true"
+    assert retry.headers.get("Location") == first.headers.get("Location")
+    assert await rows(ready, kind) == before + 1
+
+
+@pytest.mark.parametrize("kind", ["petition", "comment", "request"])
+async def test_the_same_key_from_another_client_is_its_own_create(ready: Any, kind: str) -> None:
+    before = await rows(ready, kind)
+    mine = await create(ready, kind, "shared-key", n=1)
+    theirs = await create(ready, kind, "shared-key", n=2)
+    assert (mine.status, theirs.status) == (201, 201)
+    assert "Idempotent-Replayed" not in theirs.headers
+    assert (await mine.json())["id"] != (await theirs.json())["id"]
+    assert await rows(ready, kind) == before + 2
+
+
+async def test_creates_without_a_key_are_never_merged(ready: Any) -> None:
+    first = await create(ready, "petition", None)
+    second = await create(ready, "petition", None)
+    assert (await first.json())["id"] != (await second.json())["id"]
+    assert await rows(ready, "petition") == 2
+
+
+async def test_the_same_key_for_a_different_body_is_422_naming_the_header(ready: Any) -> None:
+    assert (await create(ready, "petition", "key-2")).status == 201
+    other = await create(ready, "petition", "key-2", title="Another title for this petition")
+    assert error_fields(await problem(other, 422)) == ["Idempotency-Key"]
+    assert await rows(ready, "petition") == 1
+
+
+@pytest.mark.parametrize("key", ["", "x" * 256, "caf\u00e9", "tab\there"])
+async def test_a_malformed_key_is_400_naming_the_header(ready: Any, key: str) -> None:
+    response = await ready.post(
+        "/api/v1/petitions",
+        json=PETITION,
+        headers={**citizen(), "Idempotency-Key": key.encode("utf-8").decode("latin-1")},
+    )
+    assert error_fields(await problem(response, 400)) == ["Idempotency-Key"]
+    assert await rows(ready, "petition") == 0
+
+
+async def test_an_error_answer_is_not_kept_so_a_corrected_retry_creates(ready: Any) -> None:
+    refused = await create(ready, "petition", "key-3", addressee="nobody")
+    assert refused.status == 422
+    accepted = await create(ready, "petition", "key-3")
+    assert accepted.status == 201
+    assert await rows(ready, "petition") == 1
+
+
+async def test_a_retry_while_the_first_is_still_running_is_409(ready: Any) -> None:
+    writer = ready.server.app[keys.WRITER]
+    released = asyncio.Event()
+    entered = asyncio.Event()
+
+    async def gate(conn: Any) -> None:
+        entered.set()
+        await released.wait()
+
+    held = asyncio.create_task(writer.submit(gate))
+    await entered.wait()
+    first = asyncio.create_task(create(ready, "petition", "key-4"))
+    for _ in range(1000):
+        if writer.queue_length == 1:
+            break
+        await asyncio.sleep(0.005)
+    body = await problem(await create(ready, "petition", "key-4"), 409)
+    assert body["type"] == "/problems/idempotency-in-progress"
+    released.set()
+    await held
+    assert (await first).status == 201
+    assert await rows(ready, "petition") == 1
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_a_retry_after_an_unknown_outcome_names_the_stored_resource_not_a_new_one(
+    ready: Any, kind: str
+) -> None:
+    """The first attempt committed, but its answer was lost with the outcome unknown, so no
+    answer was kept (emptying the store stands for that). The retry runs again, finds the
+    resource its key names already stored, and answers with it."""
+    before = await rows(ready, kind)
+    first = await create(ready, kind, "key-5")
+    assert first.status == 201
+    answers = ready.server.app[keys.ANSWERS]
+    assert isinstance(answers, LocalAnswers)
+    answers._entries.clear()
+    retry = await create(ready, kind, "key-5")
+    assert retry.status == 201
+    assert "Idempotent-Replayed" not in retry.headers
+    assert (await retry.json())["id"] == (await first.json())["id"]
+    assert await rows(ready, kind) == before + 1
+
+
+async def test_answers_kept_in_redis_are_replayed_by_another_instance(
+    make_client: Any, tmp_path: Any
+) -> None:
+    import redis.asyncio as aioredis
+
+    probe = aioredis.Redis.from_url(REDIS_URL)
+    try:
+        await probe.ping()
+    except Exception as exc:
+        service_unavailable(f"Redis not reachable at {REDIS_URL}: {exc}")
+    finally:
+        await probe.aclose()
+    shared = {"url": REDIS_URL, "key_prefix": f"qatysu-test-{uuid.uuid4().hex}:"}
+    database = f"sqlite:///{tmp_path / 'shared.db'}"
+    one = await make_client(database, redis=shared)
+    other = await make_client(database, redis=shared)
+    first = await create(one, "petition", "key-6")
+    assert first.status == 201
+    retry = await create(other, "petition", "key-6")
+    assert retry.status == 201
+    assert retry.headers["Idempotent-Replayed"] == "true"
+    assert await retry.read() == await first.read()
+    assert await rows(one, "petition") == 1
