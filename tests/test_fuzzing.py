@@ -59,13 +59,14 @@ def bearer(role: str) -> str:
     return mint_token(JWT_SECRET.encode(), role=role, sub=sub, **claims)
 
 
-# Roles whose token unlocks routes get the boundary values too; without a token, or with an
-# operator's (which no API route accepts), most routes answer 401/403 before reading input.
+# The roles that send the large bodies (citizens and agencies) get the boundary values too;
+# without a token, or with an operator's (which no API route accepts), most routes answer
+# 401/403 before reading input, and a moderator's bodies are two small enums and a reason.
 IDENTITIES: dict[str, tuple[str | None, str]] = {
     "anonymous": (None, "fuzzing"),
     "citizen": ("citizen", "coverage,fuzzing"),
     "agency": ("agency", "coverage,fuzzing"),
-    "moderator": ("moderator", "coverage,fuzzing"),
+    "moderator": ("moderator", "fuzzing"),
     "operator": ("operator", "fuzzing"),
 }
 
@@ -96,7 +97,7 @@ def live_server(
     env.update(
         QATYSU_SERVER__DATA_DIR=str(tmp_path),
         QATYSU_JWT_SECRET=JWT_SECRET,
-        QATYSU_IDENTITY__IIN_HASH_SECRET="fuzzing-iin-secret",
+        QATYSU_IDENTITY__IIN_HASH_SECRET="fuzzing-iin-secret-long-enough-0123456789",
         QATYSU_SERVER__ACCESS_LOG="false",
         QATYSU_ADMISSION__ENABLED="false",
     )
@@ -118,8 +119,9 @@ def live_server(
         process.wait(timeout=30)
         if postgres is not None:
             asyncio.run(postgres.drop_all())
-    tracebacks = log_path.read_text(errors="replace").count("Traceback")
-    assert tracebacks == 0, log_path.read_text(errors="replace")
+    # Every 500 is logged as an unhandled error, with its traceback.
+    log_text = log_path.read_text(errors="replace")
+    assert "unhandled error" not in log_text, log_text
 
 
 def wait_ready(base_url: str, process: subprocess.Popen[bytes], log_path: Path) -> None:
