@@ -104,9 +104,10 @@ class Database:
 
 
 # PostgreSQL's SQLSTATE classes that say the database as a whole is failing: connection (08),
-# transaction rollback (40), insufficient resources (53), lock not available (55), operator
-# intervention such as statement_timeout (57) and system errors (58).
-_STORAGE_SQLSTATE_CLASSES = frozenset({"08", "40", "53", "55", "57", "58"})
+# a read-only transaction (25), transaction rollback (40), insufficient resources such as a
+# full disk (53), lock not available (55), operator intervention such as statement_timeout
+# (57) and system errors (58).
+_STORAGE_SQLSTATE_CLASSES = frozenset({"08", "25", "40", "53", "55", "57", "58"})
 
 
 def storage_failure(exc: BaseException) -> bool:

@@ -161,9 +161,37 @@ async def test_statement_timeout_bounds_reads_and_writes_held_by_a_lock_on_postg
     assert (await sign(client, petition["id"], 2)).status == 201
 
 
+async def test_a_read_only_postgresql_refuses_writes_with_503_and_keeps_serving_reads(
+    make_client: Any, postgres_url: str
+) -> None:
+    client = await make_client(postgres_url)
+    petition = await approved_petition(client)
+    database = postgres_url.rsplit("/", 1)[1]
+    admin = await asyncpg.connect(postgres_url.replace("postgresql+asyncpg", "postgresql"))
+    try:
+        await admin.execute(f'ALTER DATABASE "{database}" SET default_transaction_read_only = on')
+    finally:
+        await admin.close()
+    read_only = await make_client(postgres_url)
+    signed = await sign(read_only, petition["id"], 2)
+    refused = await problem(signed, 503)
+    assert refused["detail"] == "storage failed to commit the write; it was not saved"
+    assert signed.headers["Retry-After"] == "1"
+    assert (await read_only.get(f"/api/v1/petitions/{petition['id']}")).status == 200
+    assert (await read_only.get("/readyz")).status == 200
+
+
 @pytest.mark.parametrize(
     ("sqlstate", "whole"),
-    [("57014", True), ("55P03", True), ("08006", True), ("22021", False), ("23505", False)],
+    [
+        ("57014", True),
+        ("55P03", True),
+        ("08006", True),
+        ("25006", True),
+        ("53100", True),
+        ("22021", False),
+        ("23505", False),
+    ],
 )
 def test_storage_failure_tells_a_failing_database_from_one_statements_data(
     sqlstate: str, whole: bool
