@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +13,6 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from core.settings import SettingsError
 from core.storage.database import Database, async_url, storage_failure
-from tests.conftest import PostgresServer, service_unavailable
 from tests.plugins.petitions.helpers import approved_petition, problem, sign
 
 
@@ -120,25 +118,18 @@ async def test_a_database_error_carries_no_bound_parameter(database_url: str) ->
         await database.dispose()
 
 
-@pytest.fixture
-async def postgres_url(postgres_available: str | None) -> AsyncIterator[str]:
-    """A fresh PostgreSQL database, for what only PostgreSQL does."""
-    if postgres_available is not None:
-        service_unavailable(postgres_available)
-    server = PostgresServer()
-    url = await server.create_database()
-    try:
-        yield url
-    finally:
-        await server.drop_all()
+# Only PostgreSQL has statement_timeout and read-only databases; SQLite's answers to a stall
+# (busy_timeout) and to a full disk are its own.
+postgresql_only = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 
 
+@postgresql_only
 async def test_statement_timeout_bounds_reads_and_writes_held_by_a_lock_on_postgresql(
-    make_client: Any, postgres_url: str
+    make_client: Any, database_url: str
 ) -> None:
-    client = await make_client(postgres_url, database={"statement_timeout": 0.5})
+    client = await make_client(database_url, database={"statement_timeout": 0.5})
     petition = await approved_petition(client)
-    locker = await asyncpg.connect(postgres_url.replace("postgresql+asyncpg", "postgresql"))
+    locker = await asyncpg.connect(database_url.replace("postgresql+asyncpg", "postgresql"))
     try:
         transaction = locker.transaction()
         await transaction.start()
@@ -161,18 +152,19 @@ async def test_statement_timeout_bounds_reads_and_writes_held_by_a_lock_on_postg
     assert (await sign(client, petition["id"], 2)).status == 201
 
 
+@postgresql_only
 async def test_a_read_only_postgresql_refuses_writes_with_503_and_keeps_serving_reads(
-    make_client: Any, postgres_url: str
+    make_client: Any, database_url: str
 ) -> None:
-    client = await make_client(postgres_url)
+    client = await make_client(database_url)
     petition = await approved_petition(client)
-    database = postgres_url.rsplit("/", 1)[1]
-    admin = await asyncpg.connect(postgres_url.replace("postgresql+asyncpg", "postgresql"))
+    database = database_url.rsplit("/", 1)[1]
+    admin = await asyncpg.connect(database_url.replace("postgresql+asyncpg", "postgresql"))
     try:
         await admin.execute(f'ALTER DATABASE "{database}" SET default_transaction_read_only = on')
     finally:
         await admin.close()
-    read_only = await make_client(postgres_url)
+    read_only = await make_client(database_url)
     signed = await sign(read_only, petition["id"], 2)
     refused = await problem(signed, 503)
     assert refused["detail"] == "storage failed to commit the write; it was not saved"

@@ -22,23 +22,12 @@ from plugins.petitions.handlers import CHANNEL
 from plugins.petitions.signing import SignRequest
 from plugins.petitions.tables import signatures
 from tests.conftest import citizen
+from tests.core.storage.test_writer import Gate
 from tests.plugins.petitions.helpers import approved_petition, read_back, sign
 
 VALID = 240
 POISONED_REQUESTS = 24
 POISONED_ITEMS = 24
-
-
-class Gate:
-    """A write that holds the writer until released, so the flood lands in one batch."""
-
-    def __init__(self) -> None:
-        self.entered = asyncio.Event()
-        self.released = asyncio.Event()
-
-    async def __call__(self, conn: Any) -> None:
-        self.entered.set()
-        await self.released.wait()
 
 
 async def test_poisoned_items_interleaved_in_a_signing_flood_fail_alone(
