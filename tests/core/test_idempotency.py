@@ -15,7 +15,7 @@ from core.idempotency import LocalAnswers
 from plugins.consultations.tables import comments, consultations
 from plugins.information.tables import items, requests
 from plugins.petitions.tables import petitions
-from tests.conftest import REDIS_URL, agency, citizen, service_unavailable
+from tests.conftest import REDIS_URL, agency, citizen, free_port, service_unavailable
 from tests.plugins.consultations.helpers import DRAFT, open_consultation, window
 from tests.plugins.petitions.helpers import PETITION, error_fields, problem
 
@@ -201,3 +201,16 @@ async def test_answers_kept_in_redis_are_replayed_by_another_instance(
     assert retry.headers["Idempotent-Replayed"] == "true"
     assert await retry.read() == await first.read()
     assert await rows(one, "petition") == 1
+
+
+async def test_with_redis_down_answers_are_kept_in_the_process_and_creates_go_on(
+    make_client: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    dead = {"url": f"redis://127.0.0.1:{free_port()}/0", "key_prefix": "dead:"}
+    client = await make_client(redis=dead)
+    first = await create(client, "petition", "key-7")
+    retry = await create(client, "petition", "key-7")
+    assert (first.status, retry.status) == (201, 201)
+    assert retry.headers["Idempotent-Replayed"] == "true"
+    assert await rows(client, "petition") == 1
+    assert "Redis unavailable for idempotency keys" in caplog.text
