@@ -173,7 +173,10 @@ def fuzz(base_url: str, identity: str, report_dir: Path) -> FuzzRun:
 
 
 def test_every_route_answers_every_generated_input_as_documented(
-    live_server: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    live_server: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    request: pytest.FixtureRequest,
 ) -> None:
     # Two identities at a time: schemathesis, not the server, is the bottleneck.
     with ThreadPoolExecutor(max_workers=2) as pool:
@@ -181,7 +184,8 @@ def test_every_route_answers_every_generated_input_as_documented(
     with capsys.disabled():
         for run in runs:
             print(
-                f"\nschemathesis {live_server} as {run.identity}: "
+                f"\nschemathesis on {request.node.callspec.params['live_server']} "
+                f"as {run.identity}: "
                 f"{run.generated} cases generated, {run.passed} passed (seed {SEED})"
             )
     for run in runs:
