@@ -45,6 +45,19 @@ def service_unavailable(reason: str) -> None:
     pytest.skip(reason)
 
 
+async def require_redis() -> None:
+    """Skip (or fail, where services are required) unless Redis answers at ``REDIS_URL``."""
+    import redis.asyncio as aioredis
+
+    probe = aioredis.Redis.from_url(REDIS_URL)
+    try:
+        await probe.ping()
+    except Exception as exc:
+        service_unavailable(f"Redis not reachable at {REDIS_URL}: {exc}")
+    finally:
+        await probe.aclose()
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

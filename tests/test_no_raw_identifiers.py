@@ -18,7 +18,7 @@ import pytest
 from core import keys
 from core.app import create_app
 from core.iin import iin_hash, synthetic_iin
-from tests.conftest import IIN_SECRET, REDIS_URL, auth, service_unavailable, token
+from tests.conftest import IIN_SECRET, REDIS_URL, auth, require_redis, token
 from tests.plugins.consultations.helpers import DRAFT, window
 from tests.plugins.information.helpers import ITEM, REQUEST
 from tests.plugins.petitions.helpers import PETITION
@@ -177,15 +177,7 @@ def lasting_budgets(make_settings: Any) -> dict[str, dict[str, float]]:
 async def test_a_full_tour_leaves_no_raw_iin_or_token_in_logs_database_redis_or_metrics(
     make_client: Any, make_settings: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    import redis.asyncio as aioredis
-
-    probe = aioredis.Redis.from_url(REDIS_URL)
-    try:
-        await probe.ping()
-    except Exception as exc:
-        service_unavailable(f"Redis not reachable at {REDIS_URL}: {exc}")
-    finally:
-        await probe.aclose()
+    await require_redis()
     prefix = f"qatysu-scan-{uuid.uuid4().hex[:8]}:"
     caplog.set_level(logging.DEBUG)
     client = await make_client(

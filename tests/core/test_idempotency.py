@@ -15,7 +15,7 @@ from core.idempotency import LocalAnswers
 from plugins.consultations.tables import comments, consultations
 from plugins.information.tables import items, requests
 from plugins.petitions.tables import petitions
-from tests.conftest import REDIS_URL, agency, citizen, free_port, service_unavailable
+from tests.conftest import REDIS_URL, agency, citizen, free_port, require_redis
 from tests.plugins.consultations.helpers import DRAFT, open_consultation, window
 from tests.plugins.petitions.helpers import PETITION, error_fields, problem
 
@@ -181,15 +181,7 @@ async def test_a_retry_after_an_unknown_outcome_names_the_stored_resource_not_a_
 async def test_answers_kept_in_redis_are_replayed_by_another_instance(
     make_client: Any, tmp_path: Any
 ) -> None:
-    import redis.asyncio as aioredis
-
-    probe = aioredis.Redis.from_url(REDIS_URL)
-    try:
-        await probe.ping()
-    except Exception as exc:
-        service_unavailable(f"Redis not reachable at {REDIS_URL}: {exc}")
-    finally:
-        await probe.aclose()
+    await require_redis()
     shared = {"url": REDIS_URL, "key_prefix": f"qatysu-test-{uuid.uuid4().hex}:"}
     database = f"sqlite:///{tmp_path / 'shared.db'}"
     one = await make_client(database, redis=shared)
