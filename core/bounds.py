@@ -64,6 +64,7 @@ def refused_fields(data: Any, location: str = "") -> Iterator[str]:
 def refused_characters(fields: list[str]) -> Unprocessable:
     """The 422 for ``fields`` holding a character no database stores."""
     return Unprocessable(
-        "a NUL character is not allowed in: " + ", ".join(fields),
+        "a NUL character is not allowed in: {fields}",
         errors=[field_error(name, "must not contain a NUL character") for name in fields],
+        params={"fields": ", ".join(fields)},
     )

@@ -48,7 +48,7 @@ REPLAYED_HEADER = "Idempotent-Replayed"
 KEPT_SECONDS = 24 * 3600
 # Long enough for any create to finish; short enough that a crashed one frees its key soon.
 CLAIM_SECONDS = 60
-MAX_KEY_LENGTH = 255
+MAX_KEY_LENGTH = 255  # the messages below say so
 _KEPT_HEADERS = ("Location", "Cache-Control")
 
 
@@ -228,20 +228,20 @@ async def already_stored(conn: AsyncConnection, id_column: sa.Column[Any], value
 def _check_key(key: str) -> None:
     if not 1 <= len(key) <= MAX_KEY_LENGTH or not key.isascii() or not key.isprintable():
         raise BadRequest(
-            f"{HEADER} must be 1 to {MAX_KEY_LENGTH} printable ASCII characters",
-            errors=[field_error(HEADER, f"1 to {MAX_KEY_LENGTH} printable ASCII characters")],
+            "Idempotency-Key must be 1 to 255 printable ASCII characters",
+            errors=[field_error(HEADER, "1 to 255 printable ASCII characters")],
         )
 
 
 def _replay(held: Answer, fingerprint: str) -> web.Response:
     if held.fingerprint != fingerprint:
         raise Unprocessable(
-            f"this {HEADER} was used for a different request",
+            "this Idempotency-Key was used for a different request",
             errors=[field_error(HEADER, "already used for a different request")],
         )
     if held.status is None:
         raise _InProgress(
-            f"a request with this {HEADER} is still in progress; retry shortly",
+            "a request with this Idempotency-Key is still in progress; retry shortly",
             headers={"Retry-After": "1"},
         )
     return web.Response(

@@ -42,7 +42,7 @@ async def create(client: Any, kind: str, key: str | None, n: int = 1, **changes:
         url, body, headers = "/api/v1/information", {**ITEM}, {**headers, **agency()}
     elif kind == "consultation":
         url, body = "/api/v1/consultations", {**DRAFT, **WINDOW}
-        headers = {**headers, **agency(f"agency-{n}")}
+        headers = {**headers, **agency()}
     else:
         url = f"/api/v1/consultations/{OPEN_CONSULTATION[id(client)]}/comments"
         body, headers = {"text": "Please publish it."}, {**headers, **citizen(n)}
