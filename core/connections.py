@@ -173,10 +173,6 @@ class GuardedConnection(asyncio.Protocol):
         self.peer: IPAddress | None = None
         self.transport: asyncio.Transport | None = None
 
-    @property
-    def has_handler(self) -> bool:
-        return self._inner is not None
-
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports do not subclass asyncio.Transport, but honour its interface.
         self.transport = cast("asyncio.Transport", transport)
