@@ -15,24 +15,20 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from core import keys
-from core.admission.priority import Priority, RatePolicy
-from core.cache import RenderedBody, cached_response, render
+from core.cache import RenderedBody, cache_key, cached_response, render
 from core.errors import Forbidden
 from core.identity import Role
-from core.routing import RoutePolicy
+from core.routing import Routes, normal
 from core.settings import AgencyKind, AgencyLevel, Names
 
 if TYPE_CHECKING:
     from core.identity import Identity
-    from core.routing import RouteRegistry
     from core.settings import AgencySettings, RegionSettings, Settings
 
-READ = RoutePolicy(
-    priority=Priority.NORMAL, rate=RatePolicy(name="agencies-read", rate=10.0, burst=20)
-)
+READ = normal("agencies-read", rate=10.0, burst=20)
 # The register changes only with the config, that is, at a restart.
 MAX_AGE_SECONDS = 300
-CACHE_KEY = "agencies"
+CACHE_KEY = cache_key("agencies", "register")
 
 
 class UnregisteredAgency(Forbidden):
@@ -126,6 +122,16 @@ class AgencyList(BaseModel):
     items: list[Agency]
 
 
+routes = Routes("/api/v1/agencies", tags=("agencies",))
+
+
+@routes.get(
+    "",
+    name="agencies.list",
+    summary="The agency register: codes, names in kk/ru/en, levels and regions",
+    policy=READ,
+    responses={200: AgencyList, 304: "Not modified"},
+)
 async def list_agencies(request: web.Request) -> web.Response:
     register = request.app[keys.AGENCIES]
 
@@ -135,16 +141,3 @@ async def list_agencies(request: web.Request) -> web.Response:
     # Through the micro-cache, so that the fast lane may answer the next anonymous reads too.
     rendered = await request.app[keys.CACHE].get(CACHE_KEY, load)
     return cached_response(request, rendered, max_age=MAX_AGE_SECONDS, cache_key=CACHE_KEY)
-
-
-def add_agency_routes(routes: RouteRegistry) -> None:
-    routes.add(
-        "GET",
-        "/api/v1/agencies",
-        list_agencies,
-        name="agencies.list",
-        summary="The agency register: codes, names in kk/ru/en, levels and regions",
-        policy=READ,
-        responses={200: AgencyList, 304: "Not modified"},
-        tags=("agencies",),
-    )

@@ -10,19 +10,20 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from core import keys
-from core.agencies import AgencyRegister, add_agency_routes
+from core.agencies import AgencyRegister
+from core.agencies import routes as agency_routes
 from core.cache import MicroCache
 from core.connections import GUARD, ConnectionGuard, guard_sweeper_ctx, on_response_prepare
 from core.fastlane import FastLane
-from core.idempotency import idempotency_ctx, idempotent
+from core.idempotency import idempotency_ctx
 from core.identity import BearerTokenProvider, TokenKeys, TokenVerifier
 from core.lifecycle import Readiness, event_loop_lag_ctx
 from core.metrics import Metrics
 from core.metrics_exposure import metrics_port_ctx
 from core.middlewares import envelope_middleware, identity_middleware
-from core.operations import OPENAPI_CACHE, add_operations_routes
+from core.operations import OPENAPI_CACHE, operations_routes
 from core.plugins import EventBus, PluginHost
-from core.routing import RouteRegistry
+from core.routing import RouteRegistry, endpoint
 from core.secret_keys import resolve_secrets
 from core.settings import Settings, SettingsError
 from core.storage.database import Database
@@ -83,13 +84,14 @@ def create_app(settings: Settings, *, extra_plugins: Sequence[object] = ()) -> w
                 else None,
             )
 
+    host.startup(app)
     routes = RouteRegistry()
-    add_operations_routes(routes, settings.metrics.exposure)
-    add_agency_routes(routes)
+    routes.include(operations_routes(settings.metrics.exposure))
+    routes.include(agency_routes)
     host.add_routes(routes, app)
     app[keys.ROUTES] = routes
     for spec in routes:
-        handler = idempotent(spec.handler) if spec.idempotent else spec.handler
+        handler = endpoint(spec, validate_responses=settings.server.validate_responses)
         if spec.method == "GET":
             # HEAD is answered by the same handler (aiohttp drops the body), as the fast lane
             # answers it; the route name, and so the admission policy, is shared.

@@ -30,6 +30,11 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection
 
 
+def cache_key(kind: str, resource_id: str) -> str:
+    """The one way to name a cached resource: a channel invalidates by the key it read with."""
+    return f"{kind}:{resource_id}"
+
+
 @dataclass(frozen=True, slots=True)
 class RenderedBody:
     """A JSON body serialised once, its ETag, and what the handler needs to decide who sees it."""

@@ -38,6 +38,11 @@ def qatysu_migrations() -> MigrationSet | None:
 
 
 @hookspec
+def qatysu_startup(app: web.Application) -> None:
+    """Build this plugin's state for ``app`` from its validated settings, before routes exist."""
+
+
+@hookspec
 def qatysu_add_routes(routes: RouteRegistry, app: web.Application) -> None:
     """Add HTTP routes, each with its admission policy, to the registry."""
 
@@ -56,7 +61,7 @@ def qatysu_identify(
 
 @hookspec
 def qatysu_moderate_text(
-    submission: TextSubmission,
+    submission: TextSubmission, app: web.Application
 ) -> ModerationResult | Awaitable[ModerationResult | None] | None:
     """Judge a citizen's text before it is stored: allow, flag or reject it."""
 

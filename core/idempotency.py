@@ -34,8 +34,8 @@ import sqlalchemy as sa
 from aiohttp import web
 
 from core import keys
-from core.api import caller, new_id
 from core.errors import BadRequest, Conflict, Unprocessable, field_error
+from core.ids import new_id
 
 if TYPE_CHECKING:
     import redis.asyncio as aioredis
@@ -179,7 +179,7 @@ def idempotent(handler: Handler) -> Handler:
 
     async def create(request: web.Request) -> web.StreamResponse:
         key = request.headers.get(HEADER)
-        identity = caller(request)
+        identity = request.get(keys.IDENTITY)
         if key is None or identity is None:
             return await handler(request)
         _check_key(key)

@@ -4,6 +4,14 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from core import keys
+from core.errors import Unprocessable, field_error
+from core.i18n import Message
+
+if TYPE_CHECKING:
+    from aiohttp import web
 
 
 class Verdict(enum.StrEnum):
@@ -27,3 +35,28 @@ class TextSubmission:
     field: str
     text: str
     language: str | None = None
+
+
+async def moderate_texts(
+    request: web.Request, channel: str, texts: dict[str, str], language: str | None = None
+) -> ModerationResult:
+    """Ask moderation plugins about each citizen text; 422 naming the field when one is rejected.
+
+    Returns the strongest verdict that is not a rejection (flag or allow), for the caller to store.
+    """
+    host = request.app[keys.PLUGINS]
+    strongest = ModerationResult(verdict=Verdict.ALLOW)
+    for field, text in texts.items():
+        result = await host.moderate(
+            TextSubmission(channel=channel, field=field, text=text, language=language), request.app
+        )
+        if result.verdict is Verdict.REJECT:
+            reason = result.reason or "the text was rejected by moderation"
+            raise Unprocessable(
+                "{field}: {reason}",
+                errors=[field_error(field, reason)],
+                params={"field": field, "reason": Message(reason)},
+            )
+        if result.verdict is Verdict.FLAG:
+            strongest = result
+    return strongest

@@ -13,7 +13,7 @@ from core.bodies import json_response
 from core.metrics import metrics_handler
 from core.metrics_exposure import guarded_metrics_handler
 from core.openapi import build_openapi
-from core.routing import OPERATIONS, RouteRegistry
+from core.routing import OPERATIONS, Responses, Routes
 
 OPENAPI_CACHE: web.AppKey[dict[str, object]] = web.AppKey("openapi_cache")
 
@@ -70,20 +70,22 @@ async def openapi(request: web.Request) -> web.Response:
     return json_response(cache["document"])
 
 
-def add_operations_routes(routes: RouteRegistry, metrics_exposure: str = "same_port") -> None:
+def operations_routes(metrics_exposure: str = "same_port") -> Routes:
     """The operations routes; ``/metrics`` only where ``metrics.exposure`` puts it."""
-    operations: list[tuple[str, Handler, str, str]] = [
-        ("/healthz", healthz, "ops.healthz", "The process is alive"),
+    routes = Routes(tags=("operations",))
+    operations: list[tuple[str, Handler, str, str, Responses]] = [
+        ("/healthz", healthz, "ops.healthz", "The process is alive", {}),
         (
             "/readyz",
             readyz,
             "ops.readyz",
             "The database and Redis answer, and the server is not draining",
+            {503: "Not ready: the body names each check that failed"},
         ),
-        ("/openapi.json", openapi, "ops.openapi", "This API description"),
+        ("/openapi.json", openapi, "ops.openapi", "This API description", {}),
     ]
     if metrics_exposure == "same_port":
-        operations.append(("/metrics", metrics_handler, "ops.metrics", "Prometheus metrics"))
+        operations.append(("/metrics", metrics_handler, "ops.metrics", "Prometheus metrics", {}))
     elif metrics_exposure == "bearer_token":
         operations.append(
             (
@@ -91,16 +93,15 @@ def add_operations_routes(routes: RouteRegistry, metrics_exposure: str = "same_p
                 guarded_metrics_handler,
                 "ops.metrics",
                 "Prometheus metrics, for the metrics bearer token",
+                {},
             )
         )
-    for path, handler, name, summary in operations:
-        routes.add(
-            "GET",
+    for path, handler, name, summary, problems in operations:
+        routes.get(
             path,
-            handler,
             name=name,
             summary=summary,
             policy=OPERATIONS,
-            responses={200: summary},
-            tags=("operations",),
-        )
+            responses={200: summary, **problems},
+        )(handler)
+    return routes

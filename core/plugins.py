@@ -2,7 +2,9 @@
 
 Built-in channels are plugins loaded by dotted name from ``DEFAULT_PLUGINS``, exactly as a
 third-party plugin is loaded from the ``qatysu`` entry-point group: core imports them by name
-only, never by reference. Optional plugins shipped with Qatysu are loaded by name from
+only, never by reference. A module that defines ``plugin`` (a ``core.channels.Channel``, say) is
+registered as that object; any other module is registered itself, its ``qatysu_*`` functions
+being the hook implementations. Optional plugins shipped with Qatysu are loaded by name from
 ``[plugins] enabled``; any plugin can be switched off by name in ``[plugins] disabled``.
 """
 
@@ -83,14 +85,14 @@ class PluginHost:
                 raise SettingsError(
                     f"plugins.enabled: cannot import plugin {name!r}: {exc}"
                 ) from exc
-            self.pm.register(module, name=name)
+            self.pm.register(getattr(module, "plugin", module), name=name)
         self.pm.load_setuptools_entrypoints(hookspecs.PROJECT)
         for plugin in extra_plugins:
             self.pm.register(plugin)
         self.pm.check_pending()
         self._sections = self._collect_sections()
 
-    def _collect_sections(self) -> dict[str, type[BaseModel]]:
+    def _collect_sections(self) -> dict[str, BaseModel]:
         sections: dict[str, type[BaseModel]] = {}
         for result in self.pm.hook.qatysu_settings_section():
             if result is None:
@@ -104,13 +106,16 @@ class PluginHost:
             raise SettingsError(
                 "unknown settings section(s): " + ", ".join(f"[{n}]" for n in sorted(unknown))
             )
-        for name, model in sections.items():
-            validate_section(name, model, self.settings)
-        return sections
+        return {
+            name: validate_section(name, model, self.settings) for name, model in sections.items()
+        }
 
-    def section(self, name: str, model: type[M]) -> M:
-        """A plugin's validated settings section."""
-        return validate_section(name, model, self.settings)
+    def settings_of(self, name: str, model: type[M]) -> M:
+        """A plugin's settings section, as validated once when the plugins were loaded."""
+        section = self._sections[name]
+        if not isinstance(section, model):
+            raise TypeError(f"the [{name}] section is a {type(section).__name__}, not {model}")
+        return section
 
     def plugins(self) -> list[PluginInfo]:
         infos = []
@@ -127,6 +132,9 @@ class PluginHost:
     def migrations(self) -> list[MigrationSet]:
         return [s for s in self.pm.hook.qatysu_migrations() if s is not None]
 
+    def startup(self, app: web.Application) -> None:
+        self.pm.hook.qatysu_startup(app=app)
+
     def add_routes(self, routes: RouteRegistry, app: web.Application) -> None:
         self.pm.hook.qatysu_add_routes(routes=routes, app=app)
 
@@ -142,9 +150,11 @@ class PluginHost:
         )
         return result
 
-    async def moderate(self, submission: TextSubmission) -> ModerationResult:
+    async def moderate(self, submission: TextSubmission, app: web.Application) -> ModerationResult:
         """The strictest verdict of all moderation plugins: reject beats flag beats allow."""
-        results = await resolve_all(self.pm.hook.qatysu_moderate_text(submission=submission))
+        results = await resolve_all(
+            self.pm.hook.qatysu_moderate_text(submission=submission, app=app)
+        )
         verdicts = [r for r in results if r is not None]
         for wanted in (Verdict.REJECT, Verdict.FLAG):
             for result in verdicts:

@@ -1,20 +1,55 @@
-"""Routes as plugins declare them: the handler, its admission policy and its documentation."""
+"""Routes as channels declare them, and the table that makes each declaration the enforcement.
+
+A route is declared once, beside its handler, in the style of aiohttp's ``RouteTableDef``::
+
+    routes = Routes("/api/v1/petitions", tags=("petitions",))
+
+    @routes.post("", name="petitions.create", summary="File a petition", policy=FILE,
+                 roles=Role.CITIZEN, body=PetitionCreate, responses={201: Petition})
+    async def create_petition(
+        request: web.Request, identity: Identity, body: PetitionCreate
+    ) -> web.Response: ...
+
+What is declared is what happens, in this order, before the handler runs:
+
+1. ``roles``: 401 without a token, 403 with a role outside them; the handler's ``identity``
+   is then the caller. A route without roles is public and its ``identity`` is the caller or
+   None. No handler checks a role itself.
+2. ``idempotent``: a create that honours ``Idempotency-Key`` (``core.idempotency``).
+3. ``query`` and ``body``: the query string and the JSON body, validated into their models
+   (422 naming each bad field) and handed to the handler as ``query`` and ``body``.
+
+The handler's parameters are checked against the declaration when it is declared, so a
+handler cannot ask for a body that is not declared, or forget one that is. With
+``server.validate_responses`` on (the tests run with it), every JSON answer whose status
+declares a model is validated against it. The OpenAPI document is generated from the same
+declarations (``core.openapi``).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterator
+import inspect
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from pydantic import ValidationError
+
+from core import keys
 from core.admission.priority import Priority, RatePolicy
+from core.bodies import query_model, read_model
+from core.identity import Role, ensure_role
 
 if TYPE_CHECKING:
     from aiohttp import web
     from pydantic import BaseModel
 
-    from core.identity import Role
-
 Handler = Callable[["web.Request"], Awaitable["web.StreamResponse"]]
+DeclaredHandler = Callable[..., Awaitable["web.StreamResponse"]]
+Responses = dict[int, "type[BaseModel] | str"]
+
+# What a declared handler may ask for, beyond the request.
+ARGUMENTS = frozenset({"identity", "body", "query"})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -35,61 +70,159 @@ class RoutePolicy:
 OPERATIONS = RoutePolicy(priority=Priority.CRITICAL, bypass=True)
 
 
+def critical(name: str, rate: float, burst: int) -> RoutePolicy:
+    """A write that must get through a flood, within a per-client budget."""
+    return RoutePolicy(
+        priority=Priority.CRITICAL, rate=RatePolicy(name=name, rate=rate, burst=burst)
+    )
+
+
+def normal(name: str, rate: float, burst: int) -> RoutePolicy:
+    """A read of one resource: shed after the sheddable ones."""
+    return RoutePolicy(priority=Priority.NORMAL, rate=RatePolicy(name=name, rate=rate, burst=burst))
+
+
+def sheddable(name: str, rate: float, burst: int) -> RoutePolicy:
+    """A list or a search: shed first, since a citizen can come back to it."""
+    return RoutePolicy(
+        priority=Priority.SHEDDABLE, rate=RatePolicy(name=name, rate=rate, burst=burst)
+    )
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RouteSpec:
     method: str
     path: str
-    handler: Handler
+    handler: DeclaredHandler
     name: str
     summary: str
     policy: RoutePolicy
     roles: frozenset[Role] | None = None
     body: type[BaseModel] | None = None
     query: type[BaseModel] | None = None
-    responses: dict[int, type[BaseModel] | str] = field(default_factory=dict)
+    responses: Responses = field(default_factory=dict)
     tags: tuple[str, ...] = ()
     idempotent: bool = False
+    # The declared handler's parameters beyond the request, checked at declaration.
+    arguments: frozenset[str] = frozenset()
 
 
-class RouteRegistry:
-    """Collects every route with its policy; the app mounts them and admission reads policies."""
+class RouteDeclarationError(TypeError):
+    """A handler whose parameters do not match its declaration."""
 
-    def __init__(self) -> None:
-        self._routes: dict[str, RouteSpec] = {}
 
-    def add(
+def _arguments(handler: DeclaredHandler, name: str, *, body: bool, query: bool) -> frozenset[str]:
+    parameters = list(inspect.signature(handler).parameters)
+    if not parameters:
+        raise RouteDeclarationError(f"route {name!r}: the handler must take the request first")
+    asked = frozenset(parameters[1:])
+    unknown = asked - ARGUMENTS
+    if unknown:
+        raise RouteDeclarationError(
+            f"route {name!r}: the handler asks for {sorted(unknown)}; "
+            f"a handler may ask for {sorted(ARGUMENTS)}"
+        )
+    for argument, declared in (("body", body), ("query", query)):
+        if declared and argument not in asked:
+            raise RouteDeclarationError(f"route {name!r}: a {argument} is declared but not taken")
+        if argument in asked and not declared:
+            raise RouteDeclarationError(
+                f"route {name!r}: the handler takes an undeclared {argument}"
+            )
+    return asked
+
+
+def role_set(roles: Role | Iterable[Role] | None) -> frozenset[Role] | None:
+    if roles is None:
+        return None
+    return frozenset({roles}) if isinstance(roles, Role) else frozenset(roles)
+
+
+class Routes:
+    """One channel's routes, declared with decorators beside their handlers."""
+
+    def __init__(self, prefix: str = "", *, tags: tuple[str, ...] = ()) -> None:
+        self.prefix = prefix
+        self.tags = tags
+        self._specs: list[RouteSpec] = []
+
+    def route(
         self,
         method: str,
         path: str,
-        handler: Handler,
         *,
         name: str,
         summary: str,
         policy: RoutePolicy,
-        roles: frozenset[Role] | None = None,
+        roles: Role | Iterable[Role] | None = None,
         body: type[BaseModel] | None = None,
         query: type[BaseModel] | None = None,
-        responses: dict[int, type[BaseModel] | str] | None = None,
-        tags: tuple[str, ...] = (),
+        responses: Responses | None = None,
+        tags: tuple[str, ...] | None = None,
         idempotent: bool = False,
-    ) -> None:
-        """Register a route; an ``idempotent`` create honours ``Idempotency-Key``."""
-        if name in self._routes:
-            raise ValueError(f"route name {name!r} is registered twice")
-        self._routes[name] = RouteSpec(
-            method=method.upper(),
-            path=path,
-            handler=handler,
-            name=name,
-            summary=summary,
-            policy=policy,
-            roles=roles,
-            body=body,
-            query=query,
-            responses=dict(responses or {}),
-            tags=tags,
-            idempotent=idempotent,
-        )
+    ) -> Callable[[DeclaredHandler], DeclaredHandler]:
+        """Declare the decorated handler's route; an ``idempotent`` create honours
+        ``Idempotency-Key``."""
+
+        def declare(handler: DeclaredHandler) -> DeclaredHandler:
+            self._specs.append(
+                RouteSpec(
+                    method=method.upper(),
+                    path=self.prefix + path,
+                    handler=handler,
+                    name=name,
+                    summary=summary,
+                    policy=policy,
+                    roles=role_set(roles),
+                    body=body,
+                    query=query,
+                    responses=dict(responses or {}),
+                    tags=self.tags if tags is None else tags,
+                    idempotent=idempotent,
+                    arguments=_arguments(
+                        handler, name, body=body is not None, query=query is not None
+                    ),
+                )
+            )
+            return handler
+
+        return declare
+
+    def get(self, path: str, **declaration: Any) -> Callable[[DeclaredHandler], DeclaredHandler]:
+        """Declare a GET route; it answers HEAD as well."""
+        return self.route("GET", path, **declaration)
+
+    def post(self, path: str, **declaration: Any) -> Callable[[DeclaredHandler], DeclaredHandler]:
+        """Declare a POST route."""
+        return self.route("POST", path, **declaration)
+
+    def put(self, path: str, **declaration: Any) -> Callable[[DeclaredHandler], DeclaredHandler]:
+        """Declare a PUT route."""
+        return self.route("PUT", path, **declaration)
+
+    def delete(self, path: str, **declaration: Any) -> Callable[[DeclaredHandler], DeclaredHandler]:
+        """Declare a DELETE route."""
+        return self.route("DELETE", path, **declaration)
+
+    def __iter__(self) -> Iterator[RouteSpec]:
+        return iter(self._specs)
+
+    def __len__(self) -> int:
+        return len(self._specs)
+
+
+class RouteRegistry:
+    """Every route of the app, with its policy; the app mounts them and admission reads policies."""
+
+    def __init__(self) -> None:
+        self._routes: dict[str, RouteSpec] = {}
+
+    def include(self, routes: Iterable[RouteSpec]) -> None:
+        """Add a channel's declared routes; a route name may be declared once only."""
+        for spec in routes:
+            if spec.name in self._routes:
+                raise ValueError(f"route name {spec.name!r} is registered twice")
+            self._routes[spec.name] = spec
 
     def policy(self, name: str | None) -> RoutePolicy | None:
         spec = self._routes.get(name) if name else None
@@ -100,3 +233,63 @@ class RouteRegistry:
 
     def __len__(self) -> int:
         return len(self._routes)
+
+
+class ResponseMismatch(AssertionError):
+    """An answer that does not match the model its route declares for that status."""
+
+
+def endpoint(spec: RouteSpec, *, validate_responses: bool = False) -> Handler:
+    """The aiohttp handler that enforces ``spec``'s declaration, then calls its handler."""
+    from core.idempotency import idempotent
+
+    handler = spec.handler
+    wants_identity = "identity" in spec.arguments
+
+    async def call(request: web.Request) -> web.StreamResponse:
+        arguments: dict[str, Any] = {}
+        if wants_identity:
+            arguments["identity"] = request.get(keys.IDENTITY)
+        if spec.query is not None:
+            arguments["query"] = query_model(request, spec.query)
+        if spec.body is not None:
+            arguments["body"] = await read_model(request, spec.body)
+        response = await handler(request, **arguments)
+        if validate_responses:
+            check_response(spec, response)
+        return response
+
+    inner: Handler = idempotent(call) if spec.idempotent else call
+    roles = spec.roles
+    if roles is None:
+        return inner
+
+    async def guarded(request: web.Request) -> web.StreamResponse:
+        ensure_role(request.get(keys.IDENTITY), roles)
+        return await inner(request)
+
+    return guarded
+
+
+def check_response(spec: RouteSpec, response: web.StreamResponse) -> None:
+    """Raise ``ResponseMismatch`` when a JSON answer does not fit the model declared for its
+    status, or when its status is not declared at all."""
+    from aiohttp import web
+
+    if not isinstance(response, web.Response) or response.status == 304:
+        return
+    declared = spec.responses.get(response.status)
+    if declared is None:
+        raise ResponseMismatch(f"route {spec.name!r} answered {response.status}, not declared")
+    if isinstance(declared, str) or response.content_type != "application/json":
+        return
+    body = response.body
+    if not isinstance(body, bytes | bytearray):
+        return
+    try:
+        declared.model_validate_json(body)
+    except ValidationError as exc:
+        raise ResponseMismatch(
+            f"route {spec.name!r} answered {response.status} not matching "
+            f"{declared.__name__}: {exc}"
+        ) from None

@@ -74,6 +74,8 @@ class ServerSettings(Section):
     forwarded_header: Literal["x-forwarded-for", "forwarded"] = "x-forwarded-for"
     ipv6_client_prefix: int = Field(default=64, ge=1, le=128)
     event_loop: Literal["uvloop", "asyncio"] = "uvloop"
+    # Check every JSON answer against the model its route declares (tests run with it on).
+    validate_responses: bool = False
 
     @property
     def development_mode(self) -> bool:

@@ -13,25 +13,21 @@ Patterns are case-insensitive and compiled once; an invalid one stops the server
 a message naming the setting. A petition text that matches a subject pattern is flagged, not
 rejected, with the subject's code: moderators decide, and cite that code when they reject.
 
-Hook implementations are module functions without access to the app, and each app (a test
-makes many in one process) has its own settings. So the module only claims the settings section
-and, when routes are added (the first hook that sees the app), registers a ``PatternModerator``
-holding that app's compiled patterns in that app's own plugin manager. Nothing is global.
+Each app (a test makes many in one process) has its own settings, so nothing is global: at
+start-up the plugin compiles that app's patterns into a ``PatternModerator`` kept in the app,
+and the moderation hook, which receives the app, asks it.
 """
 
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
 
+from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from core import keys
 from core.hookspecs import hookimpl
 from core.moderation import ModerationResult, TextSubmission, Verdict
-
-if TYPE_CHECKING:
-    from aiohttp import web
 
 SECTION = "pattern_moderation"
 NAME = "pattern_moderation"
@@ -76,7 +72,7 @@ def _check_regexes(patterns: tuple[str, ...]) -> None:
 
 
 class PatternModerator:
-    """One app's compiled patterns, registered as a plugin of that app's plugin manager."""
+    """One app's compiled patterns."""
 
     def __init__(self, settings: PatternModerationSettings) -> None:
         self._reject = [re.compile(p, re.IGNORECASE) for p in settings.reject_patterns]
@@ -87,8 +83,7 @@ class PatternModerator:
         }
         self._reject_reason = settings.reject_reason
 
-    @hookimpl
-    def qatysu_moderate_text(self, submission: TextSubmission) -> ModerationResult:
+    def judge(self, submission: TextSubmission) -> ModerationResult:
         """Reject on a reject pattern, else flag a petition on a subject or a flag pattern."""
         if any(p.search(submission.text) for p in self._reject):
             return ModerationResult(
@@ -107,6 +102,9 @@ class PatternModerator:
         return ModerationResult(verdict=Verdict.ALLOW, moderator=NAME)
 
 
+MODERATOR: web.AppKey[PatternModerator] = web.AppKey("pattern_moderation.moderator")
+
+
 @hookimpl
 def qatysu_settings_section() -> tuple[str, type[BaseModel]]:
     """The [pattern_moderation] section: reject and flag regexes."""
@@ -114,10 +112,14 @@ def qatysu_settings_section() -> tuple[str, type[BaseModel]]:
 
 
 @hookimpl
-def qatysu_add_routes(app: web.Application) -> None:
-    """No routes: register this app's moderator, built from its validated settings."""
-    host = app[keys.PLUGINS]
-    host.pm.register(
-        PatternModerator(host.section(SECTION, PatternModerationSettings)),
-        name=f"{__name__}.moderator",
+def qatysu_startup(app: web.Application) -> None:
+    """Compile this app's patterns once."""
+    app[MODERATOR] = PatternModerator(
+        app[keys.PLUGINS].settings_of(SECTION, PatternModerationSettings)
     )
+
+
+@hookimpl
+def qatysu_moderate_text(submission: TextSubmission, app: web.Application) -> ModerationResult:
+    """Judge the text with this app's patterns."""
+    return app[MODERATOR].judge(submission)

@@ -9,9 +9,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from core.api import AGENCY, CITIZEN, MODERATOR
+
 from core import keys
 from core.admission.priority import Priority, RatePolicy
-from core.api import AGENCY, CITIZEN, MODERATOR
 from core.background import periodic_ctx
 from core.hookspecs import hookimpl
 from core.routing import RoutePolicy

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 
 from core import keys
-from core.api import utcnow
+from core.clock import utcnow
 from core.iin import synthetic_iin
 from plugins.consultations.lifecycle import TALLY_COLUMNS, Position
 from plugins.consultations.store import thread_key

@@ -8,23 +8,16 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from aiohttp import web
+from core.api import AGENCY, CITIZEN, MODERATOR, require
 
 from core import keys
-from core.api import (
-    AGENCY,
-    CITIZEN,
-    MODERATOR,
-    as_utc,
-    emit_event,
-    moderate_texts,
-    require,
-    utcnow,
-)
 from core.bodies import json_response, query_model, read_model
 from core.cache import cached_document
+from core.clock import as_utc, utcnow
 from core.errors import Conflict, Forbidden, NotFound, Unprocessable, field_error, invalid
+from core.events import emit_event
 from core.idempotency import already_stored, resource_id
-from core.moderation import Verdict
+from core.moderation import Verdict, moderate_texts
 from plugins.consultations.lifecycle import Status, status_at, status_condition
 from plugins.consultations.models import (
     CommentCreate,

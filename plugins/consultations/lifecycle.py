@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from core.api import as_utc, iso
+from core.clock import as_utc, iso
 from core.errors import Conflict
 from plugins.consultations.tables import consultations
 

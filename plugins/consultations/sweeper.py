@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 
 from core import keys
-from core.api import utcnow
+from core.clock import utcnow
 from core.events import Event
 from plugins.consultations.store import cache_key
 from plugins.consultations.tables import consultations

@@ -9,9 +9,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from core.api import AGENCY, CITIZEN
+
 from core import keys
 from core.admission.priority import Priority, RatePolicy
-from core.api import AGENCY, CITIZEN
 from core.hookspecs import hookimpl
 from core.routing import RoutePolicy
 from plugins.information import item_handlers, models, request_handlers

@@ -10,7 +10,7 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core import keys
-from core.api import utcnow
+from core.clock import utcnow
 from core.iin import synthetic_iin
 from plugins.information.channel import CHANNEL
 from plugins.information.item_store import insert_item

@@ -5,11 +5,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
+from core.api import AGENCY, require
 
 from core import keys
-from core.api import AGENCY, emit_event, require, utcnow
 from core.bodies import json_response, query_model, read_model
 from core.cache import cached_document
+from core.clock import utcnow
+from core.events import emit_event
 from core.idempotency import resource_id
 from plugins.information.channel import CHANNEL
 from plugins.information.item_store import fetch_item, insert_item, item_document, list_items

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from core.api import KEYSET_CURSOR, OFFSET_CURSOR, decode_cursor, encode_cursor, iso
+from core.clock import iso
+from core.paging import KEYSET_CURSOR, OFFSET_CURSOR, decode_cursor, encode_cursor
 
 
 def keyset_cursor(at: dt.datetime, row_id: str) -> str:

@@ -11,14 +11,16 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from aiohttp import web
+from core.api import AGENCY, CITIZEN, caller, require
 
 from core import keys
-from core.api import AGENCY, CITIZEN, caller, emit_event, moderate_texts, require, utcnow
 from core.bodies import json_response, query_model, read_model
+from core.clock import utcnow
 from core.errors import Conflict, NotFound, invalid
+from core.events import emit_event
 from core.idempotency import resource_id
 from core.identity import Identity, Role
-from core.moderation import Verdict
+from core.moderation import Verdict, moderate_texts
 from plugins.information.channel import CHANNEL
 from plugins.information.lifecycle import OPEN, RequestStatus
 from plugins.information.models import (

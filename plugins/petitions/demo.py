@@ -10,10 +10,10 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core import keys
-from core.api import utcnow
+from core.clock import utcnow
 from core.iin import synthetic_iin
-from plugins.petitions.handlers import CHANNEL
 from plugins.petitions.lifecycle import Status
+from plugins.petitions.state import STATE
 from plugins.petitions.tables import petitions, signatures
 
 _DEMO = (
@@ -66,7 +66,7 @@ _DEMO = (
 
 
 async def seed_petitions(app: web.Application) -> list[str]:
-    channel = app[CHANNEL]
+    channel = app[STATE]
     unregistered = sorted({addressee for _, _, addressee, *_ in _DEMO} - set(channel.thresholds))
     if unregistered:
         return [f"petitions: no demo data, the register lacks {', '.join(unregistered)}"]

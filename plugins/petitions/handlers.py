@@ -1,4 +1,4 @@
-"""HTTP handlers of the petition channel."""
+"""HTTP handlers of the petition channel, each declared with its route."""
 
 from __future__ import annotations
 
@@ -9,23 +9,18 @@ import sqlalchemy as sa
 from aiohttp import web
 
 from core import keys
-from core.api import (
-    AGENCY,
-    CITIZEN,
-    MODERATOR,
-    caller,
-    emit_event,
-    moderate_texts,
-    require,
-    utcnow,
-)
-from core.bodies import json_response, query_model, read_model
-from core.cache import RenderedBody, cached_response, render
+from core.bodies import json_response
+from core.cache import RenderedBody, cache_key, cached_response, render
+from core.clock import utcnow
 from core.errors import Conflict, Forbidden, NotFound, invalid
+from core.events import emit_event
 from core.idempotency import already_stored, resource_id
 from core.identity import Identity, Role
-from core.moderation import Verdict
-from core.settings import SettingsError
+from core.moderation import Verdict, moderate_texts
+from core.paging import page_size
+from core.routing import Routes, critical, normal, sheddable
+from core.transitions import transition
+from plugins.petitions import models
 from plugins.petitions.lifecycle import LISTED, PRIVATE, Status
 from plugins.petitions.models import (
     ModerationDecision,
@@ -34,60 +29,25 @@ from plugins.petitions.models import (
     PetitionCreate,
     PetitionListQuery,
 )
-from plugins.petitions.settings import answer_level
-from plugins.petitions.signing import SignOutcome, SignRequest, signing_kind
+from plugins.petitions.settings import SECTION
+from plugins.petitions.signing import SignRequest
+from plugins.petitions.state import STATE
 from plugins.petitions.store import fetch_petition, list_petitions, list_signers, petition_document
 from plugins.petitions.tables import petitions
 
 if TYPE_CHECKING:
+    from sqlalchemy.engine import Row
     from sqlalchemy.ext.asyncio import AsyncConnection
 
-    from core.agencies import AgencyRegister
-    from core.storage.writer import BatchKind
-    from core.workdays import WorkCalendar
-    from plugins.petitions.settings import Level, PetitionSettings
+    from core.errors import Problem
 
+SIGN = critical("petition-sign", rate=1.0, burst=10)
+FILE = critical("petition-file", rate=0.05, burst=5)
+OFFICIAL = critical("official-write", rate=10.0, burst=50)
+READ = normal("public-read", rate=50.0, burst=100)
+LIST = sheddable("public-list", rate=10.0, burst=20)
 
-@dataclass(frozen=True, slots=True)
-class PetitionChannel:
-    settings: PetitionSettings
-    calendar: WorkCalendar
-    signing: BatchKind[SignRequest, SignOutcome]
-    # Each registered agency's threshold, computed once: the register changes only at a restart.
-    thresholds: dict[str, int]
-
-    @classmethod
-    def build(
-        cls, settings: PetitionSettings, calendar: WorkCalendar, register: AgencyRegister
-    ) -> PetitionChannel:
-        thresholds: dict[str, int] = {}
-        levels: dict[str, Level] = {}
-        for code in register.codes():
-            agency = register.get(code)
-            assert agency is not None
-            rule = settings.threshold_rule(agency)
-            if rule is None:
-                raise SettingsError(
-                    f"petitions.thresholds: no rule for agency {code!r} "
-                    f"(give {agency.level}.{agency.kind} or {agency.level})"
-                )
-            region = register.region_of(code)
-            if rule.population_percent is not None and region is None:
-                raise SettingsError(
-                    f"petitions.thresholds: agency {code!r} has a percentage threshold "
-                    "but no region with a population"
-                )
-            thresholds[code] = rule.signatures_needed(region.population if region else None)
-            levels[code] = answer_level(agency)
-        return cls(
-            settings=settings,
-            calendar=calendar,
-            signing=signing_kind(settings, calendar, levels),
-            thresholds=thresholds,
-        )
-
-
-CHANNEL: web.AppKey[PetitionChannel] = web.AppKey("petitions.channel")
+routes = Routes("/api/v1/petitions", tags=("petitions",))
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,13 +59,24 @@ class Visibility:
 
 
 def _cache_key(petition_id: str) -> str:
-    return f"petitions:{petition_id}"
+    return cache_key(SECTION, petition_id)
 
 
-async def create_petition(request: web.Request) -> web.Response:
-    citizen = require(request, CITIZEN)
-    channel = request.app[CHANNEL]
-    body = await read_model(request, PetitionCreate)
+@routes.post(
+    "",
+    name="petitions.create",
+    summary="File a petition (it goes to moderation)",
+    policy=FILE,
+    roles=Role.CITIZEN,
+    body=PetitionCreate,
+    responses={201: models.Petition},
+    idempotent=True,
+)
+async def create_petition(
+    request: web.Request, identity: Identity, body: PetitionCreate
+) -> web.Response:
+    citizen = identity
+    channel = request.app[STATE]
     if body.addressee not in channel.thresholds:
         raise invalid(
             "addressee", "no registered agency has this code; GET /api/v1/agencies lists them"
@@ -152,7 +123,14 @@ async def create_petition(request: web.Request) -> web.Response:
     )
 
 
-async def get_petition(request: web.Request) -> web.Response:
+@routes.get(
+    "/{id}",
+    name="petitions.get",
+    summary="Read one petition (ETag, Cache-Control)",
+    policy=READ,
+    responses={200: models.Petition, 304: "Not modified", 404: "No such petition"},
+)
+async def get_petition(request: web.Request, identity: Identity | None) -> web.Response:
     petition_id = request.match_info["id"]
     app = request.app
 
@@ -170,14 +148,14 @@ async def get_petition(request: web.Request) -> web.Response:
     if visibility is None:
         raise NotFound("no such petition")
     if visibility.status in PRIVATE:
-        if not _may_see_private(caller(request), visibility.author_hash):
+        if not _may_see_private(identity, visibility.author_hash):
             raise NotFound("no such petition")
         return web.Response(
             body=rendered.body,
             content_type="application/json",
             headers={"Cache-Control": "private, no-store"},
         )
-    settings = app[CHANNEL].settings
+    settings = app[STATE].settings
     return cached_response(
         request, rendered, max_age=settings.cache_max_age, cache_key=_cache_key(petition_id)
     )
@@ -189,10 +167,21 @@ def _may_see_private(identity: Identity | None, author_hash: str) -> bool:
     return identity.role is Role.MODERATOR or identity.subject == author_hash
 
 
-async def list_all(request: web.Request) -> web.Response:
-    query = query_model(request, PetitionListQuery)
-    channel = request.app[CHANNEL]
-    identity = caller(request)
+@routes.get(
+    "",
+    name="petitions.list",
+    summary="List petitions with filters, order and a cursor",
+    policy=LIST,
+    query=PetitionListQuery,
+    responses={
+        200: models.PetitionPage,
+        403: "A status the public does not see, without a moderator's token",
+    },
+)
+async def list_all(
+    request: web.Request, identity: Identity | None, query: PetitionListQuery
+) -> web.Response:
+    channel = request.app[STATE]
     if query.status is not None and query.status not in LISTED:
         if identity is None or identity.role is not Role.MODERATOR:
             raise Forbidden(
@@ -202,7 +191,7 @@ async def list_all(request: web.Request) -> web.Response:
         statuses = frozenset({query.status})
     else:
         statuses = frozenset({query.status}) if query.status is not None else LISTED
-    limit = min(query.limit or channel.settings.default_page_size, channel.settings.max_page_size)
+    limit = page_size(query.limit, channel.settings)
     async with request.app[keys.DATABASE].read() as conn:
         rows, next_cursor = await list_petitions(
             conn,
@@ -218,9 +207,22 @@ async def list_all(request: web.Request) -> web.Response:
     )
 
 
-async def sign(request: web.Request) -> web.Response:
-    citizen = require(request, CITIZEN)
-    channel = request.app[CHANNEL]
+@routes.post(
+    "/{id}/signatures",
+    name="petitions.sign",
+    summary="Sign a petition, once per citizen",
+    policy=SIGN,
+    roles=Role.CITIZEN,
+    responses={
+        201: models.SignatureReceipt,
+        200: models.SignatureReceipt,
+        404: "No such petition",
+        409: "The petition cannot be signed",
+    },
+)
+async def sign(request: web.Request, identity: Identity) -> web.Response:
+    citizen = identity
+    channel = request.app[STATE]
     outcome = await request.app[keys.WRITER].submit_batched(
         channel.signing,
         SignRequest(request.match_info["id"], citizen.subject, citizen.public_name, utcnow()),
@@ -246,11 +248,17 @@ async def sign(request: web.Request) -> web.Response:
     )
 
 
-async def signers(request: web.Request) -> web.Response:
+@routes.get(
+    "/{id}/signatures",
+    name="petitions.signers",
+    summary="The public signer list: first name and initial only",
+    policy=LIST,
+    query=PageQuery,
+    responses={200: models.SignerPage},
+)
+async def signers(request: web.Request, query: PageQuery) -> web.Response:
     petition_id = request.match_info["id"]
-    query = query_model(request, PageQuery)
-    settings = request.app[CHANNEL].settings
-    limit = min(query.limit or settings.default_page_size, settings.max_page_size)
+    limit = page_size(query.limit, request.app[STATE].settings)
     async with request.app[keys.DATABASE].read() as conn:
         row = await fetch_petition(conn, petition_id)
         if row is None or Status(row.status) in PRIVATE:
@@ -259,10 +267,20 @@ async def signers(request: web.Request) -> web.Response:
     return json_response({"items": items, "next_cursor": next_cursor})
 
 
-async def moderate(request: web.Request) -> web.Response:
-    moderator = require(request, MODERATOR)
-    channel = request.app[CHANNEL]
-    body = await read_model(request, ModerationDecision)
+@routes.post(
+    "/{id}/moderation",
+    name="petitions.moderate",
+    summary="Approve or reject a petition in moderation",
+    policy=OFFICIAL,
+    roles=Role.MODERATOR,
+    body=ModerationDecision,
+    responses={200: models.Petition, 404: "No such petition", 409: "Not in moderation"},
+)
+async def moderate(
+    request: web.Request, identity: Identity, body: ModerationDecision
+) -> web.Response:
+    moderator = identity
+    channel = request.app[STATE]
     if body.decision == "reject" and body.reason_code is None:
         raise invalid("reason_code", "a rejection must cite its statutory ground")
     if body.decision == "approve" and body.reason_code is not None:
@@ -291,9 +309,17 @@ async def moderate(request: web.Request) -> web.Response:
     return await _current(request, petition_id)
 
 
-async def respond(request: web.Request) -> web.Response:
-    agency = require(request, AGENCY)
-    body = await read_model(request, PetitionAnswer)
+@routes.post(
+    "/{id}/response",
+    name="petitions.respond",
+    summary="The addressee's answer to a petition at its threshold",
+    policy=OFFICIAL,
+    roles=Role.AGENCY,
+    body=PetitionAnswer,
+    responses={200: models.Petition, 404: "No such petition", 409: "Not awaiting an answer"},
+)
+async def respond(request: web.Request, identity: Identity, body: PetitionAnswer) -> web.Response:
+    agency = identity
     petition_id = request.match_info["id"]
     now = utcnow()
     await _transition(
@@ -321,25 +347,36 @@ async def _transition(
     *,
     agency: str | None = None,
 ) -> None:
-    """Move a petition out of ``expected``; 404 if it is unknown, 409 from any other status."""
+    """Move a petition out of ``expected``; 404 if it is unknown, 409 from any other status, 403
+    when ``agency`` is not the one it is addressed to."""
+
+    def refusal(row: Row[Any] | None) -> Problem:
+        if row is None:
+            return NotFound("no such petition")
+        if row.status == expected.value:
+            return Forbidden("the petition is addressed to another agency")
+        return Conflict(
+            "the petition is {status}, not {expected}",
+            extra={"petition_status": row.status},
+            params={"status": row.status, "expected": expected.value},
+        )
+
+    # Rows filed before the register named their agency in ``addressee`` alone.
+    addressed = (
+        ()
+        if agency is None
+        else (sa.func.coalesce(petitions.c.addressee_agency, petitions.c.addressee) == agency,)
+    )
 
     async def write(conn: AsyncConnection) -> None:
-        row = await fetch_petition(conn, petition_id)
-        if row is None:
-            raise NotFound("no such petition")
-        if row.status != expected.value:
-            raise Conflict(
-                "the petition is {status}, not {expected}",
-                extra={"petition_status": row.status},
-                params={"status": row.status, "expected": expected.value},
-            )
-        # Rows filed before the register named their agency in ``addressee`` alone.
-        if agency is not None and (row.addressee_agency or row.addressee) != agency:
-            raise Forbidden("the petition is addressed to another agency")
-        await conn.execute(
-            sa.update(petitions)
-            .where(petitions.c.id == petition_id, petitions.c.status == expected.value)
-            .values(**values)
+        await transition(
+            conn,
+            petitions,
+            petition_id,
+            values,
+            allowed_from=[expected.value],
+            refusal=refusal,
+            also=addressed,
         )
 
     await request.app[keys.WRITER].submit(write)

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from core.api import as_utc
+from core.clock import as_utc
 from core.errors import Conflict, NotFound
 from core.storage.writer import BatchKind
 from plugins.petitions.lifecycle import PRIVATE, SIGNABLE, Status, status_after_signatures

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import logging
-
 import sqlalchemy as sa
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core import keys
-from core.api import utcnow
+from core.cache import cache_key
+from core.clock import utcnow
 from core.events import Event
 from plugins.petitions.lifecycle import Status
+from plugins.petitions.settings import SECTION
 from plugins.petitions.tables import petitions
-
-log = logging.getLogger(__name__)
 
 
 async def expire_overdue(app: web.Application) -> list[str]:
@@ -40,6 +38,6 @@ async def expire_overdue(app: web.Application) -> list[str]:
 
     expired: list[str] = await app[keys.WRITER].submit(write)
     for petition_id in expired:
-        app[keys.CACHE].invalidate(f"petitions:{petition_id}")
+        app[keys.CACHE].invalidate(cache_key(SECTION, petition_id))
         app[keys.EVENTS].emit(Event(name="petition.expired", subject_id=petition_id))
     return expired

@@ -6,7 +6,7 @@ import pytest
 import sqlalchemy as sa
 
 from core import keys
-from core.api import as_utc
+from core.clock import as_utc
 from plugins.consultations.sweeper import record_closed
 from plugins.consultations.tables import consultations
 from tests.conftest import agency, citizen, moderator

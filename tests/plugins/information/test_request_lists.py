@@ -4,7 +4,7 @@ import datetime as dt
 
 import pytest
 
-from core.api import iso, utcnow
+from core.clock import iso, utcnow
 from plugins.information.tables import requests
 from tests.conftest import agency, citizen, moderator
 from tests.plugins.information.helpers import act, file_request, set_due_at

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from core.api import encode_cursor
+from core.paging import encode_cursor
 from tests.conftest import moderator
 from tests.plugins.petitions.helpers import (
     BASE,

@@ -15,10 +15,10 @@ import sqlalchemy as sa
 from aiohttp import TCPConnector
 
 from core import keys
-from core.api import utcnow
+from core.clock import utcnow
 from core.app import create_app
 from core.errors import NotFound, ServiceUnavailable
-from plugins.petitions.handlers import CHANNEL
+from plugins.petitions.state import STATE
 from plugins.petitions.signing import SignRequest
 from plugins.petitions.tables import signatures
 from tests.conftest import citizen
@@ -39,7 +39,7 @@ async def test_poisoned_items_interleaved_in_a_signing_flood_fail_alone(
     petition = await approved_petition(client)
     app = client.server.app
     writer = app[keys.WRITER]
-    channel = app[CHANNEL]
+    channel = app[STATE]
     gate = Gate()
     held = asyncio.create_task(writer.submit(gate))
     await gate.entered.wait()

@@ -1,0 +1,59 @@
+"""Pages of a list: how many rows a page holds, and the opaque cursor to the next page."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import TYPE_CHECKING, Annotated, Any, Protocol, TypeVar
+
+import orjson
+from pydantic import Field, StringConstraints, TypeAdapter, ValidationError
+
+from core.bounds import INT4_MAX, Moment
+from core.errors import BadRequest
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+T = TypeVar("T")
+
+CursorId = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[^\x00]+$")]
+CursorKey = Annotated[str, StringConstraints(min_length=1, max_length=1024, pattern=r"^[^\x00]+$")]
+CursorCount = Annotated[int, Field(ge=0, le=INT4_MAX)]
+KEYSET_CURSOR: TypeAdapter[tuple[Moment, CursorId]] = TypeAdapter(tuple[Moment, CursorId])
+"""A cursor after a row: its time and its id."""
+OFFSET_CURSOR: TypeAdapter[tuple[CursorCount]] = TypeAdapter(tuple[CursorCount])
+"""A cursor that skips rows; bounded so that offset plus page size stays a database integer."""
+
+
+class PageSizes(Protocol):
+    """The settings of a channel that lists things."""
+
+    @property
+    def default_page_size(self) -> int: ...
+
+    @property
+    def max_page_size(self) -> int: ...
+
+
+def page_size(asked: int | None, sizes: PageSizes) -> int:
+    """The rows a page holds: what the client asked for, within the channel's maximum."""
+    return min(asked or sizes.default_page_size, sizes.max_page_size)
+
+
+def encode_cursor(values: Iterable[Any]) -> str:
+    return base64.urlsafe_b64encode(orjson.dumps(list(values))).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, shape: TypeAdapter[T]) -> T:
+    """The values of a cursor this server made, checked against ``shape``; 400 for any other.
+
+    Strict: a cursor is what this server encoded, so nothing is coerced, and every value is
+    bounded to what its column holds, so a forged cursor never reaches a query.
+    """
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        raw = base64.urlsafe_b64decode(padded.encode("ascii"))
+        return shape.validate_json(raw, strict=True)
+    except (binascii.Error, UnicodeEncodeError, ValueError, ValidationError):
+        raise BadRequest("the cursor is not one this server issued") from None

@@ -1,0 +1,60 @@
+"""What the petition channel keeps per app: its settings, calendar, signing batch and thresholds."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+from core import keys
+from core.settings import SettingsError
+from plugins.petitions.settings import answer_level
+from plugins.petitions.signing import SignOutcome, SignRequest, signing_kind
+
+if TYPE_CHECKING:
+    from core.storage.writer import BatchKind
+    from core.workdays import WorkCalendar
+    from plugins.petitions.settings import Level, PetitionSettings
+
+
+@dataclass(frozen=True, slots=True)
+class PetitionState:
+    settings: PetitionSettings
+    calendar: WorkCalendar
+    signing: BatchKind[SignRequest, SignOutcome]
+    # Each registered agency's threshold, computed once: the register changes only at a restart.
+    thresholds: dict[str, int]
+
+    @classmethod
+    def build(cls, settings: PetitionSettings, app: web.Application) -> PetitionState:
+        register = app[keys.AGENCIES]
+        calendar = app[keys.CALENDAR]
+        thresholds: dict[str, int] = {}
+        levels: dict[str, Level] = {}
+        for code in register.codes():
+            agency = register.get(code)
+            assert agency is not None
+            rule = settings.threshold_rule(agency)
+            if rule is None:
+                raise SettingsError(
+                    f"petitions.thresholds: no rule for agency {code!r} "
+                    f"(give {agency.level}.{agency.kind} or {agency.level})"
+                )
+            region = register.region_of(code)
+            if rule.population_percent is not None and region is None:
+                raise SettingsError(
+                    f"petitions.thresholds: agency {code!r} has a percentage threshold "
+                    "but no region with a population"
+                )
+            thresholds[code] = rule.signatures_needed(region.population if region else None)
+            levels[code] = answer_level(agency)
+        return cls(
+            settings=settings,
+            calendar=calendar,
+            signing=signing_kind(settings, calendar, levels),
+            thresholds=thresholds,
+        )
+
+
+STATE: web.AppKey[PetitionState] = web.AppKey("petitions.state")
