@@ -184,7 +184,7 @@ def make_settings(tmp_path: Path) -> SettingsFactory:
 
     def factory(database_url: str | None = None, **sections: dict[str, Any]) -> Settings:
         layered: dict[str, Any] = {
-            "server": {"data_dir": str(tmp_path), "access_log": False},
+            "server": {"data_dir": str(tmp_path), "access_log": False, "validate_responses": True},
             "identity": {"jwt_secret": JWT_SECRET, "iin_hash_secret": IIN_SECRET},
             "database": {
                 "url": database_url or f"sqlite:///{tmp_path / 'qatysu.db'}",

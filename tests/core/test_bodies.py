@@ -8,7 +8,7 @@ import pytest
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
-from core.bodies import json_response, query_model, read_model
+from core.bodies import json_response
 from core.hookspecs import hookimpl
 from core.routing import RoutePolicy, RouteRegistry
 
@@ -24,13 +24,12 @@ class Paging(BaseModel):
     limit: int = Field(default=10, ge=1, le=50)
 
 
-async def echo(request: web.Request) -> web.Response:
-    greeting = await read_model(request, Greeting)
-    return json_response(greeting.model_dump(), status=201, headers={"X-Echo": "yes"})
+async def echo(request: web.Request, body: Greeting) -> web.Response:
+    return json_response(body.model_dump(), status=201, headers={"X-Echo": "yes"})
 
 
-async def page(request: web.Request) -> web.Response:
-    return json_response(query_model(request, Paging).model_dump())
+async def page(request: web.Request, query: Paging) -> web.Response:
+    return json_response(query.model_dump())
 
 
 class EchoPlugin:

@@ -16,7 +16,6 @@ from aiohttp import web
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from core.api import CITIZEN, caller, require
 from core.bodies import json_response
 from core.errors import Forbidden, Unauthorized
 from core.hookspecs import hookimpl
@@ -29,8 +28,7 @@ from tests.conftest import IIN_SECRET, JWT_SECRET, auth, token
 IIN = "900101300126"
 
 
-async def whoami(request: web.Request) -> web.Response:
-    identity = caller(request)
+async def whoami(request: web.Request, identity: Identity | None) -> web.Response:
     if identity is None:
         return json_response(None)
     return json_response(
@@ -43,8 +41,8 @@ async def whoami(request: web.Request) -> web.Response:
     )
 
 
-async def citizens_only(request: web.Request) -> web.Response:
-    return json_response({"subject": require(request, CITIZEN).subject})
+async def citizens_only(request: web.Request, identity: Identity) -> web.Response:
+    return json_response({"subject": identity.subject})
 
 
 class WhoAmIPlugin:
@@ -67,7 +65,7 @@ class WhoAmIPlugin:
             name="test.citizens_only",
             summary="Citizens only",
             policy=RoutePolicy(),
-            roles=CITIZEN,
+            roles=Role.CITIZEN,
         )
 
 

@@ -106,7 +106,8 @@ def host(*plugins: object, **sections: Any) -> PluginHost:
 def test_the_built_in_channels_are_loaded_by_name() -> None:
     loaded = host()
     for name in DEFAULT_PLUGINS:
-        assert loaded.pm.get_plugin(name) is sys.modules[name]
+        module = sys.modules[name]
+        assert loaded.pm.get_plugin(name) is getattr(module, "plugin", module)
     assert "plugins.petitions" in [info.name for info in loaded.plugins()]
 
 
@@ -264,12 +265,12 @@ async def test_resolve_all_keeps_order_across_values_and_awaitables() -> None:
 async def test_the_strictest_moderation_verdict_wins(
     verdicts: list[Verdict | None], expected: Verdict
 ) -> None:
-    result = await host(*[Moderator(v) for v in verdicts]).moderate(SUBMISSION)
+    result = await host(*[Moderator(v) for v in verdicts]).moderate(SUBMISSION, web.Application())
     assert result.verdict is expected
 
 
 async def test_the_winning_verdict_keeps_its_reason_and_moderator() -> None:
-    result = await host(Moderator(Verdict.FLAG), Moderator(Verdict.REJECT)).moderate(SUBMISSION)
+    result = await host(Moderator(Verdict.FLAG), Moderator(Verdict.REJECT)).moderate(SUBMISSION, web.Application())
     assert result == ModerationResult(
         verdict=Verdict.REJECT, reason="said reject", moderator="reject-bot"
     )
@@ -277,12 +278,12 @@ async def test_the_winning_verdict_keeps_its_reason_and_moderator() -> None:
 
 async def test_awaitable_moderation_verdicts_are_resolved() -> None:
     plugins = (Moderator(Verdict.ALLOW), Moderator(Verdict.REJECT, awaitable=True))
-    assert (await host(*plugins).moderate(SUBMISSION)).verdict is Verdict.REJECT
+    assert (await host(*plugins).moderate(SUBMISSION, web.Application())).verdict is Verdict.REJECT
 
 
 async def test_every_moderation_plugin_sees_the_submission() -> None:
     plugins = (Moderator(Verdict.ALLOW), Moderator(Verdict.FLAG))
-    await host(*plugins).moderate(SUBMISSION)
+    await host(*plugins).moderate(SUBMISSION, web.Application())
     assert [p.seen for p in plugins] == [[SUBMISSION], [SUBMISSION]]
 
 

@@ -225,7 +225,7 @@ def test_a_valid_plugin_setting_reaches_the_plugin(tmp_path: Path) -> None:
 
     config = write_config(tmp_path, "[petitions]\nco_signer_minimum = 5\n")
     host = PluginHost(load_settings(config_file=config, environ={}))
-    assert host.section("petitions", PetitionSettings).co_signer_minimum == 5
+    assert host.settings_of("petitions", PetitionSettings).co_signer_minimum == 5
 
 
 def test_invalid_toml_names_the_file(tmp_path: Path) -> None:

@@ -15,11 +15,11 @@ import sqlalchemy as sa
 from aiohttp import TCPConnector
 
 from core import keys
-from core.clock import utcnow
 from core.app import create_app
+from core.clock import utcnow
 from core.errors import NotFound, ServiceUnavailable
-from plugins.petitions.state import STATE
 from plugins.petitions.signing import SignRequest
+from plugins.petitions.state import STATE
 from plugins.petitions.tables import signatures
 from tests.conftest import citizen
 from tests.core.storage.test_writer import Gate
