@@ -1,6 +1,6 @@
 """IIN validation and keyed hashing.
 
-Every literal below was worked out by hand from the algorithm in DESIGN.md: the control digit is
+Every literal below was worked out by hand from the IIN algorithm: the control digit is
 ``sum(d[i] * w[i]) mod 11`` with weights 1..11; when that is 10, weights 3..11, 1, 2; when that is
 10 as well, no control digit makes the IIN valid.
 """
@@ -25,7 +25,7 @@ VALID_IINS = [
     # second pass 24+32+0+18+7+40+27+0+0+5+2 = 155, 155 mod 11 = 1.
     "880315300511",
 ]
-# The DESIGN.md example: its first pass gives 6, not 3.
+# A body whose first pass gives 6, so 3 is not its control digit.
 WRONG_CONTROL_DIGIT = "900101300123"
 # Body 88031530051 again: its first pass gives 10, so 0 (10 mod 10) is not the control digit.
 FIRST_PASS_TEN_WRONG_DIGIT = "880315300510"
