@@ -128,7 +128,9 @@ class PluginHost:
             hooks = tuple(sorted(h.name for h in self.pm.get_hookcallers(plugin) or ()))
             dist = next((d for p, d in self.pm.list_plugin_distinfo() if p is plugin), None)
             version = getattr(dist, "version", None) if dist is not None else None
-            module = self._modules.get(name) or getattr(plugin, "__name__", type(plugin).__module__)
+            module = self._modules.get(name) or str(
+                getattr(plugin, "__name__", type(plugin).__module__)
+            )
             infos.append(PluginInfo(name=name, module=module, hooks=hooks, version=version))
         return infos
 

@@ -270,7 +270,9 @@ async def test_the_strictest_moderation_verdict_wins(
 
 
 async def test_the_winning_verdict_keeps_its_reason_and_moderator() -> None:
-    result = await host(Moderator(Verdict.FLAG), Moderator(Verdict.REJECT)).moderate(SUBMISSION, web.Application())
+    result = await host(Moderator(Verdict.FLAG), Moderator(Verdict.REJECT)).moderate(
+        SUBMISSION, web.Application()
+    )
     assert result == ModerationResult(
         verdict=Verdict.REJECT, reason="said reject", moderator="reject-bot"
     )
