@@ -18,6 +18,8 @@ What is declared is what happens, in this order, before the handler runs:
 2. ``idempotent``: a create that honours ``Idempotency-Key`` (``core.idempotency``).
 3. ``query`` and ``body``: the query string and the JSON body, validated into their models
    (422 naming each bad field) and handed to the handler as ``query`` and ``body``.
+4. ``query_roles``: a wider view that only some roles may ask for (hidden comments, petitions
+   still in moderation), checked once the query is parsed.
 
 The handler's parameters are checked against the declaration when it is declared, so a
 handler cannot ask for a body that is not declared, or forget one that is. With
@@ -43,6 +45,9 @@ from core.identity import Role, ensure_role
 if TYPE_CHECKING:
     from aiohttp import web
     from pydantic import BaseModel
+
+    from core.errors import Problem
+    from core.identity import Identity
 
 Handler = Callable[["web.Request"], Awaitable["web.StreamResponse"]]
 DeclaredHandler = Callable[..., Awaitable["web.StreamResponse"]]
@@ -90,6 +95,28 @@ def sheddable(name: str, rate: float, burst: int) -> RoutePolicy:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class QueryRoles:
+    """Roles a query needs when it asks for more than the public sees.
+
+    ``asks(query)`` says whether the parsed query asks for the wider view. ``refusal(query)``
+    is the problem for a caller without one of ``roles``; without it, the caller gets the
+    route's usual 401 (no token) or 403 (another role).
+    """
+
+    roles: frozenset[Role]
+    asks: Callable[[Any], bool]
+    description: str
+    refusal: Callable[[Any], Problem] | None = None
+
+    def check(self, identity: Identity | None, query: Any) -> None:
+        if not self.asks(query) or (identity is not None and identity.role in self.roles):
+            return
+        if self.refusal is not None:
+            raise self.refusal(query)
+        ensure_role(identity, self.roles)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class RouteSpec:
     method: str
     path: str
@@ -103,6 +130,7 @@ class RouteSpec:
     responses: Responses = field(default_factory=dict)
     tags: tuple[str, ...] = ()
     idempotent: bool = False
+    query_roles: QueryRoles | None = None
     # The declared handler's parameters beyond the request, checked at declaration.
     arguments: frozenset[str] = frozenset()
 
@@ -160,9 +188,13 @@ class Routes:
         responses: Responses | None = None,
         tags: tuple[str, ...] | None = None,
         idempotent: bool = False,
+        query_roles: QueryRoles | None = None,
     ) -> Callable[[DeclaredHandler], DeclaredHandler]:
         """Declare the decorated handler's route; an ``idempotent`` create honours
         ``Idempotency-Key``."""
+
+        if query_roles is not None and query is None:
+            raise RouteDeclarationError(f"route {name!r}: query_roles needs a declared query")
 
         def declare(handler: DeclaredHandler) -> DeclaredHandler:
             self._specs.append(
@@ -179,6 +211,7 @@ class Routes:
                     responses=dict(responses or {}),
                     tags=self.tags if tags is None else tags,
                     idempotent=idempotent,
+                    query_roles=query_roles,
                     arguments=_arguments(
                         handler, name, body=body is not None, query=query is not None
                     ),
@@ -252,13 +285,16 @@ def endpoint(spec: RouteSpec, *, validate_responses: bool = False) -> Handler:
 
     handler = spec.handler
     wants_identity = "identity" in spec.arguments
+    query_roles = spec.query_roles
 
     async def call(request: web.Request) -> web.StreamResponse:
         arguments: dict[str, Any] = {}
         if wants_identity:
             arguments["identity"] = request.get(keys.IDENTITY)
         if spec.query is not None:
-            arguments["query"] = query_model(request, spec.query)
+            query = arguments["query"] = query_model(request, spec.query)
+            if query_roles is not None:
+                query_roles.check(request.get(keys.IDENTITY), query)
         if spec.body is not None:
             arguments["body"] = await read_model(request, spec.body)
         response = await handler(request, **arguments)

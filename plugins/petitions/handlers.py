@@ -18,7 +18,7 @@ from core.idempotency import already_stored, resource_id
 from core.identity import Identity, Role
 from core.moderation import Verdict, moderate_texts
 from core.paging import page_size
-from core.routing import Routes, critical, normal, sheddable
+from core.routing import QueryRoles, Routes, critical, normal, sheddable
 from core.transitions import transition
 from plugins.petitions import models
 from plugins.petitions.lifecycle import LISTED, PRIVATE, Status
@@ -167,30 +167,36 @@ def _may_see_private(identity: Identity | None, author_hash: str) -> bool:
     return identity.role is Role.MODERATOR or identity.subject == author_hash
 
 
+def _unlisted(query: PetitionListQuery) -> bool:
+    return query.status is not None and query.status not in LISTED
+
+
+def _only_moderators(query: PetitionListQuery) -> Problem:
+    return Forbidden(
+        "only moderators list petitions in status {status}", params={"status": query.status}
+    )
+
+
 @routes.get(
     "",
     name="petitions.list",
     summary="List petitions with filters, order and a cursor",
     policy=LIST,
     query=PetitionListQuery,
+    query_roles=QueryRoles(
+        roles=frozenset({Role.MODERATOR}),
+        asks=_unlisted,
+        description="a status the public does not see",
+        refusal=_only_moderators,
+    ),
     responses={
         200: models.PetitionPage,
         403: "A status the public does not see, without a moderator's token",
     },
 )
-async def list_all(
-    request: web.Request, identity: Identity | None, query: PetitionListQuery
-) -> web.Response:
+async def list_all(request: web.Request, query: PetitionListQuery) -> web.Response:
     channel = request.app[STATE]
-    if query.status is not None and query.status not in LISTED:
-        if identity is None or identity.role is not Role.MODERATOR:
-            raise Forbidden(
-                "only moderators list petitions in status {status}",
-                params={"status": query.status},
-            )
-        statuses = frozenset({query.status})
-    else:
-        statuses = frozenset({query.status}) if query.status is not None else LISTED
+    statuses = frozenset({query.status}) if query.status is not None else LISTED
     limit = page_size(query.limit, channel.settings)
     async with request.app[keys.DATABASE].read() as conn:
         rows, next_cursor = await list_petitions(

@@ -12,6 +12,7 @@ from core.bodies import json_response
 from core.hookspecs import hookimpl
 from core.identity import Identity, Role, mint_token
 from core.routing import (
+    QueryRoles,
     RouteDeclarationError,
     RoutePolicy,
     RouteRegistry,
@@ -106,6 +107,28 @@ async def broken(request: web.Request) -> web.Response:
 )
 async def teapot(request: web.Request) -> web.Response:
     return json_response({}, status=218)
+
+
+class Hidden(BaseModel):
+    include_hidden: bool = False
+
+
+@routes.get(
+    "/all",
+    name="test.notes.all",
+    summary="Notes, hidden ones too for moderators",
+    policy=RoutePolicy(),
+    query=Hidden,
+    query_roles=QueryRoles(
+        roles=frozenset({Role.MODERATOR}),
+        asks=lambda query: query.include_hidden,
+        description="hidden notes",
+    ),
+    responses={200: "Notes"},
+)
+async def all_notes(request: web.Request, query: Hidden) -> web.Response:
+    calls.append("all_notes")
+    return json_response({"hidden": query.include_hidden})
 
 
 class NotesPlugin:
@@ -218,6 +241,37 @@ async def test_without_validation_an_undeclared_answer_goes_out(make_client: Any
     client = await make_client(extra_plugins=(NotesPlugin(),), server={"validate_responses": False})
     response = await client.get("/test/notes/teapot")
     assert response.status == 218
+
+
+async def test_a_query_asking_for_the_wider_view_needs_a_declared_role(notes: Any) -> None:
+    assert (await notes.get("/test/notes/all")).status == 200
+    assert (await notes.get("/test/notes/all?include_hidden=true")).status == 401
+    citizen = await notes.get("/test/notes/all?include_hidden=true", headers=bearer(Role.CITIZEN))
+    assert citizen.status == 403
+    moderator = await notes.get(
+        "/test/notes/all?include_hidden=true", headers=bearer(Role.MODERATOR)
+    )
+    assert await moderator.json() == {"hidden": True}
+    assert calls == ["all_notes", "all_notes"]
+
+
+async def test_the_wider_view_and_its_roles_are_in_the_openapi_document(notes: Any) -> None:
+    document = await (await notes.get("/openapi.json")).json()
+    operation = document["paths"]["/test/notes/all"]["get"]
+    assert operation["x-qatysu-query-roles"] == {"roles": ["moderator"], "when": "hidden notes"}
+    assert "x-qatysu-roles" not in operation
+
+
+def test_query_roles_without_a_declared_query_are_refused_at_declaration() -> None:
+    table = Routes()
+    with pytest.raises(RouteDeclarationError, match="query_roles needs a declared query"):
+        table.get(
+            "",
+            name="x",
+            summary="x",
+            policy=RoutePolicy(),
+            query_roles=QueryRoles(roles=frozenset({Role.MODERATOR}), asks=bool, description="x"),
+        )
 
 
 def test_a_handler_that_does_not_take_its_declared_body_is_refused_at_declaration() -> None:
