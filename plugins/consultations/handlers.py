@@ -1,4 +1,4 @@
-"""HTTP handlers of the consultation channel."""
+"""HTTP handlers of the consultation channel, each declared with its route."""
 
 from __future__ import annotations
 
@@ -8,16 +8,19 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from aiohttp import web
-from core.api import AGENCY, CITIZEN, MODERATOR, require
 
 from core import keys
-from core.bodies import json_response, query_model, read_model
-from core.cache import cached_document
+from core.bodies import json_response
+from core.cache import cache_key, cached_document
 from core.clock import as_utc, utcnow
 from core.errors import Conflict, Forbidden, NotFound, Unprocessable, field_error, invalid
 from core.events import emit_event
 from core.idempotency import already_stored, resource_id
+from core.identity import Identity, Role, ensure_role
 from core.moderation import Verdict, moderate_texts
+from core.paging import page_size
+from core.routing import Routes, critical, normal, sheddable
+from plugins.consultations import models
 from plugins.consultations.lifecycle import Status, status_at, status_condition
 from plugins.consultations.models import (
     CommentCreate,
@@ -29,8 +32,9 @@ from plugins.consultations.models import (
     SectionDraft,
     VoteCast,
 )
+from plugins.consultations.settings import SECTION
+from plugins.consultations.state import STATE
 from plugins.consultations.store import (
-    cache_key,
     closed_meanwhile,
     comment_document,
     comments_of,
@@ -54,13 +58,36 @@ if TYPE_CHECKING:
 
     from plugins.consultations.settings import ConsultationSettings
 
-SETTINGS: web.AppKey[ConsultationSettings] = web.AppKey("consultations.settings")
+VOTE = critical("consultation-vote", rate=1.0, burst=10)
+COMMENT = critical("consultation-comment", rate=0.2, burst=10)
+OFFICIAL = critical("consultation-official", rate=10.0, burst=50)
+READ = normal("consultation-read", rate=50.0, burst=100)
+LIST = sheddable("consultation-list", rate=10.0, burst=20)
+
+MODERATORS = frozenset({Role.MODERATOR})
+
+routes = Routes("/api/v1/consultations", tags=("consultations",))
 
 
-async def open_consultation(request: web.Request) -> web.Response:
-    agency = require(request, AGENCY)
-    settings = request.app[SETTINGS]
-    body = await read_model(request, ConsultationCreate)
+def _cache_key(consultation_id: str) -> str:
+    return cache_key(SECTION, consultation_id)
+
+
+@routes.post(
+    "",
+    name="consultations.open",
+    summary="Open a draft act for public discussion",
+    policy=OFFICIAL,
+    roles=Role.AGENCY,
+    body=ConsultationCreate,
+    responses={201: models.Consultation},
+    idempotent=True,
+)
+async def open_consultation(
+    request: web.Request, identity: Identity, body: ConsultationCreate
+) -> web.Response:
+    agency = identity
+    settings = request.app[STATE].settings
     numbers = section_numbers(body.sections)
     now = utcnow()
     opens_at, closes_at = body.opens_at.astimezone(dt.UTC), body.closes_at.astimezone(dt.UTC)
@@ -150,26 +177,16 @@ def check_discussion_period(
         )
 
 
-async def get_consultation(request: web.Request) -> web.Response:
-    consultation_id = request.match_info["id"]
-
-    async def fetch(conn: AsyncConnection) -> dict[str, Any] | None:
-        row = await fetch_consultation(conn, consultation_id)
-        return None if row is None else await consultation_document(conn, row, utcnow())
-
-    return await cached_document(
-        request,
-        cache_key(consultation_id),
-        fetch,
-        max_age=request.app[SETTINGS].cache_max_age,
-        missing="no such consultation",
-    )
-
-
-async def list_all(request: web.Request) -> web.Response:
-    query = query_model(request, ConsultationListQuery)
-    settings = request.app[SETTINGS]
-    limit = min(query.limit or settings.default_page_size, settings.max_page_size)
+@routes.get(
+    "",
+    name="consultations.list",
+    summary="List consultations, newest first, with filters and a cursor",
+    policy=LIST,
+    query=ConsultationListQuery,
+    responses={200: models.ConsultationPage},
+)
+async def list_all(request: web.Request, query: ConsultationListQuery) -> web.Response:
+    limit = page_size(query.limit, request.app[STATE].settings)
     now = utcnow()
     async with request.app[keys.DATABASE].read() as conn:
         rows, next_cursor = await list_consultations(
@@ -185,11 +202,49 @@ async def list_all(request: web.Request) -> web.Response:
     )
 
 
-async def post_comment(request: web.Request) -> web.Response:
-    citizen = require(request, CITIZEN)
-    body = await read_model(request, CommentCreate)
+@routes.get(
+    "/{id}",
+    name="consultations.get",
+    summary="Read one consultation with its sections, tallies and report (ETag, Cache-Control)",
+    policy=READ,
+    responses={200: models.Consultation, 304: "Not modified", 404: "No such consultation"},
+)
+async def get_consultation(request: web.Request) -> web.Response:
     consultation_id = request.match_info["id"]
-    settings = request.app[SETTINGS]
+
+    async def fetch(conn: AsyncConnection) -> dict[str, Any] | None:
+        row = await fetch_consultation(conn, consultation_id)
+        return None if row is None else await consultation_document(conn, row, utcnow())
+
+    return await cached_document(
+        request,
+        _cache_key(consultation_id),
+        fetch,
+        max_age=request.app[STATE].settings.cache_max_age,
+        missing="no such consultation",
+    )
+
+
+@routes.post(
+    "/{id}/comments",
+    name="consultations.comment",
+    summary="Comment on the draft or reply to a comment",
+    policy=COMMENT,
+    roles=Role.CITIZEN,
+    body=CommentCreate,
+    responses={
+        201: models.Comment,
+        404: "No such consultation",
+        409: "The consultation is not open",
+    },
+    idempotent=True,
+)
+async def post_comment(
+    request: web.Request, identity: Identity, body: CommentCreate
+) -> web.Response:
+    citizen = identity
+    consultation_id = request.match_info["id"]
+    settings = request.app[STATE].settings
     async with request.app[keys.DATABASE].read() as conn:
         await ensure_open(conn, consultation_id, utcnow())
         section, parent_key, depth = await _placement(conn, consultation_id, body, settings)
@@ -223,7 +278,7 @@ async def post_comment(request: web.Request) -> web.Response:
         await conn.execute(comments.insert().values(**row))
 
     await request.app[keys.WRITER].submit(insert)
-    request.app[keys.CACHE].invalidate(cache_key(consultation_id))
+    request.app[keys.CACHE].invalidate(_cache_key(consultation_id))
     stored = await _comment(request, consultation_id, comment_id)
     return json_response(
         comment_document(stored),
@@ -261,13 +316,25 @@ async def _placement(
     return parent.section, parent.thread_key, parent.depth + 1
 
 
-async def list_thread(request: web.Request) -> web.Response:
-    query = query_model(request, CommentListQuery)
+@routes.get(
+    "/{id}/comments",
+    name="consultations.comments",
+    summary="The comments in thread order, oldest first",
+    policy=LIST,
+    query=CommentListQuery,
+    responses={
+        200: models.CommentPage,
+        403: "include_hidden without a moderator's token",
+        404: "No such consultation",
+    },
+)
+async def list_thread(
+    request: web.Request, identity: Identity | None, query: CommentListQuery
+) -> web.Response:
     if query.include_hidden:
-        require(request, MODERATOR)
+        ensure_role(identity, MODERATORS)
     consultation_id = request.match_info["id"]
-    settings = request.app[SETTINGS]
-    limit = min(query.limit or settings.default_page_size, settings.max_page_size)
+    limit = page_size(query.limit, request.app[STATE].settings)
     async with request.app[keys.DATABASE].read() as conn:
         if await fetch_consultation(conn, consultation_id) is None:
             raise NotFound("no such consultation")
@@ -287,9 +354,19 @@ async def list_thread(request: web.Request) -> web.Response:
     )
 
 
-async def hide_comment(request: web.Request) -> web.Response:
-    moderator = require(request, MODERATOR)
-    body = await read_model(request, CommentHiding)
+@routes.post(
+    "/{id}/comments/{comment_id}/hide",
+    name="consultations.hide_comment",
+    summary="Hide an abusive comment from the public; it stays on record",
+    policy=OFFICIAL,
+    roles=Role.MODERATOR,
+    body=CommentHiding,
+    responses={200: models.Comment, 404: "No such comment", 409: "Already hidden"},
+)
+async def hide_comment(
+    request: web.Request, identity: Identity, body: CommentHiding
+) -> web.Response:
+    moderator = identity
     consultation_id = request.match_info["id"]
     comment_id = request.match_info["comment_id"]
     now = utcnow()
@@ -317,20 +394,35 @@ async def hide_comment(request: web.Request) -> web.Response:
         )
 
     await request.app[keys.WRITER].submit(hide)
-    request.app[keys.CACHE].invalidate(cache_key(consultation_id))
+    request.app[keys.CACHE].invalidate(_cache_key(consultation_id))
     stored = await _comment(request, consultation_id, comment_id)
     return json_response(comment_document(stored, moderation=True))
 
 
-async def vote(request: web.Request) -> web.Response:
-    citizen = require(request, CITIZEN)
-    body = await read_model(request, VoteCast)
+_VOTE: dict[str, Any] = {
+    "summary": "Vote on the draft, once per citizen; voting again changes the vote",
+    "policy": VOTE,
+    "roles": Role.CITIZEN,
+    "body": VoteCast,
+    "responses": {
+        201: models.VoteReceipt,
+        200: models.VoteReceipt,
+        404: "No such consultation",
+        409: "The consultation is not open",
+    },
+}
+
+
+@routes.post("/{id}/votes", name="consultations.vote_post", **_VOTE)
+@routes.put("/{id}/votes", name="consultations.vote_put", **_VOTE)
+async def vote(request: web.Request, identity: Identity, body: VoteCast) -> web.Response:
+    citizen = identity
     consultation_id = request.match_info["id"]
     now = utcnow()
     outcome = await request.app[keys.WRITER].submit(
         lambda conn: cast_vote(conn, consultation_id, citizen.subject, body.position, now)
     )
-    request.app[keys.CACHE].invalidate(cache_key(consultation_id))
+    request.app[keys.CACHE].invalidate(_cache_key(consultation_id))
     return json_response(
         {
             "consultation_id": consultation_id,
@@ -342,14 +434,29 @@ async def vote(request: web.Request) -> web.Response:
     )
 
 
-async def publish_report(request: web.Request) -> web.Response:
-    agency = require(request, AGENCY)
-    body = await read_model(request, ReportCreate)
+@routes.post(
+    "/{id}/report",
+    name="consultations.report",
+    summary="Publish the report on the discussion; it closes the consultation",
+    policy=OFFICIAL,
+    roles=Role.AGENCY,
+    body=ReportCreate,
+    responses={
+        201: models.Consultation,
+        403: "Another agency's consultation",
+        404: "No such consultation",
+        409: "Not yet open, or the report is already published",
+    },
+)
+async def publish_report(
+    request: web.Request, identity: Identity, body: ReportCreate
+) -> web.Response:
+    agency = identity
     consultation_id = request.match_info["id"]
     answered = [answer.comment_id for answer in body.answers]
     _refuse_repeated_answers(answered)
     now = utcnow()
-    settings = request.app[SETTINGS]
+    settings = request.app[STATE].settings
     async with request.app[keys.DATABASE].read() as conn:
         row = await fetch_consultation(conn, consultation_id)
         if row is None:
@@ -411,7 +518,7 @@ async def publish_report(request: web.Request) -> web.Response:
         return closed.rowcount == 1
 
     closed_now = await request.app[keys.WRITER].submit(publish)
-    request.app[keys.CACHE].invalidate(cache_key(consultation_id))
+    request.app[keys.CACHE].invalidate(_cache_key(consultation_id))
     emit_event(
         request,
         "consultation.report_published",

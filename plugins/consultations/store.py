@@ -220,7 +220,3 @@ def comment_document(row: Row[Any], *, moderation: bool = False) -> dict[str, An
             flagged=row.flagged, hidden_at=iso(row.hidden_at), hidden_reason=row.hidden_reason
         )
     return document
-
-
-def cache_key(consultation_id: str) -> str:
-    return f"consultations:{consultation_id}"

@@ -2,23 +2,20 @@
 
 from __future__ import annotations
 
-import logging
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
 from core import keys
+from core.cache import cache_key
 from core.clock import utcnow
 from core.events import Event
-from plugins.consultations.store import cache_key
+from plugins.consultations.settings import SECTION
 from plugins.consultations.tables import consultations
 
 if TYPE_CHECKING:
     from aiohttp import web
     from sqlalchemy.ext.asyncio import AsyncConnection
-
-
-log = logging.getLogger(__name__)
 
 
 async def record_closed(app: web.Application) -> list[str]:
@@ -36,7 +33,7 @@ async def record_closed(app: web.Application) -> list[str]:
 
     closed: list[str] = await app[keys.WRITER].submit(write)
     for consultation_id in closed:
-        app[keys.CACHE].invalidate(cache_key(consultation_id))
+        app[keys.CACHE].invalidate(cache_key(SECTION, consultation_id))
         app[keys.EVENTS].emit(
             Event(
                 name="consultation.closed", subject_id=consultation_id, payload={"by": "deadline"}

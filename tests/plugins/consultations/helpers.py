@@ -8,8 +8,9 @@ from typing import Any
 import sqlalchemy as sa
 
 from core import keys
+from core.cache import cache_key
 from core.plugins import DEFAULT_PLUGINS
-from plugins.consultations.store import cache_key
+from plugins.consultations.settings import SECTION
 from plugins.consultations.tables import consultations
 from tests.conftest import agency, citizen
 
@@ -101,7 +102,7 @@ async def move_times(
         )
 
     await client.app[keys.WRITER].submit(write)
-    client.app[keys.CACHE].invalidate(cache_key(consultation_id))
+    client.app[keys.CACHE].invalidate(cache_key(SECTION, consultation_id))
 
 
 async def past_minimum_discussion(client: Any, consultation_id: str, days: int = 10) -> None:
@@ -116,7 +117,7 @@ async def past_minimum_discussion(client: Any, consultation_id: str, days: int =
         )
 
     await client.app[keys.WRITER].submit(write)
-    client.app[keys.CACHE].invalidate(cache_key(consultation_id))
+    client.app[keys.CACHE].invalidate(cache_key(SECTION, consultation_id))
 
 
 async def close_by_deadline(client: Any, consultation_id: str) -> None:
