@@ -1,7 +1,8 @@
 """Status transitions, done one way: a guarded ``UPDATE .. RETURNING``, explained when refused.
 
-The UPDATE names the statuses a resource may move from, so two officials racing cannot both
-move it; only when no row moved is the resource read again, to say why (404 or 409).
+The UPDATE names the statuses a resource may move from (or, where a status is derived from
+times, the conditions that make it), so two officials racing cannot both move it; only when no
+row moved is the resource read again, to say why (404, 409, or the channel's own refusal).
 """
 
 from __future__ import annotations
@@ -26,19 +27,17 @@ async def transition(
     resource_id: str,
     values: Mapping[str, Any],
     *,
-    allowed_from: Iterable[str],
+    allowed_from: Iterable[str] | None,
     refusal: Callable[[Row[Any] | None], Problem],
     also: Iterable[sa.ColumnElement[bool]] = (),
 ) -> Row[Any]:
-    """Move the row ``resource_id`` of ``table`` out of one of ``allowed_from``, where every
-    ``also`` condition holds, and return it as updated. When nothing moved, raise
-    ``refusal(current row or None)``."""
-    moved = await conn.execute(
-        sa.update(table)
-        .where(table.c.id == resource_id, table.c.status.in_(list(allowed_from)), *also)
-        .values(**values)
-        .returning(*table.c)
-    )
+    """Move the row ``resource_id`` of ``table`` out of one of ``allowed_from`` (its ``status``
+    column; None for a table whose state is derived), where every ``also`` condition holds, and
+    return it as updated. When nothing moved, raise ``refusal(current row or None)``."""
+    guards = [table.c.id == resource_id, *also]
+    if allowed_from is not None:
+        guards.append(table.c.status.in_(list(allowed_from)))
+    moved = await conn.execute(sa.update(table).where(*guards).values(**values).returning(*table.c))
     row = moved.first()
     if row is not None:
         return row

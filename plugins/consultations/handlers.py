@@ -16,10 +16,11 @@ from core.clock import as_utc, utcnow
 from core.errors import Conflict, Forbidden, NotFound, Unprocessable, field_error, invalid
 from core.events import emit_event
 from core.idempotency import already_stored, resource_id
-from core.identity import Identity, Role, ensure_role
+from core.identity import Identity, Role
 from core.moderation import Verdict, moderate_texts
 from core.paging import page_size
-from core.routing import Routes, critical, normal, sheddable
+from core.routing import QueryRoles, Routes, critical, normal, sheddable
+from core.transitions import transition
 from plugins.consultations import models
 from plugins.consultations.lifecycle import Status, status_at, status_condition
 from plugins.consultations.models import (
@@ -56,6 +57,7 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Row
     from sqlalchemy.ext.asyncio import AsyncConnection
 
+    from core.errors import Problem
     from plugins.consultations.settings import ConsultationSettings
 
 VOTE = critical("consultation-vote", rate=1.0, burst=10)
@@ -322,17 +324,16 @@ async def _placement(
     summary="The comments in thread order, oldest first",
     policy=LIST,
     query=CommentListQuery,
+    query_roles=QueryRoles(
+        roles=MODERATORS, asks=lambda query: query.include_hidden, description="include_hidden"
+    ),
     responses={
         200: models.CommentPage,
         403: "include_hidden without a moderator's token",
         404: "No such consultation",
     },
 )
-async def list_thread(
-    request: web.Request, identity: Identity | None, query: CommentListQuery
-) -> web.Response:
-    if query.include_hidden:
-        ensure_role(identity, MODERATORS)
+async def list_thread(request: web.Request, query: CommentListQuery) -> web.Response:
     consultation_id = request.match_info["id"]
     limit = page_size(query.limit, request.app[STATE].settings)
     async with request.app[keys.DATABASE].read() as conn:
@@ -371,22 +372,23 @@ async def hide_comment(
     comment_id = request.match_info["comment_id"]
     now = utcnow()
 
+    def refusal(row: Row[Any] | None) -> Problem:
+        if row is None or row.consultation_id != consultation_id:
+            return NotFound("no such comment in this consultation")
+        return Conflict("the comment is already hidden")
+
     async def hide(conn: AsyncConnection) -> None:
         if await fetch_consultation(conn, consultation_id) is None:
             raise NotFound("no such consultation")
-        hidden = await conn.execute(
-            sa.update(comments)
-            .where(
-                comments.c.id == comment_id,
-                comments.c.consultation_id == consultation_id,
-                comments.c.hidden_at.is_(None),
-            )
-            .values(hidden_at=now, hidden_reason=body.reason, hidden_by=moderator.subject)
+        await transition(
+            conn,
+            comments,
+            comment_id,
+            {"hidden_at": now, "hidden_reason": body.reason, "hidden_by": moderator.subject},
+            allowed_from=None,
+            also=[comments.c.consultation_id == consultation_id, comments.c.hidden_at.is_(None)],
+            refusal=refusal,
         )
-        if hidden.rowcount != 1:
-            if await fetch_comment(conn, consultation_id, comment_id) is None:
-                raise NotFound("no such comment in this consultation")
-            raise Conflict("the comment is already hidden")
         await conn.execute(
             sa.update(consultations)
             .where(consultations.c.id == consultation_id)
@@ -463,9 +465,9 @@ async def publish_report(
             raise NotFound("no such consultation")
         if row.agency != agency.agency:
             raise Forbidden("the consultation belongs to another agency")
-        refusal = _report_refusal(row, now, settings.min_discussion_days)
-        if refusal is not None:
-            raise refusal
+        early = _report_refusal(row, now, settings.min_discussion_days)
+        if early is not None:
+            raise early
         belonging = await comments_of(conn, consultation_id, answered)
     foreign = [
         field_error(f"answers.{index}.comment_id", "no such comment in this consultation")
@@ -479,22 +481,23 @@ async def publish_report(
             params={"count": len(foreign)},
         )
 
-    async def publish(conn: AsyncConnection) -> bool:
-        published = await conn.execute(
-            sa.update(consultations)
-            .where(
-                consultations.c.id == consultation_id,
-                consultations.c.report_published_at.is_(None),
-                consultations.c.opens_at <= now,
-            )
-            .values(report_summary=body.summary, report_published_at=now)
+    def refused(row: Row[Any] | None) -> Problem:
+        if row is None:
+            return NotFound("no such consultation")
+        return _report_refusal(row, now, settings.min_discussion_days) or Conflict(
+            "the report cannot be published"
         )
-        if published.rowcount != 1:
-            current = await fetch_consultation(conn, consultation_id)
-            assert current is not None
-            raise _report_refusal(current, now, settings.min_discussion_days) or Conflict(
-                "the report cannot be published"
-            )
+
+    async def publish(conn: AsyncConnection) -> bool:
+        await transition(
+            conn,
+            consultations,
+            consultation_id,
+            {"report_summary": body.summary, "report_published_at": now},
+            allowed_from=None,
+            also=[consultations.c.report_published_at.is_(None), consultations.c.opens_at <= now],
+            refusal=refused,
+        )
         if body.answers:
             await conn.execute(
                 report_answers.insert(),
