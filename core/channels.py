@@ -14,7 +14,7 @@ validated settings, and kept under the channel's ``state`` key.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from aiohttp import web
 
     from core.hookspecs import CleanupContext
-    from core.routing import RouteRegistry, Routes
+    from core.routing import RouteRegistry, RouteSpec
     from core.storage.migrations import MigrationSet
 
 
@@ -46,7 +46,7 @@ class Channel(Generic[S, T]):
 
     name: str
     settings: type[S]
-    routes: Routes
+    routes: Iterable[RouteSpec]
     state: web.AppKey[T]
     build: Callable[[S, web.Application], T]
     migrations: MigrationSet | None = None

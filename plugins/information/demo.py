@@ -12,9 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from core import keys
 from core.clock import utcnow
 from core.iin import synthetic_iin
-from plugins.information.channel import CHANNEL
 from plugins.information.item_store import insert_item
 from plugins.information.lifecycle import RequestStatus
+from plugins.information.state import STATE
 from plugins.information.tables import items, requests
 
 AGENCY = "almaty-akimat"
@@ -107,7 +107,7 @@ _REQUESTS = (
 
 
 async def seed_information(app: web.Application) -> list[str]:
-    channel = app[CHANNEL]
+    channel = app[STATE]
     citizen_hash = app[keys.VERIFIER].citizen_hash
     now = utcnow()
 

@@ -1,35 +1,51 @@
-"""HTTP handlers of published items: publish, read (cached), list and search."""
+"""HTTP handlers of published items, each declared with its route: publish, list and search,
+read (cached)."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
-from core.api import AGENCY, require
 
 from core import keys
-from core.bodies import json_response, query_model, read_model
-from core.cache import cached_document
+from core.bodies import json_response
+from core.cache import cache_key, cached_document
 from core.clock import utcnow
 from core.events import emit_event
 from core.idempotency import resource_id
-from plugins.information.channel import CHANNEL
+from core.identity import Identity, Role
+from core.paging import page_size
+from core.routing import Routes
+from plugins.information import models
 from plugins.information.item_store import fetch_item, insert_item, item_document, list_items
 from plugins.information.models import ItemListQuery, ItemPublish
+from plugins.information.policies import LIST, PUBLISH, READ
 from plugins.information.search import search_terms
+from plugins.information.settings import SECTION
+from plugins.information.state import STATE
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection
 
 BASE = "/api/v1/information"
 
+routes = Routes(BASE, tags=("information",))
 
-async def publish_item(request: web.Request) -> web.Response:
-    official = require(request, AGENCY)
-    body = await read_model(request, ItemPublish)
+
+@routes.post(
+    "",
+    name="information.publish",
+    summary="Publish an item, with optional translations",
+    policy=PUBLISH,
+    roles=Role.AGENCY,
+    body=ItemPublish,
+    responses={201: models.Item},
+    idempotent=True,
+)
+async def publish_item(request: web.Request, identity: Identity, body: ItemPublish) -> web.Response:
     item: dict[str, Any] = {
         "id": resource_id(request),
-        "agency": official.agency,
+        "agency": identity.agency,
         "category": body.category,
         "language": body.language,
         "title": body.title,
@@ -64,20 +80,15 @@ async def publish_item(request: web.Request) -> web.Response:
     )
 
 
-async def get_item(request: web.Request) -> web.Response:
-    item_id = request.match_info["id"]
-    return await cached_document(
-        request,
-        f"information:{item_id}",
-        lambda conn: fetch_item(conn, item_id),
-        max_age=request.app[CHANNEL].settings.cache_max_age,
-        missing="no such information item",
-    )
-
-
-async def list_all(request: web.Request) -> web.Response:
-    query = query_model(request, ItemListQuery)
-    channel = request.app[CHANNEL]
+@routes.get(
+    "",
+    name="information.list",
+    summary="List items by agency, category or language; q= searches full text",
+    policy=LIST,
+    query=ItemListQuery,
+    responses={200: models.ItemPage},
+)
+async def list_all(request: web.Request, query: ItemListQuery) -> web.Response:
     terms = search_terms(query.q) if query.q is not None and query.q.strip() else None
     if terms == []:
         # Nothing searchable was asked (only punctuation): nothing can match.
@@ -89,7 +100,25 @@ async def list_all(request: web.Request) -> web.Response:
             category=query.category,
             language=query.language,
             terms=terms,
-            limit=channel.page_size(query.limit),
+            limit=page_size(query.limit, request.app[STATE].settings),
             cursor=query.cursor,
         )
     return json_response({"items": documents, "next_cursor": next_cursor})
+
+
+@routes.get(
+    "/{id}",
+    name="information.get",
+    summary="Read one item (ETag, Cache-Control)",
+    policy=READ,
+    responses={200: models.Item, 304: "Not modified", 404: "No such item"},
+)
+async def get_item(request: web.Request) -> web.Response:
+    item_id = request.match_info["id"]
+    return await cached_document(
+        request,
+        cache_key(SECTION, item_id),
+        lambda conn: fetch_item(conn, item_id),
+        max_age=request.app[STATE].settings.cache_max_age,
+        missing="no such information item",
+    )

@@ -1,4 +1,4 @@
-"""HTTP handlers of access-to-information requests.
+"""HTTP handlers of access-to-information requests, each declared with its route.
 
 A request that is not public exists only for its requester and the agency it is addressed to:
 anyone else, officials included, gets 404 for it, never 403, so not even its existence leaks.
@@ -11,17 +11,19 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from aiohttp import web
-from core.api import AGENCY, CITIZEN, caller, require
 
 from core import keys
-from core.bodies import json_response, query_model, read_model
+from core.bodies import json_response
 from core.clock import utcnow
-from core.errors import Conflict, NotFound, invalid
+from core.errors import NotFound, invalid
 from core.events import emit_event
 from core.idempotency import resource_id
-from core.identity import Identity, Role
+from core.identity import Identity, Role, ensure_role
 from core.moderation import Verdict, moderate_texts
-from plugins.information.channel import CHANNEL
+from core.paging import page_size
+from core.routing import Responses, Routes
+from core.transitions import not_found_or_conflict, transition
+from plugins.information import models
 from plugins.information.lifecycle import OPEN, RequestStatus
 from plugins.information.models import (
     PublicRequestQuery,
@@ -30,6 +32,7 @@ from plugins.information.models import (
     RequestListQuery,
     RequestRefusal,
 )
+from plugins.information.policies import FILE, LIST, READ, REPLY
 from plugins.information.request_store import (
     fetch_request,
     list_requests,
@@ -37,6 +40,7 @@ from plugins.information.request_store import (
     private_document,
     public_document,
 )
+from plugins.information.state import STATE
 from plugins.information.tables import requests
 
 if TYPE_CHECKING:
@@ -45,14 +49,32 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Row
     from sqlalchemy.ext.asyncio import AsyncConnection
 
+    from core.errors import Problem
+
 BASE = "/api/v1/information-requests"
 PRIVATE = {"Cache-Control": "private, no-store"}
+NOT_YOURS = "No such request, or not one the caller may see"
+REPLY_RESPONSES: Responses = {
+    200: models.InformationRequest,
+    404: NOT_YOURS,
+    409: "The request's status does not allow this",
+}
+
+routes = Routes(BASE, tags=("information-requests",))
 
 
-async def file_request(request: web.Request) -> web.Response:
-    citizen = require(request, CITIZEN)
-    channel = request.app[CHANNEL]
-    body = await read_model(request, RequestFile)
+@routes.post(
+    "",
+    name="information_requests.file",
+    summary="Ask an agency for information; due in the statutory working days",
+    policy=FILE,
+    roles=Role.CITIZEN,
+    body=RequestFile,
+    responses={201: models.InformationRequest},
+    idempotent=True,
+)
+async def file_request(request: web.Request, identity: Identity, body: RequestFile) -> web.Response:
+    channel = request.app[STATE]
     if body.agency not in request.app[keys.AGENCIES]:
         raise invalid(
             "agency", "no registered agency has this code; GET /api/v1/agencies lists them"
@@ -70,8 +92,8 @@ async def file_request(request: web.Request) -> web.Response:
         "subject": body.subject,
         "text": body.text,
         "language": body.language,
-        "requester_hash": citizen.subject,
-        "requester_name": citizen.name,
+        "requester_hash": identity.subject,
+        "requester_name": identity.name,
         "public": body.public,
         "flagged": verdict.verdict is Verdict.FLAG,
         "status": RequestStatus.REGISTERED.value,
@@ -105,33 +127,28 @@ async def file_request(request: web.Request) -> web.Response:
     )
 
 
-async def get_request(request: web.Request) -> web.Response:
-    async with request.app[keys.DATABASE].read() as conn:
-        row = await fetch_request(conn, request.match_info["id"])
-    if row is None or not _is_party(caller(request), row._mapping):
-        raise NotFound("no such information request")
-    return json_response(private_document(row._mapping, utcnow()), headers=PRIVATE)
-
-
-def _is_party(identity: Identity | None, row: Mapping[Any, Any]) -> bool:
-    """The requester, or an official of the agency asked."""
-    if identity is None:
-        return False
-    if identity.role is Role.CITIZEN:
-        return bool(identity.subject == row["requester_hash"])
-    return identity.role is Role.AGENCY and identity.agency == row["agency"]
-
-
-async def list_own(request: web.Request) -> web.Response:
+@routes.get(
+    "",
+    name="information_requests.list",
+    summary="The agency's queue by due date (queue=agency) or the citizen's own "
+    "requests (mine=true)",
+    policy=LIST,
+    roles=(Role.AGENCY, Role.CITIZEN),
+    query=RequestListQuery,
+    responses={200: models.RequestPage},
+)
+async def list_own(
+    request: web.Request, identity: Identity, query: RequestListQuery
+) -> web.Response:
     """The agency's queue (``queue=agency``) or the citizen's own requests (``mine=true``)."""
-    query = query_model(request, RequestListQuery)
     if query.queue is not None and query.mine:
         raise invalid("queue", "ask for queue=agency or mine=true, not both")
+    # The route admits both roles; which one a list needs depends on what it asks for.
     if query.queue == "agency":
-        official = require(request, AGENCY)
+        official = ensure_role(identity, frozenset({Role.AGENCY}))
         where: list[sa.ColumnElement[bool]] = [requests.c.agency == official.agency]
     elif query.mine:
-        citizen = require(request, CITIZEN)
+        citizen = ensure_role(identity, frozenset({Role.CITIZEN}))
         where = [requests.c.requester_hash == citizen.subject]
     else:
         raise invalid(
@@ -150,7 +167,7 @@ async def list_own(request: web.Request) -> web.Response:
             conn,
             where=where,
             by_due_date=query.queue == "agency",
-            limit=request.app[CHANNEL].page_size(query.limit),
+            limit=page_size(query.limit, request.app[STATE].settings),
             cursor=query.cursor,
         )
     return json_response(
@@ -159,8 +176,16 @@ async def list_own(request: web.Request) -> web.Response:
     )
 
 
-async def list_public(request: web.Request) -> web.Response:
-    query = query_model(request, PublicRequestQuery)
+# The literal /public routes are declared before /{id} so "public" is never taken for an id.
+@routes.get(
+    "/public",
+    name="information_requests.public_list",
+    summary="Requests made public with their answers, newest first (no requester)",
+    policy=LIST,
+    query=PublicRequestQuery,
+    responses={200: models.PublicRequestPage},
+)
+async def list_public(request: web.Request, query: PublicRequestQuery) -> web.Response:
     where: list[sa.ColumnElement[bool]] = [requests.c.public.is_(True)]
     if query.agency is not None:
         where.append(requests.c.agency == query.agency)
@@ -171,7 +196,7 @@ async def list_public(request: web.Request) -> web.Response:
             conn,
             where=where,
             by_due_date=False,
-            limit=request.app[CHANNEL].page_size(query.limit),
+            limit=page_size(query.limit, request.app[STATE].settings),
             cursor=query.cursor,
         )
     now = utcnow()
@@ -180,6 +205,13 @@ async def list_public(request: web.Request) -> web.Response:
     )
 
 
+@routes.get(
+    "/public/{id}",
+    name="information_requests.public_get",
+    summary="Read one public request (no requester)",
+    policy=READ,
+    responses={200: models.PublicInformationRequest, 404: "No such public request"},
+)
 async def get_public(request: web.Request) -> web.Response:
     async with request.app[keys.DATABASE].read() as conn:
         row = await fetch_request(conn, request.match_info["id"])
@@ -188,11 +220,43 @@ async def get_public(request: web.Request) -> web.Response:
     return json_response(public_document(row._mapping, utcnow()))
 
 
-async def start_progress(request: web.Request) -> web.Response:
-    official = require(request, AGENCY)
+# Public in the route table: a caller who is not a party gets 404, whatever their token says.
+@routes.get(
+    "/{id}",
+    name="information_requests.get",
+    summary="Read a request: its requester and the agency asked only, 404 for others",
+    policy=READ,
+    responses={200: models.InformationRequest, 404: NOT_YOURS},
+)
+async def get_request(request: web.Request, identity: Identity | None) -> web.Response:
+    async with request.app[keys.DATABASE].read() as conn:
+        row = await fetch_request(conn, request.match_info["id"])
+    if row is None or not _is_party(identity, row._mapping):
+        raise NotFound("no such information request")
+    return json_response(private_document(row._mapping, utcnow()), headers=PRIVATE)
+
+
+def _is_party(identity: Identity | None, row: Mapping[Any, Any]) -> bool:
+    """The requester, or an official of the agency asked."""
+    if identity is None:
+        return False
+    if identity.role is Role.CITIZEN:
+        return bool(identity.subject == row["requester_hash"])
+    return identity.role is Role.AGENCY and identity.agency == row["agency"]
+
+
+@routes.post(
+    "/{id}/progress",
+    name="information_requests.progress",
+    summary="Start work on a registered request",
+    policy=REPLY,
+    roles=Role.AGENCY,
+    responses=REPLY_RESPONSES,
+)
+async def start_progress(request: web.Request, identity: Identity) -> web.Response:
     row = await _move(
         request,
-        official,
+        identity,
         frozenset({RequestStatus.REGISTERED}),
         {"status": RequestStatus.IN_PROGRESS.value, "started_at": utcnow()},
     )
@@ -200,12 +264,19 @@ async def start_progress(request: web.Request) -> web.Response:
     return json_response(private_document(row._mapping, utcnow()), headers=PRIVATE)
 
 
-async def answer(request: web.Request) -> web.Response:
-    official = require(request, AGENCY)
-    body = await read_model(request, RequestAnswer)
+@routes.post(
+    "/{id}/answer",
+    name="information_requests.answer",
+    summary="Answer a request",
+    policy=REPLY,
+    roles=Role.AGENCY,
+    body=RequestAnswer,
+    responses=REPLY_RESPONSES,
+)
+async def answer(request: web.Request, identity: Identity, body: RequestAnswer) -> web.Response:
     row = await _move(
         request,
-        official,
+        identity,
         OPEN,
         {
             "status": RequestStatus.ANSWERED.value,
@@ -223,12 +294,19 @@ async def answer(request: web.Request) -> web.Response:
     return json_response(private_document(row._mapping, utcnow()), headers=PRIVATE)
 
 
-async def refuse(request: web.Request) -> web.Response:
-    official = require(request, AGENCY)
-    body = await read_model(request, RequestRefusal)
+@routes.post(
+    "/{id}/refusal",
+    name="information_requests.refusal",
+    summary="Refuse a request, giving the reason",
+    policy=REPLY,
+    roles=Role.AGENCY,
+    body=RequestRefusal,
+    responses=REPLY_RESPONSES,
+)
+async def refuse(request: web.Request, identity: Identity, body: RequestRefusal) -> web.Response:
     row = await _move(
         request,
-        official,
+        identity,
         OPEN,
         {
             "status": RequestStatus.REFUSED.value,
@@ -253,30 +331,29 @@ async def _move(
     values: dict[str, Any],
 ) -> Row[Any]:
     """Move the agency's own request out of ``allowed_from``: 404 when it is unknown or another
-    agency's, 409 from any other status. The guarded UPDATE stays right if two officials race."""
+    agency's, 409 from any other status."""
     request_id = request.match_info["id"]
+    allowed = [status.value for status in allowed_from]
+    explain = not_found_or_conflict(
+        "no such information request",
+        "the request is {status}; this needs it to be one of: {allowed}",
+        allowed,
+        status_field="request_status",
+    )
+
+    def refusal(row: Row[Any] | None) -> Problem:
+        # Another agency's request is as unknown to this one as a request that does not exist.
+        return explain(row if row is not None and row.agency == official.agency else None)
 
     async def write(conn: AsyncConnection) -> Row[Any]:
-        moved = await conn.execute(
-            sa.update(requests)
-            .where(
-                requests.c.id == request_id,
-                requests.c.agency == official.agency,
-                requests.c.status.in_([s.value for s in allowed_from]),
-            )
-            .values(**values)
-            .returning(*requests.c)
-        )
-        row = moved.first()
-        if row is not None:
-            return row
-        current = await fetch_request(conn, request_id)
-        if current is None or current.agency != official.agency:
-            raise NotFound("no such information request")
-        raise Conflict(
-            "the request is {status}; this needs it to be one of: {allowed}",
-            extra={"request_status": current.status},
-            params={"status": current.status, "allowed": ", ".join(sorted(allowed_from))},
+        return await transition(
+            conn,
+            requests,
+            request_id,
+            values,
+            allowed_from=allowed,
+            refusal=refusal,
+            also=(requests.c.agency == official.agency,),
         )
 
     row: Row[Any] = await request.app[keys.WRITER].submit(write)
