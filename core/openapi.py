@@ -115,11 +115,10 @@ def _operation(spec: RouteSpec) -> dict[str, Any]:
     if spec.roles is not None:
         operation["security"] = [{"bearer": []}]
         operation["x-qatysu-roles"] = sorted(spec.roles)
-    if spec.query_roles is not None:
-        operation["x-qatysu-query-roles"] = {
-            "roles": sorted(spec.query_roles.roles),
-            "when": spec.query_roles.description,
-        }
+    if spec.query_roles:
+        operation["x-qatysu-query-roles"] = [
+            {"roles": sorted(wider.roles), "when": wider.description} for wider in spec.query_roles
+        ]
     if spec.body is not None:
         operation["requestBody"] = {
             "required": True,

@@ -130,7 +130,7 @@ class RouteSpec:
     responses: Responses = field(default_factory=dict)
     tags: tuple[str, ...] = ()
     idempotent: bool = False
-    query_roles: QueryRoles | None = None
+    query_roles: tuple[QueryRoles, ...] = ()
     # The declared handler's parameters beyond the request, checked at declaration.
     arguments: frozenset[str] = frozenset()
 
@@ -188,12 +188,13 @@ class Routes:
         responses: Responses | None = None,
         tags: tuple[str, ...] | None = None,
         idempotent: bool = False,
-        query_roles: QueryRoles | None = None,
+        query_roles: QueryRoles | tuple[QueryRoles, ...] = (),
     ) -> Callable[[DeclaredHandler], DeclaredHandler]:
         """Declare the decorated handler's route; an ``idempotent`` create honours
         ``Idempotency-Key``."""
 
-        if query_roles is not None and query is None:
+        wider = (query_roles,) if isinstance(query_roles, QueryRoles) else query_roles
+        if wider and query is None:
             raise RouteDeclarationError(f"route {name!r}: query_roles needs a declared query")
 
         def declare(handler: DeclaredHandler) -> DeclaredHandler:
@@ -211,7 +212,7 @@ class Routes:
                     responses=dict(responses or {}),
                     tags=self.tags if tags is None else tags,
                     idempotent=idempotent,
-                    query_roles=query_roles,
+                    query_roles=wider,
                     arguments=_arguments(
                         handler, name, body=body is not None, query=query is not None
                     ),
@@ -293,8 +294,8 @@ def endpoint(spec: RouteSpec, *, validate_responses: bool = False) -> Handler:
             arguments["identity"] = request.get(keys.IDENTITY)
         if spec.query is not None:
             query = arguments["query"] = query_model(request, spec.query)
-            if query_roles is not None:
-                query_roles.check(request.get(keys.IDENTITY), query)
+            for wider in query_roles:
+                wider.check(request.get(keys.IDENTITY), query)
         if spec.body is not None:
             arguments["body"] = await read_model(request, spec.body)
         response = await handler(request, **arguments)

@@ -18,10 +18,10 @@ from core.clock import utcnow
 from core.errors import NotFound, invalid
 from core.events import emit_event
 from core.idempotency import resource_id
-from core.identity import Identity, Role, ensure_role
+from core.identity import Identity, Role
 from core.moderation import Verdict, moderate_texts
 from core.paging import page_size
-from core.routing import Responses, Routes
+from core.routing import QueryRoles, Responses, Routes
 from core.transitions import not_found_or_conflict, transition
 from plugins.information import models
 from plugins.information.lifecycle import OPEN, RequestStatus
@@ -135,6 +135,19 @@ async def file_request(request: web.Request, identity: Identity, body: RequestFi
     policy=LIST,
     roles=(Role.AGENCY, Role.CITIZEN),
     query=RequestListQuery,
+    # The route admits both roles; which one a list needs depends on what it asks for.
+    query_roles=(
+        QueryRoles(
+            roles=frozenset({Role.AGENCY}),
+            asks=lambda query: query.queue == "agency",
+            description="queue=agency",
+        ),
+        QueryRoles(
+            roles=frozenset({Role.CITIZEN}),
+            asks=lambda query: bool(query.mine),
+            description="mine=true",
+        ),
+    ),
     responses={200: models.RequestPage},
 )
 async def list_own(
@@ -143,13 +156,10 @@ async def list_own(
     """The agency's queue (``queue=agency``) or the citizen's own requests (``mine=true``)."""
     if query.queue is not None and query.mine:
         raise invalid("queue", "ask for queue=agency or mine=true, not both")
-    # The route admits both roles; which one a list needs depends on what it asks for.
     if query.queue == "agency":
-        official = ensure_role(identity, frozenset({Role.AGENCY}))
-        where: list[sa.ColumnElement[bool]] = [requests.c.agency == official.agency]
+        where: list[sa.ColumnElement[bool]] = [requests.c.agency == identity.agency]
     elif query.mine:
-        citizen = ensure_role(identity, frozenset({Role.CITIZEN}))
-        where = [requests.c.requester_hash == citizen.subject]
+        where = [requests.c.requester_hash == identity.subject]
     else:
         raise invalid(
             "queue",
