@@ -65,6 +65,9 @@ def qatysu_add_routes(routes: RouteRegistry, app: web.Application) -> None:
     app[handlers.CHANNEL] = handlers.PetitionChannel.build(
         settings, app[keys.CALENDAR], app[keys.AGENCIES]
     )
+    app[keys.METRICS].add_counter(
+        "qatysu_petition_signatures_total", "Petition signatures committed."
+    )
     tags = ("petitions",)
     routes.add(
         "POST",
