@@ -13,19 +13,18 @@ from core import keys
 from core.agencies import AgencyRegister
 from core.agencies import routes as agency_routes
 from core.cache import MicroCache
-from core.connections import GUARD, ConnectionGuard, guard_sweeper_ctx, on_response_prepare
+from core.connections import ConnectionGuard, guard_sweeper_ctx, on_response_prepare
 from core.fastlane import FastLane
 from core.idempotency import idempotency_ctx
-from core.identity import BearerTokenProvider, TokenKeys, TokenVerifier
+from core.identity import TokenVerifier, token_keys
 from core.lifecycle import Readiness, event_loop_lag_ctx
 from core.metrics import Metrics
 from core.metrics_exposure import metrics_port_ctx
 from core.middlewares import envelope_middleware, identity_middleware
-from core.operations import OPENAPI_CACHE, operations_routes
+from core.operations import operations_routes
 from core.plugins import EventBus, PluginHost
 from core.routing import RouteRegistry, endpoint
-from core.secret_keys import resolve_secrets
-from core.settings import Settings, SettingsError
+from core.settings import Settings
 from core.storage.database import Database
 from core.storage.migrations import migrate
 from core.storage.writer import Writer
@@ -38,7 +37,6 @@ def create_app(settings: Settings, *, extra_plugins: Sequence[object] = ()) -> w
     """Build the application. Plugins are loaded and routes mounted here; I/O waits for startup."""
     host = PluginHost(settings, extra_plugins=extra_plugins)
     verifier = TokenVerifier(token_keys(settings))
-    host.pm.register(BearerTokenProvider(verifier), name="core.bearer_token")
 
     middlewares: list[Middleware] = [envelope_middleware]
     metrics = Metrics(slo_seconds=settings.metrics.slo_seconds)
@@ -63,8 +61,8 @@ def create_app(settings: Settings, *, extra_plugins: Sequence[object] = ()) -> w
     app[keys.AGENCIES] = AgencyRegister(settings)
     app[keys.READINESS] = Readiness()
     app[keys.EVENTS] = EventBus(host, app)
-    app[OPENAPI_CACHE] = {}
-    app[GUARD] = ConnectionGuard(
+    app[keys.OPENAPI_CACHE] = {}
+    app[keys.GUARD] = ConnectionGuard(
         # With admission off nothing is shed, connections included: the unprotected baseline.
         max_connections=settings.server.max_connections if admission is not None else sys.maxsize,
         header_timeout=settings.server.header_timeout,
@@ -74,7 +72,7 @@ def create_app(settings: Settings, *, extra_plugins: Sequence[object] = ()) -> w
     if admission is not None:
         app[keys.ADMISSION] = admission
         if settings.admission.fast_lane:
-            app[keys.FAST_LANE] = app[GUARD].lane = FastLane(
+            app[keys.FAST_LANE] = app[keys.GUARD].lane = FastLane(
                 cache=app[keys.CACHE],
                 metrics=metrics,
                 limiter=admission.local_limiter,
@@ -120,28 +118,6 @@ def _count_connection_refusal(app: web.Application) -> Callable[[str], None]:
         rejected.labels(reason, "none").inc()
 
     return count
-
-
-def token_keys(settings: Settings) -> TokenKeys:
-    identity = settings.identity
-    server_secrets = resolve_secrets(settings)
-    public_key = None
-    if identity.jwt_public_key_file is not None:
-        try:
-            public_key = identity.jwt_public_key_file.read_text()
-        except OSError as exc:
-            raise SettingsError(f"identity.jwt_public_key_file: cannot read it: {exc}") from None
-    return TokenKeys(
-        hs256_secret=server_secrets.jwt_secret,
-        iin_secret=server_secrets.iin_hash_secret,
-        public_key=public_key,
-        algorithms=identity.algorithms,
-        leeway=identity.leeway_seconds,
-        issuer=identity.issuer,
-        audience=identity.audience,
-        token_types=identity.token_types,
-        max_lifetime=identity.max_token_lifetime_seconds,
-    )
 
 
 async def storage_ctx(app: web.Application) -> AsyncIterator[None]:

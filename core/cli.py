@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import os
-import shutil
 import signal
 import sys
 from pathlib import Path
@@ -116,8 +114,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def print_token(settings: Settings, args: argparse.Namespace) -> int:
-    from core.app import token_keys
-    from core.identity import mint_token
+    from core.identity import mint_token, token_keys
     from core.iin import iin_problem
 
     if args.role == "citizen" and (problem := iin_problem(args.sub)) is not None:
@@ -194,13 +191,6 @@ async def serve_forever(settings: Settings) -> int:
     await running.drain()
     log.info("drained; exiting")
     return 0
-
-
-def prepare_multiprocess_metrics(settings: Settings) -> None:
-    directory = Path(settings.server.data_dir) / "prometheus"
-    shutil.rmtree(directory, ignore_errors=True)
-    directory.mkdir(parents=True, exist_ok=True)
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
 
 
 if __name__ == "__main__":  # pragma: no cover

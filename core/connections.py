@@ -32,6 +32,7 @@ from aiohttp import web
 
 from core.admission.clients import IPAddress, peer_address
 from core.background import stop
+from core.keys import GUARD as GUARD
 
 if TYPE_CHECKING:
     from aiohttp.web_protocol import RequestHandler
@@ -388,9 +389,6 @@ class ConnectionGuard:
         while True:
             await asyncio.sleep(period)
             self.sweep(time.monotonic())
-
-
-GUARD: web.AppKey[ConnectionGuard] = web.AppKey("connection_guard")
 
 
 async def on_response_prepare(request: web.Request, response: web.StreamResponse) -> None:

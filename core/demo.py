@@ -1,5 +1,8 @@
 """What ``qatysu serve --demo`` prints: the seeded data, and one sample token per role.
 
+Each plugin seeds its own data and returns its own lines (``qatysu_demo_seed``); ``HOST`` in a
+line stands for the server's address.
+
 Sample tokens are week-long and include operator, moderator and agency ones. They are printed
 only when the token key is a development one: signed with an operator's own secret they would
 be real privileged credentials written to a terminal and its logs.
@@ -66,12 +69,5 @@ def demo_token_lines(secret: bytes) -> list[str]:
     }
     lines = ["", "Sample tokens (valid 7 days); use as 'Authorization: Bearer <token>':"]
     lines += [f"  {role:<9} {value}" for role, value in tokens.items()]
-    lines += [
-        "",
-        "Try:",
-        "  curl -s http://HOST/api/v1/petitions?sort=signatures",
-        '  curl -s -X POST -H "Authorization: Bearer $CITIZEN" '
-        "http://HOST/api/v1/petitions/demo-public/signatures",
-        "",
-    ]
+    lines.append("")
     return lines

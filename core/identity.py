@@ -23,13 +23,15 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
 from core.errors import Forbidden, Unauthorized
-from core.hookspecs import hookimpl
 from core.hs256 import TokenRejected, segments_header, token_segments, verify_hs256_segments
 from core.iin import iin_hash, iin_problem
+from core.secret_keys import resolve_secrets
 from core.settings import SettingsError
 
 if TYPE_CHECKING:
     from aiohttp import web
+
+    from core.settings import Settings
 
 
 class Role(enum.StrEnum):
@@ -77,6 +79,30 @@ class TokenKeys:
     audience: str | None = None
     token_types: tuple[str, ...] = ("JWT", "at+jwt")
     max_lifetime: float = 12 * 3600
+
+
+def token_keys(settings: Settings) -> TokenKeys:
+    """The configured keys: the secrets (development ones in development mode) and the
+    identity provider's public key, read from its file; SettingsError names what is wrong."""
+    identity = settings.identity
+    server_secrets = resolve_secrets(settings)
+    public_key = None
+    if identity.jwt_public_key_file is not None:
+        try:
+            public_key = identity.jwt_public_key_file.read_text()
+        except OSError as exc:
+            raise SettingsError(f"identity.jwt_public_key_file: cannot read it: {exc}") from None
+    return TokenKeys(
+        hs256_secret=server_secrets.jwt_secret,
+        iin_secret=server_secrets.iin_hash_secret,
+        public_key=public_key,
+        algorithms=identity.algorithms,
+        leeway=identity.leeway_seconds,
+        issuer=identity.issuer,
+        audience=identity.audience,
+        token_types=identity.token_types,
+        max_lifetime=identity.max_token_lifetime_seconds,
+    )
 
 
 PublicKey = rsa.RSAPublicKey | ec.EllipticCurvePublicKey
@@ -247,15 +273,3 @@ def ensure_role(identity: Identity | None, roles: frozenset[Role]) -> Identity:
         allowed = ", ".join(sorted(roles))
         raise Forbidden(f"this route is for {allowed}; the token's role is {identity.role}")
     return identity
-
-
-class BearerTokenProvider:
-    """Core's own identity provider: JWTs verified with the configured keys. Others run first."""
-
-    def __init__(self, verifier: TokenVerifier) -> None:
-        self._verifier = verifier
-
-    @hookimpl(trylast=True)
-    def qatysu_identify(self, request: web.Request, token: str) -> Identity:
-        """Verify a bearer JWT with the server's keys."""
-        return self._verifier.verify(token)

@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from core.admission.state import Admission
     from core.agencies import AgencyRegister
     from core.cache import MicroCache
+    from core.connections import ConnectionGuard
     from core.fastlane import FastLane
     from core.idempotency import AnswerStore
     from core.identity import Identity, TokenVerifier
@@ -41,6 +42,9 @@ ADMISSION: web.AppKey[Admission] = web.AppKey("admission")
 FAST_LANE: web.AppKey[FastLane] = web.AppKey("fast_lane")
 AGENCIES: web.AppKey[AgencyRegister] = web.AppKey("agencies")
 ANSWERS: web.AppKey[AnswerStore] = web.AppKey("idempotency_answers")
+GUARD: web.AppKey[ConnectionGuard] = web.AppKey("connection_guard")
+# The API description, built on its first request: the routes do not change after start.
+OPENAPI_CACHE: web.AppKey[dict[str, object]] = web.AppKey("openapi_cache")
 
 REQUEST_ID: web.RequestKey[str] = web.RequestKey("request_id")
 # When the request's head arrived (``time.monotonic()``), stamped by the connection layer.

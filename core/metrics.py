@@ -8,6 +8,7 @@ worker processes (``PROMETHEUS_MULTIPROC_DIR`` set) values live in the shared di
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 
 from aiohttp import web
 from prometheus_client import (
@@ -24,10 +25,11 @@ from prometheus_client.process_collector import ProcessCollector
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0)
 WAIT_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
 BATCH_BUCKETS = (1, 2, 5, 10, 25, 50, 100, 250, 500, 1000)
+PREFIX = "qatysu_"
 
 
 class Metrics:
-    """Every metric the core and its plugins record."""
+    """The core's metrics, and the counters plugins declare with ``add_counter``."""
 
     def __init__(self, *, slo_seconds: float = 0.25) -> None:
         self.multiprocess = "PROMETHEUS_MULTIPROC_DIR" in os.environ
@@ -121,11 +123,6 @@ class Metrics:
             "Writes refused because the writer queue was full.",
             registry=r,
         )
-        self.petition_signatures = Counter(
-            "qatysu_petition_signatures_total",
-            "Petition signatures committed.",
-            registry=r,
-        )
         self.event_loop_lag = Gauge(
             "qatysu_event_loop_lag_seconds",
             "How late the event loop ran a timer.",
@@ -134,12 +131,26 @@ class Metrics:
         )
         self._request_children: dict[tuple[str, str, int], Counter] = {}
         self._duration_children: dict[str, Histogram] = {}
+        self._plugin_counters: dict[str, Counter] = {}
         self.events_emitted = Counter(
             "qatysu_events_total",
             "Domain events emitted to plugins.",
             ["event"],
             registry=r,
         )
+
+    def add_counter(self, name: str, documentation: str, labelnames: Sequence[str] = ()) -> Counter:
+        """Declare a plugin's counter in this registry, so ``/metrics`` shows it from the start.
+
+        ValueError when the name lacks the ``qatysu_`` prefix or is already taken.
+        """
+        if not name.startswith(PREFIX):
+            raise ValueError(f"metric {name!r}: every metric name starts with {PREFIX!r}")
+        if name in self._plugin_counters:
+            raise ValueError(f"metric {name!r} is already declared")
+        counter = Counter(name, documentation, labelnames, registry=self.registry)
+        self._plugin_counters[name] = counter
+        return counter
 
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
         """Count one answered request; label children are cached, as resolving them is slow."""

@@ -11,7 +11,6 @@ from aiohttp import web
 from core import keys
 from core.admission.auth_failures import charge_failed_authentication
 from core.bounds import REFUSED_CHARACTERS, refused_characters
-from core.connections import GUARD
 from core.errors import (
     Problem,
     ServiceUnavailable,
@@ -44,7 +43,7 @@ async def envelope_middleware(request: web.Request, handler: Handler) -> web.Str
     saves two coroutine frames on every request, rejections included."""
     request_id = request_id_for(request.headers.get("X-Request-Id"))
     request[keys.REQUEST_ID] = request_id
-    guard = request.app.get(GUARD)
+    guard = request.app.get(keys.GUARD)
     arrival = guard.arrival(request.transport) if guard is not None else None
     request[keys.ARRIVAL] = arrival if arrival is not None else time.monotonic()
     started = time.perf_counter()

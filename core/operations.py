@@ -15,8 +15,6 @@ from core.metrics_exposure import guarded_metrics_handler
 from core.openapi import build_openapi
 from core.routing import OPERATIONS, Responses, Routes
 
-OPENAPI_CACHE: web.AppKey[dict[str, object]] = web.AppKey("openapi_cache")
-
 
 def package_version() -> str:
     try:
@@ -64,7 +62,7 @@ async def readyz(request: web.Request) -> web.Response:
 
 
 async def openapi(request: web.Request) -> web.Response:
-    cache = request.app[OPENAPI_CACHE]
+    cache = request.app[keys.OPENAPI_CACHE]
     if "document" not in cache:
         cache["document"] = build_openapi(request.app[keys.ROUTES], version=package_version())
     return json_response(cache["document"])

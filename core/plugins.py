@@ -42,6 +42,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "plugins.petitions",
     "plugins.information",
     "plugins.consultations",
+    "plugins.bearer_tokens",
 )
 
 T = TypeVar("T")

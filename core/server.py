@@ -19,11 +19,9 @@ from aiohttp import web
 from core import keys
 from core.accesslog import AccessLogger
 from core.app import create_app
-from core.connections import GUARD, GuardedTCPSite
+from core.connections import GuardedTCPSite
 from core.demo import print_demo
 from core.settings import Settings
-
-log = logging.getLogger("qatysu")
 
 LISTEN_BACKLOG = 1024
 
@@ -103,7 +101,7 @@ def make_site(
     """The one way a listening site is made: every connection passes the app's guard."""
     return GuardedTCPSite(
         runner,
-        runner.app[GUARD],
+        runner.app[keys.GUARD],
         host=host,
         port=port,
         sock=sock,

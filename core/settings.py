@@ -164,7 +164,6 @@ class AdmissionSettings(Section):
 
 
 class MetricsSettings(Section):
-    enabled: bool = True
     slo_seconds: float = Field(default=0.25, gt=0)
     exposure: Literal["same_port", "separate_port", "bearer_token"] = "same_port"
     host: str = "127.0.0.1"

@@ -11,6 +11,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import os
+import shutil
+from pathlib import Path
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
@@ -78,9 +81,15 @@ async def _prepare(settings: Settings) -> None:
         await runner.cleanup()
 
 
-def serve_workers(settings: Settings) -> int:
-    from core.cli import prepare_multiprocess_metrics
+def prepare_multiprocess_metrics(settings: Settings) -> None:
+    """An empty directory for the workers' metric files: a previous run's would be summed in."""
+    directory = Path(settings.server.data_dir) / "prometheus"
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True, exist_ok=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
 
+
+def serve_workers(settings: Settings) -> int:
     # prometheus_client picks file-backed values when it is first imported, so the directory
     # must be set before anything (the preparation included) imports it.
     prepare_multiprocess_metrics(settings)

@@ -145,4 +145,8 @@ async def seed_petitions(app: web.Application) -> list[str]:
         if created
         else "petitions: demo data present",
         f"  demo petition ids: {ids}",
+        "  try: curl -s http://HOST/api/v1/petitions?sort=signatures",
+        "  and, with a citizen token in $CITIZEN:",
+        '    curl -s -X POST -H "Authorization: Bearer $CITIZEN" '
+        "http://HOST/api/v1/petitions/demo-public/signatures",
     ]

@@ -234,7 +234,7 @@ async def sign(request: web.Request, identity: Identity) -> web.Response:
         SignRequest(request.match_info["id"], citizen.subject, citizen.public_name, utcnow()),
     )
     if outcome.created:
-        request.app[keys.METRICS].petition_signatures.inc()
+        channel.signatures.inc()
     if outcome.became is not None:
         request.app[keys.CACHE].invalidate(_cache_key(outcome.petition_id))
         name = (

@@ -13,6 +13,8 @@ from plugins.petitions.settings import answer_level
 from plugins.petitions.signing import SignOutcome, SignRequest, signing_kind
 
 if TYPE_CHECKING:
+    from prometheus_client import Counter
+
     from core.storage.writer import BatchKind
     from core.workdays import WorkCalendar
     from plugins.petitions.settings import Level, PetitionSettings
@@ -25,6 +27,7 @@ class PetitionState:
     signing: BatchKind[SignRequest, SignOutcome]
     # Each registered agency's threshold, computed once: the register changes only at a restart.
     thresholds: dict[str, int]
+    signatures: Counter
 
     @classmethod
     def build(cls, settings: PetitionSettings, app: web.Application) -> PetitionState:
@@ -54,6 +57,9 @@ class PetitionState:
             calendar=calendar,
             signing=signing_kind(settings, calendar, levels),
             thresholds=thresholds,
+            signatures=app[keys.METRICS].add_counter(
+                "qatysu_petition_signatures_total", "Petition signatures committed."
+            ),
         )
 
 

@@ -25,8 +25,11 @@ from typing import Any
 
 import pytest
 
+from core import keys
+from core.app import create_app
 from core.metrics import Metrics
-from tests.conftest import IIN_SECRET, JWT_SECRET, free_port, service_unavailable
+from core.settings import build_settings
+from tests.conftest import IIN_SECRET, JWT_SECRET, REGISTER, free_port, service_unavailable
 
 REPO_ROOT = Path(__file__).resolve().parent.parent.parent
 CONFIG = REPO_ROOT / "config"
@@ -74,9 +77,13 @@ def run_promtool(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def exposed_series() -> set[str]:
-    """Every series name the server can expose, as Prometheus stores it."""
+    """Every series name the server can expose with its built-in plugins (which declare metrics
+    of their own), as Prometheus stores it."""
+    settings = build_settings(
+        {"identity": {"jwt_secret": JWT_SECRET, "iin_hash_secret": IIN_SECRET}, **REGISTER}
+    )
     names: set[str] = set()
-    for family in Metrics().registry.collect():
+    for family in create_app(settings)[keys.METRICS].registry.collect():
         # prometheus_client names a counter family without `_total` and a histogram family
         # without its suffixes; the stored series carry them.
         if family.type == "counter":

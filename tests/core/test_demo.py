@@ -12,7 +12,7 @@ from core.app import create_app
 from core.demo import print_demo
 from core.secret_keys import development_secrets
 from core.settings import build_settings
-from tests.conftest import IIN_SECRET, JWT_SECRET
+from tests.conftest import IIN_SECRET, JWT_SECRET, REGISTER
 
 
 async def demo_output(tmp_path: Path, capsys: pytest.CaptureFixture[str], **identity: str) -> str:
@@ -22,6 +22,7 @@ async def demo_output(tmp_path: Path, capsys: pytest.CaptureFixture[str], **iden
             "identity": identity,
             "database": {"migrate_on_start": True},
             "admission": {"enabled": False},
+            **REGISTER,
         }
     )
     app = create_app(settings)
@@ -53,3 +54,13 @@ async def test_with_development_secrets_the_demo_prints_tokens_signed_with_them(
         for role, value in printed.items()
     }
     assert roles == {r: r for r in ("citizen", "moderator", "agency", "operator")}
+
+
+async def test_plugins_lines_are_printed_with_host_as_the_servers_address(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = await demo_output(tmp_path, capsys)
+
+    lines = out.splitlines()
+    assert "  try: curl -s http://127.0.0.1:8080/api/v1/petitions?sort=signatures" in lines
+    assert "HOST" not in out

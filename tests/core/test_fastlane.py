@@ -10,7 +10,6 @@ import aiohttp
 import pytest
 
 from core import keys
-from core.connections import GUARD
 from core.server import RunningServer, start_server
 from tests.conftest import citizen
 from tests.plugins.petitions.helpers import approved_petition, petition_url
@@ -292,7 +291,7 @@ async def test_while_the_edge_refuses_a_hot_read_is_refused_before_the_lane(serv
     connection = await connect(server)
     target = petition_url(petition_id)
     await connection.exchange(request("GET", target))
-    edge = server.app[GUARD].edge
+    edge = server.app[keys.GUARD].edge
     assert edge is not None
     server.app[keys.ADMISSION].pie.probability = edge.probability = 1.0
     edge.draw = lambda: 0.0

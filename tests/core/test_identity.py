@@ -19,7 +19,15 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from core.bodies import json_response
 from core.errors import Forbidden, Unauthorized
 from core.hookspecs import hookimpl
-from core.identity import Identity, Role, TokenKeys, TokenVerifier, ensure_role, public_name
+from core.identity import (
+    Identity,
+    Role,
+    TokenKeys,
+    TokenVerifier,
+    ensure_role,
+    public_name,
+    token_keys,
+)
 from core.iin import iin_hash
 from core.routing import RoutePolicy, RouteRegistry
 from core.settings import SettingsError, build_settings
@@ -773,3 +781,44 @@ def test_provider_algorithms_need_a_key_an_issuer_and_an_audience(missing: str) 
     del identity[missing]
     with pytest.raises(SettingsError, match=rf"identity\.{missing}"):
         build_settings({"identity": identity})
+
+
+def test_token_keys_carry_the_configured_secrets_key_and_provider_rules(tmp_path: Path) -> None:
+    key = rsa_private_key()
+    identity = {
+        "jwt_secret": JWT_SECRET,
+        "iin_hash_secret": IIN_SECRET,
+        **rs256_settings(tmp_path, key),
+        "leeway_seconds": 5,
+        "max_token_lifetime_seconds": 600,
+    }
+
+    keys = token_keys(build_settings({"identity": identity}))
+
+    assert keys == TokenKeys(
+        hs256_secret=JWT_SECRET.encode(),
+        iin_secret=IIN_SECRET.encode(),
+        public_key=public_pem(key).decode(),
+        algorithms=("HS256", "RS256"),
+        leeway=5.0,
+        issuer=ISSUER,
+        audience=AUDIENCE,
+        token_types=("JWT", "at+jwt"),
+        max_lifetime=600.0,
+    )
+
+
+def test_an_unreadable_public_key_file_stops_the_start_naming_the_setting(tmp_path: Path) -> None:
+    identity = {
+        "jwt_secret": JWT_SECRET,
+        "iin_hash_secret": IIN_SECRET,
+        **rs256_settings(tmp_path, rsa_private_key()),
+        "jwt_public_key_file": str(tmp_path / "missing.pem"),
+    }
+
+    with pytest.raises(SettingsError) as caught:
+        token_keys(build_settings({"identity": identity}))
+
+    assert str(caught.value).startswith(
+        "identity.jwt_public_key_file: cannot read it: [Errno 2] No such file or directory"
+    )

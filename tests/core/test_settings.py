@@ -9,6 +9,7 @@ import pytest
 
 from core.plugins import PluginHost
 from core.settings import RateOverride, SettingsError, build_settings, load_settings
+from tests.conftest import REPO_ROOT
 
 
 def write_config(tmp_path: Path, text: str) -> Path:
@@ -155,6 +156,19 @@ def test_an_unknown_key_in_the_environment_is_named() -> None:
     with pytest.raises(SettingsError) as caught:
         load_settings(environ={"QATYSU_WRITER__QUEUE_SIZ": "10"})
     assert str(caught.value) == "invalid settings: writer.queue_siz: unknown setting"
+
+
+def test_the_retired_metrics_enabled_setting_is_refused_rather_than_ignored() -> None:
+    # It never switched anything off; a config that still sets it learns so at start.
+    with pytest.raises(SettingsError) as caught:
+        load_settings(environ={"QATYSU_METRICS__ENABLED": "false"})
+    assert str(caught.value) == "invalid settings: metrics.enabled: unknown setting"
+
+
+def test_the_shipped_config_file_loads_with_every_core_setting_it_names() -> None:
+    settings = load_settings(config_file=REPO_ROOT / "config" / "default.toml", environ={})
+    assert settings.database.statement_timeout == 5.0
+    assert settings.metrics.exposure == "same_port"
 
 
 def test_a_value_of_the_wrong_type_is_named_with_the_reason() -> None:

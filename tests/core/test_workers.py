@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from core.settings import build_settings
+from core.workers import prepare_multiprocess_metrics
 from tests.conftest import free_port, spawn_server
 
 pytestmark = pytest.mark.slow
@@ -192,3 +194,19 @@ def test_a_worker_serves_through_the_guarded_site_of_core_server() -> None:
     assert app.cfg.worker_class in {QatysuWorker, *QatysuWorker.__subclasses__()}
     # In-flight requests get shutdown_timeout, then the writer two commit timeouts (5 s each).
     assert app.cfg.graceful_timeout == 7 + 10 + 1
+
+
+def test_the_metrics_directory_is_emptied_and_named_for_the_workers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Set here so that monkeypatch restores the process's own value after the test.
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", "unset-by-the-test")
+    directory = tmp_path / "prometheus"
+    directory.mkdir()
+    (directory / "counter_4242.db").write_bytes(b"a previous run's values")
+    settings = build_settings({"server": {"data_dir": str(tmp_path)}})
+
+    prepare_multiprocess_metrics(settings)
+
+    assert os.environ["PROMETHEUS_MULTIPROC_DIR"] == str(directory)
+    assert list(directory.iterdir()) == []

@@ -11,6 +11,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
+from core import keys
 from core.settings import SettingsError
 from core.storage.database import Database, async_url, storage_failure
 from tests.plugins.petitions.helpers import approved_petition, problem, sign
@@ -121,6 +122,21 @@ async def test_a_database_error_carries_no_bound_parameter(database_url: str) ->
 # Only PostgreSQL has statement_timeout and read-only databases; SQLite's answers to a stall
 # (busy_timeout) and to a full disk are its own.
 postgresql_only = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+
+
+@postgresql_only
+async def test_the_configured_statement_timeout_is_set_on_each_postgresql_connection(
+    make_client: Any, database_url: str
+) -> None:
+    client = await make_client(database_url, database={"statement_timeout": 1.5})
+    database = client.app[keys.DATABASE]
+    # Held together, the two are distinct pooled connections: the reader's and the writer's.
+    async with database.read() as reading, database.transaction() as writing:
+        shown = [
+            (await conn.exec_driver_sql("SHOW statement_timeout")).scalar()
+            for conn in (reading, writing)
+        ]
+    assert shown == ["1500ms", "1500ms"]
 
 
 @postgresql_only

@@ -32,7 +32,15 @@ async def test_the_demo_seeds_five_petitions_in_five_states(client) -> None:
         "demo-awaiting": "awaiting_response",
         "demo-answered": "answered",
     }
-    assert lines[0] == "petitions: 5 demo petitions seeded"
+    assert lines == [
+        "petitions: 5 demo petitions seeded",
+        "  demo petition ids: demo-moderation, demo-restricted, demo-public, demo-awaiting,"
+        " demo-answered",
+        "  try: curl -s http://HOST/api/v1/petitions?sort=signatures",
+        "  and, with a citizen token in $CITIZEN:",
+        '    curl -s -X POST -H "Authorization: Bearer $CITIZEN" '
+        "http://HOST/api/v1/petitions/demo-public/signatures",
+    ]
     async with client.app[keys.DATABASE].read() as conn:
         counts = dict(
             (await conn.execute(sa.select(petitions.c.id, petitions.c.signature_count))).all()
