@@ -20,7 +20,6 @@ from core.errors import (
 )
 from core.i18n import negotiate
 from core.identity import bearer_token
-from core.metrics_exposure import guarded_metrics_handler
 from core.requestids import request_id_for
 from core.storage.database import storage_failure
 
@@ -105,7 +104,7 @@ def _observe(request: web.Request, status: int, started: float) -> None:
 async def identity_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Verify a bearer token when one is sent; a bad token is 401 on every route but one whose
     bearer token is not a JWT (``/metrics`` behind its own token)."""
-    if request.match_info.handler is not guarded_metrics_handler:
+    if not request.app[keys.ROUTES].has_own_token(request.match_info.route.name):
         await resolve_identity(request)
     return await handler(request)
 

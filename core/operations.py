@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+from functools import partial
 from importlib.metadata import PackageNotFoundError, version
 
 from aiohttp import web
-from aiohttp.typedefs import Handler
 
 from core import keys
 from core.bodies import json_response
 from core.metrics import metrics_handler
 from core.metrics_exposure import guarded_metrics_handler
 from core.openapi import build_openapi
-from core.routing import OPERATIONS, Responses, Routes
+from core.routing import OPERATIONS, Routes
 
 
 def package_version() -> str:
@@ -71,35 +71,44 @@ async def openapi(request: web.Request) -> web.Response:
 def operations_routes(metrics_exposure: str = "same_port") -> Routes:
     """The operations routes; ``/metrics`` only where ``metrics.exposure`` puts it."""
     routes = Routes(tags=("operations",))
-    operations: list[tuple[str, Handler, str, str, Responses]] = [
-        ("/healthz", healthz, "ops.healthz", "The process is alive", {}),
-        (
-            "/readyz",
-            readyz,
-            "ops.readyz",
-            "The database and Redis answer, and the server is not draining",
-            {503: "Not ready: the body names each check that failed"},
-        ),
-        ("/openapi.json", openapi, "ops.openapi", "This API description", {}),
-    ]
+    declare = partial(routes.get, policy=OPERATIONS)
+    declare(
+        "/healthz",
+        name="ops.healthz",
+        summary="The process is alive",
+        responses={200: "The process is alive"},
+    )(healthz)
+    declare(
+        "/readyz",
+        name="ops.readyz",
+        summary="The database and Redis answer, and the server is not draining",
+        responses={
+            200: "The database and Redis answer, and the server is not draining",
+            503: "Not ready: the body names each check that failed",
+        },
+    )(readyz)
+    declare(
+        "/openapi.json",
+        name="ops.openapi",
+        summary="This API description",
+        responses={200: "This API description"},
+    )(openapi)
     if metrics_exposure == "same_port":
-        operations.append(("/metrics", metrics_handler, "ops.metrics", "Prometheus metrics", {}))
+        declare(
+            "/metrics",
+            name="ops.metrics",
+            summary="Prometheus metrics",
+            responses={200: "Prometheus metrics"},
+        )(metrics_handler)
     elif metrics_exposure == "bearer_token":
-        operations.append(
-            (
-                "/metrics",
-                guarded_metrics_handler,
-                "ops.metrics",
-                "Prometheus metrics, for the metrics bearer token",
-                {},
-            )
-        )
-    for path, handler, name, summary, problems in operations:
-        routes.get(
-            path,
-            name=name,
-            summary=summary,
-            policy=OPERATIONS,
-            responses={200: summary, **problems},
-        )(handler)
+        declare(
+            "/metrics",
+            name="ops.metrics",
+            summary="Prometheus metrics, for the metrics bearer token",
+            responses={
+                200: "Prometheus metrics, for the metrics bearer token",
+                401: "Without the metrics bearer token",
+            },
+            own_token=True,
+        )(guarded_metrics_handler)
     return routes

@@ -131,6 +131,8 @@ class RouteSpec:
     tags: tuple[str, ...] = ()
     idempotent: bool = False
     query_roles: tuple[QueryRoles, ...] = ()
+    # The route's bearer token is its own, not a JWT (``/metrics`` behind its token).
+    own_token: bool = False
     # The declared handler's parameters beyond the request, checked at declaration.
     arguments: frozenset[str] = frozenset()
 
@@ -189,6 +191,7 @@ class Routes:
         tags: tuple[str, ...] | None = None,
         idempotent: bool = False,
         query_roles: QueryRoles | tuple[QueryRoles, ...] = (),
+        own_token: bool = False,
     ) -> Callable[[DeclaredHandler], DeclaredHandler]:
         """Declare the decorated handler's route; an ``idempotent`` create honours
         ``Idempotency-Key``."""
@@ -213,6 +216,7 @@ class Routes:
                     tags=self.tags if tags is None else tags,
                     idempotent=idempotent,
                     query_roles=wider,
+                    own_token=own_token,
                     arguments=_arguments(
                         handler, name, body=body is not None, query=query is not None
                     ),
@@ -268,6 +272,11 @@ class RouteRegistry:
     def policy(self, name: str | None) -> RoutePolicy | None:
         spec = self._routes.get(name) if name else None
         return spec.policy if spec is not None else None
+
+    def has_own_token(self, name: str | None) -> bool:
+        """Whether the route's bearer token is its own, so no identity provider reads it."""
+        spec = self._routes.get(name) if name else None
+        return spec is not None and spec.own_token
 
     def __iter__(self) -> Iterator[RouteSpec]:
         return iter(self._routes.values())

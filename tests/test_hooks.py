@@ -13,6 +13,7 @@ from aiohttp import web
 from core import hookspecs, keys
 from core.hookspecs import hookimpl
 from core.identity import Identity, Role
+from core.routing import OPERATIONS
 from core.storage.migrations import Migration, MigrationSet, create_tables
 
 TESTS = Path(__file__).resolve().parent
@@ -117,3 +118,31 @@ async def test_a_plugin_migration_creates_its_table_on_each_database(
     await client.app[keys.WRITER].submit(write)
     async with client.app[keys.DATABASE].read() as conn:
         assert (await conn.execute(sa.select(notes.c.text))).scalars().all() == ["kept"]
+
+
+GREETING: web.AppKey[str] = web.AppKey("test.greeting")
+
+
+class StartupGreeter:
+    """Builds its state at start-up from the app's settings, before any route is added."""
+
+    @hookimpl
+    def qatysu_startup(self, app: web.Application) -> None:
+        app[GREETING] = f"hello from {app[keys.SETTINGS].server.host}"
+
+    @hookimpl
+    def qatysu_add_routes(self, routes: Any, app: web.Application) -> None:
+        assert GREETING in app
+
+        async def greet(request: web.Request) -> web.Response:
+            return web.json_response({"greeting": request.app[GREETING]})
+
+        routes.add(
+            "GET", "/test/greet", greet, name="test.greet", summary="Greet", policy=OPERATIONS
+        )
+
+
+async def test_a_startup_hook_builds_state_that_the_routes_read(make_client: Any) -> None:
+    client = await make_client(extra_plugins=(StartupGreeter(),))
+    response = await client.get("/test/greet")
+    assert await response.json() == {"greeting": "hello from 127.0.0.1"}

@@ -139,12 +139,12 @@ async def file_request(request: web.Request, identity: Identity, body: RequestFi
     query_roles=(
         QueryRoles(
             roles=frozenset({Role.AGENCY}),
-            asks=lambda query: query.queue == "agency",
+            asks=lambda query: query.queue == "agency" and not query.mine,
             description="queue=agency",
         ),
         QueryRoles(
             roles=frozenset({Role.CITIZEN}),
-            asks=lambda query: bool(query.mine),
+            asks=lambda query: bool(query.mine) and query.queue is None,
             description="mine=true",
         ),
     ),
