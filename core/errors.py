@@ -90,8 +90,10 @@ class BadRequest(Problem):
 class Unauthorized(Problem):
     status, title, slug = 401, "Unauthorized", "unauthorized"
 
-    def __init__(self, detail: str) -> None:
-        super().__init__(detail, headers={"WWW-Authenticate": 'Bearer realm="qatysu"'})
+    def __init__(self, detail: str, *, params: Mapping[str, object] | None = None) -> None:
+        super().__init__(
+            detail, headers={"WWW-Authenticate": 'Bearer realm="qatysu"'}, params=params
+        )
 
 
 class Forbidden(Problem):
@@ -138,8 +140,16 @@ class TooManyRequests(Problem):
 class ServiceUnavailable(Problem):
     status, title, slug = 503, "Service unavailable", "unavailable"
 
-    def __init__(self, detail: str, *, retry_after: float = 1.0, reason: str = "") -> None:
-        super().__init__(detail, headers={"Retry-After": str(max(1, math.ceil(retry_after)))})
+    def __init__(
+        self,
+        detail: str,
+        *,
+        retry_after: float = 1.0,
+        reason: str = "",
+        params: Mapping[str, object] | None = None,
+    ) -> None:
+        headers = {"Retry-After": str(max(1, math.ceil(retry_after)))}
+        super().__init__(detail, headers=headers, params=params)
         self.reason = reason
 
 

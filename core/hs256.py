@@ -37,13 +37,21 @@ _MALFORMED = "the bearer token is not a well-formed JWT"
 
 
 class TokenRejected(Exception):
-    """The token is not one this server accepts; the message says why."""
+    """The token is not one this server accepts; the message says why. It is a template with
+    named fields (``template``, ``params``), so the 401 made of it can be translated."""
+
+    def __init__(self, template: str, **params: object) -> None:
+        super().__init__(template.format(**params) if params else template)
+        self.template = template
+        self.params = params
 
 
 def token_segments(token: str) -> list[str]:
     """The three segments of a token of the accepted shape, or TokenRejected."""
     if len(token) > MAX_TOKEN_LENGTH:
-        raise TokenRejected(f"the bearer token is longer than {MAX_TOKEN_LENGTH} characters")
+        raise TokenRejected(
+            "the bearer token is longer than {limit} characters", limit=MAX_TOKEN_LENGTH
+        )
     # fullmatch, not match with ``$``, which would let a trailing newline through.
     if not token.isascii() or _TOKEN.fullmatch(token) is None:
         raise TokenRejected(_MALFORMED)
@@ -97,7 +105,9 @@ def verify_hs256_segments(
     """``verify_hs256`` for a token already split and its header already decoded."""
     header_segment, payload_segment, signature_segment = segments
     if header.get("alg") != "HS256":
-        raise TokenRejected(f"tokens signed with {header.get('alg')!r} are not accepted")
+        raise TokenRejected(
+            "tokens signed with {algorithm} are not accepted", algorithm=repr(header.get("alg"))
+        )
     if "crit" in header or "b64" in header:
         raise TokenRejected("the token's header asks for an extension this server does not know")
     if "kid" in header and not isinstance(header["kid"], str):
@@ -111,7 +121,7 @@ def verify_hs256_segments(
     check_times(claims, now=now, leeway=leeway)
     for name in ("sub", "jti"):
         if name in claims and not isinstance(claims[name], str):
-            raise TokenRejected(f"the token's {name} claim is not a string")
+            raise TokenRejected("the token's {claim} claim is not a string", claim=name)
     if "aud" in claims:
         raise TokenRejected("the token is meant for another audience")
     return claims

@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
 from core.errors import Forbidden, Unauthorized
 from core.hs256 import TokenRejected, segments_header, token_segments, verify_hs256_segments
+from core.i18n import Message
 from core.iin import iin_hash, iin_problem
 from core.secret_keys import resolve_secrets
 from core.settings import SettingsError
@@ -154,7 +155,8 @@ class TokenVerifier:
             role = Role(str(role_claim))
         except ValueError:
             raise Unauthorized(
-                f"the token's role claim {role_claim!r} is not a known role"
+                "the token's role claim {role} is not a known role",
+                params={"role": repr(role_claim)},
             ) from None
         subject = claims.get("sub")
         if not isinstance(subject, str) or not subject:
@@ -166,7 +168,10 @@ class TokenVerifier:
         if role is Role.CITIZEN:
             problem = iin_problem(subject)
             if problem is not None:
-                raise Unauthorized(f"the token's subject is not a valid IIN: {problem}")
+                raise Unauthorized(
+                    "the token's subject is not a valid IIN: {problem}",
+                    params={"problem": Message(problem)},
+                )
         if role is Role.CITIZEN or is_iin_shaped(subject):
             subject = iin_hash(subject, self._keys.iin_secret)
         return Identity(
@@ -190,12 +195,15 @@ class TokenVerifier:
             elif algorithm in self._pk_algorithms and self._public_key is not None:
                 claims = self._decode_public_key(token, str(algorithm), header, self._public_key)
             else:
-                raise Unauthorized(f"tokens signed with {algorithm!r} are not accepted")
+                raise Unauthorized(
+                    "tokens signed with {algorithm} are not accepted",
+                    params={"algorithm": repr(algorithm)},
+                )
         except TokenRejected as exc:
-            raise Unauthorized(str(exc)) from None
+            raise Unauthorized(exc.template, params=exc.params) from None
         for claim in ("sub", "role"):
             if claim not in claims:
-                raise Unauthorized(f"the token has no {claim} claim")
+                raise Unauthorized("the token has no {claim} claim", params={"claim": claim})
         return claims
 
     def _decode_public_key(
@@ -203,7 +211,7 @@ class TokenVerifier:
     ) -> dict[str, Any]:
         typ = header.get("typ")
         if not isinstance(typ, str) or _media_type(typ) not in self._token_types:
-            raise Unauthorized(f"tokens of type {typ!r} are not accepted")
+            raise Unauthorized("tokens of type {type} are not accepted", params={"type": repr(typ)})
         try:
             claims: dict[str, Any] = jwt.decode(
                 token,
@@ -219,9 +227,14 @@ class TokenVerifier:
         except jwt.InvalidSignatureError:
             raise Unauthorized("the token's signature does not verify") from None
         except jwt.PyJWTError as exc:
-            raise Unauthorized(f"the token is not valid: {exc}") from None
+            raise Unauthorized(
+                "the token is not valid: {reason}", params={"reason": str(exc)}
+            ) from None
         if claims["exp"] - claims["iat"] > self._keys.max_lifetime:
-            raise Unauthorized(f"the token lives longer than {self._keys.max_lifetime:g} seconds")
+            raise Unauthorized(
+                "the token lives longer than {seconds} seconds",
+                params={"seconds": f"{self._keys.max_lifetime:g}"},
+            )
         return claims
 
 
@@ -271,5 +284,8 @@ def ensure_role(identity: Identity | None, roles: frozenset[Role]) -> Identity:
         raise Unauthorized("this route needs a bearer token")
     if identity.role not in roles:
         allowed = ", ".join(sorted(roles))
-        raise Forbidden(f"this route is for {allowed}; the token's role is {identity.role}")
+        raise Forbidden(
+            "this route is for {allowed}; the token's role is {role}",
+            params={"allowed": allowed, "role": identity.role},
+        )
     return identity

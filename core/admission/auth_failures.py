@@ -36,7 +36,7 @@ async def charge_failed_authentication(request: web.Request) -> None:
         request.app[keys.METRICS].ratelimit_limited.labels(policy.name).inc()
         headers = ratelimit_headers(policy, decision)
         raise TooManyRequests(
-            "too many failed authentications from this address; retry after "
-            f"{headers.get('Retry-After', '1')} s",
+            "too many failed authentications from this address; retry after {seconds} s",
             headers=headers,
+            params={"seconds": headers.get("Retry-After", "1")},
         )

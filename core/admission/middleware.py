@@ -75,9 +75,12 @@ async def admission_middleware(request: web.Request, handler: Handler) -> web.St
         if not decision.allowed:
             app[keys.METRICS].ratelimit_limited.labels(policy.rate.name).inc()
             raise TooManyRequests(
-                f"over the rate of {policy.rate.name}; retry after "
-                f"{rate_headers.get('Retry-After', '1')} s",
+                "over the rate of {policy}; retry after {seconds} s",
                 headers=rate_headers,
+                params={
+                    "policy": policy.rate.name,
+                    "seconds": rate_headers.get("Retry-After", "1"),
+                },
             )
 
     if (
@@ -120,7 +123,8 @@ async def admission_middleware(request: web.Request, handler: Handler) -> web.St
 
 def _shed(shed: Shed) -> ServiceUnavailable:
     return ServiceUnavailable(
-        f"the server is overloaded ({shed.reason}); try again shortly",
+        "the server is overloaded ({reason}); try again shortly",
         retry_after=shed.retry_after,
         reason=shed.reason,
+        params={"reason": shed.reason},
     )

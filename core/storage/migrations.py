@@ -2,6 +2,12 @@
 
 A migration is applied at most once per database: the ``qatysu_migrations`` table records
 (namespace, version). Versions in a namespace run in order, each in its own transaction.
+
+A version creates what it created the day it shipped, whatever the code's tables have become
+since: it builds from its own frozen copy of the table definitions (or its own DDL), never from
+the tables the queries use. Built from those, version 1 of a fresh install would already have a
+column that a later version adds, and that version's ``ALTER TABLE`` would then fail. A change
+to a table is a new version; the frozen copies are never edited.
 """
 
 from __future__ import annotations
@@ -42,7 +48,8 @@ class MigrationSet:
 
 
 def create_tables(*tables: sa.Table) -> Upgrade:
-    """An upgrade that creates these tables (and their indexes) as declared."""
+    """An upgrade that creates these tables (and their indexes) as declared: the migration's own
+    frozen copies, not the tables the queries use (see the module's docstring)."""
 
     async def upgrade(conn: AsyncConnection) -> None:
         for table in tables:

@@ -561,8 +561,9 @@ def _report_refusal(row: Row[Any], now: dt.datetime, min_days: int) -> Conflict 
     allowed_from = report_allowed_from(row, min_days)
     if now < allowed_from:
         return Conflict(
-            f"the report closes the discussion, which must last at least {min_days} days: "
-            f"it may be published from {allowed_from.isoformat()}",
+            "the report closes the discussion, which must last at least {days} days: "
+            "it may be published from {allowed_from}",
+            params={"days": min_days, "allowed_from": allowed_from.isoformat()},
             extra={
                 "consultation_status": status.value,
                 "report_allowed_from": allowed_from.isoformat(),

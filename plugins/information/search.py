@@ -3,7 +3,8 @@
 SQLite uses an FTS5 index kept in step with ``information_items`` by triggers and ranks with
 ``bm25``; PostgreSQL uses a generated ``tsvector`` column with a GIN index and ranks with
 ``ts_rank``. Both index the title, the body and every translation, with the ``simple``
-configuration on PostgreSQL because Kazakh has no stemmer there.
+configuration on PostgreSQL because Kazakh has no stemmer there. The index, its triggers and
+the column are made by the channel's migrations (``plugins.information.migrations``).
 
 A user's query is reduced to its words before either database sees it, so quotes, ``*``,
 brackets and ``AND``/``OR``/``NEAR`` are never parsed as query syntax: every word must match.
@@ -21,8 +22,6 @@ from plugins.information.tables import items
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from sqlalchemy.ext.asyncio import AsyncConnection
-
 _WORD = re.compile(r"\w+")
 MAX_TERMS = 16
 
@@ -33,40 +32,15 @@ def search_terms(text: str) -> list[str]:
 
 
 class SearchBackend(Protocol):
-    async def install(self, conn: AsyncConnection) -> None:
-        """Create the index and whatever keeps it in step with the items table."""
-
     def apply(self, query: sa.Select[Any], terms: Sequence[str]) -> sa.Select[Any]:
         """Keep the items matching every term, best match first."""
 
 
 _FTS = "information_items_fts"
-_INDEXED = "title, body, translations_text"
 
 
 class Fts5Search:
     """SQLite: an external-content FTS5 table, so the text is stored once."""
-
-    async def install(self, conn: AsyncConnection) -> None:
-        await conn.exec_driver_sql(
-            f"CREATE VIRTUAL TABLE {_FTS} USING fts5({_INDEXED}, "
-            f"content='{items.name}', content_rowid='seq')"
-        )
-        new = "new.seq, new.title, new.body, new.translations_text"
-        old = "'delete', old.seq, old.title, old.body, old.translations_text"
-        await conn.exec_driver_sql(
-            f"CREATE TRIGGER {_FTS}_insert AFTER INSERT ON {items.name} BEGIN "
-            f"INSERT INTO {_FTS}(rowid, {_INDEXED}) VALUES ({new}); END"
-        )
-        await conn.exec_driver_sql(
-            f"CREATE TRIGGER {_FTS}_delete AFTER DELETE ON {items.name} BEGIN "
-            f"INSERT INTO {_FTS}({_FTS}, rowid, {_INDEXED}) VALUES ({old}); END"
-        )
-        await conn.exec_driver_sql(
-            f"CREATE TRIGGER {_FTS}_update AFTER UPDATE ON {items.name} BEGIN "
-            f"INSERT INTO {_FTS}({_FTS}, rowid, {_INDEXED}) VALUES ({old}); "
-            f"INSERT INTO {_FTS}(rowid, {_INDEXED}) VALUES ({new}); END"
-        )
 
     def apply(self, query: sa.Select[Any], terms: Sequence[str]) -> sa.Select[Any]:
         fts = sa.table(_FTS, sa.column("rowid"))
@@ -83,17 +57,6 @@ class Fts5Search:
 
 class TsvectorSearch:
     """PostgreSQL: a stored generated ``tsvector`` column with a GIN index."""
-
-    async def install(self, conn: AsyncConnection) -> None:
-        await conn.exec_driver_sql(
-            f"ALTER TABLE {items.name} ADD COLUMN search_vector tsvector GENERATED ALWAYS AS ("
-            "setweight(to_tsvector('simple'::regconfig, title), 'A') || "
-            "setweight(to_tsvector('simple'::regconfig, body), 'B') || "
-            "setweight(to_tsvector('simple'::regconfig, translations_text), 'B')) STORED"
-        )
-        await conn.exec_driver_sql(
-            f"CREATE INDEX ix_{items.name}_search ON {items.name} USING GIN (search_vector)"
-        )
 
     def apply(self, query: sa.Select[Any], terms: Sequence[str]) -> sa.Select[Any]:
         vector: sa.ColumnElement[Any] = sa.literal_column(f"{items.name}.search_vector")

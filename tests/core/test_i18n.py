@@ -4,11 +4,16 @@ compiled."""
 from __future__ import annotations
 
 import ast
+import base64
+import hashlib
+import hmac
 import io
 import re
 import string
+import time
 from typing import Any
 
+import orjson
 import pytest
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
@@ -17,7 +22,7 @@ from core import errors
 from core.app import create_app
 from core.errors import Conflict, Problem, invalid
 from core.i18n import LANGUAGES, LOCALE_DIR, Message, catalogue, negotiate, render
-from tests.conftest import REPO_ROOT, agency, citizen, moderator
+from tests.conftest import JWT_SECRET, REPO_ROOT, agency, auth, citizen, moderator, token
 from tests.plugins.petitions.helpers import BASE, PETITION, approved_petition, moderate
 
 TRANSLATED = [language for language in LANGUAGES if language != "en"]
@@ -28,9 +33,6 @@ PROBLEM_CLASSES = {
 }
 # The connection layer writes canned English bytes before any request is parsed.
 UNTRANSLATED_MODULES = {"core/connections.py"}
-# The catalogues translate these modules' present messages, but the test does not require it of
-# them yet: a message added there answers in English until the catalogues have it.
-NOT_YET_ENFORCED = ("core/identity.py", "core/hs256.py", "core/admission/", "core/storage/")
 
 
 def _po(language: str) -> Any:
@@ -48,14 +50,25 @@ def _problem_types() -> set[type[Problem]]:
     return seen
 
 
-def _source_messages() -> dict[str, str]:
-    """Every literal problem detail and field message in core/ and plugins/, with its place."""
-    found: dict[str, str] = {}
+def _message_arguments() -> list[tuple[ast.expr, str, dict[str, str]]]:
+    """The message argument of every problem, field error and ``Message`` in core/ and plugins/,
+    with its place and the string constants of its module."""
+    found: list[tuple[ast.expr, str, dict[str, str]]] = []
     for path in sorted([*REPO_ROOT.glob("core/**/*.py"), *REPO_ROOT.glob("plugins/**/*.py")]):
         relative = path.relative_to(REPO_ROOT).as_posix()
-        if relative in UNTRANSLATED_MODULES or relative.startswith(NOT_YET_ENFORCED):
+        if relative in UNTRANSLATED_MODULES:
             continue
-        for node in ast.walk(ast.parse(path.read_text())):
+        tree = ast.parse(path.read_text())
+        constants = {
+            target.id: node.value.value
+            for node in tree.body
+            if isinstance(node, ast.Assign)
+            and isinstance(node.value, ast.Constant)
+            and isinstance(node.value.value, str)
+            for target in node.targets
+            if isinstance(target, ast.Name)
+        }
+        for node in ast.walk(tree):
             if not isinstance(node, ast.Call) or not node.args:
                 continue
             func = node.func
@@ -66,8 +79,19 @@ def _source_messages() -> dict[str, str]:
                 argument = node.args[1]
             else:
                 continue
-            if isinstance(argument, ast.Constant) and isinstance(argument.value, str):
-                found.setdefault(argument.value, f"{relative}:{node.lineno}")
+            found.append((argument, f"{relative}:{node.lineno}", constants))
+    return found
+
+
+def _source_messages() -> dict[str, str]:
+    """Every literal problem detail and field message in core/ and plugins/, with its place: a
+    string, or a module's string constant."""
+    found: dict[str, str] = {}
+    for argument, where, constants in _message_arguments():
+        if isinstance(argument, ast.Constant) and isinstance(argument.value, str):
+            found.setdefault(argument.value, where)
+        elif isinstance(argument, ast.Name) and argument.id in constants:
+            found.setdefault(constants[argument.id], where)
     return found
 
 
@@ -132,6 +156,18 @@ def test_every_problem_message_in_the_source_is_translated(language: str) -> Non
     missing = {text: where for text, where in _source_messages().items() if not messages.get(text)}
 
     assert not missing, f"{language}: add these to the catalogue: {missing}"
+
+
+def test_no_message_is_an_f_string() -> None:
+    formatted = [where for argument, where, _ in _message_arguments() if _is_f_string(argument)]
+
+    assert not formatted, f"templates with params instead, or no catalogue can match: {formatted}"
+
+
+def _is_f_string(argument: ast.expr) -> bool:
+    if isinstance(argument, ast.BinOp):
+        return _is_f_string(argument.left) or _is_f_string(argument.right)
+    return isinstance(argument, ast.JoinedStr)
 
 
 @pytest.mark.parametrize("language", TRANSLATED)
@@ -273,3 +309,75 @@ def test_every_message_template_is_a_plain_format_string() -> None:
             if message.id:
                 assert not re.search(r"\{[^}]*[!:][^}]*\}", message.id), message.id
     assert isinstance(Message("x"), str)
+
+
+def _hand_signed(claims: dict[str, Any]) -> str:
+    """An HS256 token signed with the test secret, whatever its claims hold."""
+
+    def segment(value: dict[str, Any]) -> str:
+        return base64.urlsafe_b64encode(orjson.dumps(value)).rstrip(b"=").decode()
+
+    signed = f"{segment({'alg': 'HS256', 'typ': 'JWT'})}.{segment(claims)}"
+    signature = hmac.new(JWT_SECRET.encode(), signed.encode(), hashlib.sha256).digest()
+    return f"{signed}.{base64.urlsafe_b64encode(signature).rstrip(b'=').decode()}"
+
+
+@pytest.mark.parametrize(
+    ("language", "detail"),
+    [
+        ("kk", "токендегі sub талабы мәтіндік жол емес"),
+        ("ru", "claim sub в токене не является строкой"),
+        ("en", "the token's sub claim is not a string"),
+    ],
+)
+async def test_a_rejected_token_answers_with_its_field_in_the_language(
+    make_client: Any, language: str, detail: str
+) -> None:
+    client = await make_client()
+    bearer = _hand_signed({"sub": 12345, "role": "citizen", "exp": int(time.time()) + 600})
+
+    response = await client.post(
+        BASE, json=PETITION, headers={**auth(bearer), "Accept-Language": language}
+    )
+
+    assert response.status == 401
+    assert (await response.json(content_type=None))["detail"] == detail
+
+
+@pytest.mark.parametrize(
+    ("language", "detail"),
+    [
+        ("kk", "токен субъектісі жарамды ЖСН емес: ЖСН дәл он екі цифрдан тұрады"),
+        ("ru", "субъект токена не является корректным ИИН: ИИН состоит ровно из двенадцати цифр"),
+        ("en", "the token's subject is not a valid IIN: an IIN is exactly twelve digits"),
+    ],
+)
+async def test_an_invalid_iin_answers_with_its_reason_in_the_language(
+    make_client: Any, language: str, detail: str
+) -> None:
+    client = await make_client()
+
+    response = await client.post(
+        BASE,
+        json=PETITION,
+        headers={**auth(token("citizen", "12345")), "Accept-Language": language},
+    )
+
+    assert response.status == 401
+    assert (await response.json(content_type=None))["detail"] == detail
+
+
+async def test_a_wrong_role_answers_in_russian(make_client: Any) -> None:
+    client = await make_client()
+
+    response = await client.post(
+        BASE, json=PETITION, headers={**moderator(), "Accept-Language": "ru"}
+    )
+
+    assert response.status == 403
+    assert await response.json(content_type=None) == {
+        "type": "/problems/forbidden",
+        "title": "Доступ запрещён",
+        "status": 403,
+        "detail": "этот адрес доступен для ролей: citizen; роль в токене: moderator",
+    }
