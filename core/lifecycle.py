@@ -102,13 +102,10 @@ class WorstLateness:
             self._due = now + self._period
 
 
-LOOP_LAG: web.AppKey[LoopLag] = web.AppKey("loop_lag")
-
-
 async def event_loop_lag_ctx(app: web.Application) -> AsyncIterator[None]:
     """Run the probe for the app's lifetime, with the gauge as its first reader; cleanup
-    contexts after this one may subscribe to ``app[LOOP_LAG]``."""
-    probe = app[LOOP_LAG] = LoopLag()
+    contexts after this one may subscribe to ``app[keys.LOOP_LAG]``."""
+    probe = app[keys.LOOP_LAG] = LoopLag()
     probe.subscribe(WorstLateness(app[keys.METRICS].event_loop_lag.set))
     task = asyncio.create_task(probe.run(), name="qatysu-loop-lag")
     yield

@@ -3,7 +3,7 @@ configured), the edge in the connection guard, the queue sweeper, and the observ
 loop-lag probe.
 
 Runs after ``redis_ctx`` (it needs ``app[keys.REDIS]``) and ``event_loop_lag_ctx`` (it reads
-``app[LOOP_LAG]``) in ``app.cleanup_ctx``.
+``app[keys.LOOP_LAG]``) in ``app.cleanup_ctx``.
 """
 
 from __future__ import annotations
@@ -19,8 +19,6 @@ from core.admission.observer import Observer
 from core.admission.priority import Priority
 from core.admission.ratelimit_redis import FallbackRateLimiter, RedisRateLimiter
 from core.background import stop
-from core.connections import GUARD
-from core.lifecycle import LOOP_LAG
 
 
 async def admission_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -43,8 +41,8 @@ async def admission_ctx(app: web.Application) -> AsyncIterator[None]:
         admission.edge = EdgeShedder(
             routes, on_refused=lambda priority: edge_rejected[priority].inc()
         )
-        app[GUARD].attach_edge(admission.edge)
-    probe = app[LOOP_LAG]
+        app[keys.GUARD].attach_edge(admission.edge)
+    probe = app[keys.LOOP_LAG]
     observer = Observer(admission, writer=app[keys.WRITER], metrics=metrics, tick=probe.tick)
     probe.subscribe(observer.tick)
     sweeper = asyncio.create_task(

@@ -10,8 +10,9 @@ from typing import Any
 
 import pytest
 
+from core import keys
 from core.background import stop
-from core.lifecycle import LOOP_LAG, LoopLag, WorstLateness
+from core.lifecycle import LoopLag, WorstLateness
 
 
 async def test_every_reader_gets_each_tick_and_a_stall_shows_as_lateness() -> None:
@@ -106,7 +107,7 @@ async def test_a_stalled_loop_shows_in_the_event_loop_lag_gauge(
 
 async def test_one_timer_measures_the_lag_for_the_gauge_and_admission(make_client: Any) -> None:
     client = await make_client(admission={"enabled": True})
-    probe = client.app[LOOP_LAG]
+    probe = client.app[keys.LOOP_LAG]
     names = sorted(task.get_name() for task in asyncio.all_tasks())
     assert names.count("qatysu-loop-lag") == 1
     assert not [name for name in names if "observer" in name]

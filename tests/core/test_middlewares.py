@@ -12,7 +12,6 @@ from core import keys
 from core.admission.middleware import admission_middleware, triage_middleware
 from core.admission.priority import Priority, RatePolicy
 from core.bodies import json_response
-from core.connections import GUARD
 from core.hookspecs import hookimpl
 from core.identity import Identity
 from core.middlewares import envelope_middleware, identity_middleware
@@ -108,7 +107,7 @@ async def test_a_request_past_its_deadline_is_dropped_before_its_token_is_verifi
     provider = CountingProvider()
     client = await make_client(extra_plugins=(provider,), admission=ADMISSION)
     # Its bytes arrived three seconds ago: past the default deadline of two.
-    client.app[GUARD].arrival = lambda transport: time.monotonic() - 3.0  # type: ignore[method-assign]
+    client.app[keys.GUARD].arrival = lambda transport: time.monotonic() - 3.0  # type: ignore[method-assign]
     response = await client.get("/test/whoami/a", headers=FORGED)
     assert response.status == 503
     assert (await response.json())["detail"] == (

@@ -10,7 +10,7 @@ import pytest
 
 from core import keys
 from core.admission.observer import Observer
-from core.lifecycle import LOOP_LAG, TICK
+from core.lifecycle import TICK
 from core.metrics import Metrics
 from core.storage.writer import Writer
 
@@ -22,7 +22,7 @@ async def test_the_loops_lateness_on_a_probe_tick_raises_the_edge_probability(
 ) -> None:
     client = await make_client(admission=ADMISSION)
     admission = client.app[keys.ADMISSION]
-    probe = client.app[LOOP_LAG]
+    probe = client.app[keys.LOOP_LAG]
     before = admission.pie.probability
     for _ in range(3):
         probe.deliver(time.monotonic(), 0.5)
@@ -36,7 +36,7 @@ async def test_an_operators_brownout_is_a_floor_under_the_edge_probability(
 ) -> None:
     client = await make_client(admission={**ADMISSION, "brownout": 0.5})
     admission = client.app[keys.ADMISSION]
-    client.app[LOOP_LAG].deliver(time.monotonic(), 0.0)
+    client.app[keys.LOOP_LAG].deliver(time.monotonic(), 0.0)
     assert admission.pie.probability < 0.5
     assert admission.edge is not None
     assert admission.edge.probability == 0.5
@@ -48,7 +48,7 @@ async def test_storage_pressure_reaches_admission_on_the_next_tick(
     client = await make_client(admission=ADMISSION)
     admission = client.app[keys.ADMISSION]
     monkeypatch.setattr(Writer, "pressure", property(lambda writer: 0.25))
-    client.app[LOOP_LAG].deliver(time.monotonic(), 0.0)
+    client.app[keys.LOOP_LAG].deliver(time.monotonic(), 0.0)
     assert admission.writer_pressure == 0.25
 
 

@@ -10,8 +10,6 @@ import pytest
 from core import keys
 from core.admission.priority import Priority
 from core.admission.ratelimit_redis import FallbackRateLimiter
-from core.connections import GUARD
-from core.lifecycle import LOOP_LAG
 from tests.conftest import REDIS_URL, require_redis
 
 ADMISSION = {"enabled": True}
@@ -36,7 +34,7 @@ async def test_the_edge_is_attached_to_the_guard_and_counts_its_refusals(
     make_client: Any,
 ) -> None:
     client = await make_client(admission=ADMISSION)
-    edge = client.app[GUARD].edge
+    edge = client.app[keys.GUARD].edge
     assert edge is not None
     assert edge is client.app[keys.ADMISSION].edge
     edge.probability, edge.draw = 1.0, lambda: 0.0
@@ -51,14 +49,14 @@ async def test_the_edge_is_attached_to_the_guard_and_counts_its_refusals(
 
 async def test_with_edge_shedding_off_no_edge_is_attached(make_client: Any) -> None:
     client = await make_client(admission={**ADMISSION, "edge_shedding": False})
-    assert client.app[GUARD].edge is None
+    assert client.app[keys.GUARD].edge is None
     assert client.app[keys.ADMISSION].edge is None
 
 
 async def test_the_observer_reads_the_probe_until_the_app_stops(make_client: Any) -> None:
     client = await make_client(admission=ADMISSION)
     admission = client.app[keys.ADMISSION]
-    probe = client.app[LOOP_LAG]
+    probe = client.app[keys.LOOP_LAG]
     probe.deliver(time.monotonic(), 0.5)
     running = admission.pie.probability
     await client.close()
