@@ -38,16 +38,21 @@ def create_app(settings: Settings, *, extra_plugins: Sequence[object] = ()) -> w
     host = PluginHost(settings, extra_plugins=extra_plugins)
     verifier = TokenVerifier(token_keys(settings))
 
-    middlewares: list[Middleware] = [envelope_middleware]
     metrics = Metrics(slo_seconds=settings.metrics.slo_seconds)
+    # Outermost first, in the order they run (core/middlewares.py says why this order).
+    middlewares: list[Middleware] = [envelope_middleware, identity_middleware]
     admission = None
     if settings.admission.enabled:
-        from core.admission.middleware import admission_middleware
+        from core.admission.middleware import admission_middleware, triage_middleware
         from core.admission.state import Admission
 
         admission = Admission(settings, metrics)
-        middlewares.append(admission_middleware)
-    middlewares.append(identity_middleware)
+        middlewares = [
+            envelope_middleware,
+            triage_middleware,
+            identity_middleware,
+            admission_middleware,
+        ]
 
     app = web.Application(middlewares=middlewares, client_max_size=settings.server.max_body_bytes)
     app[keys.SETTINGS] = settings
@@ -100,9 +105,11 @@ def create_app(settings: Settings, *, extra_plugins: Sequence[object] = ()) -> w
     app.cleanup_ctx.append(storage_ctx)
     app.cleanup_ctx.append(redis_ctx)
     app.cleanup_ctx.append(idempotency_ctx)
-    if admission is not None:
-        app.cleanup_ctx.append(admission.cleanup_ctx)
     app.cleanup_ctx.append(event_loop_lag_ctx)
+    if admission is not None:
+        from core.admission.wiring import admission_ctx
+
+        app.cleanup_ctx.append(admission_ctx)
     app.cleanup_ctx.append(guard_sweeper_ctx)
     if settings.metrics.exposure == "separate_port":
         app.cleanup_ctx.append(metrics_port_ctx)

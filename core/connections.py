@@ -38,7 +38,6 @@ if TYPE_CHECKING:
     from aiohttp.web_protocol import RequestHandler
 
     from core.admission.edge import EdgeShedder
-    from core.admission.priority import Priority
     from core.fastlane import FastLane
 
 # Longer heads are refused by aiohttp's parser anyway; past this the scanner stops following.
@@ -246,10 +245,8 @@ class GuardedConnection(asyncio.Protocol):
             return False
         # A whole bodiless request head and nothing else: it can be refused without
         # desynchronising the connection, which then stays open for the next request.
-        priority = edge.refuse(data)
-        if priority is None:
+        if edge.refuse(data) is None:
             return False
-        self._guard.shed_at_edge(priority)
         assert self.transport is not None
         self.transport.write(SHED_AT_EDGE)
         self.await_next_head()
@@ -322,11 +319,13 @@ class ConnectionGuard:
         self.header_timeout = header_timeout
         self._on_refused = on_refused
         self._open: dict[asyncio.BaseTransport, GuardedConnection] = {}
-        self.edge: EdgeShedder | None = None
+        self._edge: EdgeShedder | None = None
         self.lane: FastLane | None = None
-        self.on_edge_shed: Callable[[Priority], None] = lambda priority: None
-        self.refused = 0
-        self.timed_out = 0
+
+    @property
+    def edge(self) -> EdgeShedder | None:
+        """What refuses requests before parsing while the process is overloaded, if attached."""
+        return self._edge
 
     @property
     def open_connections(self) -> int:
@@ -341,20 +340,18 @@ class ConnectionGuard:
     def refusal(self, connection: GuardedConnection) -> bytes | None:
         """The canned answer refusing a new connection, or None to admit it."""
         if len(self._open) >= self.max_connections:
-            self.refused += 1
             self._on_refused("connections")
             return TOO_MANY_CONNECTIONS
         assert connection.transport is not None
         self._open[connection.transport] = connection
         return None
 
-    def attach_edge(self, edge: EdgeShedder, on_shed: Callable[[Priority], None]) -> None:
-        """Let ``edge`` refuse requests before parsing; ``on_shed`` counts each refusal."""
-        self.edge = edge
-        self.on_edge_shed = on_shed
+    def attach_edge(self, edge: EdgeShedder) -> None:
+        """Let ``edge`` refuse whole bodiless request heads before aiohttp parses them.
 
-    def shed_at_edge(self, priority: Priority) -> None:
-        self.on_edge_shed(priority)
+        Admission attaches it at startup, once the routes it classifies by are known.
+        """
+        self._edge = edge
 
     def forget(self, connection: GuardedConnection) -> None:
         if connection.transport is not None:
@@ -379,7 +376,6 @@ class ConnectionGuard:
         for connection in list(self._open.values()):
             deadline = connection.head_deadline
             if deadline is not None and now > deadline:
-                self.timed_out += 1
                 self._on_refused("header_timeout")
                 connection.head_deadline = None
                 connection.time_out()

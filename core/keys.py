@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from core.fastlane import FastLane
     from core.idempotency import AnswerStore
     from core.identity import Identity, TokenVerifier
-    from core.lifecycle import Readiness
+    from core.lifecycle import LoopLag, Readiness
     from core.metrics import Metrics
     from core.plugins import EventBus, PluginHost
     from core.routing import RouteRegistry
@@ -37,6 +37,7 @@ EVENTS: web.AppKey[EventBus] = web.AppKey("events")
 VERIFIER: web.AppKey[TokenVerifier] = web.AppKey("verifier")
 CALENDAR: web.AppKey[WorkCalendar] = web.AppKey("calendar")
 READINESS: web.AppKey[Readiness] = web.AppKey("readiness")
+LOOP_LAG: web.AppKey[LoopLag] = web.AppKey("loop_lag")
 REDIS: web.AppKey[aioredis.Redis | None] = web.AppKey("redis")
 ADMISSION: web.AppKey[Admission] = web.AppKey("admission")
 FAST_LANE: web.AppKey[FastLane] = web.AppKey("fast_lane")

@@ -1,4 +1,15 @@
-"""The request path's outer layers, listed outermost first in ``core.app``."""
+"""The request path's own middlewares: the envelope and identity.
+
+``core.app`` lists the middlewares in the order they run, outermost first:
+
+* with admission on: ``envelope_middleware``, admission's ``triage_middleware``,
+  ``identity_middleware``, admission's ``admission_middleware``, then the handler;
+* with admission off: ``envelope_middleware``, ``identity_middleware``, then the handler.
+
+Identity runs after triage so that a request dropped for a departed client, a passed deadline
+or saturated storage costs no token verification, and before the rate limit, which keys a
+citizen by the verified token (``core.admission.middleware``).
+"""
 
 from __future__ import annotations
 
@@ -102,24 +113,19 @@ def _observe(request: web.Request, status: int, started: float) -> None:
 
 @web.middleware
 async def identity_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Verify a bearer token when one is sent; a bad token is 401 on every route but one whose
-    bearer token is not a JWT (``/metrics`` behind its own token)."""
+    """Verify a bearer token when one is sent, into ``request[keys.IDENTITY]`` (None without
+    one). A bad token is 401, charged to the client's address (``core.admission.auth_failures``),
+    on every route but one whose bearer token is not a JWT (``/metrics`` behind its own token)."""
     if not request.app[keys.ROUTES].has_own_token(request.match_info.route.name):
-        await resolve_identity(request)
+        try:
+            token = bearer_token(request)
+            identity = (
+                None if token is None else await request.app[keys.PLUGINS].identify(request, token)
+            )
+        except Unauthorized:
+            await charge_failed_authentication(request)
+            raise
+        if identity is not None:
+            request.app[keys.AGENCIES].check_token(identity)
+        request[keys.IDENTITY] = identity
     return await handler(request)
-
-
-async def resolve_identity(request: web.Request) -> None:
-    if keys.IDENTITY in request:
-        return
-    try:
-        token = bearer_token(request)
-        identity = (
-            None if token is None else await request.app[keys.PLUGINS].identify(request, token)
-        )
-    except Unauthorized:
-        await charge_failed_authentication(request)
-        raise
-    if identity is not None:
-        request.app[keys.AGENCIES].check_token(identity)
-    request[keys.IDENTITY] = identity

@@ -10,7 +10,8 @@ transport.
 The share refused is the PIE probability that admission computes from measured delay
 (``core.admission.pie``); the observer sets ``probability`` every tick. Critical work
 (signatures, submissions, agency answers) is never refused here; the admission controller
-decides about it. Sheddable work is refused twice as often as normal work.
+decides about it. Sheddable work is refused twice as often as normal work. Admission hands the
+shedder to the guard (``ConnectionGuard.attach_edge``); the shedder counts its own refusals.
 """
 
 from __future__ import annotations
@@ -39,10 +40,15 @@ class EdgeShedder:
     """Decides, from the request line alone, whether to refuse a request at the edge."""
 
     def __init__(
-        self, routes: Iterable[RouteSpec], *, random_draw: Callable[[], float] = random.random
+        self,
+        routes: Iterable[RouteSpec],
+        *,
+        random_draw: Callable[[], float] = random.random,
+        on_refused: Callable[[Priority], None] = lambda priority: None,
     ) -> None:
         self.probability = 0.0
         self.draw = random_draw
+        self._on_refused = on_refused
         self._routes: list[tuple[bytes, re.Pattern[bytes], Priority | None]] = [
             (
                 spec.method.encode(),
@@ -80,4 +86,7 @@ class EdgeShedder:
         if priority is None or priority is Priority.CRITICAL:
             return None
         share = self.probability if priority is Priority.NORMAL else min(1.0, 2 * self.probability)
-        return priority if self.draw() < share else None
+        if self.draw() >= share:
+            return None
+        self._on_refused(priority)
+        return priority

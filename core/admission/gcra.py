@@ -77,8 +77,6 @@ class RateLimiter(Protocol):
 
     async def check(self, key: str, policy: RatePolicy, cost: int = 1) -> RateDecision: ...
 
-    async def aclose(self) -> None: ...
-
 
 class LocalRateLimiter:
     """GCRA with the TATs in a dict; right for one process, and the fallback when Redis fails.
@@ -121,9 +119,6 @@ class LocalRateLimiter:
                 del self._tats[bucket]
             self._tats[bucket] = new_tat
         return decision
-
-    async def aclose(self) -> None:
-        self._tats.clear()
 
     def _make_room(self, now: float) -> None:
         refilled = [bucket for bucket, tat in self._tats.items() if tat <= now]

@@ -1,17 +1,25 @@
-"""Admission on the request path: rate-limit the client, then take a slot, wait, or be shed.
+"""Admission on the request path: two middlewares, either side of identity.
 
-Order matters for cost. Operations routes bypass everything. A request whose client has gone,
-or whose deadline (counted from its arrival, not from now) has passed, is dropped before any
-work. A client over its rate gets 429 before any slot is considered. A write arriving while
-storage is saturated is shed at once. Then the request takes a concurrency slot of its priority
-class, or waits in the bounded queue, or is shed with 503, all before the handler does any
-work. A write gives its slot back while it waits for the group commit (``core.admission.slots``).
+``core.app`` runs, outermost first: the envelope, ``triage_middleware``, identity
+(``core.middlewares``), ``admission_middleware``, the handler. Each refusal comes before the
+work it would waste. The edge (``core.admission.edge``) has already refused a share of bodiless
+reads before aiohttp parsed them.
+
+``triage_middleware`` refuses what can be known without a verified token. Operations routes
+bypass both middlewares. A request whose client has gone, or whose deadline (counted from its
+arrival, not from now) has passed, is dropped; so is a write arriving while storage is
+saturated. None of them pays for a token verification or a rate-limit round trip.
+
+Identity then verifies the bearer token, because the rate limit keys a citizen by it.
+
+``admission_middleware`` answers 429 to a client over its rate before any slot is considered.
+Then the request takes a concurrency slot of its priority class, or waits in the bounded queue,
+or is shed with 503, all before the handler does any work. A write gives its slot back while it
+waits for the group commit (``core.admission.slots``).
 """
 
 from __future__ import annotations
 
-import contextlib
-import math
 import time
 from typing import TYPE_CHECKING
 
@@ -20,39 +28,29 @@ from aiohttp import web
 from core import keys
 from core.admission.clients import client_key
 from core.admission.controller import Shed
+from core.admission.deadlines import request_deadline
 from core.admission.gcra import ratelimit_headers
 from core.admission.priority import Priority
 from core.admission.slots import holding
 from core.errors import ServiceUnavailable, TooManyRequests
-from core.middlewares import resolve_identity
+from core.routing import RoutePolicy
 
 if TYPE_CHECKING:
     from aiohttp.typedefs import Handler
 
-    from core.routing import RoutePolicy
-
-MAX_REQUEST_TIMEOUT = 60.0
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-
-
-def request_deadline(request: web.Request, policy: RoutePolicy, default: float) -> float:
-    """When the request stops being worth starting: its arrival plus its Request-Timeout, or
-    plus the route's deadline."""
-    budget = policy.deadline or default
-    header = request.headers.get("Request-Timeout")
-    if header is not None:
-        with contextlib.suppress(ValueError):
-            asked = float(header)
-            if asked > 0 and math.isfinite(asked):
-                budget = min(asked, MAX_REQUEST_TIMEOUT)
-    return request[keys.ARRIVAL] + budget
+# What triage found, for admission_middleware: the route's policy and the request's deadline.
+_POLICY: web.RequestKey[RoutePolicy] = web.RequestKey("admission_policy")
+_DEADLINE: web.RequestKey[float] = web.RequestKey("admission_deadline")
 
 
 @web.middleware
-async def admission_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+async def triage_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Classify the route; drop the request if its client left, its deadline passed, or it is
+    a write while storage is saturated."""
     app = request.app
     admission = app[keys.ADMISSION]
-    policy = admission.policy(app, request.match_info.route.name)
+    policy = request[_POLICY] = admission.policy(app, request.match_info.route.name)
     if policy.bypass:
         return await handler(request)
 
@@ -60,15 +58,36 @@ async def admission_middleware(request: web.Request, handler: Handler) -> web.St
     admission.sojourn.add(now - request[keys.ARRIVAL])
     priority = policy.priority
     transport = request.transport
-    deadline = request_deadline(request, policy, admission.settings.default_deadline)
+    deadline = request[_DEADLINE] = request_deadline(
+        request, policy, admission.settings.default_deadline
+    )
     if transport is None or transport.is_closing():
         raise _shed(admission.controller.refuse("disconnected", priority))
     if deadline <= now:
         raise _shed(admission.controller.refuse("deadline", priority))
+    if (
+        priority is Priority.CRITICAL
+        and request.method not in _READ_METHODS
+        and admission.writer_pressure >= 1.0
+    ):
+        app[keys.METRICS].admission_rejected.labels("writer_pressure", "critical").inc()
+        raise ServiceUnavailable(
+            "storage is saturated; try again shortly", retry_after=1, reason="writer_pressure"
+        )
+    return await handler(request)
+
+
+@web.middleware
+async def admission_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Rate-limit the client, then hold a concurrency slot while the handler runs."""
+    policy = request[_POLICY]
+    if policy.bypass:
+        return await handler(request)
+    app = request.app
+    admission = app[keys.ADMISSION]
 
     rate_headers: dict[str, str] | None = None
     if policy.rate is not None and admission.settings.ratelimit_enabled:
-        await resolve_identity(request)
         key = client_key(request, request.get(keys.IDENTITY), admission.trusted)
         decision = await admission.limiter.check(f"{policy.rate.name}:{key}", policy.rate)
         rate_headers = ratelimit_headers(policy.rate, decision)
@@ -83,20 +102,13 @@ async def admission_middleware(request: web.Request, handler: Handler) -> web.St
                 },
             )
 
-    if (
-        priority is Priority.CRITICAL
-        and request.method not in _READ_METHODS
-        and admission.writer_pressure >= 1.0
-    ):
-        app[keys.METRICS].admission_rejected.labels("writer_pressure", "critical").inc()
-        raise ServiceUnavailable(
-            "storage is saturated; try again shortly", retry_after=1, reason="writer_pressure"
-        )
-
+    transport = request.transport
+    if transport is None:  # the client left while its token was verified
+        raise _shed(admission.controller.refuse("disconnected", policy.priority))
     try:
         ticket = await admission.controller.acquire(
-            priority,
-            deadline=deadline,
+            policy.priority,
+            deadline=request[_DEADLINE],
             is_cancelled=lambda: transport.is_closing(),
         )
     except Shed as shed:

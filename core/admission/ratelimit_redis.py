@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import time
 from importlib import resources
 from typing import TYPE_CHECKING
 
-from redis.exceptions import NoScriptError, RedisError
+from redis.exceptions import RedisError
 
 from core.admission.gcra import RateDecision
 
@@ -21,7 +20,6 @@ if TYPE_CHECKING:
     from core.admission.priority import RatePolicy
 
 GCRA_SCRIPT = resources.files(__package__).joinpath("gcra.lua").read_text(encoding="utf-8")
-GCRA_SCRIPT_SHA = hashlib.sha1(GCRA_SCRIPT.encode(), usedforsecurity=False).hexdigest()
 
 
 class RedisRateLimiter:
@@ -30,10 +28,12 @@ class RedisRateLimiter:
     The caller owns ``client`` (and closes it); give it short socket timeouts and no retries so
     that a failing Redis is noticed in milliseconds and the fallback can take over.
     Keys are ``<key_prefix><policy name>:<key>`` and expire once their bucket is full again.
+    The script is called by its SHA; redis-py loads it again when Redis answers NOSCRIPT (after
+    a restart or ``SCRIPT FLUSH``).
     """
 
     def __init__(self, client: Redis, *, key_prefix: str) -> None:
-        self._client = client
+        self._script = client.register_script(GCRA_SCRIPT)
         self._key_prefix = key_prefix
 
     def redis_key(self, key: str, policy: RatePolicy) -> str:
@@ -42,13 +42,10 @@ class RedisRateLimiter:
     async def check(self, key: str, policy: RatePolicy, cost: int = 1) -> RateDecision:
         if cost < 1:
             raise ValueError(f"cost must be >= 1, got {cost}")
-        args = (self.redis_key(key, policy), repr(policy.emission_interval), policy.burst, cost)
-        try:
-            reply = await self._client.evalsha(GCRA_SCRIPT_SHA, 1, *args)
-        except NoScriptError:
-            # Redis restarted or ran SCRIPT FLUSH since we last called it.
-            await self._client.script_load(GCRA_SCRIPT)
-            reply = await self._client.evalsha(GCRA_SCRIPT_SHA, 1, *args)
+        reply = await self._script(
+            keys=[self.redis_key(key, policy)],
+            args=[repr(policy.emission_interval), policy.burst, cost],
+        )
         allowed, remaining, reset_after, retry_after = reply
         return RateDecision(
             allowed=allowed == 1,
@@ -57,9 +54,6 @@ class RedisRateLimiter:
             reset_after=float(reset_after),
             retry_after=float(retry_after),
         )
-
-    async def aclose(self) -> None:
-        """Nothing to release: the client belongs to the caller."""
 
 
 class FallbackRateLimiter:
@@ -108,7 +102,3 @@ class FallbackRateLimiter:
             reset_after=policy.window_seconds,
             retry_after=self._retry_interval,
         )
-
-    async def aclose(self) -> None:
-        await self._primary.aclose()
-        await self._fallback.aclose()

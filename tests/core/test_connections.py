@@ -7,6 +7,9 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 
+from core import keys
+from core.admission.edge import EdgeShedder
+from core.connections import ConnectionGuard
 from core.server import RunningServer, start_server
 from core.settings import Settings
 
@@ -28,6 +31,12 @@ async def serve(make_settings) -> AsyncIterator[Callable[..., object]]:
         await instance.drain()
 
 
+def _refusals(server: RunningServer, reason: str) -> float | None:
+    return server.app[keys.METRICS].registry.get_sample_value(
+        "qatysu_admission_rejected_total", {"reason": reason, "priority": "none"}
+    )
+
+
 async def _get(port: int, path: str = "/healthz") -> bytes:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     writer.write(f"GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n".encode())
@@ -47,6 +56,7 @@ async def test_a_slowloris_client_is_cut_off_while_others_are_served(serve) -> N
     answer = await asyncio.wait_for(reader.read(), timeout=2)
     assert answer.startswith(b"HTTP/1.1 408 Request Timeout")
     assert b"application/problem+json" in answer
+    assert _refusals(server, "header_timeout") == 1.0
     writer.close()
 
 
@@ -68,6 +78,7 @@ async def test_connections_past_the_cap_get_a_canned_503_and_the_rest_are_served
     refused = await _get(server.port)
     assert refused.startswith(b"HTTP/1.1 503 Service Unavailable")
     assert b"Retry-After: 1" in refused
+    assert _refusals(server, "connections") == 1.0
     for _, writer in held:
         writer.close()
     await asyncio.sleep(0.05)
@@ -81,3 +92,11 @@ async def test_with_admission_off_the_connection_cap_is_off_too(serve) -> None:
     assert (await _get(server.port)).startswith(b"HTTP/1.1 200")
     for _, writer in held:
         writer.close()
+
+
+def test_a_guard_has_no_edge_until_one_is_attached() -> None:
+    guard = ConnectionGuard(max_connections=10, header_timeout=1.0)
+    assert guard.edge is None
+    edge = EdgeShedder([])
+    guard.attach_edge(edge)
+    assert guard.edge is edge

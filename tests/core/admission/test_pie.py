@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from core.admission.pie import PieController
-from core.admission.state import SojournMeter
 
 
 def test_delay_above_the_target_raises_the_probability_step_by_step() -> None:
@@ -44,14 +43,3 @@ def test_the_probability_never_leaves_its_bounds() -> None:
     assert pie.probability == 0.9
     with pytest.raises(ValueError, match="max_probability"):
         PieController(max_probability=0.0)
-
-
-def test_a_tick_without_requests_holds_the_last_sojourn_for_a_while() -> None:
-    meter = SojournMeter(hold=1.0)
-    meter.add(0.2)
-    meter.add(0.4)
-    assert meter.take_mean(100.0) == pytest.approx(0.3)
-    assert meter.take_mean(100.5) == pytest.approx(0.3)
-    assert meter.take_mean(101.0) == 0.0
-    meter.add(0.1)
-    assert meter.take_mean(101.1) == pytest.approx(0.1)

@@ -1,0 +1,53 @@
+"""Admission's connections for the app's lifetime: the shared rate limiter (Redis, when
+configured), the edge in the connection guard, the queue sweeper, and the observer on the
+loop-lag probe.
+
+Runs after ``redis_ctx`` (it needs ``app[keys.REDIS]``) and ``event_loop_lag_ctx`` (it reads
+``app[keys.LOOP_LAG]``) in ``app.cleanup_ctx``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from core import keys
+from core.admission.edge import EdgeShedder
+from core.admission.observer import Observer
+from core.admission.priority import Priority
+from core.admission.ratelimit_redis import FallbackRateLimiter, RedisRateLimiter
+from core.background import stop
+
+
+async def admission_ctx(app: web.Application) -> AsyncIterator[None]:
+    admission = app[keys.ADMISSION]
+    settings = admission.settings
+    metrics = app[keys.METRICS]
+    redis = app[keys.REDIS]
+    if redis is not None:
+        admission.limiter = FallbackRateLimiter(
+            primary=RedisRateLimiter(redis, key_prefix=app[keys.SETTINGS].redis.key_prefix),
+            fallback=admission.local_limiter,
+            on_backend_error=metrics.ratelimit_backend_errors.inc,
+            fail_open=settings.ratelimit_fail_open,
+        )
+    if settings.edge_shedding:
+        edge_rejected = {
+            p: metrics.admission_rejected.labels("edge", p.name.lower()) for p in Priority
+        }
+        routes = app[keys.ROUTES]
+        admission.edge = EdgeShedder(
+            routes, on_refused=lambda priority: edge_rejected[priority].inc()
+        )
+        app[keys.GUARD].attach_edge(admission.edge)
+    probe = app[keys.LOOP_LAG]
+    observer = Observer(admission, writer=app[keys.WRITER], metrics=metrics, tick=probe.tick)
+    probe.subscribe(observer.tick)
+    sweeper = asyncio.create_task(
+        admission.controller.run_sweeper(), name="qatysu-admission-sweeper"
+    )
+    yield
+    probe.unsubscribe(observer.tick)
+    await stop(sweeper)
