@@ -9,7 +9,8 @@ from typing import Any
 from aiohttp import web
 
 from core import keys
-from core.admission.middleware import admission_middleware
+from core.admission.middleware import admission_middleware, triage_middleware
+from core.admission.wiring import admission_ctx
 from core.app import create_app, readiness_ctx, redis_ctx, storage_ctx
 from core.connections import guard_sweeper_ctx
 from core.hookspecs import hookimpl
@@ -54,11 +55,16 @@ def test_with_admission_off_the_chain_is_the_envelope_then_identity(make_setting
     assert list(app.middlewares) == [envelope_middleware, identity_middleware]
 
 
-def test_with_admission_on_admission_runs_between_the_envelope_and_identity(
+def test_with_admission_on_triage_runs_before_identity_and_admission_after_it(
     make_settings,
 ) -> None:
     app = create_app(make_settings(admission={"enabled": True}))
-    assert list(app.middlewares) == [envelope_middleware, admission_middleware, identity_middleware]
+    assert list(app.middlewares) == [
+        envelope_middleware,
+        triage_middleware,
+        identity_middleware,
+        admission_middleware,
+    ]
 
 
 def test_cleanup_contexts_start_storage_first_plugins_after_core_and_readiness_last(
@@ -76,14 +82,14 @@ def test_cleanup_contexts_start_storage_first_plugins_after_core_and_readiness_l
     ]
 
 
-def test_with_admission_on_its_context_follows_idempotency(make_settings) -> None:
+def test_with_admission_on_its_context_follows_the_loop_lag_probe(make_settings) -> None:
     app = create_app(make_settings(plugins=NO_CHANNELS, admission={"enabled": True}))
     assert list(app.cleanup_ctx) == [
         storage_ctx,
         redis_ctx,
         idempotency_ctx,
-        app[keys.ADMISSION].cleanup_ctx,
         event_loop_lag_ctx,
+        admission_ctx,
         guard_sweeper_ctx,
         readiness_ctx,
     ]
