@@ -40,8 +40,13 @@ test: lint typecheck unit
 locale: $(STAMP_DEV)
 	$(BIN)/pybabel compile --domain qatysu --directory core/locale --statistics
 
+# Every benchmark in turn; each prints its table and writes its JSON under bench-results/.
 bench: $(STAMP_DEV)
-	$(BIN)/python -m loadtests.bench all
+	$(BIN)/python -m loadtests.bench signing
+	$(BIN)/python -m loadtests.bench hotread
+	$(BIN)/python -m loadtests.bench overload
+	$(BIN)/python -m loadtests.bench costs
+	$(BIN)/python -m loadtests.bench generator
 
 # A fresh demo server, then 60 s of the steady shape under the SLO gate; reports in bench-results/.
 loadtest: $(STAMP_DEV)

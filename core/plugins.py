@@ -171,11 +171,14 @@ class PluginHost:
 
     async def emit(self, event: Event, app: web.Application) -> None:
         """Hand ``event`` to every plugin; one that fails, when called or awaited, stops none."""
-        arguments = {"event": event, "app": app}
+        impls = self.pm.hook.qatysu_event.get_hookimpls()
         # Reversed: the order pluggy itself calls them in (last registered, or tryfirst, first).
-        for impl in reversed(self.pm.hook.qatysu_event.get_hookimpls()):
+        for impl in reversed(impls):
+            # One plugin at a time, but through pluggy, so that hook-call monitoring sees it.
+            others = [other.plugin for other in impls if other is not impl]
+            alone = self.pm.subset_hook_caller("qatysu_event", remove_plugins=others)
             try:
-                await resolve(impl.function(*(arguments[name] for name in impl.argnames)))
+                await resolve_all(alone(event=event, app=app))
             except Exception:
                 log.exception("a plugin failed handling event %s", event.name)
 

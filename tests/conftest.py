@@ -1,52 +1,114 @@
-"""Shared fixtures: settings, real databases (SQLite and PostgreSQL), clients and tokens.
+"""Shared fixtures: real databases (SQLite and PostgreSQL), Redis, settings, clients, and the
+steps through the API that tests of several packages take (file and sign a petition, open a
+consultation).
 
 PostgreSQL and Redis are the real servers of this machine. Where one is unreachable its tests
-skip with the reason, unless ``QATYSU_REQUIRE_SERVICES=1`` (CI), where they fail instead.
+skip with the reason, unless ``QATYSU_REQUIRE_SERVICES=1`` (CI), where they fail instead. Every
+test that needs one is marked ``postgres`` or ``redis`` here, from the fixtures it uses, so that
+``-m "not postgres and not redis"`` runs without them.
 """
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import tomllib
-import uuid
-from collections.abc import AsyncIterator, Callable
+import asyncio
+import datetime as dt
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
+from core import keys
 from core.app import create_app
-from core.identity import mint_token
-from core.iin import synthetic_iin
+from core.cache import cache_key
 from core.settings import Settings, build_settings
-
-JWT_SECRET = "test-jwt-secret-that-is-long-enough-0123456789"
-IIN_SECRET = "test-iin-secret-that-is-long-enough-0123456"
-POSTGRES_ADMIN_DSN = os.environ.get(
-    "QATYSU_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
+from plugins.petitions.sweeper import expire_overdue
+from plugins.petitions.tables import petitions, signatures
+from tests.support import consultations as consultation_data
+from tests.support import petitions as petition_data
+from tests.support.identities import IIN_SECRET, JWT_SECRET, agency, citizen, moderator
+from tests.support.services import (
+    POSTGRES_ADMIN_DSN,
+    REDIS_URL,
+    REGISTER,
+    ClientFactory,
+    PostgresServer,
+    SettingsFactory,
+    service_unavailable,
 )
-REDIS_URL = os.environ.get("QATYSU_TEST_REDIS", "redis://127.0.0.1:6379/0")
-REQUIRE_SERVICES = os.environ.get("QATYSU_REQUIRE_SERVICES") == "1"
-REPO_ROOT = Path(__file__).resolve().parent.parent
-# Tests address the shipped agency register, so it is exercised as it is configured.
-SHIPPED_CONFIG = tomllib.loads((REPO_ROOT / "config" / "default.toml").read_text())
-REGISTER = {"agencies": SHIPPED_CONFIG["agencies"], "regions": SHIPPED_CONFIG["regions"]}
+
+# --- which server a test needs ---------------------------------------------------------------
+
+POSTGRES_FIXTURES = frozenset({"postgres_available", "postgres_server"})
+REDIS_FIXTURES = frozenset({"redis_url", "redis_client", "key_prefix", "redis_server"})
+# Fixtures parametrised over the database kinds; their "postgresql" case needs the server.
+DATABASE_PARAMETERS = ("database_url", "live_server")
 
 
-def service_unavailable(reason: str) -> None:
-    """Skip for a missing service, or fail where services are required (CI)."""
-    if REQUIRE_SERVICES:
-        pytest.fail(f"{reason} (QATYSU_REQUIRE_SERVICES=1)")
-    pytest.skip(reason)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        callspec = getattr(item, "callspec", None)
+        params = callspec.params if callspec is not None else {}
+        if fixtures & POSTGRES_FIXTURES or any(
+            params.get(name) == "postgresql" for name in DATABASE_PARAMETERS
+        ):
+            item.add_marker(pytest.mark.postgres)
+        if fixtures & REDIS_FIXTURES:
+            item.add_marker(pytest.mark.redis)
 
 
-async def require_redis() -> None:
-    """Skip (or fail, where services are required) unless Redis answers at ``REDIS_URL``."""
+# --- databases and Redis ---------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def postgres_available() -> str | None:
+    """None when PostgreSQL answers, else the reason it does not."""
+    import asyncpg
+
+    async def probe() -> None:
+        conn = await asyncpg.connect(POSTGRES_ADMIN_DSN, timeout=3)
+        await conn.close()
+
+    # In a thread of its own: the first to ask may be an async fixture, inside a running loop.
+    with ThreadPoolExecutor(max_workers=1) as thread:
+        failure = thread.submit(asyncio.run, probe()).exception()
+    if failure is not None:
+        return f"PostgreSQL not reachable at {POSTGRES_ADMIN_DSN}: {failure}"
+    return None
+
+
+@pytest.fixture
+def postgres_server(postgres_available: str | None) -> PostgresServer:
+    """The test PostgreSQL (a skip, or a failure in CI, when it does not answer); whoever
+    creates a database on it drops it with ``drop_all``."""
+    if postgres_available is not None:
+        service_unavailable(postgres_available)
+    return PostgresServer()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """A fresh, empty database of each kind: SQLite in a temp dir, PostgreSQL created per test."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'qatysu.db'}"
+        return
+    # Asked for here, not in the signature, so that SQLite cases are not marked as needing it.
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    url = await server.create_database()
+    try:
+        yield url
+    finally:
+        await server.drop_all()
+
+
+@pytest.fixture
+async def redis_url() -> str:
+    """The test Redis's URL, once it answers (a skip, or a failure in CI, when it does not)."""
     import redis.asyncio as aioredis
 
     probe = aioredis.Redis.from_url(REDIS_URL)
@@ -56,126 +118,10 @@ async def require_redis() -> None:
         service_unavailable(f"Redis not reachable at {REDIS_URL}: {exc}")
     finally:
         await probe.aclose()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def spawn_server(
-    *,
-    port: int,
-    workers: int,
-    data_dir: Path,
-    log_path: Path,
-    jwt_secret: str = JWT_SECRET,
-    iin_secret: str = IIN_SECRET,
-    env: dict[str, str] | None = None,
-) -> subprocess.Popen[bytes]:
-    """``qatysu serve`` in its own process group (so all its workers can be killed at once),
-    with explicit secrets and no inherited ``QATYSU_*`` setting; its output goes to a file."""
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("QATYSU_")}
-    environment.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    environment.update(
-        QATYSU_SERVER__DATA_DIR=str(data_dir),
-        QATYSU_JWT_SECRET=jwt_secret,
-        QATYSU_IDENTITY__IIN_HASH_SECRET=iin_secret,
-        QATYSU_SERVER__ACCESS_LOG="false",
-        **(env or {}),
-    )
-    command = [sys.executable, "-m", "core.cli", "serve", "--port", str(port)]
-    with log_path.open("ab") as log:
-        return subprocess.Popen(
-            [*command, "--workers", str(workers)],
-            cwd=REPO_ROOT,
-            env=environment,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-
-# --- databases ---------------------------------------------------------------------------
-
-
-class PostgresServer:
-    """Creates a fresh database per test from a template migrated once per run."""
-
-    def __init__(self) -> None:
-        import asyncpg  # noqa: F401 - fail early if the driver is missing
-
-        self.run_id = uuid.uuid4().hex[:10]
-        self.created: list[str] = []
-
-    async def _admin(self) -> Any:
-        import asyncpg
-
-        return await asyncpg.connect(
-            POSTGRES_ADMIN_DSN.replace("postgresql+asyncpg", "postgresql"), timeout=3
-        )
-
-    async def create_database(self) -> str:
-        name = f"qatysu_test_{self.run_id}_{len(self.created)}"
-        conn = await self._admin()
-        try:
-            await conn.execute(f'CREATE DATABASE "{name}"')
-        finally:
-            await conn.close()
-        self.created.append(name)
-        return POSTGRES_ADMIN_DSN.rsplit("/", 1)[0] + f"/{name}"
-
-    async def drop_all(self) -> None:
-        conn = await self._admin()
-        try:
-            for name in self.created:
-                await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await conn.close()
-
-
-@pytest.fixture(scope="session")
-def postgres_available() -> str | None:
-    """None when PostgreSQL answers, else the reason it does not."""
-    import asyncio
-
-    import asyncpg
-
-    async def probe() -> None:
-        conn = await asyncpg.connect(POSTGRES_ADMIN_DSN, timeout=3)
-        await conn.close()
-
-    try:
-        asyncio.run(probe())
-    except Exception as exc:
-        return f"PostgreSQL not reachable at {POSTGRES_ADMIN_DSN}: {exc}"
-    return None
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def database_url(
-    request: pytest.FixtureRequest, tmp_path: Path, postgres_available: str | None
-) -> AsyncIterator[str]:
-    """A fresh, empty database of each kind: SQLite in a temp dir, PostgreSQL created per test."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'qatysu.db'}"
-        return
-    if postgres_available is not None:
-        service_unavailable(postgres_available)
-    server = PostgresServer()
-    url = await server.create_database()
-    try:
-        yield url
-    finally:
-        await server.drop_all()
+    return REDIS_URL
 
 
 # --- settings and clients ------------------------------------------------------------------
-
-
-SettingsFactory = Callable[..., Settings]
 
 
 @pytest.fixture
@@ -199,9 +145,6 @@ def make_settings(tmp_path: Path) -> SettingsFactory:
         return build_settings(layered)
 
     return factory
-
-
-ClientFactory = Callable[..., Any]
 
 
 @pytest.fixture
@@ -229,29 +172,241 @@ async def client(
     return result
 
 
-# --- identities ----------------------------------------------------------------------------
+# --- the database behind a client ----------------------------------------------------------
 
 
-def token(role: str, sub: str, **claims: Any) -> str:
-    return mint_token(JWT_SECRET.encode(), role=role, sub=sub, **claims)
+@pytest.fixture
+def execute() -> Callable[[Any, Any], Awaitable[None]]:
+    """Run a statement through the app's writer, as the plugins' own writes are."""
+
+    async def run(client: Any, statement: Any) -> None:
+        async def write(conn: Any) -> None:
+            await conn.execute(statement)
+
+        await client.app[keys.WRITER].submit(write)
+
+    return run
 
 
-def auth(bearer: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {bearer}"}
+# --- petitions -----------------------------------------------------------------------------
+
+Step = Callable[..., Awaitable[Any]]
 
 
-def citizen(n: int = 1, name: str = "Aigerim Sadykova") -> dict[str, str]:
-    """Headers for the n-th synthetic citizen."""
-    return auth(token("citizen", synthetic_iin(n), name=name))
+@pytest.fixture
+def file_petition() -> Step:
+    async def file(client: Any, author: int = 1, **fields: Any) -> dict[str, Any]:
+        response = await client.post(
+            petition_data.BASE, json={**petition_data.PETITION, **fields}, headers=citizen(author)
+        )
+        assert response.status == 201, await response.text()
+        body: dict[str, Any] = await response.json()
+        return body
+
+    return file
 
 
-def moderator() -> dict[str, str]:
-    return auth(token("moderator", "moderator-1", name="Dana Moderator"))
+@pytest.fixture
+def moderate() -> Step:
+    async def decide(
+        client: Any,
+        petition_id: str,
+        decision: str,
+        reason: str | None = None,
+        reason_code: str | None = None,
+    ) -> Any:
+        payload: dict[str, Any] = {"decision": decision}
+        if reason is not None:
+            payload["reason"] = reason
+        if reason_code is not None:
+            payload["reason_code"] = reason_code
+        return await client.post(
+            petition_data.petition_url(petition_id, "/moderation"),
+            json=payload,
+            headers=moderator(),
+        )
+
+    return decide
 
 
-def agency(code: str = "almaty-akimat") -> dict[str, str]:
-    return auth(token("agency", f"official-{code}", agency=code, name="Official"))
+@pytest.fixture
+def approved_petition(file_petition: Step, moderate: Step) -> Step:
+    async def approved(client: Any, **fields: Any) -> dict[str, Any]:
+        petition = await file_petition(client, **fields)
+        response = await moderate(client, petition["id"], "approve")
+        assert response.status == 200, await response.text()
+        body: dict[str, Any] = await response.json()
+        return body
+
+    return approved
 
 
-def operator() -> dict[str, str]:
-    return auth(token("operator", "operator-1"))
+@pytest.fixture
+def sign() -> Step:
+    async def signed(client: Any, petition_id: str, n: int) -> Any:
+        return await client.post(
+            petition_data.petition_url(petition_id, "/signatures"), headers=citizen(n)
+        )
+
+    return signed
+
+
+@pytest.fixture
+def sign_by(sign: Step) -> Step:
+    """Sign one citizen after another; every signature must be accepted."""
+
+    async def signed(client: Any, petition_id: str, numbers: Iterable[int]) -> list[Any]:
+        receipts = []
+        for n in numbers:
+            response = await sign(client, petition_id, n)
+            assert response.status == 201, await response.text()
+            receipts.append(await response.json())
+        return receipts
+
+    return signed
+
+
+@pytest.fixture
+def answer() -> Step:
+    async def answered(
+        client: Any,
+        petition_id: str,
+        code: str = "almaty-bostandyq-akimat",
+        text: str = "The footpath will be lit by spring.",
+    ) -> Any:
+        return await client.post(
+            petition_data.petition_url(petition_id, "/response"),
+            json={"text": text},
+            headers=agency(code),
+        )
+
+    return answered
+
+
+@pytest.fixture
+def read_back() -> Step:
+    """The petition as a moderator reads it (moderators see every status)."""
+
+    async def read(client: Any, petition_id: str) -> dict[str, Any]:
+        response = await client.get(petition_data.petition_url(petition_id), headers=moderator())
+        assert response.status == 200, await response.text()
+        body: dict[str, Any] = await response.json()
+        return body
+
+    return read
+
+
+@pytest.fixture
+def move_deadlines_to_past(execute: Step) -> Step:
+    async def move(client: Any, petition_id: str) -> None:
+        past = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
+        await execute(
+            client,
+            sa.update(petitions)
+            .where(petitions.c.id == petition_id)
+            .values(restricted_until=past, collection_ends_at=past),
+        )
+        # Reads are micro-cached for a second; a test that rewrites a row must not see the old.
+        client.app[keys.CACHE].invalidate(cache_key("petitions", petition_id))
+
+    return move
+
+
+@pytest.fixture
+def petition_in(
+    file_petition: Step,
+    moderate: Step,
+    approved_petition: Step,
+    sign_by: Step,
+    answer: Step,
+    read_back: Step,
+    move_deadlines_to_past: Step,
+) -> Step:
+    """A petition brought to a status through the API; needs a client with SMALL_FIGURES."""
+
+    async def brought(client: Any, status: str, **fields: Any) -> dict[str, Any]:
+        if status == "moderation":
+            petition: dict[str, Any] = await file_petition(client, **fields)
+            return petition
+        if status == "rejected":
+            petition = await file_petition(client, **fields)
+            response = await moderate(
+                client, petition["id"], "reject", "Asks for a referendum", "referendums"
+            )
+            assert response.status == 200, await response.text()
+            body: dict[str, Any] = await response.json()
+            return body
+        petition = await approved_petition(client, **fields)
+        petition_id = petition["id"]
+        if status == "restricted":
+            return petition
+        if status == "expired":
+            await move_deadlines_to_past(client, petition_id)
+            assert await expire_overdue(client.app) == [petition_id]
+            expired: dict[str, Any] = await read_back(client, petition_id)
+            return expired
+        signers = {
+            "public": petition_data.CO_SIGNER_MINIMUM,
+            "awaiting_response": petition_data.THRESHOLD,
+            "answered": petition_data.THRESHOLD,
+        }
+        await sign_by(client, petition_id, range(500, 500 + signers[status]))
+        if status == "answered":
+            response = await answer(client, petition_id)
+            assert response.status == 200, await response.text()
+        result: dict[str, Any] = await read_back(client, petition_id)
+        assert result["status"] == status
+        return result
+
+    return brought
+
+
+@pytest.fixture
+def stored_petition() -> Step:
+    async def stored(client: Any, petition_id: str) -> Any:
+        async with client.app[keys.DATABASE].read() as conn:
+            result = await conn.execute(sa.select(petitions).where(petitions.c.id == petition_id))
+            return result.one()
+
+    return stored
+
+
+@pytest.fixture
+def signature_hashes() -> Step:
+    async def hashes(client: Any, petition_id: str) -> list[str]:
+        async with client.app[keys.DATABASE].read() as conn:
+            result = await conn.execute(
+                sa.select(signatures.c.citizen_hash).where(signatures.c.petition_id == petition_id)
+            )
+            return [row.citizen_hash for row in result]
+
+    return hashes
+
+
+# --- consultations -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def open_consultation() -> Step:
+    async def opened(client: Any, code: str = "almaty-akimat", **fields: Any) -> dict[str, Any]:
+        response = await client.post(
+            consultation_data.BASE,
+            json={**consultation_data.DRAFT, **consultation_data.window(), **fields},
+            headers=agency(code),
+        )
+        assert response.status == 201, await response.text()
+        body: dict[str, Any] = await response.json()
+        return body
+
+    return opened
+
+
+@pytest.fixture
+def comment() -> Step:
+    async def commented(client: Any, consultation_id: str, n: int = 1, **fields: Any) -> Any:
+        body = {"text": "Please publish the queue.", **fields}
+        return await client.post(
+            f"{consultation_data.BASE}/{consultation_id}/comments", json=body, headers=citizen(n)
+        )
+
+    return commented

@@ -27,7 +27,7 @@ import pytest
 
 from core.identity import mint_token
 from core.iin import iin_hash, synthetic_iin
-from tests.conftest import free_port, spawn_server
+from tests.support.services import free_port, spawn_server
 
 pytestmark = pytest.mark.slow
 

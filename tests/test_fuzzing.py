@@ -35,7 +35,7 @@ import pytest
 
 from core.identity import mint_token
 from core.iin import synthetic_iin
-from tests.conftest import PostgresServer, free_port, service_unavailable
+from tests.support.services import PostgresServer, free_port
 
 pytestmark = pytest.mark.slow
 
@@ -81,16 +81,13 @@ class FuzzRun:
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def live_server(
-    request: pytest.FixtureRequest, tmp_path: Path, postgres_available: str | None
-) -> Iterator[str]:
+def live_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """``qatysu serve --demo`` on a fresh database of each kind; yields its base URL."""
     postgres: PostgresServer | None = None
     env = {k: v for k, v in os.environ.items() if not k.startswith("QATYSU_")}
     if request.param == "postgresql":
-        if postgres_available is not None:
-            service_unavailable(postgres_available)
-        postgres = PostgresServer()
+        # Asked for here, so that the SQLite case is not marked as needing PostgreSQL.
+        postgres = request.getfixturevalue("postgres_server")
         env["QATYSU_DATABASE_URL"] = asyncio.run(postgres.create_database())
         env["QATYSU_DATABASE__MIGRATE_ON_START"] = "true"
     port = free_port()

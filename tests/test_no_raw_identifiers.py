@@ -18,10 +18,10 @@ import pytest
 from core import keys
 from core.app import create_app
 from core.iin import iin_hash, synthetic_iin
-from tests.conftest import IIN_SECRET, REDIS_URL, auth, require_redis, token
-from tests.plugins.consultations.helpers import DRAFT, window
-from tests.plugins.information.helpers import ITEM, REQUEST
-from tests.plugins.petitions.helpers import PETITION
+from tests.support.consultations import DRAFT, window
+from tests.support.identities import IIN_SECRET, auth, token
+from tests.support.information import ITEM, REQUEST
+from tests.support.petitions import PETITION
 
 CITIZEN_A, CITIZEN_B = synthetic_iin(101), synthetic_iin(102)
 MODERATOR_IIN, OFFICIAL_IIN = synthetic_iin(201), synthetic_iin(202)
@@ -143,11 +143,11 @@ def files_under(directory: Path) -> dict[str, bytes]:
     return {str(path): path.read_bytes() for path in directory.rglob("*") if path.is_file()}
 
 
-async def redis_contents(prefix: str) -> bytes:
+async def redis_contents(redis_url: str, prefix: str) -> bytes:
     """Every key under ``prefix`` with its value, then the keys are deleted."""
     import redis.asyncio as aioredis
 
-    client = aioredis.Redis.from_url(REDIS_URL)
+    client = aioredis.Redis.from_url(redis_url)
     try:
         keys = [key async for key in client.scan_iter(match=prefix + "*")]
         chunks = list(keys)
@@ -175,13 +175,16 @@ def lasting_budgets(make_settings: Any) -> dict[str, dict[str, float]]:
 
 
 async def test_a_full_tour_leaves_no_raw_iin_or_token_in_logs_database_redis_or_metrics(
-    make_client: Any, make_settings: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    make_client: Any,
+    make_settings: Any,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    redis_url: str,
 ) -> None:
-    await require_redis()
     prefix = f"qatysu-scan-{uuid.uuid4().hex[:8]}:"
     caplog.set_level(logging.DEBUG)
     client = await make_client(
-        redis={"url": REDIS_URL, "key_prefix": prefix},
+        redis={"url": redis_url, "key_prefix": prefix},
         admission={"enabled": True, "rate_overrides": lasting_budgets(make_settings)},
         server={"access_log": True},
     )
@@ -191,7 +194,7 @@ async def test_a_full_tour_leaves_no_raw_iin_or_token_in_logs_database_redis_or_
     sources = {
         "logs": caplog.text.encode(),
         "/metrics": await metrics.read(),
-        "redis": await redis_contents(prefix),
+        "redis": await redis_contents(redis_url, prefix),
         **files_under(tmp_path),
     }
     assert any(name.endswith("qatysu.db") for name in sources)

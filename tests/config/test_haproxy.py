@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import service_unavailable
+from tests.support.services import service_unavailable
 
 CONFIG = Path(__file__).resolve().parents[2] / "config" / "haproxy" / "haproxy.cfg"
 

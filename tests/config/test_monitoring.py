@@ -29,7 +29,8 @@ from core import keys
 from core.app import create_app
 from core.metrics import Metrics
 from core.settings import build_settings
-from tests.conftest import IIN_SECRET, JWT_SECRET, REGISTER, free_port, service_unavailable
+from tests.support.identities import IIN_SECRET, JWT_SECRET
+from tests.support.services import REGISTER, free_port, service_unavailable
 
 REPO_ROOT = Path(__file__).resolve().parent.parent.parent
 CONFIG = REPO_ROOT / "config"
@@ -66,7 +67,6 @@ def binary(name: str) -> str:
     path = shutil.which(name)
     if path is None:
         service_unavailable(MISSING_PROMETHEUS)
-        raise AssertionError("unreachable")  # service_unavailable always raises
     return path
 
 

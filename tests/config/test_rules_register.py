@@ -13,7 +13,7 @@ from core.terms import Term
 from plugins.consultations.settings import ConsultationSettings
 from plugins.information.settings import InformationSettings
 from plugins.petitions.settings import PetitionSettings
-from tests.conftest import REPO_ROOT
+from tests.support.services import REPO_ROOT
 
 CONFIG = tomllib.loads((REPO_ROOT / "config" / "default.toml").read_text())
 

@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 
 from core.settings import SettingsError, build_settings
-from tests.conftest import REGISTER, agency, auth, citizen, token
+from tests.support.identities import agency, auth, citizen, token
+from tests.support.services import REGISTER
 
 NAMES = {"kk": "Әкімдік", "ru": "Акимат", "en": "Akimat"}
 

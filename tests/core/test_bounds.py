@@ -15,9 +15,10 @@ import orjson
 import pytest
 
 from core.bounds import INT4_MAX, Moment, refused_fields
-from tests.conftest import agency, citizen
-from tests.plugins.consultations.helpers import DRAFT, open_consultation, window
-from tests.plugins.petitions.helpers import PETITION, error_fields, problem
+from tests.support.consultations import DRAFT, window
+from tests.support.identities import agency, citizen
+from tests.support.petitions import PETITION
+from tests.support.problems import error_fields, problem
 
 FOREIGN_CURSOR = "the cursor is not one this server issued"
 
@@ -69,7 +70,7 @@ async def test_a_cursor_this_server_issued_still_pages(client: Any) -> None:
 
 @pytest.mark.parametrize("section", [2**63, INT4_MAX + 1, -(2**63) - 1])
 async def test_a_comment_section_beyond_the_column_is_422_naming_it(
-    client: Any, section: int
+    client: Any, section: int, open_consultation
 ) -> None:
     consultation = await open_consultation(client)
     response = await client.post(
@@ -80,7 +81,9 @@ async def test_a_comment_section_beyond_the_column_is_422_naming_it(
     assert error_fields(await problem(response, 422)) == ["section"]
 
 
-async def test_a_section_filter_beyond_the_column_is_422_naming_it(client: Any) -> None:
+async def test_a_section_filter_beyond_the_column_is_422_naming_it(
+    client: Any, open_consultation
+) -> None:
     consultation = await open_consultation(client)
     response = await client.get(
         f"/api/v1/consultations/{consultation['id']}/comments?section=9223372036854775808"

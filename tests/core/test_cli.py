@@ -13,8 +13,8 @@ import pytest
 from core.cli import main
 from core.identity import Role, TokenKeys, TokenVerifier
 from core.iin import iin_hash
-from tests.conftest import IIN_SECRET, JWT_SECRET
-from tests.plugins.petitions.helpers import PETITION
+from tests.support.identities import IIN_SECRET, JWT_SECRET
+from tests.support.petitions import PETITION
 
 IIN = "900101300126"
 

@@ -12,7 +12,8 @@ from core.app import create_app
 from core.demo import print_demo
 from core.secret_keys import development_secrets
 from core.settings import build_settings
-from tests.conftest import IIN_SECRET, JWT_SECRET, REGISTER
+from tests.support.identities import IIN_SECRET, JWT_SECRET
+from tests.support.services import REGISTER
 
 
 async def demo_output(tmp_path: Path, capsys: pytest.CaptureFixture[str], **identity: str) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import aiohttp
@@ -11,8 +11,8 @@ import pytest
 
 from core import keys
 from core.server import RunningServer, start_server
-from tests.conftest import citizen
-from tests.plugins.petitions.helpers import approved_petition, petition_url
+from tests.support.identities import citizen
+from tests.support.petitions import petition_url
 
 # Headers whose values differ between any two answers, lane or not.
 PER_ANSWER = {"Date", "X-Request-Id", "RateLimit"}
@@ -35,11 +35,17 @@ async def serve(make_settings) -> AsyncIterator[Any]:
         await instance.drain()
 
 
-async def petition_on(server: RunningServer) -> str:
-    async with aiohttp.ClientSession(base_url=f"http://127.0.0.1:{server.port}") as session:
-        petition = await approved_petition(session)
-    petition_id: str = petition["id"]
-    return petition_id
+@pytest.fixture
+def petition_on(approved_petition: Any) -> Callable[[RunningServer], Awaitable[str]]:
+    """An approved petition on a running server; its id."""
+
+    async def approved(server: RunningServer) -> str:
+        async with aiohttp.ClientSession(base_url=f"http://127.0.0.1:{server.port}") as session:
+            petition = await approved_petition(session)
+        petition_id: str = petition["id"]
+        return petition_id
+
+    return approved
 
 
 def request(method: str, target: str, *extra: str) -> bytes:
@@ -83,7 +89,7 @@ def lane_served(server: RunningServer) -> int:
 
 
 async def test_a_repeated_anonymous_read_is_answered_by_the_lane_as_the_ordinary_path_would(
-    serve,
+    serve, petition_on
 ) -> None:
     server = await serve()
     petition_id = await petition_on(server)
@@ -102,7 +108,9 @@ async def test_a_repeated_anonymous_read_is_answered_by_the_lane_as_the_ordinary
     connection.close()
 
 
-async def test_the_lane_answers_if_none_match_with_304_and_head_without_a_body(serve) -> None:
+async def test_the_lane_answers_if_none_match_with_304_and_head_without_a_body(
+    serve, petition_on
+) -> None:
     server = await serve()
     petition_id = await petition_on(server)
     connection = await connect(server)
@@ -123,7 +131,7 @@ async def test_the_lane_answers_if_none_match_with_304_and_head_without_a_body(s
     connection.close()
 
 
-async def test_pipelined_reads_and_writes_are_answered_in_order(serve) -> None:
+async def test_pipelined_reads_and_writes_are_answered_in_order(serve, petition_on) -> None:
     server = await serve()
     petition_id = await petition_on(server)
     connection = await connect(server)
@@ -148,7 +156,9 @@ async def test_pipelined_reads_and_writes_are_answered_in_order(serve) -> None:
     connection.close()
 
 
-async def test_a_read_never_overtakes_a_write_still_waiting_for_its_commit(serve) -> None:
+async def test_a_read_never_overtakes_a_write_still_waiting_for_its_commit(
+    serve, petition_on
+) -> None:
     server = await serve()
     petition_id = await petition_on(server)
     connection = await connect(server)
@@ -176,7 +186,7 @@ async def test_a_read_never_overtakes_a_write_still_waiting_for_its_commit(serve
     connection.close()
 
 
-async def test_connection_close_is_honoured_after_the_answer(serve) -> None:
+async def test_connection_close_is_honoured_after_the_answer(serve, petition_on) -> None:
     server = await serve()
     petition_id = await petition_on(server)
     connection = await connect(server)
@@ -188,7 +198,9 @@ async def test_connection_close_is_honoured_after_the_answer(serve) -> None:
     connection.close()
 
 
-async def test_the_lane_never_serves_longer_than_the_micro_cache_holds_the_answer(serve) -> None:
+async def test_the_lane_never_serves_longer_than_the_micro_cache_holds_the_answer(
+    serve, petition_on
+) -> None:
     server = await serve(cache={"ttl_seconds": 0.3})
     petition_id = await petition_on(server)
     connection = await connect(server)
@@ -210,7 +222,9 @@ async def test_the_lane_never_serves_longer_than_the_micro_cache_holds_the_answe
     connection.close()
 
 
-async def test_requests_with_credentials_or_a_body_take_the_ordinary_path(serve) -> None:
+async def test_requests_with_credentials_or_a_body_take_the_ordinary_path(
+    serve, petition_on
+) -> None:
     server = await serve()
     petition_id = await petition_on(server)
     connection = await connect(server)
@@ -225,7 +239,7 @@ async def test_requests_with_credentials_or_a_body_take_the_ordinary_path(serve)
     connection.close()
 
 
-async def test_lane_answers_are_counted_and_limited_like_ordinary_ones(serve) -> None:
+async def test_lane_answers_are_counted_and_limited_like_ordinary_ones(serve, petition_on) -> None:
     server = await serve(admission={"rate_overrides": {"public-read": {"rate": 0.01, "burst": 3}}})
     petition_id = await petition_on(server)
     connection = await connect(server)
@@ -247,7 +261,9 @@ async def test_lane_answers_are_counted_and_limited_like_ordinary_ones(serve) ->
     assert f'qatysu_http_requests_total{{{route},status="429"}} 1.0' in metrics
 
 
-async def test_a_client_behind_a_trusted_proxy_is_limited_by_its_own_address(serve) -> None:
+async def test_a_client_behind_a_trusted_proxy_is_limited_by_its_own_address(
+    serve, petition_on
+) -> None:
     server = await serve(
         server={"trusted_proxies": ["127.0.0.1/32"]},
         admission={"rate_overrides": {"public-read": {"rate": 0.01, "burst": 1}}},
@@ -265,7 +281,7 @@ async def test_a_client_behind_a_trusted_proxy_is_limited_by_its_own_address(ser
 
 
 async def test_connections_only_the_lane_served_are_closed_when_the_server_stops(
-    make_settings,
+    make_settings, petition_on
 ) -> None:
     server = await start_server(make_settings(server={"port": 0}, admission={"enabled": True}))
     petition_id = await petition_on(server)
@@ -285,7 +301,9 @@ async def test_with_admission_off_there_is_no_lane(serve) -> None:
     assert keys.FAST_LANE not in server.app
 
 
-async def test_while_the_edge_refuses_a_hot_read_is_refused_before_the_lane(serve) -> None:
+async def test_while_the_edge_refuses_a_hot_read_is_refused_before_the_lane(
+    serve, petition_on
+) -> None:
     server = await serve()
     petition_id = await petition_on(server)
     connection = await connect(server)

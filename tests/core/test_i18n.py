@@ -22,8 +22,9 @@ from core import errors
 from core.app import create_app
 from core.errors import Conflict, Problem, invalid
 from core.i18n import LANGUAGES, LOCALE_DIR, Message, catalogue, negotiate, render
-from tests.conftest import JWT_SECRET, REPO_ROOT, agency, auth, citizen, moderator, token
-from tests.plugins.petitions.helpers import BASE, PETITION, approved_petition, moderate
+from tests.support.identities import JWT_SECRET, agency, auth, citizen, moderator, token
+from tests.support.petitions import BASE, PETITION
+from tests.support.services import REPO_ROOT
 
 TRANSLATED = [language for language in LANGUAGES if language != "en"]
 PROBLEM_CLASSES = {
@@ -255,7 +256,9 @@ async def test_a_404_answers_in_the_accept_language(
     assert body == {"type": "/problems/not-found", "title": title, "status": 404, "detail": detail}
 
 
-async def test_a_conflict_with_fields_answers_in_russian(client: Any) -> None:
+async def test_a_conflict_with_fields_answers_in_russian(
+    client: Any, approved_petition, moderate
+) -> None:
     petition = await approved_petition(client)
 
     response = await moderate(client, petition["id"], "approve")

@@ -15,9 +15,11 @@ from core.idempotency import LocalAnswers
 from plugins.consultations.tables import comments, consultations
 from plugins.information.tables import items, requests
 from plugins.petitions.tables import petitions
-from tests.conftest import REDIS_URL, agency, citizen, free_port, require_redis
-from tests.plugins.consultations.helpers import DRAFT, open_consultation, window
-from tests.plugins.petitions.helpers import PETITION, error_fields, problem
+from tests.support.consultations import DRAFT, window
+from tests.support.identities import agency, citizen
+from tests.support.petitions import PETITION
+from tests.support.problems import error_fields, problem
+from tests.support.services import free_port
 
 REQUEST = {
     "agency": "almaty-akimat",
@@ -67,7 +69,7 @@ async def rows(client: Any, kind: str) -> int:
 
 
 @pytest.fixture
-async def ready(client: Any) -> AsyncIterator[Any]:
+async def ready(client: Any, open_consultation) -> AsyncIterator[Any]:
     """The client, with one open consultation to comment on."""
     OPEN_CONSULTATION[id(client)] = (await open_consultation(client))["id"]
     yield client
@@ -179,10 +181,9 @@ async def test_a_retry_after_an_unknown_outcome_names_the_stored_resource_not_a_
 
 
 async def test_answers_kept_in_redis_are_replayed_by_another_instance(
-    make_client: Any, tmp_path: Any
+    make_client: Any, tmp_path: Any, redis_url: str
 ) -> None:
-    await require_redis()
-    shared = {"url": REDIS_URL, "key_prefix": f"qatysu-test-{uuid.uuid4().hex}:"}
+    shared = {"url": redis_url, "key_prefix": f"qatysu-test-{uuid.uuid4().hex}:"}
     database = f"sqlite:///{tmp_path / 'shared.db'}"
     one = await make_client(database, redis=shared)
     other = await make_client(database, redis=shared)

@@ -31,7 +31,7 @@ from core.identity import (
 from core.iin import iin_hash
 from core.routing import RoutePolicy, RouteRegistry
 from core.settings import SettingsError, build_settings
-from tests.conftest import IIN_SECRET, JWT_SECRET, auth, token
+from tests.support.identities import IIN_SECRET, JWT_SECRET, auth, token
 
 IIN = "900101300126"
 

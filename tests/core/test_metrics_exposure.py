@@ -9,7 +9,8 @@ import pytest
 
 from core import keys
 from core.settings import SettingsError, build_settings
-from tests.conftest import auth, free_port
+from tests.support.identities import auth
+from tests.support.services import free_port
 
 METRICS_TOKEN = "metrics-scrape-token-0123456789abcdef"
 

@@ -17,7 +17,7 @@ from core.identity import Identity
 from core.middlewares import envelope_middleware, identity_middleware
 from core.routing import RoutePolicy
 from core.storage.writer import Writer
-from tests.conftest import auth, citizen
+from tests.support.identities import auth, citizen
 
 FORGED = auth("not.a.jwt")
 METRICS_TOKEN = "metrics-token-that-is-long-enough-0123456789"

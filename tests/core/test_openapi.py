@@ -2,25 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import re
-import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from openapi_spec_validator import validate
 
 from core import keys
 from core.routing import RouteRegistry
-
-VALIDATOR_CHECK = "import openapi_spec_validator"
-VALIDATE = (
-    "import json, sys\n"
-    "from openapi_spec_validator import validate\n"
-    "validate(json.load(sys.stdin))\n"
-)
 
 
 @pytest.fixture
@@ -148,30 +138,8 @@ def test_query_parameters_are_listed(document: tuple[dict[str, Any], RouteRegist
     assert query == expected
 
 
-def validator_python() -> str | None:
-    """A Python that can import openapi_spec_validator: this one, else the system's."""
-    for candidate in (sys.executable, shutil.which("python3"), "/usr/bin/python3"):
-        if candidate is None:
-            continue
-        probe = subprocess.run([candidate, "-c", VALIDATOR_CHECK], capture_output=True, check=False)
-        if probe.returncode == 0:
-            return candidate
-    return None
-
-
-@pytest.mark.slow
 def test_the_document_passes_the_openapi_spec_validator(
     document: tuple[dict[str, Any], RouteRegistry],
 ) -> None:
     spec, _ = document
-    python = validator_python()
-    if python is None:
-        pytest.skip("openapi_spec_validator is not installed for any Python here")
-    result = subprocess.run(
-        [python, "-c", VALIDATE],
-        input=json.dumps(spec),
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
+    validate(spec)

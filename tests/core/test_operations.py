@@ -8,8 +8,7 @@ from typing import Any
 import pytest
 
 from core import keys
-from tests.conftest import citizen
-from tests.plugins.petitions.helpers import approved_petition, sign
+from tests.support.identities import citizen
 
 
 async def test_healthz_answers_ok(client: Any) -> None:
@@ -124,7 +123,7 @@ async def test_metrics_expose_the_latency_histogram_with_a_bucket_at_the_slo(cli
     )
 
 
-async def test_metrics_never_contain_an_iin(client: Any) -> None:
+async def test_metrics_never_contain_an_iin(client: Any, approved_petition, sign) -> None:
     from core.iin import synthetic_iin
 
     petition = await approved_petition(client)

@@ -10,7 +10,7 @@ import pytest
 
 from core.secret_keys import development_secrets, resolve_secrets
 from core.settings import SettingsError, build_settings
-from tests.conftest import IIN_SECRET, JWT_SECRET
+from tests.support.identities import IIN_SECRET, JWT_SECRET
 
 
 def settings(tmp_path: Path, **server: Any) -> Any:

@@ -9,7 +9,7 @@ import pytest
 
 from core.plugins import PluginHost
 from core.settings import RateOverride, SettingsError, build_settings, load_settings
-from tests.conftest import REPO_ROOT
+from tests.support.services import REPO_ROOT
 
 
 def write_config(tmp_path: Path, text: str) -> Path:

@@ -19,7 +19,7 @@ import pytest
 
 from core.settings import build_settings
 from core.workers import prepare_multiprocess_metrics
-from tests.conftest import free_port, spawn_server
+from tests.support.services import free_port, spawn_server
 
 pytestmark = pytest.mark.slow
 

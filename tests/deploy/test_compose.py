@@ -19,7 +19,7 @@ import yaml
 
 from core.server import shutdown_budget
 from core.settings import build_settings
-from tests.conftest import REPO_ROOT, service_unavailable
+from tests.support.services import REPO_ROOT, service_unavailable
 
 DEPLOY = REPO_ROOT / "deploy"
 COMPOSE_FILE = DEPLOY / "docker-compose.yml"

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
+import shlex
 from array import array
 
-from loadtests.bench import build_parser, signature_verdict
+from loadtests.bench import RUNNERS, build_parser, signature_verdict
 from loadtests.flood import FloodResult, format_flood_report
 from loadtests.report import markdown_table
+from loadtests.servers import REPO_ROOT
 
 
 def test_markdown_table_aligns_numbers_right() -> None:
@@ -67,3 +70,17 @@ def test_the_benchmark_offers_overload_costs_and_the_generator_ceiling() -> None
     assert not parser.parse_args(["overload", "--no-costs"]).costs
     assert parser.parse_args(["costs"]).cases[0] == "read_warm"
     assert parser.parse_args(["generator", "--rates", "100,200"]).rates == [100.0, 200.0]
+
+
+def bench_recipe() -> list[list[str]]:
+    """The argument lists of the ``python -m loadtests.bench`` lines of ``make bench``."""
+    lines = (REPO_ROOT / "Makefile").read_text().splitlines()
+    start = lines.index("bench: $(STAMP_DEV)") + 1
+    recipe = itertools.takewhile(lambda line: line.startswith("\t"), lines[start:])
+    return [shlex.split(line.split("-m loadtests.bench", 1)[1]) for line in recipe]
+
+
+def test_make_bench_runs_every_benchmark_once_with_arguments_the_cli_accepts() -> None:
+    parser = build_parser()
+    modes = [parser.parse_args(argv).mode for argv in bench_recipe()]
+    assert sorted(modes) == sorted(RUNNERS)

@@ -24,7 +24,7 @@ import pytest
 from core.iin import iin_hash, synthetic_iin
 from loadtests.seeding import call, citizen_token, create_approved_petition
 from loadtests.servers import BENCH_SECRET_ENV
-from tests.conftest import service_unavailable
+from tests.support.services import service_unavailable
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis]
 

@@ -30,7 +30,7 @@ from loadtests.stacks import (
     measure_step,
     running_stack,
 )
-from tests.conftest import service_unavailable
+from tests.support.services import service_unavailable
 
 pytestmark = pytest.mark.slow
 

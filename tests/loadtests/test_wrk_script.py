@@ -13,7 +13,16 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from loadtests.wrk import RESULT_MARKER, lua_string, parse_wrk_output, run_wrk, wrk_lua_script
+from loadtests.wrk import (
+    RESULT_MARKER,
+    WRK_INSTALL_HINT,
+    lua_string,
+    parse_wrk_output,
+    run_wrk,
+    wrk_available,
+    wrk_lua_script,
+)
+from tests.support.services import service_unavailable
 
 
 def test_static_script_counts_statuses_without_tokens() -> None:
@@ -96,7 +105,15 @@ def recording_server(seen: list[str], header: str) -> Iterator[int]:
         server.join(10)
 
 
+@pytest.fixture
+def wrk() -> None:
+    """wrk on PATH: a skip without it, a failure where it is required (CI installs it)."""
+    if not wrk_available():
+        service_unavailable(WRK_INSTALL_HINT)
+
+
 @pytest.mark.slow
+@pytest.mark.usefixtures("wrk")
 def test_wrk_spends_each_token_once(tmp_path: Path) -> None:
     seen: list[str] = []
     tokens = [f"token-{n}" for n in range(200_000)]
@@ -119,6 +136,7 @@ def test_wrk_spends_each_token_once(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("wrk")
 def test_wrk_sends_each_forwarded_client_in_turn(tmp_path: Path) -> None:
     seen: list[str] = []
     script = tmp_path / "read.lua"

@@ -18,7 +18,8 @@ from core.hookspecs import hookimpl
 from core.identity import Identity, Role, mint_token
 from core.iin import iin_hash, synthetic_iin
 from plugins import bearer_tokens
-from tests.conftest import IIN_SECRET, REPO_ROOT, SettingsFactory, token
+from tests.support.identities import IIN_SECRET, token
+from tests.support.services import REPO_ROOT, SettingsFactory
 
 OTHER_IIN_SECRET = "another-iin-secret-that-is-long-enough-0123"
 

@@ -7,14 +7,9 @@ from core import keys
 from core.app import create_app
 from core.settings import SettingsError
 from plugins.petitions.tables import petitions
-from tests.conftest import citizen, moderator
-from tests.plugins.consultations.helpers import (
-    BASE,
-    comment,
-    open_consultation,
-    plugin_settings,
-)
-from tests.plugins.petitions.helpers import PETITION, file_petition
+from tests.support.consultations import BASE
+from tests.support.identities import citizen, moderator
+from tests.support.petitions import PETITION
 
 SPAM = "Buy CHEAP pills now, the best offer in town for everyone who reads this petition."
 REASON = "the text contains content that is not allowed"
@@ -23,7 +18,7 @@ REASON = "the text contains content that is not allowed"
 async def _client(make_client, database_url, **patterns):
     return await make_client(
         database_url,
-        plugins=plugin_settings("plugins.pattern_moderation"),
+        plugins={"enabled": ["plugins.pattern_moderation"]},
         pattern_moderation=patterns,
     )
 
@@ -40,7 +35,7 @@ async def test_a_reject_pattern_refuses_a_petition_with_the_reason(make_client, 
 
 
 async def test_a_reject_pattern_refuses_a_consultation_comment_with_the_reason(
-    make_client, database_url
+    make_client, database_url, comment, open_consultation
 ):
     client = await _client(make_client, database_url, reject_patterns=[r"cheap\s+pills"])
     consultation = await open_consultation(client)
@@ -51,7 +46,9 @@ async def test_a_reject_pattern_refuses_a_consultation_comment_with_the_reason(
     assert listed["items"] == []
 
 
-async def test_the_reject_reason_comes_from_config(make_client, database_url):
+async def test_the_reject_reason_comes_from_config(
+    make_client, database_url, comment, open_consultation
+):
     client = await _client(
         make_client, database_url, reject_patterns=["pills"], reject_reason="no advertising"
     )
@@ -60,7 +57,9 @@ async def test_the_reject_reason_comes_from_config(make_client, database_url):
     assert (await response.json())["errors"] == [{"field": "text", "message": "no advertising"}]
 
 
-async def test_a_flag_pattern_lets_a_comment_through_flagged(make_client, database_url):
+async def test_a_flag_pattern_lets_a_comment_through_flagged(
+    make_client, database_url, comment, open_consultation
+):
     client = await _client(make_client, database_url, flag_patterns=["https?://"])
     consultation = await open_consultation(client)
     flagged = await comment(client, consultation["id"], 1, text="See HTTPS://example.kz")
@@ -79,7 +78,9 @@ async def test_a_flag_pattern_lets_a_comment_through_flagged(make_client, databa
     ]
 
 
-async def test_a_flag_pattern_lets_a_petition_through_flagged(make_client, database_url):
+async def test_a_flag_pattern_lets_a_petition_through_flagged(
+    make_client, database_url, file_petition
+):
     client = await _client(make_client, database_url, flag_patterns=["offer"])
     petition = await file_petition(client, text=SPAM)
     async with client.app[keys.DATABASE].read() as conn:
@@ -89,7 +90,7 @@ async def test_a_flag_pattern_lets_a_petition_through_flagged(make_client, datab
     assert flagged is True
 
 
-async def test_reject_beats_flag(make_client, database_url):
+async def test_reject_beats_flag(make_client, database_url, comment, open_consultation):
     client = await _client(
         make_client, database_url, reject_patterns=["pills"], flag_patterns=["offer"]
     )
@@ -97,8 +98,10 @@ async def test_reject_beats_flag(make_client, database_url):
     assert (await comment(client, consultation["id"], text=SPAM)).status == 422
 
 
-async def test_without_the_plugin_the_same_text_passes(make_client, database_url):
-    client = await make_client(database_url, plugins=plugin_settings())
+async def test_without_the_plugin_the_same_text_passes(
+    make_client, database_url, comment, file_petition, open_consultation
+):
+    client = await make_client(database_url)
     petition = await file_petition(client, text=SPAM)
     consultation = await open_consultation(client)
     response = await comment(client, consultation["id"], text=SPAM)
@@ -106,7 +109,9 @@ async def test_without_the_plugin_the_same_text_passes(make_client, database_url
     assert response.status == 201
 
 
-async def test_each_app_keeps_its_own_patterns(make_client, database_url):
+async def test_each_app_keeps_its_own_patterns(
+    make_client, database_url, comment, open_consultation
+):
     strict = await _client(make_client, database_url, reject_patterns=["pills"])
     lenient = await _client(make_client, database_url, reject_patterns=["casino"])
     strict_consultation = await open_consultation(strict)
@@ -124,7 +129,7 @@ async def test_an_invalid_regex_fails_at_app_creation_naming_the_setting(
 
 
 async def test_a_petition_touching_a_listed_subject_is_flagged_with_its_code(
-    make_client, database_url
+    make_client, database_url, file_petition
 ):
     client = await _client(
         make_client,
@@ -145,7 +150,9 @@ async def test_a_petition_touching_a_listed_subject_is_flagged_with_its_code(
     assert rows == {flagged["id"]: True, plain["id"]: False}
 
 
-async def test_subject_patterns_flag_petitions_only(make_client, database_url):
+async def test_subject_patterns_flag_petitions_only(
+    make_client, database_url, comment, open_consultation
+):
     client = await _client(make_client, database_url, subject_patterns={"elections": ["election"]})
     consultation = await open_consultation(client)
 
@@ -156,7 +163,7 @@ async def test_subject_patterns_flag_petitions_only(make_client, database_url):
 
 async def test_an_invalid_subject_pattern_stops_the_server_naming_it(make_settings):
     settings = make_settings(
-        plugins=plugin_settings("plugins.pattern_moderation"),
+        plugins={"enabled": ["plugins.pattern_moderation"]},
         pattern_moderation={"subject_patterns": {"elections": ["(unclosed"]}},
     )
     with pytest.raises(

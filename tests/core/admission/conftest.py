@@ -15,7 +15,7 @@ import redis.asyncio as redis
 
 from core.admission.gcra import LocalRateLimiter, RateLimiter
 from core.admission.ratelimit_redis import RedisRateLimiter
-from tests.conftest import REDIS_URL, free_port, service_unavailable
+from tests.support.services import REDIS_URL, free_port, service_unavailable
 
 
 class FakeClock:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.conftest import auth, citizen
+from tests.support.identities import auth, citizen
 
 BUDGET = {"auth_failures": {"rate": 0.01, "burst": 3}}
 BAD = auth("eyJhbGciOiJIUzI1NiJ9.e30.AAAA")

@@ -13,8 +13,8 @@ from core.admission.priority import Priority, RatePolicy
 from core.connections import GUARD
 from core.hookspecs import hookimpl
 from core.routing import RoutePolicy
-from tests.conftest import citizen
-from tests.plugins.petitions.helpers import SMALL_FIGURES, approved_petition, petition_url, sign
+from tests.support.identities import citizen
+from tests.support.petitions import SMALL_FIGURES, petition_url
 
 
 class SlowRoutes:
@@ -191,7 +191,9 @@ async def test_sojourn_time_drives_the_edge_drop_probability(make_client) -> Non
     assert admission.edge.probability <= peak / 2
 
 
-async def test_a_write_gives_its_slot_back_while_it_waits_for_the_commit(make_client) -> None:
+async def test_a_write_gives_its_slot_back_while_it_waits_for_the_commit(
+    make_client, approved_petition, sign
+) -> None:
     client = await make_client(
         admission={"enabled": True, "fixed_limit": 1, "queue_capacity": 0},
         petitions=SMALL_FIGURES,

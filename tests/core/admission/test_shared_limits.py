@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from tests.conftest import citizen
 from tests.core.admission.test_middleware import SlowRoutes
+from tests.support.identities import citizen
 
 
 async def _limited(client) -> list[int]:

@@ -10,7 +10,6 @@ import pytest
 from core import keys
 from core.admission.priority import Priority
 from core.admission.ratelimit_redis import FallbackRateLimiter
-from tests.conftest import REDIS_URL, require_redis
 
 ADMISSION = {"enabled": True}
 
@@ -23,10 +22,9 @@ async def test_without_redis_the_local_limiter_answers(make_client: Any) -> None
 
 @pytest.mark.redis
 async def test_with_redis_configured_limits_go_through_redis_with_a_local_fallback(
-    make_client: Any,
+    make_client: Any, redis_url: str
 ) -> None:
-    await require_redis()
-    client = await make_client(admission=ADMISSION, redis={"url": REDIS_URL})
+    client = await make_client(admission=ADMISSION, redis={"url": redis_url})
     assert isinstance(client.app[keys.ADMISSION].limiter, FallbackRateLimiter)
 
 

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from core.storage.database import Database
 from core.storage.migrations import MigrationSet, migrate
-from tests.conftest import PostgresServer
+from tests.support.services import PostgresServer
 
 Schema = dict[str, dict[str, Any]]
 

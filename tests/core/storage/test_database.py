@@ -14,7 +14,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from core import keys
 from core.settings import SettingsError
 from core.storage.database import Database, async_url, storage_failure
-from tests.plugins.petitions.helpers import approved_petition, problem, sign
+from tests.support.problems import problem
 
 
 @pytest.mark.parametrize(
@@ -141,7 +141,7 @@ async def test_the_configured_statement_timeout_is_set_on_each_postgresql_connec
 
 @postgresql_only
 async def test_statement_timeout_bounds_reads_and_writes_held_by_a_lock_on_postgresql(
-    make_client: Any, database_url: str
+    make_client: Any, database_url: str, approved_petition, sign
 ) -> None:
     client = await make_client(database_url, database={"statement_timeout": 0.5})
     petition = await approved_petition(client)
@@ -170,7 +170,7 @@ async def test_statement_timeout_bounds_reads_and_writes_held_by_a_lock_on_postg
 
 @postgresql_only
 async def test_a_read_only_postgresql_refuses_writes_with_503_and_keeps_serving_reads(
-    make_client: Any, database_url: str
+    make_client: Any, database_url: str, approved_petition, sign
 ) -> None:
     client = await make_client(database_url)
     petition = await approved_petition(client)

@@ -20,6 +20,7 @@ from core.metrics import Metrics
 from core.storage.database import Database
 from core.storage.migrations import Migration, MigrationSet, create_tables, migrate
 from core.storage.writer import BatchKind, Writer
+from tests.support.storage import Gate
 
 metadata = sa.MetaData()
 items = sa.Table(
@@ -107,19 +108,6 @@ def insert_then_fail(label: str) -> Write:
         raise ValueError(f"rule broken by {label}")
 
     return write
-
-
-class Gate:
-    """A write that holds the writer inside its transaction until released."""
-
-    def __init__(self) -> None:
-        self.entered = asyncio.Event()
-        self.released = asyncio.Event()
-
-    async def __call__(self, conn: AsyncConnection) -> str:
-        self.entered.set()
-        await self.released.wait()
-        return "gate passed"
 
 
 async def hold(writer: Writer) -> tuple[Gate, asyncio.Task[Any]]:

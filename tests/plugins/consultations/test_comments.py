@@ -8,18 +8,8 @@ import sqlalchemy as sa
 from core import keys
 from core.iin import synthetic_iin
 from plugins.consultations.tables import comments
-from tests.conftest import agency, citizen, moderator
-from tests.plugins.consultations.helpers import (
-    BASE,
-    close_by_deadline,
-    comment,
-    fetch_rows,
-    open_consultation,
-    plugin_settings,
-    posted_comment,
-    read,
-    window,
-)
+from tests.support.consultations import BASE, window
+from tests.support.identities import agency, citizen, moderator
 
 
 async def _list(client, consultation_id, headers=None, **params) -> dict:
@@ -30,7 +20,7 @@ async def _list(client, consultation_id, headers=None, **params) -> dict:
     return await response.json()
 
 
-async def test_a_citizen_comments_on_a_section(client) -> None:
+async def test_a_citizen_comments_on_a_section(client, comment, open_consultation, read) -> None:
     consultation = await open_consultation(client)
     response = await comment(client, consultation["id"], 1, text="Publish the queue.", section=2)
     assert response.status == 201
@@ -52,7 +42,9 @@ async def test_a_citizen_comments_on_a_section(client) -> None:
     assert (await read(client, consultation["id"]))["comment_count"] == 1
 
 
-async def test_a_comment_stores_the_keyed_hash_never_the_iin(client) -> None:
+async def test_a_comment_stores_the_keyed_hash_never_the_iin(
+    client, fetch_rows, open_consultation, posted_comment
+) -> None:
     consultation = await open_consultation(client)
     await posted_comment(client, consultation["id"], 7)
     [row] = await fetch_rows(client, sa.select(comments))
@@ -60,14 +52,14 @@ async def test_a_comment_stores_the_keyed_hash_never_the_iin(client) -> None:
     assert synthetic_iin(7) not in " ".join(str(value) for value in row)
 
 
-async def test_commenting_needs_a_token(client) -> None:
+async def test_commenting_needs_a_token(client, open_consultation) -> None:
     consultation = await open_consultation(client)
     response = await client.post(f"{BASE}/{consultation['id']}/comments", json={"text": "Hi"})
     assert response.status == 401
 
 
 @pytest.mark.parametrize("headers", [agency(), moderator()])
-async def test_only_citizens_comment(client, headers) -> None:
+async def test_only_citizens_comment(client, headers, open_consultation) -> None:
     consultation = await open_consultation(client)
     response = await client.post(
         f"{BASE}/{consultation['id']}/comments", json={"text": "Hi"}, headers=headers
@@ -75,19 +67,23 @@ async def test_only_citizens_comment(client, headers) -> None:
     assert response.status == 403
 
 
-async def test_commenting_on_an_unknown_consultation_is_404(client) -> None:
+async def test_commenting_on_an_unknown_consultation_is_404(client, comment) -> None:
     assert (await comment(client, "nope")).status == 404
 
 
 @pytest.mark.parametrize("text", ["", "   ", "x" * 5001])
-async def test_an_empty_or_too_long_comment_is_422(client, text) -> None:
+async def test_an_empty_or_too_long_comment_is_422(
+    client, text, comment, open_consultation
+) -> None:
     consultation = await open_consultation(client)
     response = await comment(client, consultation["id"], text=text)
     assert response.status == 422
     assert [e["field"] for e in (await response.json())["errors"]] == ["text"]
 
 
-async def test_a_comment_on_a_section_that_does_not_exist_is_422(client) -> None:
+async def test_a_comment_on_a_section_that_does_not_exist_is_422(
+    client, comment, open_consultation
+) -> None:
     consultation = await open_consultation(client)
     response = await comment(client, consultation["id"], section=4)
     assert response.status == 422
@@ -96,7 +92,9 @@ async def test_a_comment_on_a_section_that_does_not_exist_is_422(client) -> None
     ]
 
 
-async def test_a_reply_to_a_comment_of_another_consultation_is_422(client) -> None:
+async def test_a_reply_to_a_comment_of_another_consultation_is_422(
+    client, comment, open_consultation, posted_comment
+) -> None:
     first = await open_consultation(client)
     second = await open_consultation(client)
     foreign = await posted_comment(client, first["id"])
@@ -107,21 +105,25 @@ async def test_a_reply_to_a_comment_of_another_consultation_is_422(client) -> No
     ]
 
 
-async def test_a_reply_to_an_unknown_comment_is_422(client) -> None:
+async def test_a_reply_to_an_unknown_comment_is_422(client, comment, open_consultation) -> None:
     consultation = await open_consultation(client)
     response = await comment(client, consultation["id"], parent_id="0123456789abcdef")
     assert response.status == 422
     assert [e["field"] for e in (await response.json())["errors"]] == ["parent_id"]
 
 
-async def test_a_reply_takes_its_parents_section_and_depth(client) -> None:
+async def test_a_reply_takes_its_parents_section_and_depth(
+    client, open_consultation, posted_comment
+) -> None:
     consultation = await open_consultation(client)
     parent = await posted_comment(client, consultation["id"], section=3)
     reply = await posted_comment(client, consultation["id"], 2, parent_id=parent["id"])
     assert (reply["section"], reply["parent_id"], reply["depth"]) == (3, parent["id"], 2)
 
 
-async def test_a_reply_about_another_section_is_422(client) -> None:
+async def test_a_reply_about_another_section_is_422(
+    client, comment, open_consultation, posted_comment
+) -> None:
     consultation = await open_consultation(client)
     parent = await posted_comment(client, consultation["id"], section=3)
     response = await comment(client, consultation["id"], parent_id=parent["id"], section=1)
@@ -129,7 +131,9 @@ async def test_a_reply_about_another_section_is_422(client) -> None:
     assert [e["field"] for e in (await response.json())["errors"]] == ["section"]
 
 
-async def test_a_thread_deeper_than_three_is_422(client) -> None:
+async def test_a_thread_deeper_than_three_is_422(
+    client, comment, open_consultation, posted_comment
+) -> None:
     consultation = await open_consultation(client)
     parent_id = None
     for depth in (1, 2, 3):
@@ -143,17 +147,19 @@ async def test_a_thread_deeper_than_three_is_422(client) -> None:
     ]
 
 
-async def test_the_thread_depth_limit_comes_from_config(make_client, database_url) -> None:
-    client = await make_client(
-        database_url, plugins=plugin_settings(), consultations={"max_thread_depth": 1}
-    )
+async def test_the_thread_depth_limit_comes_from_config(
+    make_client, database_url, comment, open_consultation, posted_comment
+) -> None:
+    client = await make_client(database_url, consultations={"max_thread_depth": 1})
     consultation = await open_consultation(client)
     parent = await posted_comment(client, consultation["id"])
     response = await comment(client, consultation["id"], 2, parent_id=parent["id"])
     assert response.status == 422
 
 
-async def test_comments_list_in_thread_order_oldest_first(client) -> None:
+async def test_comments_list_in_thread_order_oldest_first(
+    client, open_consultation, posted_comment
+) -> None:
     consultation = await open_consultation(client)
     cid = consultation["id"]
     a = await posted_comment(client, cid, 1, text="A")
@@ -182,7 +188,7 @@ async def test_comments_list_in_thread_order_oldest_first(client) -> None:
     assert body["next_cursor"] is None
 
 
-async def test_comments_page_with_a_cursor(client) -> None:
+async def test_comments_page_with_a_cursor(client, open_consultation, posted_comment) -> None:
     consultation = await open_consultation(client)
     posted = [
         (await posted_comment(client, consultation["id"], n, text=f"c{n}"))["id"]
@@ -200,7 +206,7 @@ async def test_comments_page_with_a_cursor(client) -> None:
     assert third["next_cursor"] is None
 
 
-async def test_comments_filter_by_section(client) -> None:
+async def test_comments_filter_by_section(client, open_consultation, posted_comment) -> None:
     consultation = await open_consultation(client)
     on_two = await posted_comment(client, consultation["id"], 1, section=2)
     await posted_comment(client, consultation["id"], 2, section=1)
@@ -215,14 +221,18 @@ async def test_listing_comments_of_an_unknown_consultation_is_404(client) -> Non
     assert response.status == 404
 
 
-async def test_comments_before_the_consultation_opens_are_409(client) -> None:
+async def test_comments_before_the_consultation_opens_are_409(
+    client, comment, open_consultation
+) -> None:
     consultation = await open_consultation(client, **window(opens_in=dt.timedelta(days=1)))
     response = await comment(client, consultation["id"])
     assert response.status == 409
     assert (await response.json())["consultation_status"] == "upcoming"
 
 
-async def test_comments_after_the_closing_time_are_409(client) -> None:
+async def test_comments_after_the_closing_time_are_409(
+    client, close_by_deadline, comment, open_consultation
+) -> None:
     consultation = await open_consultation(client)
     await close_by_deadline(client, consultation["id"])
     response = await comment(client, consultation["id"])
@@ -238,7 +248,9 @@ async def _hide(client, consultation_id, comment_id, headers=None, reason="Insul
     )
 
 
-async def test_a_hidden_comment_leaves_public_lists_but_stays_in_the_database(client) -> None:
+async def test_a_hidden_comment_leaves_public_lists_but_stays_in_the_database(
+    client, fetch_rows, open_consultation, posted_comment, read
+) -> None:
     consultation = await open_consultation(client)
     kept = await posted_comment(client, consultation["id"], 1, text="Fine")
     abusive = await posted_comment(client, consultation["id"], 2, text="Abuse")
@@ -256,7 +268,9 @@ async def test_a_hidden_comment_leaves_public_lists_but_stays_in_the_database(cl
     assert row.hidden_at is not None
 
 
-async def test_a_moderator_lists_hidden_comments_with_the_reason(client) -> None:
+async def test_a_moderator_lists_hidden_comments_with_the_reason(
+    client, open_consultation, posted_comment
+) -> None:
     consultation = await open_consultation(client)
     kept = await posted_comment(client, consultation["id"], 1)
     abusive = await posted_comment(client, consultation["id"], 2)
@@ -268,7 +282,7 @@ async def test_a_moderator_lists_hidden_comments_with_the_reason(client) -> None
     ]
 
 
-async def test_listing_hidden_comments_needs_a_moderator(client) -> None:
+async def test_listing_hidden_comments_needs_a_moderator(client, open_consultation) -> None:
     consultation = await open_consultation(client)
     url = f"{BASE}/{consultation['id']}/comments"
     anonymous = await client.get(url, params={"include_hidden": "true"})
@@ -276,7 +290,7 @@ async def test_listing_hidden_comments_needs_a_moderator(client) -> None:
     assert (anonymous.status, as_citizen.status) == (401, 403)
 
 
-async def test_hiding_needs_a_reason(client) -> None:
+async def test_hiding_needs_a_reason(client, open_consultation, posted_comment) -> None:
     consultation = await open_consultation(client)
     posted = await posted_comment(client, consultation["id"])
     response = await _hide(client, consultation["id"], posted["id"], reason="")
@@ -284,7 +298,7 @@ async def test_hiding_needs_a_reason(client) -> None:
     assert [e["field"] for e in (await response.json())["errors"]] == ["reason"]
 
 
-async def test_hiding_twice_is_409(client) -> None:
+async def test_hiding_twice_is_409(client, open_consultation, posted_comment, read) -> None:
     consultation = await open_consultation(client)
     posted = await posted_comment(client, consultation["id"])
     assert (await _hide(client, consultation["id"], posted["id"])).status == 200
@@ -293,13 +307,15 @@ async def test_hiding_twice_is_409(client) -> None:
 
 
 @pytest.mark.parametrize(("headers", "status"), [(citizen(1), 403), (agency(), 403)])
-async def test_only_moderators_hide_comments(client, headers, status) -> None:
+async def test_only_moderators_hide_comments(
+    client, headers, status, open_consultation, posted_comment
+) -> None:
     consultation = await open_consultation(client)
     posted = await posted_comment(client, consultation["id"])
     assert (await _hide(client, consultation["id"], posted["id"], headers=headers)).status == status
 
 
-async def test_hiding_without_a_token_is_401(client) -> None:
+async def test_hiding_without_a_token_is_401(client, open_consultation, posted_comment) -> None:
     consultation = await open_consultation(client)
     posted = await posted_comment(client, consultation["id"])
     response = await client.post(
@@ -308,7 +324,9 @@ async def test_hiding_without_a_token_is_401(client) -> None:
     assert response.status == 401
 
 
-async def test_hiding_an_unknown_comment_or_consultation_is_404(client) -> None:
+async def test_hiding_an_unknown_comment_or_consultation_is_404(
+    client, open_consultation, posted_comment
+) -> None:
     first = await open_consultation(client)
     second = await open_consultation(client)
     foreign = await posted_comment(client, first["id"])
@@ -317,7 +335,9 @@ async def test_hiding_an_unknown_comment_or_consultation_is_404(client) -> None:
     assert (await _hide(client, "nope", foreign["id"])).status == 404
 
 
-async def test_a_reply_to_a_hidden_comment_is_422(client) -> None:
+async def test_a_reply_to_a_hidden_comment_is_422(
+    client, comment, open_consultation, posted_comment
+) -> None:
     consultation = await open_consultation(client)
     posted = await posted_comment(client, consultation["id"])
     await _hide(client, consultation["id"], posted["id"])
@@ -328,7 +348,9 @@ async def test_a_reply_to_a_hidden_comment_is_422(client) -> None:
     ]
 
 
-async def test_a_reply_stays_listed_when_its_parent_is_hidden_later(client) -> None:
+async def test_a_reply_stays_listed_when_its_parent_is_hidden_later(
+    client, open_consultation, posted_comment
+) -> None:
     consultation = await open_consultation(client)
     parent = await posted_comment(client, consultation["id"])
     reply = await posted_comment(client, consultation["id"], 2, parent_id=parent["id"])

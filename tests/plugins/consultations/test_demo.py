@@ -1,10 +1,10 @@
 from __future__ import annotations
 
 from plugins.consultations.demo import DEMO_ID, seed_consultation
-from tests.plugins.consultations.helpers import BASE, read
+from tests.support.consultations import BASE
 
 
-async def test_the_demo_seed_is_an_open_consultation_with_a_thread_and_votes(client) -> None:
+async def test_the_demo_seed_is_an_open_consultation_with_a_thread_and_votes(client, read) -> None:
     lines = await seed_consultation(client.app)
     assert lines == [
         "consultations: 1 demo consultation seeded",
@@ -24,7 +24,7 @@ async def test_the_demo_seed_is_an_open_consultation_with_a_thread_and_votes(cli
     ]
 
 
-async def test_the_demo_seed_runs_twice_without_duplicating(client) -> None:
+async def test_the_demo_seed_runs_twice_without_duplicating(client, read) -> None:
     await seed_consultation(client.app)
     again = await seed_consultation(client.app)
     assert again[0] == "consultations: demo data present"

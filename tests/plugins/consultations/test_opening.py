@@ -5,19 +5,11 @@ import datetime as dt
 import pytest
 
 from core import keys
-from tests.conftest import agency, citizen, moderator
-from tests.plugins.consultations.helpers import (
-    BASE,
-    DRAFT,
-    now,
-    open_consultation,
-    plugin_settings,
-    read,
-    window,
-)
+from tests.support.consultations import BASE, DRAFT, now, window
+from tests.support.identities import agency, citizen, moderator
 
 
-async def test_an_agency_opens_a_consultation_with_sections_numbered_in_order(client) -> None:
+async def test_an_agency_opens_a_consultation_with_sections_numbered_in_order(client, read) -> None:
     response = await client.post(BASE, json={**DRAFT, **window()}, headers=agency("astana-akimat"))
     assert response.status == 201, await response.text()
     body = await response.json()
@@ -45,7 +37,7 @@ async def test_an_agency_opens_a_consultation_with_sections_numbered_in_order(cl
     assert await read(client, body["id"]) == body
 
 
-async def test_given_section_numbers_order_the_sections(client) -> None:
+async def test_given_section_numbers_order_the_sections(client, open_consultation) -> None:
     sections = [
         {"number": 2, "text": "second"},
         {"number": 3, "text": "third"},
@@ -59,7 +51,7 @@ async def test_given_section_numbers_order_the_sections(client) -> None:
     ]
 
 
-async def test_a_consultation_opening_later_is_upcoming(client) -> None:
+async def test_a_consultation_opening_later_is_upcoming(client, open_consultation) -> None:
     body = await open_consultation(client, **window(opens_in=dt.timedelta(days=1)))
     assert body["status"] == "upcoming"
 
@@ -107,9 +99,7 @@ async def test_a_backdated_opening_does_not_shorten_the_discussion(client) -> No
 
 
 async def test_the_minimum_discussion_period_comes_from_config(make_client, database_url) -> None:
-    client = await make_client(
-        database_url, plugins=plugin_settings(), consultations={"min_discussion_days": 2}
-    )
+    client = await make_client(database_url, consultations={"min_discussion_days": 2})
     response = await client.post(BASE, json={**DRAFT, **window(days=3)}, headers=agency())
     assert response.status == 201
 
@@ -160,12 +150,12 @@ async def test_times_without_a_time_zone_are_refused(client) -> None:
     assert [e["field"] for e in (await response.json())["errors"]] == ["opens_at"]
 
 
-async def test_times_are_stored_in_utc(client) -> None:
+async def test_times_are_stored_in_utc(client, open_consultation) -> None:
     times = {"opens_at": "2030-01-01T10:00:00+05:00", "closes_at": "2030-02-01T10:00:00+05:00"}
     body = await open_consultation(client, **times)
     assert (body["opens_at"], body["closes_at"]) == ("2030-01-01T05:00:00Z", "2030-02-01T05:00:00Z")
 
 
-async def test_opening_emits_consultation_opened(client) -> None:
+async def test_opening_emits_consultation_opened(client, open_consultation) -> None:
     await open_consultation(client)
     assert client.app[keys.EVENTS].emitted == {"consultation.opened": 1}

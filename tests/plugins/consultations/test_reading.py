@@ -4,16 +4,8 @@ import datetime as dt
 
 import pytest
 
-from tests.conftest import agency
-from tests.plugins.consultations.helpers import (
-    BASE,
-    close_by_deadline,
-    open_consultation,
-    past_minimum_discussion,
-    read,
-    vote,
-    window,
-)
+from tests.support.consultations import BASE, window
+from tests.support.identities import agency
 
 
 async def test_reading_an_unknown_consultation_is_404(client) -> None:
@@ -22,7 +14,9 @@ async def test_reading_an_unknown_consultation_is_404(client) -> None:
     assert response.content_type == "application/problem+json"
 
 
-async def test_a_read_carries_an_etag_and_cache_control_and_answers_304(client) -> None:
+async def test_a_read_carries_an_etag_and_cache_control_and_answers_304(
+    client, open_consultation
+) -> None:
     consultation = await open_consultation(client)
     first = await client.get(f"{BASE}/{consultation['id']}")
     etag = first.headers["ETag"]
@@ -32,7 +26,7 @@ async def test_a_read_carries_an_etag_and_cache_control_and_answers_304(client) 
     assert again.headers["ETag"] == etag
 
 
-async def test_a_vote_changes_the_etag(client) -> None:
+async def test_a_vote_changes_the_etag(client, open_consultation, vote) -> None:
     consultation = await open_consultation(client)
     before = (await client.get(f"{BASE}/{consultation['id']}")).headers["ETag"]
     assert (await vote(client, consultation["id"], 1, "support")).status == 201
@@ -41,25 +35,33 @@ async def test_a_vote_changes_the_etag(client) -> None:
     assert (await after.json())["votes"]["support"] == 1
 
 
-async def test_a_consultation_past_its_closing_time_reads_as_closed(client) -> None:
+async def test_a_consultation_past_its_closing_time_reads_as_closed(
+    client, close_by_deadline, open_consultation, read
+) -> None:
     consultation = await open_consultation(client)
     await close_by_deadline(client, consultation["id"])
     assert (await read(client, consultation["id"]))["status"] == "closed"
 
 
-async def _three_states(client) -> dict[str, str]:
-    open_ = await open_consultation(client, title="An open consultation")
-    upcoming = await open_consultation(
-        client, title="An upcoming consultation", **window(opens_in=dt.timedelta(days=2))
-    )
-    closed = await open_consultation(client, title="A closed consultation")
-    await close_by_deadline(client, closed["id"])
-    return {"open": open_["id"], "upcoming": upcoming["id"], "closed": closed["id"]}
+@pytest.fixture
+def three_states(open_consultation, close_by_deadline):
+    """One open, one upcoming and one closed consultation: their ids by status."""
+
+    async def opened(client) -> dict[str, str]:
+        open_ = await open_consultation(client, title="An open consultation")
+        upcoming = await open_consultation(
+            client, title="An upcoming consultation", **window(opens_in=dt.timedelta(days=2))
+        )
+        closed = await open_consultation(client, title="A closed consultation")
+        await close_by_deadline(client, closed["id"])
+        return {"open": open_["id"], "upcoming": upcoming["id"], "closed": closed["id"]}
+
+    return opened
 
 
 @pytest.mark.parametrize("status", ["open", "upcoming", "closed"])
-async def test_the_list_filters_by_status(client, status) -> None:
-    ids = await _three_states(client)
+async def test_the_list_filters_by_status(client, status, three_states) -> None:
+    ids = await three_states(client)
     response = await client.get(BASE, params={"status": status})
     assert response.status == 200
     body = await response.json()
@@ -68,7 +70,9 @@ async def test_the_list_filters_by_status(client, status) -> None:
     assert body["next_cursor"] is None
 
 
-async def test_a_consultation_closed_by_its_report_lists_as_closed(client) -> None:
+async def test_a_consultation_closed_by_its_report_lists_as_closed(
+    client, open_consultation, past_minimum_discussion
+) -> None:
     consultation = await open_consultation(client)
     await past_minimum_discussion(client, consultation["id"])
     report = await client.post(
@@ -81,14 +85,14 @@ async def test_a_consultation_closed_by_its_report_lists_as_closed(client) -> No
     assert opened["items"] == []
 
 
-async def test_the_list_filters_by_agency(client) -> None:
+async def test_the_list_filters_by_agency(client, open_consultation) -> None:
     await open_consultation(client, "almaty-akimat")
     mine = await open_consultation(client, "astana-akimat")
     body = await (await client.get(BASE, params={"agency": "astana-akimat"})).json()
     assert [item["id"] for item in body["items"]] == [mine["id"]]
 
 
-async def test_the_list_pages_newest_first_with_a_cursor(client) -> None:
+async def test_the_list_pages_newest_first_with_a_cursor(client, open_consultation) -> None:
     created = [
         (await open_consultation(client, title=f"Consultation number {n}"))["id"] for n in range(5)
     ]
@@ -108,7 +112,7 @@ async def test_the_list_pages_newest_first_with_a_cursor(client) -> None:
     assert seen == list(reversed(created))
 
 
-async def test_list_items_leave_out_sections_and_report(client) -> None:
+async def test_list_items_leave_out_sections_and_report(client, open_consultation) -> None:
     consultation = await open_consultation(client)
     item = (await (await client.get(BASE)).json())["items"][0]
     assert "sections" not in item

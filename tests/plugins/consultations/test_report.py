@@ -9,19 +9,8 @@ from core import keys
 from core.clock import as_utc
 from plugins.consultations.sweeper import record_closed
 from plugins.consultations.tables import consultations
-from tests.conftest import agency, citizen, moderator
-from tests.plugins.consultations.helpers import (
-    BASE,
-    close_by_deadline,
-    comment,
-    fetch_rows,
-    open_consultation,
-    past_minimum_discussion,
-    posted_comment,
-    read,
-    vote,
-    window,
-)
+from tests.support.consultations import BASE, window
+from tests.support.identities import agency, citizen, moderator
 
 
 async def _report(client, consultation_id, body=None, headers=None):
@@ -32,7 +21,9 @@ async def _report(client, consultation_id, body=None, headers=None):
     )
 
 
-async def test_the_owning_agency_publishes_a_report_that_closes_the_consultation(client) -> None:
+async def test_the_owning_agency_publishes_a_report_that_closes_the_consultation(
+    client, open_consultation, past_minimum_discussion, posted_comment, read
+) -> None:
     consultation = await open_consultation(client)
     await past_minimum_discussion(client, consultation["id"])
     cid = consultation["id"]
@@ -58,7 +49,9 @@ async def test_the_owning_agency_publishes_a_report_that_closes_the_consultation
     assert await read(client, cid) == published
 
 
-async def test_after_the_report_comments_and_votes_are_409(client) -> None:
+async def test_after_the_report_comments_and_votes_are_409(
+    client, comment, open_consultation, past_minimum_discussion, vote
+) -> None:
     consultation = await open_consultation(client)
     await past_minimum_discussion(client, consultation["id"])
     assert (await _report(client, consultation["id"])).status == 201
@@ -70,7 +63,9 @@ async def test_after_the_report_comments_and_votes_are_409(client) -> None:
     )
 
 
-async def test_a_second_report_is_409(client) -> None:
+async def test_a_second_report_is_409(
+    client, open_consultation, past_minimum_discussion, read
+) -> None:
     consultation = await open_consultation(client)
     await past_minimum_discussion(client, consultation["id"])
     assert (await _report(client, consultation["id"])).status == 201
@@ -79,19 +74,19 @@ async def test_a_second_report_is_409(client) -> None:
     assert (await read(client, consultation["id"]))["report"]["summary"] == "We thank everyone."
 
 
-async def test_another_agency_cannot_publish_the_report(client) -> None:
+async def test_another_agency_cannot_publish_the_report(client, open_consultation) -> None:
     consultation = await open_consultation(client, "almaty-akimat")
     response = await _report(client, consultation["id"], headers=agency("astana-akimat"))
     assert response.status == 403
 
 
 @pytest.mark.parametrize("headers", [citizen(1), moderator()])
-async def test_only_an_agency_publishes_a_report(client, headers) -> None:
+async def test_only_an_agency_publishes_a_report(client, headers, open_consultation) -> None:
     consultation = await open_consultation(client)
     assert (await _report(client, consultation["id"], headers=headers)).status == 403
 
 
-async def test_reporting_without_a_token_is_401(client) -> None:
+async def test_reporting_without_a_token_is_401(client, open_consultation) -> None:
     consultation = await open_consultation(client)
     response = await client.post(f"{BASE}/{consultation['id']}/report", json={"summary": "x"})
     assert response.status == 401
@@ -101,7 +96,9 @@ async def test_a_report_on_an_unknown_consultation_is_404(client) -> None:
     assert (await _report(client, "nope")).status == 404
 
 
-async def test_a_report_answering_a_comment_of_another_consultation_is_422(client) -> None:
+async def test_a_report_answering_a_comment_of_another_consultation_is_422(
+    client, open_consultation, past_minimum_discussion, posted_comment, read
+) -> None:
     mine = await open_consultation(client)
     await past_minimum_discussion(client, mine["id"])
     other = await open_consultation(client)
@@ -122,7 +119,9 @@ async def test_a_report_answering_a_comment_of_another_consultation_is_422(clien
     assert (await read(client, mine["id"]))["status"] == "open"
 
 
-async def test_a_report_answering_a_comment_twice_is_422(client) -> None:
+async def test_a_report_answering_a_comment_twice_is_422(
+    client, open_consultation, posted_comment
+) -> None:
     consultation = await open_consultation(client)
     posted = await posted_comment(client, consultation["id"])
     body = {
@@ -137,21 +136,23 @@ async def test_a_report_answering_a_comment_twice_is_422(client) -> None:
     assert [e["field"] for e in (await response.json())["errors"]] == ["answers.1.comment_id"]
 
 
-async def test_a_report_without_a_summary_is_422(client) -> None:
+async def test_a_report_without_a_summary_is_422(client, open_consultation) -> None:
     consultation = await open_consultation(client)
     response = await _report(client, consultation["id"], {"answers": []})
     assert response.status == 422
     assert [e["field"] for e in (await response.json())["errors"]] == ["summary"]
 
 
-async def test_a_report_before_the_discussion_opens_is_409(client) -> None:
+async def test_a_report_before_the_discussion_opens_is_409(client, open_consultation) -> None:
     consultation = await open_consultation(client, **window(opens_in=dt.timedelta(days=1)))
     response = await _report(client, consultation["id"])
     assert response.status == 409
     assert (await response.json())["consultation_status"] == "upcoming"
 
 
-async def test_a_report_after_the_closing_time_is_accepted(client) -> None:
+async def test_a_report_after_the_closing_time_is_accepted(
+    client, close_by_deadline, open_consultation
+) -> None:
     consultation = await open_consultation(client)
     await close_by_deadline(client, consultation["id"])
     response = await _report(client, consultation["id"])
@@ -159,7 +160,9 @@ async def test_a_report_after_the_closing_time_is_accepted(client) -> None:
     assert (await response.json())["report"]["summary"] == "We thank everyone."
 
 
-async def test_the_report_emits_report_published_and_closed(client) -> None:
+async def test_the_report_emits_report_published_and_closed(
+    client, open_consultation, past_minimum_discussion
+) -> None:
     consultation = await open_consultation(client)
     await past_minimum_discussion(client, consultation["id"])
     await _report(client, consultation["id"])
@@ -170,7 +173,9 @@ async def test_the_report_emits_report_published_and_closed(client) -> None:
     }
 
 
-async def test_the_sweeper_announces_a_passed_deadline_once(client) -> None:
+async def test_the_sweeper_announces_a_passed_deadline_once(
+    client, close_by_deadline, open_consultation, read
+) -> None:
     consultation = await open_consultation(client)
     still_open = await open_consultation(client)
     await close_by_deadline(client, consultation["id"])
@@ -183,7 +188,7 @@ async def test_the_sweeper_announces_a_passed_deadline_once(client) -> None:
 
 
 async def test_a_report_before_the_minimum_discussion_is_409_with_the_date_it_may_come(
-    client,
+    client, fetch_rows, open_consultation, read
 ) -> None:
     consultation = await open_consultation(client)
     response = await _report(client, consultation["id"])
@@ -203,14 +208,18 @@ async def test_a_report_before_the_minimum_discussion_is_409_with_the_date_it_ma
     assert (await read(client, consultation["id"]))["status"] == "open"
 
 
-async def test_a_backdated_opening_does_not_shorten_the_minimum_discussion(client) -> None:
+async def test_a_backdated_opening_does_not_shorten_the_minimum_discussion(
+    client, open_consultation
+) -> None:
     opened_long_ago = window(opens_in=-dt.timedelta(days=20), days=40)
     consultation = await open_consultation(client, **opened_long_ago)
     response = await _report(client, consultation["id"])
     assert response.status == 409
 
 
-async def test_a_report_once_the_minimum_discussion_has_passed_is_accepted(client) -> None:
+async def test_a_report_once_the_minimum_discussion_has_passed_is_accepted(
+    client, open_consultation, past_minimum_discussion
+) -> None:
     consultation = await open_consultation(client)
     await past_minimum_discussion(client, consultation["id"], days=10)
     assert (await _report(client, consultation["id"])).status == 201

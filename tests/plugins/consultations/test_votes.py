@@ -9,20 +9,14 @@ import sqlalchemy as sa
 from core import keys
 from core.iin import synthetic_iin
 from plugins.consultations.tables import votes
-from tests.conftest import agency, moderator
-from tests.plugins.consultations.helpers import (
-    BASE,
-    close_by_deadline,
-    fetch_rows,
-    open_consultation,
-    read,
-    vote,
-    window,
-)
+from tests.support.consultations import BASE, window
+from tests.support.identities import agency, moderator
 
 
 @pytest.mark.parametrize("method", ["PUT", "POST"])
-async def test_a_first_vote_is_201_and_counted(client, method) -> None:
+async def test_a_first_vote_is_201_and_counted(
+    client, method, open_consultation, read, vote
+) -> None:
     consultation = await open_consultation(client)
     response = await vote(client, consultation["id"], 1, "support", method=method)
     assert response.status == 201
@@ -39,7 +33,9 @@ async def test_a_first_vote_is_201_and_counted(client, method) -> None:
     }
 
 
-async def test_voting_again_changes_the_vote_and_keeps_tallies_exact(client) -> None:
+async def test_voting_again_changes_the_vote_and_keeps_tallies_exact(
+    client, fetch_rows, open_consultation, read, vote
+) -> None:
     consultation = await open_consultation(client)
     cid = consultation["id"]
     await vote(client, cid, 1, "support")
@@ -60,7 +56,9 @@ async def test_voting_again_changes_the_vote_and_keeps_tallies_exact(client) -> 
     assert [row.position for row in rows] == ["oppose", "support"]
 
 
-async def test_twenty_citizens_voting_at_once_give_exact_tallies(client) -> None:
+async def test_twenty_citizens_voting_at_once_give_exact_tallies(
+    client, fetch_rows, open_consultation, read, vote
+) -> None:
     consultation = await open_consultation(client)
     positions = ["support"] * 9 + ["oppose"] * 7 + ["neutral"] * 4
     responses = await asyncio.gather(
@@ -78,7 +76,9 @@ async def test_twenty_citizens_voting_at_once_give_exact_tallies(client) -> None
     assert len(await fetch_rows(client, sa.select(votes))) == 20
 
 
-async def test_concurrent_changes_and_repeats_keep_tallies_exact(client) -> None:
+async def test_concurrent_changes_and_repeats_keep_tallies_exact(
+    client, open_consultation, read, vote
+) -> None:
     consultation = await open_consultation(client)
     cid = consultation["id"]
     for n in range(1, 11):
@@ -91,7 +91,7 @@ async def test_concurrent_changes_and_repeats_keep_tallies_exact(client) -> None
     assert (await read(client, cid))["votes"] == {"support": 0, "oppose": 0, "neutral": 10}
 
 
-async def test_a_bad_position_is_422(client) -> None:
+async def test_a_bad_position_is_422(client, open_consultation, vote) -> None:
     consultation = await open_consultation(client)
     response = await vote(client, consultation["id"], 1, "maybe")
     assert response.status == 422
@@ -99,7 +99,7 @@ async def test_a_bad_position_is_422(client) -> None:
 
 
 @pytest.mark.parametrize("headers", [moderator(), agency()])
-async def test_only_citizens_vote(client, headers) -> None:
+async def test_only_citizens_vote(client, headers, open_consultation) -> None:
     consultation = await open_consultation(client)
     response = await client.put(
         f"{BASE}/{consultation['id']}/votes", json={"position": "support"}, headers=headers
@@ -107,24 +107,26 @@ async def test_only_citizens_vote(client, headers) -> None:
     assert response.status == 403
 
 
-async def test_voting_needs_a_token(client) -> None:
+async def test_voting_needs_a_token(client, open_consultation) -> None:
     consultation = await open_consultation(client)
     response = await client.put(f"{BASE}/{consultation['id']}/votes", json={"position": "support"})
     assert response.status == 401
 
 
-async def test_voting_on_an_unknown_consultation_is_404(client) -> None:
+async def test_voting_on_an_unknown_consultation_is_404(client, vote) -> None:
     assert (await vote(client, "nope", 1, "support")).status == 404
 
 
-async def test_votes_before_the_consultation_opens_are_409(client) -> None:
+async def test_votes_before_the_consultation_opens_are_409(client, open_consultation, vote) -> None:
     consultation = await open_consultation(client, **window(opens_in=dt.timedelta(days=1)))
     response = await vote(client, consultation["id"], 1, "support")
     assert response.status == 409
     assert (await response.json())["consultation_status"] == "upcoming"
 
 
-async def test_votes_after_the_closing_time_are_409_and_change_nothing(client) -> None:
+async def test_votes_after_the_closing_time_are_409_and_change_nothing(
+    client, close_by_deadline, fetch_rows, open_consultation, read, vote
+) -> None:
     consultation = await open_consultation(client)
     await vote(client, consultation["id"], 1, "support")
     await close_by_deadline(client, consultation["id"])
@@ -138,7 +140,9 @@ async def test_votes_after_the_closing_time_are_409_and_change_nothing(client) -
     assert [r.position for r in await fetch_rows(client, sa.select(votes))] == ["support"]
 
 
-async def test_a_vote_stores_the_keyed_hash_never_the_iin(client) -> None:
+async def test_a_vote_stores_the_keyed_hash_never_the_iin(
+    client, fetch_rows, open_consultation, vote
+) -> None:
     consultation = await open_consultation(client)
     await vote(client, consultation["id"], 3, "neutral")
     [row] = await fetch_rows(client, sa.select(votes))

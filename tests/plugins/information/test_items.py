@@ -5,8 +5,8 @@ from typing import Any
 import pytest
 
 from core import keys
-from tests.conftest import agency, citizen, moderator
-from tests.plugins.information.helpers import ITEM, information_client, publish
+from tests.support.identities import agency, citizen, moderator
+from tests.support.information import ITEM
 
 BASE = "/api/v1/information"
 
@@ -47,7 +47,7 @@ async def test_an_agency_publishes_an_item_with_a_translation(client) -> None:
     assert client.app[keys.EVENTS].emitted["information.published"] == 1
 
 
-async def test_a_published_item_reads_back_as_it_was_published(client) -> None:
+async def test_a_published_item_reads_back_as_it_was_published(client, publish) -> None:
     published = await publish(
         client,
         translations=[{"language": "kk", "title": "Жол жөндеу", "body": "Абай даңғылы жөнделеді."}],
@@ -57,7 +57,9 @@ async def test_a_published_item_reads_back_as_it_was_published(client) -> None:
     assert await response.json() == published
 
 
-async def test_an_item_read_carries_an_etag_and_answers_304_when_it_matches(client) -> None:
+async def test_an_item_read_carries_an_etag_and_answers_304_when_it_matches(
+    client, publish
+) -> None:
     published = await publish(client)
     first = await client.get(f"{BASE}/{published['id']}")
     etag = first.headers["ETag"]
@@ -138,7 +140,7 @@ async def test_an_invalid_item_is_422_naming_the_field(
     assert [error["field"] for error in problem["errors"]] == [field]
 
 
-async def test_the_list_is_newest_first_and_pages_with_a_cursor(client) -> None:
+async def test_the_list_is_newest_first_and_pages_with_a_cursor(client, publish) -> None:
     ids = [(await publish(client, title=f"Notice {n}"))["id"] for n in range(3)]
     first = await (await client.get(BASE, params={"limit": "2"})).json()
     assert [item["id"] for item in first["items"]] == [ids[2], ids[1]]
@@ -149,7 +151,7 @@ async def test_the_list_is_newest_first_and_pages_with_a_cursor(client) -> None:
     assert second["next_cursor"] is None
 
 
-async def test_the_list_filters_by_agency_and_category(client) -> None:
+async def test_the_list_filters_by_agency_and_category(client, publish) -> None:
     roads = await publish(client, "almaty-akimat", category="roads")
     await publish(client, "almaty-akimat", category="schools")
     await publish(client, "astana-akimat", category="roads")
@@ -157,7 +159,9 @@ async def test_the_list_filters_by_agency_and_category(client) -> None:
     assert [item["id"] for item in (await response.json())["items"]] == [roads["id"]]
 
 
-async def test_the_language_filter_matches_the_main_language_or_a_translation(client) -> None:
+async def test_the_language_filter_matches_the_main_language_or_a_translation(
+    client, publish
+) -> None:
     russian = await publish(client, language="ru", title="Объявление", body="Текст объявления")
     translated = await publish(
         client, translations=[{"language": "ru", "title": "Перевод", "body": "Переведённый текст"}]
@@ -192,10 +196,10 @@ async def test_a_cursor_the_server_did_not_issue_is_400(client) -> None:
 
 
 async def test_the_page_size_is_capped_by_the_configured_maximum(
-    make_client, database_url: str
+    make_client, database_url: str, publish
 ) -> None:
-    client = await information_client(
-        make_client, database_url, information={"max_page_size": 2, "default_page_size": 1}
+    client = await make_client(
+        database_url, information={"max_page_size": 2, "default_page_size": 1}
     )
     for n in range(3):
         await publish(client, title=f"Notice {n}")

@@ -4,8 +4,7 @@ import pytest
 
 from core.settings import SettingsError
 from plugins.information.demo import seed_information
-from tests.conftest import agency, citizen
-from tests.plugins.information.helpers import information_client
+from tests.support.identities import agency, citizen
 
 POLICIES = {
     ("post", "/api/v1/information"): "critical",
@@ -83,4 +82,4 @@ async def test_demo_requests_are_private_to_their_requester(client) -> None:
 )
 async def test_invalid_settings_stop_the_server(make_client, section, message: str) -> None:
     with pytest.raises(SettingsError, match=message):
-        await information_client(make_client, None, information=section)
+        await make_client(None, information=section)

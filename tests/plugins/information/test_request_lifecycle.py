@@ -3,15 +3,14 @@ from __future__ import annotations
 import pytest
 
 from core import keys
-from tests.conftest import agency, citizen, moderator
-from tests.plugins.information.helpers import act, file_request
+from tests.support.identities import agency, citizen, moderator
 
 BASE = "/api/v1/information-requests"
 ANSWER = {"text": "The schedule is attached.", "language": "en"}
 REFUSAL = {"reason": "Personal data is information with limited access.", "language": "ru"}
 
 
-async def test_the_agency_starts_work_then_answers(client) -> None:
+async def test_the_agency_starts_work_then_answers(client, act, file_request) -> None:
     filed = await file_request(client)
     started = await act(client, filed["id"], "progress")
     assert started.status == 200
@@ -35,7 +34,9 @@ async def test_the_agency_starts_work_then_answers(client) -> None:
     ) == (1, 1)
 
 
-async def test_the_agency_may_answer_a_registered_request_straight_away(client) -> None:
+async def test_the_agency_may_answer_a_registered_request_straight_away(
+    client, act, file_request
+) -> None:
     filed = await file_request(client)
     response = await act(client, filed["id"], "answer", text="Yes.", language="kk")
     assert response.status == 200
@@ -47,7 +48,7 @@ async def test_the_agency_may_answer_a_registered_request_straight_away(client) 
     )
 
 
-async def test_a_refusal_carries_its_reason_and_its_language(client) -> None:
+async def test_a_refusal_carries_its_reason_and_its_language(client, act, file_request) -> None:
     filed = await file_request(client)
     response = await act(client, filed["id"], "refusal", **REFUSAL)
     assert response.status == 200
@@ -77,7 +78,9 @@ async def test_a_refusal_carries_its_reason_and_its_language(client) -> None:
         "answer-after-refusal",
     ],
 )
-async def test_a_move_from_the_wrong_status_is_409(client, first, then, body) -> None:
+async def test_a_move_from_the_wrong_status_is_409(
+    client, first, then, body, act, file_request
+) -> None:
     filed = await file_request(client)
     first_body = {"progress": {}, "answer": ANSWER, "refusal": REFUSAL}[first]
     assert (await act(client, filed["id"], first, **first_body)).status == 200
@@ -89,7 +92,7 @@ async def test_a_move_from_the_wrong_status_is_409(client, first, then, body) ->
 
 
 @pytest.mark.parametrize("action", ["progress", "answer", "refusal"])
-async def test_another_agency_gets_404_for_a_move(client, action: str) -> None:
+async def test_another_agency_gets_404_for_a_move(client, action: str, act, file_request) -> None:
     filed = await file_request(client)
     body = {"progress": {}, "answer": ANSWER, "refusal": REFUSAL}[action]
     response = await act(client, filed["id"], action, code="astana-akimat", **body)
@@ -99,13 +102,13 @@ async def test_another_agency_gets_404_for_a_move(client, action: str) -> None:
 
 
 @pytest.mark.parametrize("action", ["progress", "answer", "refusal"])
-async def test_a_move_on_an_unknown_request_is_404(client, action: str) -> None:
+async def test_a_move_on_an_unknown_request_is_404(client, action: str, act) -> None:
     body = {"progress": {}, "answer": ANSWER, "refusal": REFUSAL}[action]
     assert (await act(client, "no-such-request", action, **body)).status == 404
 
 
 @pytest.mark.parametrize("action", ["progress", "answer", "refusal"])
-async def test_moves_need_an_agency_token(client, action: str) -> None:
+async def test_moves_need_an_agency_token(client, action: str, file_request) -> None:
     filed = await file_request(client)
     url = f"{BASE}/{filed['id']}/{action}"
     body = {"progress": {}, "answer": ANSWER, "refusal": REFUSAL}[action]
@@ -137,7 +140,9 @@ async def test_moves_need_an_agency_token(client, action: str) -> None:
         "answer-without-language",
     ],
 )
-async def test_an_invalid_reply_is_422_and_changes_nothing(client, action, body, field) -> None:
+async def test_an_invalid_reply_is_422_and_changes_nothing(
+    client, action, body, field, act, file_request
+) -> None:
     filed = await file_request(client)
     response = await act(client, filed["id"], action, **body)
     assert response.status == 422

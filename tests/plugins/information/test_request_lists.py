@@ -6,8 +6,7 @@ import pytest
 
 from core.clock import iso, utcnow
 from plugins.information.tables import requests
-from tests.conftest import agency, citizen, moderator
-from tests.plugins.information.helpers import act, file_request, set_due_at
+from tests.support.identities import agency, citizen, moderator
 
 BASE = "/api/v1/information-requests"
 ANSWER = {"text": "Here is the data.", "language": "en"}
@@ -23,7 +22,9 @@ def ids(page: dict) -> list[str]:
     return [item["id"] for item in page["items"]]
 
 
-async def test_overdue_is_derived_from_the_due_date_and_never_stored(client) -> None:
+async def test_overdue_is_derived_from_the_due_date_and_never_stored(
+    client, act, file_request, set_due_at
+) -> None:
     assert "overdue" not in requests.c
     filed = await file_request(client)
     await set_due_at(client, filed["id"], utcnow() - dt.timedelta(minutes=1))
@@ -34,7 +35,9 @@ async def test_overdue_is_derived_from_the_due_date_and_never_stored(client) -> 
     assert (read["status"], read["overdue"]) == ("in_progress", True)
 
 
-async def test_an_answered_request_is_not_overdue_past_its_due_date(client) -> None:
+async def test_an_answered_request_is_not_overdue_past_its_due_date(
+    client, act, file_request, set_due_at
+) -> None:
     filed = await file_request(client)
     await act(client, filed["id"], "answer", **ANSWER)
     await set_due_at(client, filed["id"], utcnow() - dt.timedelta(days=3))
@@ -42,7 +45,9 @@ async def test_an_answered_request_is_not_overdue_past_its_due_date(client) -> N
     assert (read["status"], read["overdue"]) == ("answered", False)
 
 
-async def test_the_queue_is_sorted_by_due_date_and_pages_with_a_cursor(client) -> None:
+async def test_the_queue_is_sorted_by_due_date_and_pages_with_a_cursor(
+    client, file_request, set_due_at
+) -> None:
     now = utcnow()
     first, second, third = [await file_request(client, n) for n in (1, 2, 3)]
     await set_due_at(client, first["id"], now + dt.timedelta(days=9))
@@ -58,13 +63,15 @@ async def test_the_queue_is_sorted_by_due_date_and_pages_with_a_cursor(client) -
     assert (ids(rest), rest["next_cursor"]) == ([first["id"]], None)
 
 
-async def test_the_queue_holds_only_the_agencys_own_requests(client) -> None:
+async def test_the_queue_holds_only_the_agencys_own_requests(client, file_request) -> None:
     ours = await file_request(client, 1, agency="almaty-akimat")
     await file_request(client, 2, agency="astana-akimat")
     assert ids(await queue(client, "almaty-akimat")) == [ours["id"]]
 
 
-async def test_the_queue_filters_overdue_in_the_database(client) -> None:
+async def test_the_queue_filters_overdue_in_the_database(
+    client, act, file_request, set_due_at
+) -> None:
     late, on_time, answered = [await file_request(client, n) for n in (1, 2, 3)]
     past = utcnow() - dt.timedelta(hours=1)
     await set_due_at(client, late["id"], past)
@@ -76,7 +83,7 @@ async def test_the_queue_filters_overdue_in_the_database(client) -> None:
     assert ids(await queue(client, overdue="false")) == [answered["id"], on_time["id"]]
 
 
-async def test_the_queue_filters_by_status(client) -> None:
+async def test_the_queue_filters_by_status(client, act, file_request) -> None:
     registered, started = [await file_request(client, n) for n in (1, 2)]
     await act(client, started["id"], "progress")
     assert ids(await queue(client, status="in_progress")) == [started["id"]]
@@ -108,7 +115,7 @@ async def test_the_queue_needs_an_agency_token(client) -> None:
         assert response.status == 403
 
 
-async def test_a_citizen_lists_only_their_own_requests_newest_first(client) -> None:
+async def test_a_citizen_lists_only_their_own_requests_newest_first(client, file_request) -> None:
     older = await file_request(client, 1)
     newer = await file_request(client, 1, agency="astana-akimat")
     await file_request(client, 2)
@@ -127,7 +134,9 @@ async def test_only_citizens_list_their_own_requests(client) -> None:
 # --- the public side -------------------------------------------------------------------------
 
 
-async def test_the_public_list_shows_only_public_requests_without_the_requester(client) -> None:
+async def test_the_public_list_shows_only_public_requests_without_the_requester(
+    client, act, file_request
+) -> None:
     answered = await file_request(client, 1, public=True)
     await act(client, answered["id"], "answer", **ANSWER)
     await file_request(client, 2)
@@ -143,7 +152,7 @@ async def test_the_public_list_shows_only_public_requests_without_the_requester(
     assert "Aigerim" not in await response.text()
 
 
-async def test_the_public_list_filters_and_pages(client) -> None:
+async def test_the_public_list_filters_and_pages(client, act, file_request) -> None:
     first, second, third = [await file_request(client, n, public=True) for n in (1, 2, 3)]
     await act(client, second["id"], "answer", **ANSWER)
     other = await file_request(client, 4, public=True, agency="astana-akimat")
@@ -160,7 +169,9 @@ async def test_the_public_list_filters_and_pages(client) -> None:
     assert (await client.get(f"{BASE}/public", params={"status": "lost"})).status == 422
 
 
-async def test_a_public_request_reads_without_a_token_and_without_the_requester(client) -> None:
+async def test_a_public_request_reads_without_a_token_and_without_the_requester(
+    client, act, file_request
+) -> None:
     filed = await file_request(client, 1, public=True)
     await act(client, filed["id"], "refusal", reason="Classified.", language="en")
     response = await client.get(f"{BASE}/public/{filed['id']}")
@@ -170,7 +181,9 @@ async def test_a_public_request_reads_without_a_token_and_without_the_requester(
     assert not {"requester_hash", "requester_name", "public"} & set(body)
 
 
-async def test_a_private_or_unknown_request_is_404_on_the_public_route(client) -> None:
+async def test_a_private_or_unknown_request_is_404_on_the_public_route(
+    client, file_request
+) -> None:
     private = await file_request(client, 1)
     assert (await client.get(f"{BASE}/public/{private['id']}")).status == 404
     assert (await client.get(f"{BASE}/public/{private['id']}", headers=citizen(1))).status == 404

@@ -9,12 +9,8 @@ import pytest
 from core import keys
 from core.hookspecs import hookimpl
 from core.moderation import ModerationResult, TextSubmission, Verdict
-from tests.conftest import agency, auth, citizen, moderator, operator, token
-from tests.plugins.information.helpers import (
-    REQUEST,
-    file_request,
-    information_client,
-)
+from tests.support.identities import agency, auth, citizen, moderator, operator, token
+from tests.support.information import REQUEST
 
 BASE = "/api/v1/information-requests"
 ALMATY = ZoneInfo("Asia/Almaty")
@@ -38,10 +34,11 @@ async def test_a_citizen_files_a_request_that_is_registered_and_private_by_defau
     assert client.app[keys.EVENTS].emitted["information_request.filed"] == 1
 
 
-async def test_the_due_date_skips_configured_holidays(make_client, database_url: str) -> None:
+async def test_the_due_date_skips_configured_holidays(
+    make_client, database_url: str, file_request
+) -> None:
     today = dt.datetime.now(ALMATY).date()
-    client = await information_client(
-        make_client,
+    client = await make_client(
         database_url,
         information={"answer_term": {"days": 3, "source": "a test figure"}},
         calendar={
@@ -56,11 +53,12 @@ async def test_the_due_date_skips_configured_holidays(make_client, database_url:
     assert filed["due_at"] == due.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
 
 
-async def test_the_due_date_skips_weekends_and_holidays(make_client, database_url: str) -> None:
+async def test_the_due_date_skips_weekends_and_holidays(
+    make_client, database_url: str, file_request
+) -> None:
     today = dt.datetime.now(ALMATY).date()
     after = [today + dt.timedelta(days=n) for n in range(6)]
-    client = await information_client(
-        make_client,
+    client = await make_client(
         database_url,
         information={"answer_term": {"days": 2, "source": "a test figure"}},
         calendar={"weekend": [after[1].weekday(), after[2].weekday()], "holidays": [str(after[3])]},
@@ -71,7 +69,7 @@ async def test_the_due_date_skips_weekends_and_holidays(make_client, database_ur
     assert filed["due_at"] == due.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
 
 
-async def test_the_default_term_is_fifteen_working_days(client) -> None:
+async def test_the_default_term_is_fifteen_working_days(client, file_request) -> None:
     filed = await file_request(client)
     calendar = client.app[keys.CALENDAR]
     filed_at = dt.datetime.fromisoformat(filed["filed_at"])
@@ -81,12 +79,11 @@ async def test_the_default_term_is_fifteen_working_days(client) -> None:
 
 
 async def test_a_term_in_calendar_days_that_ends_on_a_day_off_ends_on_the_next_working_day(
-    make_client, database_url: str
+    make_client, database_url: str, file_request
 ) -> None:
     today = dt.datetime.now(ALMATY).date()
     after = [today + dt.timedelta(days=n) for n in range(6)]
-    client = await information_client(
-        make_client,
+    client = await make_client(
         database_url,
         information={"answer_term": {"days": 2, "unit": "calendar", "source": "a test figure"}},
         calendar={"weekend": [after[2].weekday()], "holidays": [str(after[3])]},
@@ -142,7 +139,7 @@ class RejectSpam:
 
 
 async def test_moderation_can_reject_a_request_text(make_client, database_url: str) -> None:
-    client = await information_client(make_client, database_url, extra_plugins=(RejectSpam(),))
+    client = await make_client(database_url, extra_plugins=(RejectSpam(),))
     response = await client.post(BASE, json={**REQUEST, "text": "buy spam now"}, headers=citizen(1))
     assert response.status == 422
     assert (await response.json())["errors"] == [{"field": "text", "message": "looks like spam"}]
@@ -153,7 +150,7 @@ async def test_moderation_can_reject_a_request_text(make_client, database_url: s
 # --- who may read ---------------------------------------------------------------------------
 
 
-async def test_the_requester_and_the_agency_asked_read_a_request(client) -> None:
+async def test_the_requester_and_the_agency_asked_read_a_request(client, file_request) -> None:
     filed = await file_request(client, 1)
     for headers in (citizen(1), agency("almaty-akimat")):
         response = await client.get(f"{BASE}/{filed['id']}", headers=headers)
@@ -173,7 +170,9 @@ async def test_the_requester_and_the_agency_asked_read_a_request(client) -> None
     ],
     ids=["another-citizen", "another-agency", "moderator", "operator", "anonymous"],
 )
-async def test_anyone_else_gets_404_for_a_request(client, headers: dict[str, str]) -> None:
+async def test_anyone_else_gets_404_for_a_request(
+    client, headers: dict[str, str], file_request
+) -> None:
     filed = await file_request(client, 1)
     response = await client.get(f"{BASE}/{filed['id']}", headers=headers)
     assert response.status == 404
@@ -185,7 +184,7 @@ async def test_anyone_else_gets_404_for_a_request(client, headers: dict[str, str
     }
 
 
-async def test_a_public_request_is_still_private_at_its_own_route(client) -> None:
+async def test_a_public_request_is_still_private_at_its_own_route(client, file_request) -> None:
     filed = await file_request(client, 1, public=True)
     assert (await client.get(f"{BASE}/{filed['id']}", headers=citizen(2))).status == 404
     assert (await client.get(f"{BASE}/public/{filed['id']}")).status == 200
@@ -195,13 +194,13 @@ async def test_an_unknown_request_is_404(client) -> None:
     assert (await client.get(f"{BASE}/no-such-request", headers=citizen(1))).status == 404
 
 
-async def test_a_bad_token_is_401_even_where_strangers_get_404(client) -> None:
+async def test_a_bad_token_is_401_even_where_strangers_get_404(client, file_request) -> None:
     filed = await file_request(client, 1)
     response = await client.get(f"{BASE}/{filed['id']}", headers=auth("not-a-jwt"))
     assert response.status == 401
 
 
-async def test_an_agency_token_for_another_agency_sees_nothing_of_it(client) -> None:
+async def test_an_agency_token_for_another_agency_sees_nothing_of_it(client, file_request) -> None:
     filed = await file_request(client, 1, agency="almaty-akimat")
     other = auth(token("agency", "official-almaty-akimat", agency="astana-akimat"))
     assert (await client.get(f"{BASE}/{filed['id']}", headers=other)).status == 404

@@ -5,7 +5,6 @@ import sqlalchemy as sa
 
 from core import keys
 from plugins.information.tables import items
-from tests.plugins.information.helpers import publish
 
 BASE = "/api/v1/information"
 
@@ -16,13 +15,13 @@ async def found(client, **params: str) -> list[str]:
     return [item["id"] for item in (await response.json())["items"]]
 
 
-async def test_search_finds_an_item_by_a_word_in_its_body(client) -> None:
+async def test_search_finds_an_item_by_a_word_in_its_body(client, publish) -> None:
     target = await publish(client, body="The municipal greenhouse opens to visitors in spring.")
     await publish(client, body="Tram line closed for maintenance.")
     assert await found(client, q="greenhouse") == [target["id"]]
 
 
-async def test_search_finds_an_item_by_a_word_only_in_its_translation(client) -> None:
+async def test_search_finds_an_item_by_a_word_only_in_its_translation(client, publish) -> None:
     target = await publish(
         client,
         translations=[
@@ -33,7 +32,7 @@ async def test_search_finds_an_item_by_a_word_only_in_its_translation(client) ->
     assert await found(client, q="асфальт") == [target["id"]]
 
 
-async def test_search_ignores_case_in_kazakh_and_russian(client) -> None:
+async def test_search_ignores_case_in_kazakh_and_russian(client, publish) -> None:
     kazakh = await publish(
         client, language="kk", title="Мектепке қабылдау", body="Бірінші сыныпқа қабылдау басталды."
     )
@@ -44,13 +43,13 @@ async def test_search_ignores_case_in_kazakh_and_russian(client) -> None:
     assert await found(client, q="ЗАЯВЛЕНИЙ") == [russian["id"]]
 
 
-async def test_search_needs_every_word_of_the_query(client) -> None:
+async def test_search_needs_every_word_of_the_query(client, publish) -> None:
     both = await publish(client, body="Bus route twelve now reaches the airport.")
     await publish(client, body="Bus route seven is unchanged.")
     assert await found(client, q="bus airport") == [both["id"]]
 
 
-async def test_search_ranks_a_match_in_the_title_first(client) -> None:
+async def test_search_ranks_a_match_in_the_title_first(client, publish) -> None:
     in_title = await publish(client, title="Library hours", body="Open from nine to six daily.")
     await publish(client, title="Weekend notice", body="The library opens on Sundays too.")
     results = await found(client, q="library")
@@ -58,7 +57,7 @@ async def test_search_ranks_a_match_in_the_title_first(client) -> None:
     assert results[0] == in_title["id"]
 
 
-async def test_search_combines_with_the_filters(client) -> None:
+async def test_search_combines_with_the_filters(client, publish) -> None:
     await publish(client, "almaty-akimat", body="Parking fees change in March.")
     astana = await publish(client, "astana-akimat", body="Parking fees change in April.")
     assert await found(client, q="parking", agency="astana-akimat") == [astana["id"]]
@@ -88,31 +87,33 @@ async def test_search_combines_with_the_filters(client) -> None:
     ],
 )
 async def test_search_syntax_characters_are_words_or_nothing_never_an_error(
-    client, query: str
+    client, query: str, publish
 ) -> None:
     parking = await publish(client, body="Parking fees change in March.")
     results = await found(client, q=query)
     assert results in ([], [parking["id"]])
 
 
-async def test_a_query_word_that_looks_like_an_operator_is_searched_as_a_word(client) -> None:
+async def test_a_query_word_that_looks_like_an_operator_is_searched_as_a_word(
+    client, publish
+) -> None:
     with_and = await publish(client, body="Schools and kindergartens close early.")
     await publish(client, body="Schools close early.")
     assert await found(client, q="AND") == [with_and["id"]]
 
 
-async def test_a_query_of_punctuation_only_finds_nothing(client) -> None:
+async def test_a_query_of_punctuation_only_finds_nothing(client, publish) -> None:
     await publish(client)
     assert await found(client, q="((( ***") == []
 
 
-async def test_a_blank_query_lists_everything(client) -> None:
+async def test_a_blank_query_lists_everything(client, publish) -> None:
     first = await publish(client)
     second = await publish(client)
     assert await found(client, q="  ") == [second["id"], first["id"]]
 
 
-async def test_search_results_page_with_a_cursor(client) -> None:
+async def test_search_results_page_with_a_cursor(client, publish) -> None:
     ids = {
         (await publish(client, body=f"Fountain number {n} is repaired."))["id"] for n in range(3)
     }
@@ -127,7 +128,7 @@ async def test_search_results_page_with_a_cursor(client) -> None:
     assert {item["id"] for item in first["items"] + second["items"]} == ids
 
 
-async def test_a_list_cursor_is_refused_by_a_search(client) -> None:
+async def test_a_list_cursor_is_refused_by_a_search(client, publish) -> None:
     for _ in range(2):
         await publish(client)
     page = await (await client.get(BASE, params={"limit": "1"})).json()
@@ -135,7 +136,7 @@ async def test_a_list_cursor_is_refused_by_a_search(client) -> None:
     assert response.status == 400
 
 
-async def test_the_index_follows_a_changed_or_removed_item(client) -> None:
+async def test_the_index_follows_a_changed_or_removed_item(client, publish) -> None:
     changed = await publish(client, body="The skating rink opens in December.")
     removed = await publish(client, body="The skating rink closes in March.")
 

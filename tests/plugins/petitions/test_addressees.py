@@ -9,8 +9,10 @@ import pytest
 
 from core.app import create_app
 from core.settings import SettingsError
-from tests.conftest import REGISTER, citizen
-from tests.plugins.petitions.helpers import BASE, PETITION, error_fields, file_petition, problem
+from tests.support.identities import citizen
+from tests.support.petitions import BASE, PETITION
+from tests.support.problems import error_fields, problem
+from tests.support.services import REGISTER
 
 
 def _population(region: str) -> int:
@@ -33,7 +35,7 @@ def _population(region: str) -> int:
     ],
 )
 async def test_the_threshold_follows_from_the_addressee_level_and_region(
-    client: Any, addressee: str, threshold: int
+    client: Any, addressee: str, threshold: int, file_petition
 ) -> None:
     petition = await file_petition(client, addressee=addressee)
 
@@ -41,7 +43,9 @@ async def test_the_threshold_follows_from_the_addressee_level_and_region(
     assert petition["threshold"] == threshold
 
 
-async def test_regional_percentages_are_of_the_configured_population(make_client) -> None:
+async def test_regional_percentages_are_of_the_configured_population(
+    make_client, file_petition
+) -> None:
     regions = {**REGISTER["regions"]}
     regions["almaty"] = {**regions["almaty"], "population": 1_000_001}
     client = await make_client(regions=regions)

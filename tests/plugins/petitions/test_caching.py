@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-from tests.conftest import citizen, moderator
-from tests.plugins.petitions.helpers import (
-    CO_SIGNER_MINIMUM,
-    SMALL_FIGURES,
-    approved_petition,
-    file_petition,
-    moderate,
-    petition_url,
-    sign_by,
-)
+from tests.support.identities import citizen, moderator
+from tests.support.petitions import CO_SIGNER_MINIMUM, SMALL_FIGURES, petition_url
 
 
-async def test_a_public_read_carries_an_etag_and_cache_control_for_proxies(client) -> None:
+async def test_a_public_read_carries_an_etag_and_cache_control_for_proxies(
+    client, approved_petition
+) -> None:
     petition = await approved_petition(client)
 
     response = await client.get(petition_url(petition["id"]))
@@ -25,7 +19,9 @@ async def test_a_public_read_carries_an_etag_and_cache_control_for_proxies(clien
     assert (await response.json())["id"] == petition["id"]
 
 
-async def test_if_none_match_with_the_current_etag_is_304_without_a_body(client) -> None:
+async def test_if_none_match_with_the_current_etag_is_304_without_a_body(
+    client, approved_petition
+) -> None:
     petition = await approved_petition(client)
     etag = (await client.get(petition_url(petition["id"]))).headers["ETag"]
 
@@ -37,7 +33,7 @@ async def test_if_none_match_with_the_current_etag_is_304_without_a_body(client)
         assert "stale-while-revalidate" in response.headers["Cache-Control"]
 
 
-async def test_if_none_match_with_another_etag_is_200(client) -> None:
+async def test_if_none_match_with_another_etag_is_200(client, approved_petition) -> None:
     petition = await approved_petition(client)
 
     response = await client.get(petition_url(petition["id"]), headers={"If-None-Match": '"old"'})
@@ -46,7 +42,9 @@ async def test_if_none_match_with_another_etag_is_200(client) -> None:
     assert (await response.json())["id"] == petition["id"]
 
 
-async def test_a_petition_that_changed_has_a_new_etag(make_client, database_url) -> None:
+async def test_a_petition_that_changed_has_a_new_etag(
+    make_client, database_url, approved_petition
+) -> None:
     client = await make_client(database_url, cache={"ttl_seconds": 0})
     petition = await approved_petition(client)
     before = (await client.get(petition_url(petition["id"]))).headers["ETag"]
@@ -59,7 +57,9 @@ async def test_a_petition_that_changed_has_a_new_etag(make_client, database_url)
     assert (await response.json())["signature_count"] == 1
 
 
-async def test_a_moderated_petition_is_not_served_from_a_stale_cache(client) -> None:
+async def test_a_moderated_petition_is_not_served_from_a_stale_cache(
+    client, file_petition, moderate
+) -> None:
     petition = await file_petition(client)
     assert (await client.get(petition_url(petition["id"]), headers=moderator())).status == 200
 
@@ -70,7 +70,7 @@ async def test_a_moderated_petition_is_not_served_from_a_stale_cache(client) -> 
     assert (await response.json())["status"] == "restricted"
 
 
-async def test_a_petition_in_moderation_is_private_and_not_stored(client) -> None:
+async def test_a_petition_in_moderation_is_private_and_not_stored(client, file_petition) -> None:
     petition = await file_petition(client)
     etag_probe = await client.get(petition_url(petition["id"]), headers=citizen(1))
 
@@ -85,7 +85,7 @@ async def test_a_petition_in_moderation_is_private_and_not_stored(client) -> Non
 
 
 async def test_a_petition_that_signing_made_public_is_not_served_from_a_stale_cache(
-    make_client, database_url
+    make_client, database_url, approved_petition, sign_by
 ) -> None:
     client = await make_client(database_url, petitions=SMALL_FIGURES)
     petition = await approved_petition(client)

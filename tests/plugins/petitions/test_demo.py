@@ -8,7 +8,7 @@ from core import keys
 from core.app import create_app
 from plugins.petitions.demo import seed_petitions
 from plugins.petitions.tables import petitions, signatures
-from tests.plugins.petitions.helpers import BASE, petition_url
+from tests.support.petitions import BASE, petition_url
 
 
 async def _stored(client) -> tuple[dict[str, str], int]:

@@ -10,8 +10,8 @@ import sqlalchemy as sa
 from core import keys
 from plugins.petitions.sweeper import expire_overdue
 from plugins.petitions.tables import petitions
-from tests.conftest import agency, citizen
-from tests.plugins.petitions.helpers import (
+from tests.support.identities import agency, citizen
+from tests.support.petitions import (
     ALMATY,
     BASE,
     CO_SIGNER_MINIMUM,
@@ -19,22 +19,11 @@ from tests.plugins.petitions.helpers import (
     SMALL_FIGURES,
     THRESHOLD,
     EventRecorder,
-    answer,
-    approved_petition,
-    execute,
-    file_petition,
-    moderate,
-    move_deadlines_to_past,
     parse_time,
-    petition_in,
     petition_url,
-    problem,
-    read_back,
-    sign,
-    sign_by,
     statutory_deadline,
-    stored_petition,
 )
+from tests.support.problems import problem
 
 
 def _a_weekday_soon() -> dt.date:
@@ -80,7 +69,9 @@ async def test_filing_puts_a_petition_in_moderation_due_twenty_working_days_late
         assert petition[unset] is None, unset
 
 
-async def test_approval_restricts_a_petition_for_ten_working_days(client) -> None:
+async def test_approval_restricts_a_petition_for_ten_working_days(
+    client, file_petition, moderate
+) -> None:
     petition = await file_petition(client)
     before = dt.datetime.now(dt.UTC)
     response = await moderate(client, petition["id"], "approve")
@@ -98,7 +89,9 @@ async def test_approval_restricts_a_petition_for_ten_working_days(client) -> Non
 
 
 @pytest.mark.parametrize("reason", [None, "", "Asks for a referendum"])
-async def test_a_rejection_without_a_statutory_reason_code_is_refused(client, reason) -> None:
+async def test_a_rejection_without_a_statutory_reason_code_is_refused(
+    client, reason, file_petition, moderate, read_back
+) -> None:
     petition = await file_petition(client)
 
     body = await problem(await moderate(client, petition["id"], "reject", reason), 422)
@@ -108,7 +101,9 @@ async def test_a_rejection_without_a_statutory_reason_code_is_refused(client, re
 
 
 @pytest.mark.parametrize("code", ["", "not-a-ground", "Elections"])
-async def test_a_rejection_citing_an_unknown_code_is_refused(client, code) -> None:
+async def test_a_rejection_citing_an_unknown_code_is_refused(
+    client, code, file_petition, moderate, read_back
+) -> None:
     petition = await file_petition(client)
 
     body = await problem(await moderate(client, petition["id"], "reject", None, code), 422)
@@ -117,7 +112,7 @@ async def test_a_rejection_citing_an_unknown_code_is_refused(client, code) -> No
     assert (await read_back(client, petition["id"]))["status"] == "moderation"
 
 
-async def test_an_approval_citing_a_ground_is_refused(client) -> None:
+async def test_an_approval_citing_a_ground_is_refused(client, file_petition, moderate) -> None:
     petition = await file_petition(client)
 
     body = await problem(await moderate(client, petition["id"], "approve", None, "elections"), 422)
@@ -125,7 +120,9 @@ async def test_an_approval_citing_a_ground_is_refused(client) -> None:
     assert [e["field"] for e in body["errors"]] == ["reason_code"]
 
 
-async def test_a_rejection_shows_its_code_with_labels_in_three_languages(client) -> None:
+async def test_a_rejection_shows_its_code_with_labels_in_three_languages(
+    client, file_petition, moderate, stored_petition
+) -> None:
     petition = await file_petition(client)
 
     response = await moderate(
@@ -149,7 +146,7 @@ async def test_a_rejection_shows_its_code_with_labels_in_three_languages(client)
 
 
 async def test_reaching_the_co_signer_minimum_makes_a_petition_public(
-    make_client, database_url
+    make_client, database_url, approved_petition, read_back, sign, sign_by, stored_petition
 ) -> None:
     client = await make_client(database_url, petitions=SMALL_FIGURES)
     petition = await approved_petition(client)
@@ -190,7 +187,7 @@ async def test_reaching_the_co_signer_minimum_makes_a_petition_public(
     ],
 )
 async def test_reaching_the_threshold_sends_the_petition_for_an_answer_due_by_level(
-    make_client, database_url, addressee, working_days
+    make_client, database_url, addressee, working_days, approved_petition, read_back, sign_by
 ) -> None:
     client = await make_client(database_url, petitions=SMALL_FIGURES)
     petition = await approved_petition(client, addressee=addressee)
@@ -210,7 +207,7 @@ async def test_reaching_the_threshold_sends_the_petition_for_an_answer_due_by_le
 
 
 async def test_the_addressed_agency_answer_closes_the_petition_with_the_response(
-    make_client, database_url
+    make_client, database_url, answer, petition_in, read_back
 ) -> None:
     client = await make_client(database_url, petitions=SMALL_FIGURES)
     petition = await petition_in(client, "awaiting_response", addressee="shymkent-akimat")
@@ -229,7 +226,7 @@ async def test_the_addressed_agency_answer_closes_the_petition_with_the_response
 
 
 async def test_the_deprecated_addressee_agency_field_is_accepted_when_it_equals_addressee(
-    make_client, database_url
+    make_client, database_url, petition_in
 ) -> None:
     client = await make_client(database_url, petitions=SMALL_FIGURES)
     petition = await petition_in(
@@ -249,7 +246,13 @@ async def test_the_deprecated_addressee_agency_field_is_accepted_when_it_equals_
 
 @pytest.mark.parametrize("status", ["restricted", "public"])
 async def test_the_sweeper_expires_a_petition_whose_term_ran_out(
-    make_client, database_url, status
+    make_client,
+    database_url,
+    status,
+    move_deadlines_to_past,
+    petition_in,
+    read_back,
+    stored_petition,
 ) -> None:
     recorder = EventRecorder()
     client = await make_client(database_url, petitions=SMALL_FIGURES, extra_plugins=(recorder,))
@@ -271,7 +274,7 @@ async def test_the_sweeper_expires_a_petition_whose_term_ran_out(
 
 @pytest.mark.parametrize("status", ["restricted", "public"])
 async def test_signing_after_the_term_is_refused_before_the_sweeper_runs(
-    make_client, database_url, status
+    make_client, database_url, status, move_deadlines_to_past, petition_in, sign, stored_petition
 ) -> None:
     client = await make_client(database_url, petitions=SMALL_FIGURES)
     petition = await petition_in(client, status)
@@ -287,7 +290,7 @@ async def test_signing_after_the_term_is_refused_before_the_sweeper_runs(
 
 
 async def test_the_sweeper_leaves_petitions_that_are_not_collecting(
-    make_client, database_url
+    make_client, database_url, move_deadlines_to_past, petition_in, stored_petition
 ) -> None:
     client = await make_client(database_url, petitions=SMALL_FIGURES)
     ids = {
@@ -303,7 +306,9 @@ async def test_the_sweeper_leaves_petitions_that_are_not_collecting(
         assert (await stored_petition(client, petition_id)).status == status
 
 
-async def test_a_moderation_past_its_due_date_reads_as_overdue(client) -> None:
+async def test_a_moderation_past_its_due_date_reads_as_overdue(
+    client, execute, file_petition, moderate, read_back
+) -> None:
     petition = await file_petition(client)
     past = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
     await execute(
@@ -321,7 +326,7 @@ async def test_a_moderation_past_its_due_date_reads_as_overdue(client) -> None:
 
 
 async def test_an_answer_past_its_due_date_reads_as_overdue_until_answered(
-    make_client, database_url
+    make_client, database_url, answer, execute, petition_in, read_back
 ) -> None:
     client = await make_client(database_url, petitions=SMALL_FIGURES)
     petition = await petition_in(client, "awaiting_response")

@@ -7,14 +7,9 @@ from typing import Any
 import pytest
 
 from core.paging import encode_cursor
-from tests.conftest import moderator
-from tests.plugins.petitions.helpers import (
-    BASE,
-    approved_petition,
-    fixed_thresholds,
-    problem,
-    sign_by,
-)
+from tests.support.identities import moderator
+from tests.support.petitions import BASE, fixed_thresholds
+from tests.support.problems import problem
 
 # Every approved petition with a signature is public, and none reaches its threshold.
 LIST_FIGURES: dict[str, Any] = {
@@ -25,13 +20,18 @@ LIST_FIGURES: dict[str, Any] = {
 }
 
 
-async def _public_petitions(client: Any, counts: list[tuple[str, int]]) -> list[dict[str, Any]]:
+@pytest.fixture
+def public_petitions(approved_petition: Any, sign_by: Any) -> Any:
     """Public petitions, oldest first, each with the given addressee and signature count."""
-    created = []
-    for addressee, count in counts:
-        petition = await approved_petition(client, addressee=addressee)
-        await sign_by(client, petition["id"], range(100, 100 + count))
-        created.append(petition)
+
+    async def created(client: Any, counts: list[tuple[str, int]]) -> list[dict[str, Any]]:
+        petitions = []
+        for addressee, count in counts:
+            petition = await approved_petition(client, addressee=addressee)
+            await sign_by(client, petition["id"], range(100, 100 + count))
+            petitions.append(petition)
+        return petitions
+
     return created
 
 
@@ -56,8 +56,8 @@ async def list_client(make_client, database_url) -> Any:
     return await make_client(database_url, petitions=LIST_FIGURES)
 
 
-async def test_the_list_is_newest_first_by_default(list_client) -> None:
-    petitions = await _public_petitions(
+async def test_the_list_is_newest_first_by_default(list_client, public_petitions) -> None:
+    petitions = await public_petitions(
         list_client, [("government", 1), ("almaty-maslikhat", 2), ("government", 1)]
     )
 
@@ -67,8 +67,10 @@ async def test_the_list_is_newest_first_by_default(list_client) -> None:
     assert page["next_cursor"] is None
 
 
-async def test_the_list_sorts_by_signatures_with_ties_broken_by_id(list_client) -> None:
-    petitions = await _public_petitions(
+async def test_the_list_sorts_by_signatures_with_ties_broken_by_id(
+    list_client, public_petitions
+) -> None:
+    petitions = await public_petitions(
         list_client,
         [("government", 2), ("almaty-maslikhat", 3), ("government", 1), ("almaty-maslikhat", 2)],
     )
@@ -82,8 +84,10 @@ async def test_the_list_sorts_by_signatures_with_ties_broken_by_id(list_client) 
 
 
 @pytest.mark.parametrize("sort", ["created", "signatures"])
-async def test_cursor_pagination_walks_every_petition_exactly_once(list_client, sort) -> None:
-    petitions = await _public_petitions(
+async def test_cursor_pagination_walks_every_petition_exactly_once(
+    list_client, sort, public_petitions
+) -> None:
+    petitions = await public_petitions(
         list_client,
         [
             ("government", 1),
@@ -101,8 +105,10 @@ async def test_cursor_pagination_walks_every_petition_exactly_once(list_client, 
     assert sorted(walked) == sorted(p["id"] for p in petitions)
 
 
-async def test_the_list_filters_by_addressee_and_status(list_client) -> None:
-    government, maslikhat, _ = await _public_petitions(
+async def test_the_list_filters_by_addressee_and_status(
+    list_client, approved_petition, public_petitions
+) -> None:
+    government, maslikhat, _ = await public_petitions(
         list_client,
         [
             ("government", 1),
@@ -129,16 +135,18 @@ async def test_the_list_filters_by_addressee_and_status(list_client) -> None:
     assert government["id"] in {item["id"] for item in public["items"]}
 
 
-async def test_the_list_status_filter_selects_one_listed_status(list_client) -> None:
-    await _public_petitions(list_client, [("government", 1)])
+async def test_the_list_status_filter_selects_one_listed_status(
+    list_client, public_petitions
+) -> None:
+    await public_petitions(list_client, [("government", 1)])
 
     awaiting = await (await list_client.get(BASE, params={"status": "awaiting_response"})).json()
 
     assert awaiting == {"items": [], "next_cursor": None}
 
 
-async def test_a_limit_above_the_maximum_is_clamped(list_client) -> None:
-    await _public_petitions(list_client, [("government", 1)] * 5)
+async def test_a_limit_above_the_maximum_is_clamped(list_client, public_petitions) -> None:
+    await public_petitions(list_client, [("government", 1)] * 5)
 
     page = await (await list_client.get(BASE, params={"limit": "1000"})).json()
     default = await (await list_client.get(BASE)).json()
@@ -159,7 +167,9 @@ async def test_a_limit_above_the_maximum_is_clamped(list_client) -> None:
         ("signatures", encode_cursor([1, "some-id", "extra"])),
     ],
 )
-async def test_a_cursor_this_server_did_not_issue_is_400(list_client, sort, cursor) -> None:
-    await _public_petitions(list_client, [("government", 1)])
+async def test_a_cursor_this_server_did_not_issue_is_400(
+    list_client, sort, cursor, public_petitions
+) -> None:
+    await public_petitions(list_client, [("government", 1)])
 
     await problem(await list_client.get(BASE, params={"sort": sort, "cursor": cursor}), 400)

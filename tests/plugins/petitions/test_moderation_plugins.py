@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from core.hookspecs import hookimpl
 from core.moderation import ModerationResult, TextSubmission, Verdict
-from tests.conftest import citizen, moderator
-from tests.plugins.petitions.helpers import BASE, PETITION, error_fields, problem, stored_petition
+from tests.support.identities import citizen, moderator
+from tests.support.petitions import BASE, PETITION
+from tests.support.problems import error_fields, problem
 
 
 class WordFilter:
@@ -43,7 +44,7 @@ async def test_a_text_a_moderation_plugin_rejects_is_422_naming_the_field(
 
 
 async def test_a_text_a_moderation_plugin_flags_is_stored_flagged(
-    make_client, database_url
+    make_client, database_url, stored_petition
 ) -> None:
     plugin = WordFilter()
     client = await make_client(database_url, extra_plugins=(plugin,))

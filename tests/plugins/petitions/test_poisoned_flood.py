@@ -21,9 +21,8 @@ from core.errors import NotFound, ServiceUnavailable
 from plugins.petitions.signing import SignRequest
 from plugins.petitions.state import STATE
 from plugins.petitions.tables import signatures
-from tests.conftest import citizen
-from tests.core.storage.test_writer import Gate
-from tests.plugins.petitions.helpers import approved_petition, read_back, sign
+from tests.support.identities import citizen
+from tests.support.storage import Gate
 
 VALID = 240
 POISONED_REQUESTS = 24
@@ -31,7 +30,7 @@ POISONED_ITEMS = 24
 
 
 async def test_poisoned_items_interleaved_in_a_signing_flood_fail_alone(
-    aiohttp_client: Any, make_settings: Any, database_url: str
+    aiohttp_client: Any, make_settings: Any, database_url: str, approved_petition, read_back, sign
 ) -> None:
     settings = make_settings(database_url, writer={"max_batch": 1024})
     # No connection limit: the whole flood must be in flight at once to share one batch.

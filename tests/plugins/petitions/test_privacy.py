@@ -13,24 +13,14 @@ from core import keys
 from core.accesslog import AccessLogger
 from core.app import create_app
 from core.iin import iin_hash, synthetic_iin
-from tests.conftest import IIN_SECRET, agency, citizen, moderator
-from tests.plugins.petitions.helpers import (
-    BASE,
-    PETITION,
-    SMALL_FIGURES,
-    approved_petition,
-    file_petition,
-    petition_in,
-    petition_url,
-    problem,
-    sign,
-    signature_hashes,
-)
+from tests.support.identities import IIN_SECRET, agency, citizen, moderator
+from tests.support.petitions import BASE, PETITION, SMALL_FIGURES, petition_url
+from tests.support.problems import problem
 
 
 @pytest.mark.parametrize("status", ["moderation", "rejected"])
 async def test_an_unpublished_petition_is_404_to_the_public_and_other_citizens(
-    make_client, database_url, status
+    make_client, database_url, status, petition_in
 ) -> None:
     client = await make_client(database_url, petitions=SMALL_FIGURES)
     petition = await petition_in(client, status)
@@ -44,7 +34,7 @@ async def test_an_unpublished_petition_is_404_to_the_public_and_other_citizens(
 
 @pytest.mark.parametrize("status", ["moderation", "rejected"])
 async def test_an_unpublished_petition_is_visible_to_its_author_and_moderators_and_never_cached(
-    make_client, database_url, status
+    make_client, database_url, status, petition_in
 ) -> None:
     client = await make_client(database_url, petitions=SMALL_FIGURES)
     petition = await petition_in(client, status)
@@ -57,7 +47,9 @@ async def test_an_unpublished_petition_is_visible_to_its_author_and_moderators_a
         assert "ETag" not in response.headers
 
 
-async def test_a_restricted_petition_is_readable_by_its_link_but_not_listed(client) -> None:
+async def test_a_restricted_petition_is_readable_by_its_link_but_not_listed(
+    client, approved_petition
+) -> None:
     petition = await approved_petition(client)
 
     response = await client.get(petition_url(petition["id"]))
@@ -70,7 +62,7 @@ async def test_a_restricted_petition_is_readable_by_its_link_but_not_listed(clie
 
 
 async def test_the_public_list_shows_only_public_awaiting_answered_and_expired_petitions(
-    make_client, database_url
+    make_client, database_url, petition_in
 ) -> None:
     client = await make_client(database_url, petitions=SMALL_FIGURES)
     ids = {
@@ -95,7 +87,7 @@ async def test_the_public_list_shows_only_public_awaiting_answered_and_expired_p
 
 @pytest.mark.parametrize("status", ["moderation", "rejected", "restricted"])
 async def test_listing_an_unlisted_status_is_for_moderators_only(
-    make_client, database_url, status
+    make_client, database_url, status, petition_in
 ) -> None:
     client = await make_client(database_url, petitions=SMALL_FIGURES)
     petition = await petition_in(client, status)
@@ -107,7 +99,9 @@ async def test_listing_an_unlisted_status_is_for_moderators_only(
     assert [item["id"] for item in (await response.json())["items"]] == [petition["id"]]
 
 
-async def test_the_signer_list_shows_first_name_and_initial_only(client) -> None:
+async def test_the_signer_list_shows_first_name_and_initial_only(
+    client, approved_petition, sign
+) -> None:
     petition = await approved_petition(client)
     await sign(client, petition["id"], 11)
     await client.post(
@@ -132,7 +126,7 @@ async def test_the_signer_list_shows_first_name_and_initial_only(client) -> None
     assert "Sadykova" not in await response.text()
 
 
-async def test_the_signer_list_pages_through_every_signer_once(client) -> None:
+async def test_the_signer_list_pages_through_every_signer_once(client, approved_petition) -> None:
     petition = await approved_petition(client)
     for n in range(20, 25):
         await client.post(
@@ -190,7 +184,15 @@ def _database_files_holding(directory: Path, needles: list[str]) -> dict[str, li
 
 
 async def test_no_raw_iin_reaches_the_database_or_the_logs(
-    make_settings, aiohttp_server, aiohttp_client, database_url, caplog, tmp_path: Path
+    make_settings,
+    aiohttp_server,
+    aiohttp_client,
+    database_url,
+    caplog,
+    tmp_path: Path,
+    file_petition,
+    sign,
+    signature_hashes,
 ) -> None:
     caplog.set_level(logging.DEBUG)
     # SQLAlchemy logs statements with their parameters only when its own logger asks for them.

@@ -10,23 +10,9 @@ import pytest
 
 from core.identity import mint_token
 from core.iin import synthetic_iin
-from tests.conftest import JWT_SECRET, agency, auth, citizen, moderator, operator
-from tests.plugins.petitions.helpers import (
-    BASE,
-    PETITION,
-    SMALL_FIGURES,
-    answer,
-    approved_petition,
-    error_fields,
-    file_petition,
-    moderate,
-    petition_in,
-    petition_url,
-    problem,
-    read_back,
-    sign,
-    stored_petition,
-)
+from tests.support.identities import JWT_SECRET, agency, auth, citizen, moderator, operator
+from tests.support.petitions import BASE, PETITION, SMALL_FIGURES, petition_url
+from tests.support.problems import error_fields, problem
 
 UNKNOWN = "no-such-petition-id"
 
@@ -66,7 +52,9 @@ async def test_filing_without_a_valid_token_is_401(client, credentials) -> None:
 
 
 @pytest.mark.parametrize("credentials", list(BAD_CREDENTIALS), ids=list(BAD_CREDENTIALS))
-async def test_signing_without_a_valid_token_is_401(client, credentials) -> None:
+async def test_signing_without_a_valid_token_is_401(
+    client, credentials, approved_petition, stored_petition
+) -> None:
     petition = await approved_petition(client)
 
     response = await client.post(
@@ -90,7 +78,7 @@ async def test_only_citizens_file_petitions(client, headers) -> None:
 @pytest.mark.parametrize(
     "headers", [citizen(1), agency(), operator()], ids=["author", "agency", "operator"]
 )
-async def test_only_moderators_moderate(client, headers) -> None:
+async def test_only_moderators_moderate(client, headers, file_petition, read_back) -> None:
     petition = await file_petition(client)
 
     response = await client.post(
@@ -104,7 +92,9 @@ async def test_only_moderators_moderate(client, headers) -> None:
 @pytest.mark.parametrize(
     "headers", [citizen(1), moderator(), operator()], ids=["citizen", "moderator", "operator"]
 )
-async def test_only_agencies_answer(make_client, database_url, headers) -> None:
+async def test_only_agencies_answer(
+    make_client, database_url, headers, petition_in, read_back
+) -> None:
     client = await make_client(database_url, petitions=SMALL_FIGURES)
     petition = await petition_in(client, "awaiting_response")
 
@@ -119,7 +109,7 @@ async def test_only_agencies_answer(make_client, database_url, headers) -> None:
 @pytest.mark.parametrize(
     "headers", [moderator(), agency(), operator()], ids=["moderator", "agency", "operator"]
 )
-async def test_only_citizens_sign(client, headers) -> None:
+async def test_only_citizens_sign(client, headers, approved_petition, stored_petition) -> None:
     petition = await approved_petition(client)
 
     response = await client.post(petition_url(petition["id"], "/signatures"), headers=headers)
@@ -129,7 +119,7 @@ async def test_only_citizens_sign(client, headers) -> None:
 
 
 async def test_another_agency_cannot_answer_a_petition_addressed_to_one_agency(
-    make_client, database_url
+    make_client, database_url, answer, petition_in, read_back
 ) -> None:
     client = await make_client(database_url, petitions=SMALL_FIGURES)
     petition = await petition_in(client, "awaiting_response", addressee="almaty-akimat")
@@ -148,16 +138,16 @@ async def test_reading_an_unknown_petition_is_404(client) -> None:
     await problem(await client.get(petition_url(UNKNOWN), headers=moderator()), 404)
 
 
-async def test_signing_an_unknown_petition_is_404(client) -> None:
+async def test_signing_an_unknown_petition_is_404(client, sign) -> None:
     await problem(await sign(client, UNKNOWN, 1), 404)
 
 
-async def test_moderating_an_unknown_petition_is_404(client) -> None:
+async def test_moderating_an_unknown_petition_is_404(client, moderate) -> None:
     await problem(await moderate(client, UNKNOWN, "approve"), 404)
     await problem(await moderate(client, UNKNOWN, "reject", "Spam", "form_requirements"), 404)
 
 
-async def test_answering_an_unknown_petition_is_404(client) -> None:
+async def test_answering_an_unknown_petition_is_404(client, answer) -> None:
     await problem(await answer(client, UNKNOWN), 404)
 
 
@@ -174,7 +164,7 @@ async def test_an_unknown_path_is_404(client) -> None:
 
 @pytest.mark.parametrize("status", ["awaiting_response", "answered", "expired"])
 async def test_a_petition_that_is_not_collecting_cannot_be_signed(
-    make_client, database_url, status
+    make_client, database_url, status, petition_in, sign, stored_petition
 ) -> None:
     client = await make_client(database_url, petitions=SMALL_FIGURES)
     petition = await petition_in(client, status)
@@ -189,7 +179,7 @@ async def test_a_petition_that_is_not_collecting_cannot_be_signed(
 
 @pytest.mark.parametrize("status", ["moderation", "rejected"])
 async def test_signing_an_unpublished_petition_is_404_as_reading_it_is(
-    make_client, database_url, status
+    make_client, database_url, status, petition_in, sign, stored_petition
 ) -> None:
     client = await make_client(database_url, petitions=SMALL_FIGURES)
     petition = await petition_in(client, status)
@@ -204,7 +194,7 @@ async def test_signing_an_unpublished_petition_is_404_as_reading_it_is(
     assert (stored.status, stored.signature_count) == (status, petition["signature_count"])
 
 
-async def test_approving_twice_is_409(client) -> None:
+async def test_approving_twice_is_409(client, approved_petition, moderate) -> None:
     petition = await approved_petition(client)
 
     body = await problem(await moderate(client, petition["id"], "approve"), 409)
@@ -212,7 +202,9 @@ async def test_approving_twice_is_409(client) -> None:
     assert body["petition_status"] == "restricted"
 
 
-async def test_rejecting_an_approved_petition_is_409(client) -> None:
+async def test_rejecting_an_approved_petition_is_409(
+    client, approved_petition, moderate, read_back
+) -> None:
     petition = await approved_petition(client)
 
     body = await problem(
@@ -227,7 +219,7 @@ async def test_rejecting_an_approved_petition_is_409(client) -> None:
     "status", ["moderation", "rejected", "restricted", "public", "answered", "expired"]
 )
 async def test_answering_a_petition_not_awaiting_an_answer_is_409(
-    make_client, database_url, status
+    make_client, database_url, status, answer, petition_in, stored_petition
 ) -> None:
     client = await make_client(database_url, petitions=SMALL_FIGURES)
     petition = await petition_in(client, status)
@@ -243,7 +235,9 @@ async def test_answering_a_petition_not_awaiting_an_answer_is_409(
 # --- 422 ----------------------------------------------------------------------------------
 
 
-async def test_titles_at_the_length_limits_are_accepted_and_stored_trimmed(client) -> None:
+async def test_titles_at_the_length_limits_are_accepted_and_stored_trimmed(
+    client, file_petition
+) -> None:
     shortest = await file_petition(client, title="  " + "T" * 10 + "  ")
     longest = await file_petition(client, title="L" * 200)
 
@@ -291,7 +285,9 @@ async def test_an_invalid_filing_is_422_naming_each_bad_field(client, case) -> N
     ],
     ids=["unknown decision", "null decision", "no decision", "unknown field", "reason too long"],
 )
-async def test_an_invalid_moderation_decision_is_422(client, payload) -> None:
+async def test_an_invalid_moderation_decision_is_422(
+    client, payload, file_petition, read_back
+) -> None:
     petition = await file_petition(client)
 
     response = await client.post(
@@ -308,7 +304,9 @@ async def test_an_invalid_moderation_decision_is_422(client, payload) -> None:
     [{"text": ""}, {}, {"text": "ok", "agency": "other"}],
     ids=["empty text", "no text", "unknown field"],
 )
-async def test_an_invalid_answer_is_422(make_client, database_url, payload) -> None:
+async def test_an_invalid_answer_is_422(
+    make_client, database_url, payload, petition_in, read_back
+) -> None:
     client = await make_client(database_url, petitions=SMALL_FIGURES)
     petition = await petition_in(client, "awaiting_response")
 
@@ -337,7 +335,7 @@ async def test_an_invalid_list_query_is_422(client, params, field) -> None:
     assert error_fields(body) == [field]
 
 
-async def test_an_invalid_signer_list_query_is_422(client) -> None:
+async def test_an_invalid_signer_list_query_is_422(client, approved_petition) -> None:
     petition = await approved_petition(client)
 
     body = await problem(
@@ -365,7 +363,7 @@ async def test_malformed_json_is_400_with_the_position_of_the_error(client) -> N
     assert "line 1 column 15" in body["detail"]
 
 
-async def test_an_empty_json_body_is_400(client) -> None:
+async def test_an_empty_json_body_is_400(client, file_petition) -> None:
     petition = await file_petition(client)
 
     response = await client.post(
@@ -421,7 +419,7 @@ async def test_a_body_over_the_size_limit_is_413(make_client, database_url) -> N
     ],
 )
 async def test_a_wrong_method_is_405_with_the_allowed_methods(
-    client, method, path, allowed
+    client, method, path, allowed, approved_petition
 ) -> None:
     petition = await approved_petition(client)
 

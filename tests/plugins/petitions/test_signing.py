@@ -7,24 +7,12 @@ from collections import Counter
 
 from core import keys
 from core.iin import iin_hash, synthetic_iin
-from tests.conftest import IIN_SECRET
-from tests.plugins.petitions.helpers import (
-    SMALL_FIGURES,
-    THRESHOLD,
-    EventRecorder,
-    answer,
-    approved_petition,
-    file_petition,
-    fixed_thresholds,
-    read_back,
-    sign,
-    signature_hashes,
-    stored_petition,
-)
+from tests.support.identities import IIN_SECRET
+from tests.support.petitions import SMALL_FIGURES, THRESHOLD, EventRecorder, fixed_thresholds
 
 
 async def test_a_signer_repeating_after_the_threshold_is_told_already_signed_not_409(
-    make_client, database_url
+    make_client, database_url, approved_petition, sign
 ) -> None:
     client = await make_client(database_url, petitions=SMALL_FIGURES)
     petition = await approved_petition(client)
@@ -42,7 +30,9 @@ async def test_a_signer_repeating_after_the_threshold_is_told_already_signed_not
     assert newcomer.status == 409
 
 
-async def test_the_same_citizen_signing_again_gets_200_and_the_count_stays(client) -> None:
+async def test_the_same_citizen_signing_again_gets_200_and_the_count_stays(
+    client, approved_petition, read_back, sign
+) -> None:
     petition = await approved_petition(client)
 
     first = await sign(client, petition["id"], 7)
@@ -65,7 +55,9 @@ async def test_the_same_citizen_signing_again_gets_200_and_the_count_stays(clien
     assert (await read_back(client, petition["id"]))["signature_count"] == 1
 
 
-async def test_fifty_concurrent_signatures_by_one_citizen_count_once(client) -> None:
+async def test_fifty_concurrent_signatures_by_one_citizen_count_once(
+    client, approved_petition, sign, signature_hashes, stored_petition
+) -> None:
     petition = await approved_petition(client)
 
     responses = await asyncio.gather(*(sign(client, petition["id"], 8) for _ in range(50)))
@@ -80,7 +72,9 @@ async def test_fifty_concurrent_signatures_by_one_citizen_count_once(client) -> 
     ]
 
 
-async def test_two_hundred_concurrent_citizens_are_each_counted_once(client) -> None:
+async def test_two_hundred_concurrent_citizens_are_each_counted_once(
+    client, approved_petition, sign, signature_hashes, stored_petition
+) -> None:
     signers = 200
     petition = await approved_petition(client)
     assert petition["threshold"] > signers
@@ -102,7 +96,7 @@ async def test_two_hundred_concurrent_citizens_are_each_counted_once(client) -> 
 
 
 async def test_a_burst_across_minimum_and_threshold_ends_awaiting_with_one_threshold_event(
-    make_client, database_url
+    make_client, database_url, approved_petition, sign, signature_hashes, stored_petition
 ) -> None:
     recorder = EventRecorder()
     client = await make_client(database_url, petitions=SMALL_FIGURES, extra_plugins=(recorder,))
@@ -133,7 +127,7 @@ async def test_a_burst_across_minimum_and_threshold_ends_awaiting_with_one_thres
 
 
 async def test_a_third_party_plugin_sees_every_lifecycle_event_in_order(
-    make_client, database_url
+    make_client, database_url, answer, approved_petition, sign
 ) -> None:
     recorder = EventRecorder()
     client = await make_client(database_url, petitions=SMALL_FIGURES, extra_plugins=(recorder,))
@@ -155,7 +149,9 @@ async def test_a_third_party_plugin_sees_every_lifecycle_event_in_order(
     ]
 
 
-async def test_a_signature_counts_for_one_petition_only(client) -> None:
+async def test_a_signature_counts_for_one_petition_only(
+    client, approved_petition, sign, stored_petition
+) -> None:
     first = await approved_petition(client)
     second = await approved_petition(client)
 
@@ -166,7 +162,9 @@ async def test_a_signature_counts_for_one_petition_only(client) -> None:
     assert (await stored_petition(client, second["id"])).signature_count == 1
 
 
-async def test_the_signature_counter_metric_counts_new_signatures_only(client) -> None:
+async def test_the_signature_counter_metric_counts_new_signatures_only(
+    client, approved_petition, sign
+) -> None:
     petition = await approved_petition(client)
     registry = client.app[keys.METRICS].registry
     before = registry.get_sample_value("qatysu_petition_signatures_total") or 0.0
@@ -179,7 +177,7 @@ async def test_the_signature_counter_metric_counts_new_signatures_only(client) -
 
 
 async def test_two_servers_sharing_a_database_count_each_citizen_once_and_announce_once(
-    make_client, database_url
+    make_client, database_url, approved_petition, sign, signature_hashes, stored_petition
 ) -> None:
     recorder = EventRecorder()
     figures = {
@@ -207,7 +205,7 @@ async def test_two_servers_sharing_a_database_count_each_citizen_once_and_announ
 
 
 async def test_signatures_for_several_petitions_in_one_burst_are_answered_each_on_its_own(
-    make_client, database_url
+    make_client, database_url, approved_petition, file_petition, sign, stored_petition
 ) -> None:
     client = await make_client(database_url, petitions=SMALL_FIGURES)
     collecting = await approved_petition(client)

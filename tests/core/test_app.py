@@ -1,0 +1,151 @@
+"""create_app: the middleware chain, the cleanup contexts in order, and the state it sets."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import AsyncIterator
+from typing import Any
+
+from aiohttp import web
+
+from core import keys
+from core.admission.middleware import admission_middleware, triage_middleware
+from core.admission.wiring import admission_ctx
+from core.app import create_app, readiness_ctx, redis_ctx, storage_ctx
+from core.connections import guard_sweeper_ctx
+from core.hookspecs import hookimpl
+from core.idempotency import idempotency_ctx
+from core.lifecycle import event_loop_lag_ctx
+from core.metrics_exposure import metrics_port_ctx
+from core.middlewares import envelope_middleware, identity_middleware
+from core.plugins import DEFAULT_PLUGINS
+
+# Without the built-in channels, so that what is asserted is exactly what core builds.
+NO_CHANNELS = {"disabled": list(DEFAULT_PLUGINS)}
+CORE_STATE = {
+    keys.SETTINGS,
+    keys.PLUGINS,
+    keys.VERIFIER,
+    keys.METRICS,
+    keys.CACHE,
+    keys.CALENDAR,
+    keys.AGENCIES,
+    keys.READINESS,
+    keys.EVENTS,
+    keys.ROUTES,
+    keys.OPENAPI_CACHE,
+    keys.GUARD,
+}
+
+
+async def plugin_ctx(app: web.Application) -> AsyncIterator[None]:
+    yield
+
+
+class ContextPlugin:
+    """A plugin contributing one cleanup context."""
+
+    @hookimpl
+    def qatysu_cleanup_ctx(self, app: web.Application) -> list[Any]:
+        return [plugin_ctx]
+
+
+def test_with_admission_off_the_chain_is_the_envelope_then_identity(make_settings) -> None:
+    app = create_app(make_settings())
+    assert list(app.middlewares) == [envelope_middleware, identity_middleware]
+
+
+def test_with_admission_on_triage_runs_before_identity_and_admission_after_it(
+    make_settings,
+) -> None:
+    app = create_app(make_settings(admission={"enabled": True}))
+    assert list(app.middlewares) == [
+        envelope_middleware,
+        triage_middleware,
+        identity_middleware,
+        admission_middleware,
+    ]
+
+
+def test_cleanup_contexts_start_storage_first_plugins_after_core_and_readiness_last(
+    make_settings,
+) -> None:
+    app = create_app(make_settings(plugins=NO_CHANNELS), extra_plugins=(ContextPlugin(),))
+    assert list(app.cleanup_ctx) == [
+        storage_ctx,
+        redis_ctx,
+        idempotency_ctx,
+        event_loop_lag_ctx,
+        guard_sweeper_ctx,
+        plugin_ctx,
+        readiness_ctx,
+    ]
+
+
+def test_with_admission_on_its_context_follows_the_loop_lag_probe(make_settings) -> None:
+    app = create_app(make_settings(plugins=NO_CHANNELS, admission={"enabled": True}))
+    assert list(app.cleanup_ctx) == [
+        storage_ctx,
+        redis_ctx,
+        idempotency_ctx,
+        event_loop_lag_ctx,
+        admission_ctx,
+        guard_sweeper_ctx,
+        readiness_ctx,
+    ]
+
+
+def test_a_separate_metrics_port_adds_its_context_after_the_sweeper(make_settings) -> None:
+    app = create_app(make_settings(plugins=NO_CHANNELS, metrics={"exposure": "separate_port"}))
+    assert list(app.cleanup_ctx) == [
+        storage_ctx,
+        redis_ctx,
+        idempotency_ctx,
+        event_loop_lag_ctx,
+        guard_sweeper_ctx,
+        metrics_port_ctx,
+        readiness_ctx,
+    ]
+
+
+def test_with_admission_off_there_is_no_edge_no_lane_and_no_connection_limit(
+    make_settings,
+) -> None:
+    settings = make_settings(plugins=NO_CHANNELS)
+    app = create_app(settings)
+    assert set(app) == CORE_STATE
+    assert app[keys.GUARD].max_connections == sys.maxsize
+    assert app[keys.GUARD].lane is None
+
+
+def test_with_admission_on_the_edge_and_fast_lane_are_in_place(make_settings) -> None:
+    settings = make_settings(plugins=NO_CHANNELS, admission={"enabled": True})
+    app = create_app(settings)
+    assert set(app) == CORE_STATE | {keys.ADMISSION, keys.FAST_LANE}
+    assert app[keys.GUARD].max_connections == settings.server.max_connections
+    assert app[keys.GUARD].lane is app[keys.FAST_LANE]
+
+
+def test_admission_without_the_fast_lane_leaves_the_guard_without_one(make_settings) -> None:
+    settings = make_settings(plugins=NO_CHANNELS, admission={"enabled": True, "fast_lane": False})
+    app = create_app(settings)
+    assert set(app) == CORE_STATE | {keys.ADMISSION}
+    assert app[keys.GUARD].lane is None
+
+
+async def test_startup_opens_storage_and_redis_and_shutdown_marks_draining(make_client) -> None:
+    client = await make_client(plugins=NO_CHANNELS)
+    app = client.app
+    assert {keys.DATABASE, keys.WRITER, keys.REDIS, keys.ANSWERS} <= set(app)
+    assert app[keys.REDIS] is None
+    assert (app[keys.READINESS].started, app[keys.READINESS].draining) == (True, False)
+    assert app[keys.GUARD].edge is None
+    await client.close()
+    assert app[keys.READINESS].draining is True
+
+
+async def test_with_admission_on_startup_attaches_the_edge_to_the_guard(make_client) -> None:
+    client = await make_client(plugins=NO_CHANNELS, admission={"enabled": True})
+    edge = client.app[keys.ADMISSION].edge
+    assert edge is not None
+    assert client.app[keys.GUARD].edge is edge
