@@ -67,17 +67,11 @@ def create_app(settings: Settings, *, extra_plugins: Sequence[object] = ()) -> w
     app[keys.READINESS] = Readiness()
     app[keys.EVENTS] = EventBus(host, app)
     app[keys.OPENAPI_CACHE] = {}
-    app[keys.GUARD] = ConnectionGuard(
-        # With admission off nothing is shed, connections included: the unprotected baseline.
-        max_connections=settings.server.max_connections if admission is not None else sys.maxsize,
-        header_timeout=settings.server.header_timeout,
-        on_refused=_count_connection_refusal(app),
-    )
-    app.on_response_prepare.append(on_response_prepare)
+    lane = None
     if admission is not None:
         app[keys.ADMISSION] = admission
         if settings.admission.fast_lane:
-            app[keys.FAST_LANE] = app[keys.GUARD].lane = FastLane(
+            app[keys.FAST_LANE] = lane = FastLane(
                 cache=app[keys.CACHE],
                 metrics=metrics,
                 limiter=admission.local_limiter,
@@ -86,6 +80,14 @@ def create_app(settings: Settings, *, extra_plugins: Sequence[object] = ()) -> w
                 if settings.server.access_log
                 else None,
             )
+    app[keys.GUARD] = ConnectionGuard(
+        # With admission off nothing is shed, connections included: the unprotected baseline.
+        max_connections=settings.server.max_connections if admission is not None else sys.maxsize,
+        header_timeout=settings.server.header_timeout,
+        on_refused=_count_connection_refusal(app),
+        lane=lane,
+    )
+    app.on_response_prepare.append(on_response_prepare)
 
     host.startup(app)
     routes = RouteRegistry()

@@ -30,9 +30,9 @@ from typing import TYPE_CHECKING, Any, cast
 import orjson
 from aiohttp import web
 
+from core import keys
 from core.admission.clients import IPAddress, peer_address
 from core.background import stop
-from core.keys import GUARD as GUARD
 
 if TYPE_CHECKING:
     from aiohttp.web_protocol import RequestHandler
@@ -314,13 +314,19 @@ class ConnectionGuard:
         max_connections: int,
         header_timeout: float,
         on_refused: Callable[[str], None] = lambda reason: None,
+        lane: FastLane | None = None,
     ) -> None:
         self.max_connections = max_connections
         self.header_timeout = header_timeout
         self._on_refused = on_refused
         self._open: dict[asyncio.BaseTransport, GuardedConnection] = {}
         self._edge: EdgeShedder | None = None
-        self.lane: FastLane | None = None
+        self._lane = lane
+
+    @property
+    def lane(self) -> FastLane | None:
+        """What answers hot public reads before parsing, if admission is on."""
+        return self._lane
 
     @property
     def edge(self) -> EdgeShedder | None:
@@ -388,7 +394,7 @@ class ConnectionGuard:
 
 
 async def on_response_prepare(request: web.Request, response: web.StreamResponse) -> None:
-    guard = request.app.get(GUARD)
+    guard = request.app.get(keys.GUARD)
     if guard is not None:
         guard.response_started(request.transport)
 
@@ -436,7 +442,7 @@ class GuardedTCPSite(web.TCPSite):
 
 
 async def guard_sweeper_ctx(app: web.Application) -> AsyncIterator[None]:
-    guard = app.get(GUARD)
+    guard = app.get(keys.GUARD)
     if guard is None:
         yield
         return

@@ -1,11 +1,12 @@
 """The plugin manager and a typed façade over its hooks.
 
-Built-in channels are plugins loaded by dotted name from ``DEFAULT_PLUGINS``, exactly as a
-third-party plugin is loaded from the ``qatysu`` entry-point group: core imports them by name
-only, never by reference. A module that defines ``plugin`` (a ``core.channels.Channel``, say) is
-registered as that object; any other module is registered itself, its ``qatysu_*`` functions
-being the hook implementations. Optional plugins shipped with Qatysu are loaded by name from
-``[plugins] enabled``; any plugin can be switched off by name in ``[plugins] disabled``.
+The built-in plugins (the three channels and bearer-token identity) are loaded by dotted name
+from ``DEFAULT_PLUGINS``, exactly as a third-party plugin is loaded from the ``qatysu``
+entry-point group: core imports them by name only, never by reference. A module that defines
+``plugin`` (a ``core.channels.Channel``, say) is registered as that object; any other module is
+registered itself, its ``qatysu_*`` functions being the hook implementations. Optional plugins
+shipped with Qatysu are loaded by name from ``[plugins] enabled``; any plugin can be switched
+off by name in ``[plugins] disabled``.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ from core.admission.controller import AdmissionController, Shed, Ticket
 from core.admission.priority import Priority
 
 if TYPE_CHECKING:
-    from tests.core.admission.conftest import FakeClock
+    from tests.support.admission import FakeClock
 
 CRITICAL, NORMAL, SHEDDABLE = Priority.CRITICAL, Priority.NORMAL, Priority.SHEDDABLE
 

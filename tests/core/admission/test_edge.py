@@ -10,7 +10,6 @@ import pytest
 from core import keys
 from core.admission.edge import EdgeShedder
 from core.admission.priority import Priority
-from core.connections import GUARD
 from core.routing import OPERATIONS, RoutePolicy, RouteSpec
 from core.server import RunningServer, start_server
 
@@ -86,7 +85,7 @@ async def _exchange(
 
 
 async def test_a_refused_read_gets_a_canned_503_and_the_connection_stays_usable(server) -> None:
-    edge = server.app[GUARD].edge
+    edge = server.app[keys.GUARD].edge
     assert edge is not None
     reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
     # The observer copies PIE's probability every tick; the draw decides deterministically.
@@ -122,7 +121,7 @@ async def test_an_operators_brownout_sets_a_floor_under_the_edge_share(make_sett
         make_settings(server={"port": 0}, admission={"enabled": True, "brownout": 0.5})
     )
     try:
-        edge = running.app[GUARD].edge
+        edge = running.app[keys.GUARD].edge
         assert edge is not None
         reader, writer = await asyncio.open_connection("127.0.0.1", running.port)
         edge.draw = lambda: 0.4

@@ -8,7 +8,7 @@ from core.admission.gcra import LocalRateLimiter, RateDecision, gcra_step, ratel
 from core.admission.priority import RatePolicy
 
 if TYPE_CHECKING:
-    from tests.core.admission.conftest import Backend, FakeClock
+    from tests.support.admission import Backend, FakeClock
 
 # Ten seconds between tokens: no token comes back while a test runs, even on Redis's clock.
 SLOW = RatePolicy(name="slow", rate=0.1, burst=3)

@@ -6,61 +6,10 @@ import asyncio
 import time
 from typing import Any
 
-from aiohttp import web
-
 from core import keys
-from core.admission.priority import Priority, RatePolicy
-from core.connections import GUARD
-from core.hookspecs import hookimpl
-from core.routing import RoutePolicy
+from tests.support.admission import SlowRoutes
 from tests.support.identities import citizen
 from tests.support.petitions import SMALL_FIGURES, petition_url
-
-
-class SlowRoutes:
-    """A plugin whose slow routes hold their admission slots until the test releases them."""
-
-    def __init__(self) -> None:
-        self.release = asyncio.Event()
-        self.started = 0
-        self._changed = asyncio.Condition()
-
-    async def until_started(self, count: int) -> None:
-        async with self._changed:
-            await self._changed.wait_for(lambda: self.started >= count)
-
-    @hookimpl
-    def qatysu_add_routes(self, routes: Any, app: web.Application) -> None:
-        async def slow(request: web.Request) -> web.Response:
-            async with self._changed:
-                self.started += 1
-                self._changed.notify_all()
-            await self.release.wait()
-            return web.json_response({"ok": True})
-
-        async def fast(request: web.Request) -> web.Response:
-            return web.json_response({"ok": True})
-
-        for name, priority in (("critical", Priority.CRITICAL), ("sheddable", Priority.SHEDDABLE)):
-            routes.add(
-                "GET",
-                f"/test/slow/{name}",
-                slow,
-                name=f"test.slow.{name}",
-                summary="waits",
-                policy=RoutePolicy(priority=priority),
-            )
-        routes.add(
-            "GET",
-            "/test/limited",
-            fast,
-            name="test.limited",
-            summary="limited",
-            policy=RoutePolicy(
-                priority=Priority.NORMAL, rate=RatePolicy(name="test-limited", rate=0.01, burst=3)
-            ),
-        )
-
 
 ADMISSION = {"enabled": True, "fixed_limit": 4, "queue_capacity": 2, "critical_reserve": 0.25}
 
@@ -163,7 +112,7 @@ async def test_a_request_that_waited_past_its_deadline_before_admission_never_ru
 ) -> None:
     plugin = SlowRoutes()
     client = await make_client(extra_plugins=(plugin,), admission=ADMISSION)
-    guard = client.app[GUARD]
+    guard = client.app[keys.GUARD]
     # Its bytes arrived three seconds ago (the loop was that late): past the 2 s deadline.
     guard.arrival = lambda transport: time.monotonic() - 3.0  # type: ignore[method-assign]
     late = await client.get("/test/slow/critical")

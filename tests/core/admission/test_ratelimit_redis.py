@@ -17,7 +17,7 @@ from core.admission.priority import RatePolicy
 from core.admission.ratelimit_redis import GCRA_SCRIPT, FallbackRateLimiter, RedisRateLimiter
 
 if TYPE_CHECKING:
-    from tests.core.admission.conftest import FakeClock, RedisServerProcess
+    from tests.support.admission import FakeClock, RedisServerProcess
 
 # No token comes back while a test runs.
 SLOW = RatePolicy(name="slow", rate=0.001, burst=3)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.core.admission.test_middleware import SlowRoutes
+from tests.support.admission import SlowRoutes
 from tests.support.identities import citizen
 
 

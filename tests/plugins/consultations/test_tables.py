@@ -7,7 +7,7 @@ from pathlib import Path
 
 from core.storage.migrations import MigrationSet
 from plugins.consultations.tables import MIGRATIONS, comments, metadata
-from tests.core.storage.schemas import added_column, declared, migrated, sibling_database
+from tests.support.schemas import added_column, declared, migrated, sibling_database
 
 
 async def test_a_fresh_install_reaches_the_declared_tables(

@@ -11,7 +11,7 @@ from core.storage.database import Database
 from core.storage.migrations import MigrationSet
 from plugins.information.migrations import MIGRATIONS
 from plugins.information.tables import items, metadata
-from tests.core.storage.schemas import added_column, declared, migrated, sibling_database
+from tests.support.schemas import added_column, declared, migrated, sibling_database
 
 # PostgreSQL searches a generated column the migration adds beside the declared ones.
 SEARCH_COLUMN = {"search_vector": ("TSVECTOR", True, None)}

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from core.storage.database import Database
 from core.storage.migrations import Migration, MigrationSet, create_tables, migrate
 from plugins.petitions.tables import MIGRATIONS, metadata, petitions
-from tests.core.storage.schemas import added_column, declared, migrated, sibling_database
+from tests.support.schemas import added_column, declared, migrated, sibling_database
 
 ADDED_IN_2 = {"moderation_reason_code", "moderation_flag"}
 
