@@ -33,6 +33,8 @@ from aiohttp import web
 from core import keys
 from core.admission.clients import IPAddress, peer_address
 from core.background import stop
+from core.errors import ServiceUnavailable
+from core.i18n import DEFAULT_LANGUAGE, LANGUAGES, negotiate, render, translate
 
 if TYPE_CHECKING:
     from aiohttp.web_protocol import RequestHandler
@@ -44,19 +46,20 @@ if TYPE_CHECKING:
 _MAX_HEAD_BYTES = 64 * 1024
 
 
-def canned_problem(
-    status: int, reason: str, detail: str, retry_after: int | None, *, keep_alive: bool = False
-) -> bytes:
+def canned_problem(status: int, reason: str, detail: str, retry_after: int | None) -> bytes:
+    """A problem answered before any request head is whole, so in English: there is no
+    Accept-Language to read yet."""
+    title = "Service unavailable" if status == 503 else "Request timeout"
     body = orjson.dumps(
-        {"type": f"/problems/{reason}", "title": detail, "status": status, "detail": detail}
+        {"type": f"/problems/{reason}", "title": title, "status": status, "detail": detail}
     )
     head = [
         f"HTTP/1.1 {status} {'Service Unavailable' if status == 503 else 'Request Timeout'}",
         "Content-Type: application/problem+json",
         f"Content-Length: {len(body)}",
+        "Content-Language: en",
+        "Connection: close",
     ]
-    if not keep_alive:
-        head.append("Connection: close")
     if retry_after is not None:
         head.append(f"Retry-After: {retry_after}")
     return ("\r\n".join(head) + "\r\n\r\n").encode() + body
@@ -65,9 +68,58 @@ def canned_problem(
 TOO_MANY_CONNECTIONS = canned_problem(
     503, "connections", "The server has too many open connections; try again shortly.", 1
 )
-SHED_AT_EDGE = canned_problem(
-    503, "overloaded", "The server is overloaded; try again shortly.", 1, keep_alive=True
-)
+
+
+def _shed_at_edge(language: str) -> bytes:
+    body = orjson.dumps(
+        {
+            "type": "/problems/overloaded",
+            "title": translate(ServiceUnavailable.title, language),
+            "status": 503,
+            "detail": render(EDGE_DETAIL, {"reason": "edge"}, language),
+        }
+    )
+    head = (
+        "HTTP/1.1 503 Service Unavailable\r\n"
+        "Content-Type: application/problem+json\r\n"
+        f"Content-Length: {len(body)}\r\n"
+        f"Content-Language: {language}\r\n"
+        "Retry-After: 1\r\n\r\n"
+    )
+    return head.encode() + body
+
+
+# The same words as admission's own 503 for overload, so every shed answer reads alike.
+EDGE_DETAIL = "the server is overloaded ({reason}); try again shortly"
+SHED_AT_EDGE = {language: _shed_at_edge(language) for language in LANGUAGES}
+_ACCEPT_LANGUAGE = b"\naccept-language:"
+# Clients send few distinct Accept-Language values, and negotiating one costs ten times the
+# search for it: the answers are remembered, up to a bound a flood of made-up values cannot pass.
+_NEGOTIATED: dict[bytes, str] = {}
+_NEGOTIATED_MAX = 256
+
+
+def shed_at_edge(head: bytes) -> bytes:
+    """The edge's 503 for ``head``, in the language its Accept-Language prefers.
+
+    The edge holds exactly one whole request head here, so choosing the language costs one
+    search of it (lower-cased, as header names are case-insensitive) and, when the header is
+    there, negotiating its value.
+    """
+    start = head.lower().find(_ACCEPT_LANGUAGE)
+    if start < 0:
+        return SHED_AT_EDGE[DEFAULT_LANGUAGE]
+    start += len(_ACCEPT_LANGUAGE)
+    end = head.find(b"\r\n", start)
+    value = head[start : end if end >= 0 else len(head)]
+    language = _NEGOTIATED.get(value)
+    if language is None:
+        language = negotiate(value.decode("latin-1"))
+        if len(_NEGOTIATED) < _NEGOTIATED_MAX:
+            _NEGOTIATED[value] = language
+    return SHED_AT_EDGE[language]
+
+
 HEAD_TIMEOUT = canned_problem(
     408, "header-timeout", "The request head was not received in time.", None
 )
@@ -248,7 +300,7 @@ class GuardedConnection(asyncio.Protocol):
         if edge.refuse(data) is None:
             return False
         assert self.transport is not None
-        self.transport.write(SHED_AT_EDGE)
+        self.transport.write(shed_at_edge(data))
         self.await_next_head()
         return True
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 
+import orjson
 import pytest
 
-from core import keys
+from core import connections, keys
 from core.admission.edge import EdgeShedder
-from core.connections import ConnectionGuard
+from core.connections import HEAD_TIMEOUT, TOO_MANY_CONNECTIONS, ConnectionGuard, shed_at_edge
+from core.i18n import translate
 from core.server import RunningServer, start_server
 from core.settings import Settings
 
@@ -100,3 +102,59 @@ def test_a_guard_has_no_edge_until_one_is_attached() -> None:
     edge = EdgeShedder([])
     guard.attach_edge(edge)
     assert guard.edge is edge
+
+
+def _problem(answer: bytes) -> tuple[str, dict[str, object]]:
+    head, _, body = answer.partition(b"\r\n\r\n")
+    return head.decode(), orjson.loads(body)
+
+
+@pytest.mark.parametrize(
+    ("accept_language", "language", "detail"),
+    [
+        (None, "en", "the server is overloaded (edge); try again shortly"),
+        ("ru-RU,ru;q=0.9,en;q=0.5", "ru", "сервер перегружен (edge); повторите чуть позже"),
+        ("de, kk;q=0.8", "kk", "сервер шамадан тыс жүктелген (edge); сәлден соң қайталаңыз"),
+        ("fr", "en", "the server is overloaded (edge); try again shortly"),
+    ],
+)
+def test_the_edges_refusal_answers_in_the_language_the_head_prefers(
+    accept_language: str | None, language: str, detail: str
+) -> None:
+    extra = f"Accept-Language: {accept_language}\r\n" if accept_language else ""
+    head, body = _problem(shed_at_edge(f"GET / HTTP/1.1\r\nHost: t\r\n{extra}\r\n".encode()))
+    assert f"Content-Language: {language}" in head
+    assert body["type"] == "/problems/overloaded"
+    assert body["detail"] == detail
+    assert body["title"] == translate("Service unavailable", language)
+
+
+def test_the_accept_language_header_name_is_matched_in_any_case() -> None:
+    head, body = _problem(shed_at_edge(b"GET / HTTP/1.1\r\nACCEPT-language: ru\r\n\r\n"))
+    assert "Content-Language: ru" in head
+    assert body["title"] == "Сервис временно недоступен"
+
+
+def test_a_problem_answered_before_any_whole_head_has_a_title_and_closes() -> None:
+    head, body = _problem(TOO_MANY_CONNECTIONS)
+    assert head.startswith("HTTP/1.1 503 Service Unavailable")
+    assert "Connection: close" in head
+    assert "Content-Language: en" in head
+    assert body == {
+        "type": "/problems/connections",
+        "title": "Service unavailable",
+        "status": 503,
+        "detail": "The server has too many open connections; try again shortly.",
+    }
+    assert _problem(HEAD_TIMEOUT)[1]["title"] == "Request timeout"
+
+
+def test_made_up_accept_language_values_cannot_grow_the_remembered_answers_past_their_bound() -> (
+    None
+):
+    for n in range(400):
+        head, _ = _problem(
+            shed_at_edge(f"GET / HTTP/1.1\r\nAccept-Language: x{n}, ru\r\n\r\n".encode())
+        )
+        assert "Content-Language: ru" in head
+    assert len(connections._NEGOTIATED) == connections._NEGOTIATED_MAX

@@ -96,8 +96,18 @@ async def test_a_refused_read_gets_a_canned_503_and_the_connection_stays_usable(
     assert b"Retry-After: 1" in refused
     assert b"Connection: close" not in refused
     assert refused.endswith(
-        b'"status":503,"detail":"The server is overloaded; try again shortly."}'
+        b'"status":503,"detail":"the server is overloaded (edge); try again shortly"}'
     )
+    in_kazakh = await _exchange(
+        reader,
+        writer,
+        head("GET", "/api/v1/petitions/demo-public").replace(
+            b"\r\n\r\n", b"\r\nAccept-Language: kk, ru;q=0.5\r\n\r\n"
+        ),
+    )
+    assert in_kazakh.startswith(b"HTTP/1.1 503 Service Unavailable")
+    assert b"Content-Language: kk" in in_kazakh
+    assert "сәлден соң қайталаңыз".encode() in in_kazakh
     health = await _exchange(reader, writer, head("GET", "/healthz"))
     assert health.startswith(b"HTTP/1.1 200")
     edge.draw = lambda: 1.0
@@ -105,7 +115,7 @@ async def test_a_refused_read_gets_a_canned_503_and_the_connection_stays_usable(
     assert served.startswith(b"HTTP/1.1 404")
     writer.close()
     metrics = await _metrics(server)
-    assert 'qatysu_admission_rejected_total{priority="normal",reason="edge"} 1.0' in metrics
+    assert 'qatysu_admission_rejected_total{priority="normal",reason="edge"} 2.0' in metrics
 
 
 async def _metrics(server: RunningServer) -> str:
