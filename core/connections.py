@@ -46,55 +46,61 @@ if TYPE_CHECKING:
 _MAX_HEAD_BYTES = 64 * 1024
 
 
-def canned_problem(status: int, reason: str, detail: str, retry_after: int | None) -> bytes:
-    """A problem answered before any request head is whole, so in English: there is no
-    Accept-Language to read yet."""
-    title = "Service unavailable" if status == 503 else "Request timeout"
+def canned_problem(
+    status: int,
+    reason: str,
+    detail: str,
+    retry_after: int | None,
+    *,
+    language: str = DEFAULT_LANGUAGE,
+    keep_alive: bool = False,
+) -> bytes:
+    """A problem+json answer as raw bytes, written before (or instead of) aiohttp's parser."""
+    title = ServiceUnavailable.title if status == 503 else "Request timeout"
     body = orjson.dumps(
-        {"type": f"/problems/{reason}", "title": title, "status": status, "detail": detail}
+        {
+            "type": f"/problems/{reason}",
+            "title": translate(title, language),
+            "status": status,
+            "detail": detail,
+        }
     )
     head = [
         f"HTTP/1.1 {status} {'Service Unavailable' if status == 503 else 'Request Timeout'}",
         "Content-Type: application/problem+json",
         f"Content-Length: {len(body)}",
-        "Content-Language: en",
-        "Connection: close",
+        f"Content-Language: {language}",
     ]
+    if not keep_alive:
+        head.append("Connection: close")
     if retry_after is not None:
         head.append(f"Retry-After: {retry_after}")
     return ("\r\n".join(head) + "\r\n\r\n").encode() + body
 
 
+# Answered before any request head is whole, so in English: there is no Accept-Language yet.
 TOO_MANY_CONNECTIONS = canned_problem(
     503, "connections", "The server has too many open connections; try again shortly.", 1
 )
-
-
-def _shed_at_edge(language: str) -> bytes:
-    body = orjson.dumps(
-        {
-            "type": "/problems/overloaded",
-            "title": translate(ServiceUnavailable.title, language),
-            "status": 503,
-            "detail": render(EDGE_DETAIL, {"reason": "edge"}, language),
-        }
-    )
-    head = (
-        "HTTP/1.1 503 Service Unavailable\r\n"
-        "Content-Type: application/problem+json\r\n"
-        f"Content-Length: {len(body)}\r\n"
-        f"Content-Language: {language}\r\n"
-        "Retry-After: 1\r\n\r\n"
-    )
-    return head.encode() + body
-
-
+HEAD_TIMEOUT = canned_problem(
+    408, "header-timeout", "The request head was not received in time.", None
+)
 # The same words as admission's own 503 for overload, so every shed answer reads alike.
 EDGE_DETAIL = "the server is overloaded ({reason}); try again shortly"
-SHED_AT_EDGE = {language: _shed_at_edge(language) for language in LANGUAGES}
+SHED_AT_EDGE = {
+    language: canned_problem(
+        503,
+        "overloaded",
+        render(EDGE_DETAIL, {"reason": "edge"}, language),
+        1,
+        language=language,
+        keep_alive=True,
+    )
+    for language in LANGUAGES
+}
 _ACCEPT_LANGUAGE = b"\naccept-language:"
-# Clients send few distinct Accept-Language values, and negotiating one costs ten times the
-# search for it: the answers are remembered, up to a bound a flood of made-up values cannot pass.
+# Clients send few distinct Accept-Language values, and negotiating one costs far more than
+# finding it: the answers are remembered, up to a bound a flood of made-up values cannot pass.
 _NEGOTIATED: dict[bytes, str] = {}
 _NEGOTIATED_MAX = 256
 
@@ -118,11 +124,6 @@ def shed_at_edge(head: bytes) -> bytes:
         if len(_NEGOTIATED) < _NEGOTIATED_MAX:
             _NEGOTIATED[value] = language
     return SHED_AT_EDGE[language]
-
-
-HEAD_TIMEOUT = canned_problem(
-    408, "header-timeout", "The request head was not received in time.", None
-)
 
 
 class _MessageScanner:
