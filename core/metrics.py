@@ -131,7 +131,7 @@ class Metrics:
         )
         self._request_children: dict[tuple[str, str, int], Counter] = {}
         self._duration_children: dict[str, Histogram] = {}
-        self._plugin_counters: dict[str, Counter] = {}
+        self._plugin_counters: set[str] = set()
         self.events_emitted = Counter(
             "qatysu_events_total",
             "Domain events emitted to plugins.",
@@ -149,7 +149,7 @@ class Metrics:
         if name in self._plugin_counters:
             raise ValueError(f"metric {name!r} is already declared")
         counter = Counter(name, documentation, labelnames, registry=self.registry)
-        self._plugin_counters[name] = counter
+        self._plugin_counters.add(name)
         return counter
 
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:

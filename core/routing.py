@@ -35,15 +35,16 @@ from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from aiohttp import web
 from pydantic import ValidationError
 
 from core import keys
 from core.admission.priority import Priority, RatePolicy
 from core.bodies import query_model, read_model
+from core.idempotency import idempotent
 from core.identity import Role, ensure_role
 
 if TYPE_CHECKING:
-    from aiohttp import web
     from pydantic import BaseModel
 
     from core.errors import Problem
@@ -291,8 +292,6 @@ class ResponseMismatch(AssertionError):
 
 def endpoint(spec: RouteSpec, *, validate_responses: bool = False) -> Handler:
     """The aiohttp handler that enforces ``spec``'s declaration, then calls its handler."""
-    from core.idempotency import idempotent
-
     handler = spec.handler
     wants_identity = "identity" in spec.arguments
     query_roles = spec.query_roles
@@ -327,8 +326,6 @@ def endpoint(spec: RouteSpec, *, validate_responses: bool = False) -> Handler:
 def check_response(spec: RouteSpec, response: web.StreamResponse) -> None:
     """Raise ``ResponseMismatch`` when a JSON answer does not fit the model declared for its
     status, or when a route that declares its answers gives another status."""
-    from aiohttp import web
-
     if not isinstance(response, web.Response) or response.status == 304:
         return
     declared = spec.responses.get(response.status)

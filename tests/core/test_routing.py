@@ -43,10 +43,10 @@ class Receipt(BaseModel):
 
 
 calls: list[str] = []
-routes = Routes("/test/notes", tags=("notes",))
+NOTES = Routes("/test/notes", tags=("notes",))
 
 
-@routes.post(
+@NOTES.post(
     "",
     name="test.notes.create",
     summary="Write a note",
@@ -60,7 +60,7 @@ async def write_note(request: web.Request, identity: Identity, body: Note) -> we
     return json_response({"text": body.text, "author": identity.subject}, status=201)
 
 
-@routes.get(
+@NOTES.get(
     "",
     name="test.notes.list",
     summary="List notes",
@@ -74,7 +74,7 @@ async def list_notes(
     return json_response({"limit": query.limit, "anonymous": identity is None})
 
 
-@routes.post(
+@NOTES.post(
     "/officials",
     name="test.notes.officials",
     summary="For officials",
@@ -87,7 +87,7 @@ async def officials_only(request: web.Request) -> web.Response:
     return json_response({"seen": True})
 
 
-@routes.get(
+@NOTES.get(
     "/broken",
     name="test.notes.broken",
     summary="Answers what it does not declare",
@@ -98,7 +98,7 @@ async def broken(request: web.Request) -> web.Response:
     return json_response({"text": "no author"})
 
 
-@routes.get(
+@NOTES.get(
     "/teapot",
     name="test.notes.teapot",
     summary="Answers a status it does not declare",
@@ -113,7 +113,7 @@ class Hidden(BaseModel):
     include_hidden: bool = False
 
 
-@routes.get(
+@NOTES.get(
     "/all",
     name="test.notes.all",
     summary="Notes, hidden ones too for moderators",
@@ -134,7 +134,7 @@ async def all_notes(request: web.Request, query: Hidden) -> web.Response:
 class NotesPlugin:
     @hookimpl
     def qatysu_add_routes(self, routes: RouteRegistry) -> None:
-        routes.include(globals()["routes"])
+        routes.include(NOTES)
 
 
 SECRET = "a-routing-test-secret-that-is-long-enough-0123"
@@ -303,13 +303,13 @@ def test_a_handler_that_asks_for_an_unknown_argument_is_refused_at_declaration()
 
 def test_a_route_name_declared_twice_is_refused() -> None:
     registry = RouteRegistry()
-    registry.include(routes)
+    registry.include(NOTES)
     with pytest.raises(ValueError, match=r"'test\.notes\.create' is registered twice"):
-        registry.include(routes)
+        registry.include(NOTES)
 
 
 def test_declared_paths_carry_the_tables_prefix_and_tags() -> None:
-    specs = {spec.name: spec for spec in routes}
+    specs = {spec.name: spec for spec in NOTES}
     assert specs["test.notes.create"].path == "/test/notes"
     assert specs["test.notes.officials"].path == "/test/notes/officials"
     assert specs["test.notes.officials"].roles == frozenset({Role.AGENCY, Role.MODERATOR})
@@ -319,7 +319,7 @@ def test_declared_paths_carry_the_tables_prefix_and_tags() -> None:
 
 def test_the_registry_hands_admission_each_routes_policy() -> None:
     registry = RouteRegistry()
-    registry.include(routes)
+    registry.include(NOTES)
     assert registry.policy("test.notes.create") == RoutePolicy()
     assert registry.policy("no.such.route") is None
     assert registry.policy(None) is None
