@@ -76,8 +76,8 @@ class PluginHost:
         self.settings = settings
         self.pm = pluggy.PluginManager(hookspecs.PROJECT)
         self.pm.add_hookspecs(hookspecs)
-        # The module each plugin loaded by name came from; a Channel object has none of its own.
-        self._modules: dict[str, str] = {}
+        # A plugin loaded by name is named after its module; a Channel object has none of its own.
+        self._loaded_by_name: set[str] = set()
         for name in settings.plugins.disabled:
             self.pm.set_blocked(name)
         for name in (*DEFAULT_PLUGINS, *settings.plugins.enabled):
@@ -90,7 +90,7 @@ class PluginHost:
                     f"plugins.enabled: cannot import plugin {name!r}: {exc}"
                 ) from exc
             self.pm.register(getattr(module, "plugin", module), name=name)
-            self._modules[name] = name
+            self._loaded_by_name.add(name)
         self.pm.load_setuptools_entrypoints(hookspecs.PROJECT)
         for plugin in extra_plugins:
             self.pm.register(plugin)
@@ -130,8 +130,10 @@ class PluginHost:
             hooks = tuple(sorted(h.name for h in self.pm.get_hookcallers(plugin) or ()))
             dist = next((d for p, d in self.pm.list_plugin_distinfo() if p is plugin), None)
             version = getattr(dist, "version", None) if dist is not None else None
-            module = self._modules.get(name) or str(
-                getattr(plugin, "__name__", type(plugin).__module__)
+            module = (
+                name
+                if name in self._loaded_by_name
+                else str(getattr(plugin, "__name__", type(plugin).__module__))
             )
             infos.append(PluginInfo(name=name, module=module, hooks=hooks, version=version))
         return infos
