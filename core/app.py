@@ -165,8 +165,8 @@ async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
         yield
         return
     import redis.asyncio as aioredis
+    from redis.asyncio.retry import Retry
     from redis.backoff import NoBackoff
-    from redis.retry import Retry
 
     # No retries: a dead Redis must fail fast so the rate limiter falls back to local limits.
     client = aioredis.Redis.from_url(
