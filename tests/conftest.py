@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from aiohttp import web
-from aiohttp.test_utils import TestClient
+from aiohttp.test_utils import BaseTestServer, TestClient, TestServer
 
 from core import keys
 from core.app import create_app
@@ -145,6 +145,43 @@ def make_settings(tmp_path: Path) -> SettingsFactory:
         return build_settings(layered)
 
     return factory
+
+
+@pytest.fixture
+async def aiohttp_client(
+    aiohttp_client_cls: type[TestClient[Any, Any]],
+) -> AsyncIterator[Callable[..., Awaitable[TestClient[Any, Any]]]]:
+    """pytest-aiohttp's factory, except that a client whose start fails is closed at once.
+
+    pytest-aiohttp keeps only the clients that started. A failed start-up would leave behind
+    its session and the cleanup contexts that had started before the failing one (the writer,
+    the SQLite connection), which then fail a later test through an unraisable ResourceWarning.
+    """
+    clients: list[TestClient[Any, Any]] = []
+
+    async def start(
+        app_or_server: web.Application | BaseTestServer,
+        *,
+        server_kwargs: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> TestClient[Any, Any]:
+        server = (
+            TestServer(app_or_server, **(server_kwargs or {}))
+            if isinstance(app_or_server, web.Application)
+            else app_or_server
+        )
+        client = aiohttp_client_cls(server, **kwargs)
+        clients.append(client)
+        try:
+            await client.start_server()
+        except BaseException:
+            await client.close()
+            raise
+        return client
+
+    yield start
+    while clients:
+        await clients.pop().close()
 
 
 @pytest.fixture

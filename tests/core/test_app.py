@@ -6,6 +6,7 @@ import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
+import pytest
 from aiohttp import web
 
 from core import keys
@@ -149,3 +150,34 @@ async def test_with_admission_on_startup_attaches_the_edge_to_the_guard(make_cli
     edge = client.app[keys.ADMISSION].edge
     assert edge is not None
     assert client.app[keys.GUARD].edge is edge
+
+
+class FailingStartup:
+    """A plugin whose cleanup context fails on entry, after storage has started."""
+
+    @hookimpl
+    def qatysu_cleanup_ctx(self, app: web.Application) -> list[Any]:
+        async def failing(app: web.Application) -> AsyncIterator[None]:
+            raise RuntimeError("this plugin cannot start")
+            yield
+
+        return [failing]
+
+
+async def test_a_failed_startup_closes_the_writer_and_database_that_had_started(
+    make_client,
+) -> None:
+    plugin = FailingStartup()
+    started: list[web.Application] = []
+
+    class Recorder:
+        @hookimpl
+        def qatysu_startup(self, app: web.Application) -> None:
+            started.append(app)
+
+    with pytest.raises(RuntimeError, match=r"^this plugin cannot start$"):
+        await make_client(plugins=NO_CHANNELS, extra_plugins=(Recorder(), plugin))
+    (app,) = started
+    writer = app[keys.WRITER]
+    assert writer._closing is True
+    assert writer._task is None
