@@ -10,7 +10,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from core.settings import Settings, SettingsError, load_settings
+from core.logs import LOG_LEVELS, configure_logging
+from core.settings import Settings, SettingsError, load_settings, require_agency_register
+from core.version import qatysu_version
 
 log = logging.getLogger("qatysu")
 
@@ -18,6 +20,13 @@ log = logging.getLogger("qatysu")
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="qatysu", description="The Qatysu e-participation server."
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {qatysu_version()}")
+    parser.add_argument(
+        "--log-level", choices=LOG_LEVELS, help="least severe level logged (default info)"
+    )
+    parser.add_argument(
+        "--log-format", choices=("text", "json"), help="json: one object per line (default text)"
     )
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -92,15 +101,20 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
             "database": {"url": getattr(args, "database_url", None)},
             "redis": {"url": getattr(args, "redis_url", None)},
             "admission": {"enabled": None if admission is None else admission == "on"},
+            "logging": {
+                "level": getattr(args, "log_level", None),
+                "format": getattr(args, "log_format", None),
+            },
         },
     )
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure_logging()
     args = build_parser().parse_args(argv)
     try:
         settings = settings_from_args(args)
+        configure_logging(settings.logging.level, settings.logging.format)
         if args.command == "serve":
             return serve(settings)
         if args.command == "token":
@@ -160,6 +174,7 @@ def serve(settings: Settings) -> int:
 
     # Checked before any worker forks, so a missing secret is one clear message, not N.
     resolve_secrets(settings)
+    require_agency_register(settings)
     if settings.server.workers > 1:
         from core.workers import serve_workers
 

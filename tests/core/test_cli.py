@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -282,3 +283,83 @@ def test_a_missing_config_file_exits_2_naming_it(
     code, _, err = run(capsys, "plugins", "--config", str(tmp_path / "missing.toml"))
     assert code == 2
     assert err == f"qatysu: config file {tmp_path / 'missing.toml'} does not exist\n"
+
+
+# --- top-level options and start-up checks -----------------------------------------------------
+
+
+def unconfigured_logging() -> None:
+    """A root logger with no handler, as in a fresh ``qatysu`` process (pytest's are put back)."""
+    logging.getLogger().handlers.clear()
+
+
+def test_version_prints_the_installed_version_and_exits_0(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from importlib.metadata import version
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out == f"qatysu {version('qatysu')}\n"
+
+
+def test_log_format_json_writes_one_json_object_per_line(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    unconfigured_logging()
+    code, _, _ = run(capsys, "--log-format", "json", "plugins")
+    logging.getLogger("qatysu").warning("disk %s full", "var")
+
+    [line] = capsys.readouterr().err.splitlines()
+    entry = json.loads(line)
+    assert code == 0
+    assert {k: entry[k] for k in ("level", "logger", "message")} == {
+        "level": "warning",
+        "logger": "qatysu",
+        "message": "disk var full",
+    }
+    assert entry["time"].endswith("+00:00")
+
+
+def test_log_level_warning_drops_info_lines(capsys: pytest.CaptureFixture[str]) -> None:
+    unconfigured_logging()
+    run(capsys, "--log-level", "warning", "plugins")
+    logging.getLogger("qatysu").info("routine")
+    logging.getLogger("qatysu").warning("unusual")
+
+    err = capsys.readouterr().err
+    assert "routine" not in err
+    assert err.rstrip().endswith("WARNING qatysu unusual")
+
+
+def test_the_log_format_comes_from_the_environment_too(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("QATYSU_LOGGING__FORMAT", "json")
+    unconfigured_logging()
+    run(capsys, "plugins")
+    logging.getLogger("qatysu").warning("from env")
+
+    assert json.loads(capsys.readouterr().err)["message"] == "from env"
+
+
+def test_an_unknown_log_level_is_refused_by_the_parser(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--log-level", "loud", "plugins"])
+
+    assert exit_info.value.code == 2
+    assert "invalid choice: 'loud'" in capsys.readouterr().err
+
+
+def test_serve_refuses_an_empty_agency_register_with_exit_2(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # The working directory has no config/default.toml, so nothing registers an agency.
+    code, out, err = run(capsys, "serve", "--port", "0")
+
+    assert (code, out) == (2, "")
+    assert err.startswith("qatysu: the agency register is empty: [agencies] needs at least one")
