@@ -159,9 +159,7 @@ class Metrics:
             registry=r,
             multiprocess_mode="max",
         )
-        self.build_info.labels(
-            qatysu_version(), platform.python_version(), aiohttp_version
-        ).set(1)
+        self.build_info.labels(qatysu_version(), platform.python_version(), aiohttp_version).set(1)
         self._request_children: dict[tuple[str, str, int], Counter] = {}
         self._duration_children: dict[tuple[str, str], Histogram] = {}
         self._unavailable_children: dict[str, Counter] = {}

@@ -429,7 +429,14 @@ def test_dockerfile_copies_only_paths_that_exist_in_the_repository() -> None:
         for source in line.split()[:-1]
     ]
 
-    assert sorted(sources) == ["README.md", "config", "core", "plugins", "pyproject.toml", "uv.lock"]
+    assert sorted(sources) == [
+        "README.md",
+        "config",
+        "core",
+        "plugins",
+        "pyproject.toml",
+        "uv.lock",
+    ]
     assert [s for s in sources if not (REPO_ROOT / s).exists()] == []
 
 

@@ -269,9 +269,8 @@ def test_alertmanager_runs_with_the_shipped_config_and_one_receiver(
     receivers = {receiver["name"] for receiver in config["receivers"]}
 
     assert "--config.file=/etc/alertmanager/alertmanager.yml" in service["command"]
-    assert f"{DEPLOY / 'alertmanager.yml'}:/etc/alertmanager/alertmanager.yml:ro" in (
-        service["volumes"]
-    )
+    mounted = f"{DEPLOY / 'alertmanager.yml'}:/etc/alertmanager/alertmanager.yml:ro"
+    assert mounted in service["volumes"]
     assert config["route"]["receiver"] in receivers
     assert {route["receiver"] for route in config["route"]["routes"]} <= receivers
     assert resolved["services"]["prometheus"]["depends_on"] == {

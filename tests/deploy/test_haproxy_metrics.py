@@ -146,7 +146,9 @@ def test_each_request_is_logged_with_its_status(proxy: Proxy) -> None:
 
     lines = proxy.log.read_text().splitlines()
     assert any(
-        " citizens qatysu/qatysu-" in line and " 200 " in line and "/api/v1/petitions?logged=1" in line
+        " citizens qatysu/qatysu-" in line
+        and " 200 " in line
+        and "/api/v1/petitions?logged=1" in line
         for line in lines
     ), lines
     assert any(" 404 " in line and "GET /metrics HTTP/1.1" in line for line in lines), lines
