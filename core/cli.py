@@ -1,4 +1,4 @@
-"""``qatysu serve | token | migrate | plugins``."""
+"""``qatysu serve | token | migrate | demo reset | plugins``."""
 
 from __future__ import annotations
 
@@ -64,6 +64,18 @@ def build_parser() -> argparse.ArgumentParser:
     migrate = commands.add_parser("migrate", help="bring the database schema up to date")
     _add_common(migrate)
 
+    demo = commands.add_parser("demo", help="manage the demo's local data")
+    demo_commands = demo.add_subparsers(dest="demo_command", required=True)
+    reset = demo_commands.add_parser(
+        "reset", help="delete the demo database so that the next serve --demo seeds afresh"
+    )
+    reset.add_argument("--config", type=Path, help="TOML settings file")
+    reset.add_argument(
+        "--secrets",
+        action="store_true",
+        help="delete the development secrets too (every token minted from them stops working)",
+    )
+
     plugins = commands.add_parser("plugins", help="list the loaded plugins")
     plugins.add_argument("--config", type=Path, help="TOML settings file")
     return parser
@@ -121,6 +133,8 @@ def main(argv: list[str] | None = None) -> int:
             return print_token(settings, args)
         if args.command == "migrate":
             return asyncio.run(run_migrations(settings))
+        if args.command == "demo":
+            return reset_demo_data(settings, secrets=args.secrets)
         return list_plugins(settings)
     except SettingsError as exc:
         print(f"qatysu: {exc}", file=sys.stderr)
@@ -157,6 +171,16 @@ async def run_migrations(settings: Settings) -> int:
     for line in applied:
         print(f"applied {line}")
     print("schema up to date" if not applied else f"{len(applied)} migration(s) applied")
+    return 0
+
+
+def reset_demo_data(settings: Settings, *, secrets: bool) -> int:
+    from core.demo import reset_demo
+
+    removed = reset_demo(settings, secrets=secrets)
+    for path in removed:
+        print(f"removed {path}")
+    print("demo reset: the next serve --demo seeds afresh" if removed else "nothing to reset")
     return 0
 
 

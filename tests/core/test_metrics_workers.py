@@ -5,14 +5,22 @@ from __future__ import annotations
 
 import os
 import re
+import signal
+import subprocess
+import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
 from core.metrics import WorkerProcessCollector
-from tests.core.test_workers import WORKERS, Workers, _get
+from tests.support.services import free_port, spawn_server
+
+WORKERS = 2
 
 
 def process_samples(text: str, name: str) -> dict[str, float]:
@@ -44,23 +52,58 @@ def test_an_empty_directory_gives_no_process_metrics(tmp_path: Path) -> None:
     assert "process_" not in generate_latest(registry).decode()
 
 
+def get(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        with error:
+            return error.code, error.read().decode()
+    except OSError:
+        return 0, ""
+
+
+@dataclass
+class Workers:
+    url: str
+    process: subprocess.Popen[bytes]
+
+    def worker_pids(self) -> set[str]:
+        pid = self.process.pid
+        return set(Path(f"/proc/{pid}/task/{pid}/children").read_text().split())
+
+
 @pytest.fixture
 def workers(tmp_path: Path) -> Iterator[Workers]:
-    server = Workers(tmp_path / "data")
+    """``qatysu serve --workers 2``, stopped (its whole process group) even if the test fails."""
+    port = free_port()
+    log = tmp_path / "server.log"
+    process = spawn_server(port=port, workers=WORKERS, data_dir=tmp_path / "data", log_path=log)
     try:
-        server.wait_ready()
+        server = Workers(f"http://127.0.0.1:{port}", process)
+        deadline = time.monotonic() + 60
+        while get(server.url + "/readyz")[0] != 200:
+            assert process.poll() is None, log.read_text(errors="replace")
+            assert time.monotonic() < deadline, log.read_text(errors="replace")
+            time.sleep(0.2)
         yield server
     finally:
-        server.stop()
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
 
 
 @pytest.mark.slow
 def test_under_two_workers_metrics_show_each_workers_process_metrics(workers: Workers) -> None:
     for _ in range(10):
-        assert _get(workers.url + "/api/v1/petitions")[0] == 200
-    pids = {str(pid) for pid in workers.worker_pids()}
+        assert get(workers.url + "/api/v1/petitions")[0] == 200
+    pids = workers.worker_pids()
 
-    _, text = _get(workers.url + "/metrics")
+    _, text = get(workers.url + "/metrics")
 
     memory = process_samples(text, "process_resident_memory_bytes")
     assert len(pids) == WORKERS
