@@ -1,4 +1,4 @@
-"""``qatysu serve | token | migrate | plugins``."""
+"""``qatysu serve | token | migrate | demo reset | plugins``."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from core.settings import Settings, SettingsError, load_settings
+from core.logs import LOG_LEVELS, configure_logging
+from core.settings import Settings, SettingsError, load_settings, require_agency_register
+from core.version import qatysu_version
 
 log = logging.getLogger("qatysu")
 
@@ -18,6 +20,13 @@ log = logging.getLogger("qatysu")
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="qatysu", description="The Qatysu e-participation server."
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {qatysu_version()}")
+    parser.add_argument(
+        "--log-level", choices=LOG_LEVELS, help="least severe level logged (default info)"
+    )
+    parser.add_argument(
+        "--log-format", choices=("text", "json"), help="json: one object per line (default text)"
     )
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -54,6 +63,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     migrate = commands.add_parser("migrate", help="bring the database schema up to date")
     _add_common(migrate)
+
+    demo = commands.add_parser("demo", help="manage the demo's local data")
+    demo_commands = demo.add_subparsers(dest="demo_command", required=True)
+    reset = demo_commands.add_parser(
+        "reset", help="delete the demo database so that the next serve --demo seeds afresh"
+    )
+    reset.add_argument("--config", type=Path, help="TOML settings file")
+    reset.add_argument(
+        "--secrets",
+        action="store_true",
+        help="delete the development secrets too (every token minted from them stops working)",
+    )
 
     plugins = commands.add_parser("plugins", help="list the loaded plugins")
     plugins.add_argument("--config", type=Path, help="TOML settings file")
@@ -92,21 +113,28 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
             "database": {"url": getattr(args, "database_url", None)},
             "redis": {"url": getattr(args, "redis_url", None)},
             "admission": {"enabled": None if admission is None else admission == "on"},
+            "logging": {
+                "level": getattr(args, "log_level", None),
+                "format": getattr(args, "log_format", None),
+            },
         },
     )
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure_logging()
     args = build_parser().parse_args(argv)
     try:
         settings = settings_from_args(args)
+        configure_logging(settings.logging.level, settings.logging.format)
         if args.command == "serve":
             return serve(settings)
         if args.command == "token":
             return print_token(settings, args)
         if args.command == "migrate":
             return asyncio.run(run_migrations(settings))
+        if args.command == "demo":
+            return reset_demo_data(settings, secrets=args.secrets)
         return list_plugins(settings)
     except SettingsError as exc:
         print(f"qatysu: {exc}", file=sys.stderr)
@@ -146,6 +174,16 @@ async def run_migrations(settings: Settings) -> int:
     return 0
 
 
+def reset_demo_data(settings: Settings, *, secrets: bool) -> int:
+    from core.demo import reset_demo
+
+    removed = reset_demo(settings, secrets=secrets)
+    for path in removed:
+        print(f"removed {path}")
+    print("demo reset: the next serve --demo seeds afresh" if removed else "nothing to reset")
+    return 0
+
+
 def list_plugins(settings: Settings) -> int:
     from core.plugins import PluginHost
 
@@ -160,6 +198,7 @@ def serve(settings: Settings) -> int:
 
     # Checked before any worker forks, so a missing secret is one clear message, not N.
     resolve_secrets(settings)
+    require_agency_register(settings)
     if settings.server.workers > 1:
         from core.workers import serve_workers
 

@@ -6,22 +6,33 @@ line stands for the server's address.
 Sample tokens are week-long and include operator, moderator and agency ones. They are printed
 only when the token key is a development one: signed with an operator's own secret they would
 be real privileged credentials written to a terminal and its logs.
+
+``qatysu demo reset`` starts the demo over: it deletes the embedded SQLite database (and the
+multiprocess metrics directory) under ``server.data_dir``, so the next ``serve --demo`` seeds
+afresh; with ``--secrets`` the development secrets go too, and with them every token minted
+from them. It refuses any other database: a configured one is never the demo's to delete.
 """
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from core import keys
 from core.identity import mint_token
 from core.iin import synthetic_iin
-from core.secret_keys import resolve_secrets
+from core.secret_keys import DEV_SECRETS_FILE, resolve_secrets
+from core.settings import Settings, SettingsError
 
 if TYPE_CHECKING:
     from aiohttp import web
 
 DEMO_TTL_SECONDS = 7 * 24 * 3600
 DEMO_AGENCY = "almaty-akimat"
+DEMO_DATABASE = "qatysu.db"
+# SQLite's write-ahead log and shared-memory index belong to the database file.
+SQLITE_COMPANIONS = ("", "-wal", "-shm", "-journal")
 
 
 async def print_demo(app: web.Application) -> None:
@@ -71,3 +82,27 @@ def demo_token_lines(secret: bytes) -> list[str]:
     lines += [f"  {role:<9} {value}" for role, value in tokens.items()]
     lines.append("")
     return lines
+
+
+def reset_demo(settings: Settings, *, secrets: bool = False) -> list[Path]:
+    """Delete the demo's database under ``server.data_dir``; the paths that were there."""
+    if settings.database.url:
+        raise SettingsError(
+            "demo reset deletes only the embedded demo database under server.data_dir; "
+            "database.url is set, so drop or empty that database yourself"
+        )
+    data_dir = Path(settings.server.data_dir)
+    removed = []
+    for suffix in SQLITE_COMPANIONS:
+        path = data_dir / f"{DEMO_DATABASE}{suffix}"
+        if path.exists():
+            path.unlink()
+            removed.append(path)
+    metrics = data_dir / "prometheus"
+    if metrics.is_dir():
+        shutil.rmtree(metrics)
+        removed.append(metrics)
+    if secrets and (data_dir / DEV_SECRETS_FILE).exists():
+        (data_dir / DEV_SECRETS_FILE).unlink()
+        removed.append(data_dir / DEV_SECRETS_FILE)
+    return removed

@@ -228,7 +228,7 @@ class FastLane:
         if self._access_log is not None:
             self._access_log.info(
                 '%s "%s %s" %d %.1fms id=%s lane',
-                peer,
+                self._client_address(peer, forwarded, x_forwarded_for),
                 method_text,
                 target.partition(b"?")[0].decode("latin-1"),
                 status,

@@ -2,14 +2,20 @@
 
 Each app owns a registry, so tests and several apps in one process do not collide. With several
 worker processes (``PROMETHEUS_MULTIPROC_DIR`` set) values live in the shared directory and
-``/metrics`` aggregates them through the multiprocess collector.
+``/metrics`` aggregates them through the multiprocess collector. That collector has no
+``process_*`` metrics, so ``WorkerProcessCollector`` adds each live process's own, labelled by its
+``pid``: a handful of series per worker, never per client.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+import platform
+import re
+from collections.abc import Iterator, Sequence
+from pathlib import Path
 
+from aiohttp import __version__ as aiohttp_version
 from aiohttp import web
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -20,12 +26,17 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
+from prometheus_client.metrics_core import Metric
 from prometheus_client.process_collector import ProcessCollector
+
+from core.version import qatysu_version
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0)
 WAIT_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
 BATCH_BUCKETS = (1, 2, 5, 10, 25, 50, 100, 250, 500, 1000)
 PREFIX = "qatysu_"
+# prometheus_client names each process's value files <kind>_<pid>.db.
+_VALUE_FILE_PID = re.compile(r"_(\d+)\.db$")
 
 
 class Metrics:
@@ -47,7 +58,7 @@ class Metrics:
         self.http_duration = Histogram(
             "qatysu_http_request_duration_seconds",
             "Time to answer a request.",
-            ["route"],
+            ["route", "method"],
             buckets=buckets,
             registry=r,
         )
@@ -129,8 +140,29 @@ class Metrics:
             registry=r,
             multiprocess_mode="max",
         )
+        self.http_unavailable = Counter(
+            "qatysu_http_unavailable_total",
+            "503 answers by reason: admission's shedding, draining, and storage failures.",
+            ["reason"],
+            registry=r,
+        )
+        self.ready = Gauge(
+            "qatysu_ready",
+            "1 when this instance's last readiness check (/readyz) answered ready, else 0.",
+            registry=r,
+            multiprocess_mode="livemin",
+        )
+        self.build_info = Gauge(
+            "qatysu_build_info",
+            "Always 1; the labels say which Qatysu, Python and aiohttp are running.",
+            ["version", "python", "aiohttp"],
+            registry=r,
+            multiprocess_mode="max",
+        )
+        self.build_info.labels(qatysu_version(), platform.python_version(), aiohttp_version).set(1)
         self._request_children: dict[tuple[str, str, int], Counter] = {}
-        self._duration_children: dict[str, Histogram] = {}
+        self._duration_children: dict[tuple[str, str], Histogram] = {}
+        self._unavailable_children: dict[str, Counter] = {}
         self._plugin_counters: set[str] = set()
         self.events_emitted = Counter(
             "qatysu_events_total",
@@ -160,18 +192,62 @@ class Metrics:
             counter = self.http_requests.labels(route, method, str(status))
             self._request_children[key] = counter
         counter.inc()
-        histogram = self._duration_children.get(route)
+        histogram = self._duration_children.get(key[:2])
         if histogram is None:
-            histogram = self.http_duration.labels(route)
-            self._duration_children[route] = histogram
+            histogram = self.http_duration.labels(route, method)
+            self._duration_children[key[:2]] = histogram
         histogram.observe(seconds)
+
+    def count_unavailable(self, reason: str) -> None:
+        """Count one 503 answer by its reason (``unspecified`` when it gave none)."""
+        reason = reason or "unspecified"
+        counter = self._unavailable_children.get(reason)
+        if counter is None:
+            counter = self._unavailable_children[reason] = self.http_unavailable.labels(reason)
+        counter.inc()
 
     def exposition(self) -> bytes:
         if self.multiprocess:
             registry = CollectorRegistry()
             multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+            registry.register(WorkerProcessCollector(Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])))
             return generate_latest(registry)
         return generate_latest(self.registry)
+
+
+class WorkerProcessCollector:
+    """The ``process_*`` metrics of every live process that writes to a multiprocess directory,
+    each sample labelled with the process's ``pid``."""
+
+    def __init__(self, directory: Path, *, proc: str = "/proc") -> None:
+        self.directory = directory
+        self.proc = proc
+
+    def live_pids(self) -> list[int]:
+        """The processes with value files here that are still running."""
+        pids = {
+            int(match.group(1))
+            for path in self.directory.glob("*.db")
+            if (match := _VALUE_FILE_PID.search(path.name)) is not None
+        }
+        return sorted(pid for pid in pids if Path(self.proc, str(pid), "stat").exists())
+
+    def collect(self) -> Iterator[Metric]:
+        families: dict[str, Metric] = {}
+        for pid in self.live_pids():
+            # ProcessCollector asks a callable for the pid whose /proc/<pid>/stat it reads.
+            reader = ProcessCollector(pid=str(pid).strip, proc=self.proc, registry=None)
+            for family in reader.collect():
+                merged = families.setdefault(
+                    family.name, Metric(family.name, family.documentation, family.type)
+                )
+                for sample in family.samples:
+                    merged.add_sample(sample.name, {**sample.labels, "pid": str(pid)}, sample.value)
+        yield from families.values()
+
+    def describe(self) -> Iterator[Metric]:
+        # Which processes run is known only at collection time.
+        return iter(())
 
 
 async def metrics_handler(request: web.Request) -> web.Response:

@@ -61,6 +61,8 @@ async def envelope_middleware(request: web.Request, handler: Handler) -> web.Str
         check_path_parameters(request)
         response = await handler(request)
     except Problem as problem:
+        if isinstance(problem, ServiceUnavailable):
+            request.app[keys.METRICS].count_unavailable(problem.reason)
         response = problem.response(negotiate(request.headers.get("Accept-Language")))
     except web.HTTPException as exc:
         if exc.status < 400:
@@ -78,6 +80,7 @@ async def envelope_middleware(request: web.Request, handler: Handler) -> web.Str
                 request_id,
                 type(exc).__name__,
             )
+            request.app[keys.METRICS].count_unavailable("storage_failed")
             response = ServiceUnavailable(
                 "storage is not answering; try again shortly", reason="storage_failed"
             ).response(language)

@@ -54,6 +54,7 @@ async def readyz(request: web.Request) -> web.Response:
         except Exception as exc:
             checks["redis"] = f"unreachable: {type(exc).__name__}"
     ready = all(value == "ok" for value in checks.values())
+    app[keys.METRICS].ready.set(1 if ready else 0)
     return json_response(
         {"status": "ready" if ready else "not ready", "checks": checks},
         status=200 if ready else 503,

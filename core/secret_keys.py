@@ -53,7 +53,8 @@ def resolve_secrets(settings: Settings) -> ServerSecrets:
             named = " and ".join(SECRET_NAMES[name] for name in missing)
             raise SettingsError(
                 f"{named} must be set: the server refuses to start without its secrets "
-                "(at least 32 bytes each); for a local trial run with --dev or --demo"
+                "(at least 32 bytes each); for a local trial run, add --dev "
+                "(serve also takes --demo)"
             )
         stored = development_secrets(Path(settings.server.data_dir))
         for name in missing:

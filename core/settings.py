@@ -1,9 +1,17 @@
-"""Typed settings: built-in defaults <- a TOML file <- ``QATYSU_*`` environment <- CLI flags.
+"""Typed settings: built-in defaults <- ``config/default.toml`` <- a TOML file (``--config``) <-
+``QATYSU_*`` environment <- CLI flags.
 
-Each layer overrides the one before it. Sections and keys are closed: an unknown key, or a value
-of the wrong type, stops the server at start with a message that names the setting. Plugins own
-sections of their own, declared through the ``qatysu_settings_section`` hook and validated the
-same way once the plugins are loaded.
+Each layer overlays the one before it, table by table: a config file that changes one key keeps
+every other key, the agency register included. A table that carries ``__replace__ = true``
+replaces the table beneath it whole instead (the marker itself is dropped), e.g.
+``[agencies]`` with ``__replace__ = true`` for a register of one's own; in the environment the
+same marker goes in the JSON, ``QATYSU_AGENCIES='{"__replace__": true, ...}'`` (a whole core
+table may be given as JSON under its own name).
+
+Sections and keys are closed: an unknown key, or a value of the wrong type, stops the server at
+start with a message that names the setting. Plugins own sections of their own, declared
+through the ``qatysu_settings_section`` hook and validated the same way once the plugins are
+loaded.
 
 Environment names are ``QATYSU_<SECTION>__<KEY>`` (nested keys join with ``__``). Four short
 forms exist for the settings everyone sets: ``QATYSU_JWT_SECRET``, ``QATYSU_IIN_HASH_SECRET``,
@@ -35,6 +43,8 @@ M = TypeVar("M", bound="BaseModel")
 
 DEFAULT_CONFIG_FILE = Path("config/default.toml")
 ENV_PREFIX = "QATYSU_"
+# A key in a table that makes it replace the table beneath it instead of overlaying it.
+REPLACE_MARKER = "__replace__"
 MIN_SECRET_BYTES = 32
 ENV_SHORT_FORMS: dict[str, tuple[str, ...]] = {
     "QATYSU_JWT_SECRET": ("identity", "jwt_secret"),
@@ -180,6 +190,12 @@ class MetricsSettings(Section):
         return self
 
 
+class LoggingSettings(Section):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    # json: one object per line, for a log shipper (core/logs.py).
+    format: Literal["text", "json"] = "text"
+
+
 class CalendarSettings(Section):
     weekend: tuple[int, ...] = (5, 6)
     holidays: tuple[dt.date, ...] = ()
@@ -240,6 +256,7 @@ class Settings(Section):
     cache: CacheSettings = CacheSettings()
     admission: AdmissionSettings = AdmissionSettings()
     metrics: MetricsSettings = MetricsSettings()
+    logging: LoggingSettings = LoggingSettings()
     calendar: CalendarSettings = CalendarSettings()
     plugins: PluginsSettings = PluginsSettings()
     regions: dict[str, RegionSettings] = Field(default_factory=dict)
@@ -281,10 +298,12 @@ def load_settings(
 ) -> Settings:
     """Build settings from every layer; raise SettingsError naming the first bad setting."""
     layered: dict[str, Any] = {}
-    file = config_file if config_file is not None else DEFAULT_CONFIG_FILE
-    if config_file is not None or file.exists():
-        _merge(layered, _read_toml(file))
-    _merge(layered, _from_environ(os.environ if environ is None else environ))
+    if DEFAULT_CONFIG_FILE.exists():
+        _merge(layered, _read_toml(DEFAULT_CONFIG_FILE))
+    if config_file is not None and config_file.resolve() != DEFAULT_CONFIG_FILE.resolve():
+        _merge(layered, _read_toml(config_file))
+    for layer in _from_environ(os.environ if environ is None else environ):
+        _merge(layered, layer)
     for section, values in (overrides or {}).items():
         _merge(layered, {section: {k: v for k, v in values.items() if v is not None}})
     return build_settings(layered)
@@ -330,8 +349,9 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise SettingsError(f"config file {path} is not valid TOML: {exc}") from None
 
 
-def _from_environ(environ: Mapping[str, str]) -> dict[str, Any]:
-    layered: dict[str, Any] = {}
+def _from_environ(environ: Mapping[str, str]) -> list[dict[str, Any]]:
+    """One layer per variable, merged in turn so that a table's replace marker reaches it."""
+    layers: list[dict[str, Any]] = []
     for name, raw in environ.items():
         if not name.startswith(ENV_PREFIX):
             continue
@@ -339,12 +359,15 @@ def _from_environ(environ: Mapping[str, str]) -> dict[str, Any]:
             path = ENV_SHORT_FORMS[name]
         elif "__" in name:
             path = tuple(part.lower() for part in name[len(ENV_PREFIX) :].split("__"))
+        elif name[len(ENV_PREFIX) :].lower() in CORE_SECTIONS:
+            # A whole core table as JSON, e.g. a register: QATYSU_AGENCIES='{...}'.
+            path = (name[len(ENV_PREFIX) :].lower(),)
         else:
             continue
         if any(not part for part in path):
             raise SettingsError(f"environment variable {name} does not name a setting")
-        _merge(layered, _nest(path, _parse_env_value(name, raw)))
-    return layered
+        layers.append(_nest(path, _parse_env_value(name, raw)))
+    return layers
 
 
 def _parse_env_value(name: str, raw: str) -> Any:
@@ -364,11 +387,26 @@ def _nest(path: tuple[str, ...], value: Any) -> dict[str, Any]:
 
 
 def _merge(into: dict[str, Any], layer: Mapping[str, Any]) -> None:
+    """Overlay ``layer`` on ``into`` table by table; a table marked ``__replace__`` replaces."""
     for key, value in layer.items():
-        if isinstance(value, Mapping) and isinstance(into.get(key), dict):
-            _merge(into[key], value)
-        elif isinstance(value, Mapping):
-            into[key] = {}
+        if key == REPLACE_MARKER:
+            continue
+        if isinstance(value, Mapping):
+            replace = value.get(REPLACE_MARKER, False)
+            if not isinstance(replace, bool):
+                raise SettingsError(f"{key}.{REPLACE_MARKER} must be true or false")
+            if replace or not isinstance(into.get(key), dict):
+                into[key] = {}
             _merge(into[key], value)
         else:
             into[key] = value
+
+
+def require_agency_register(settings: Settings) -> None:
+    """Refuse to serve with no registered agency: no petition could be addressed or answered."""
+    if not settings.agencies:
+        raise SettingsError(
+            "the agency register is empty: [agencies] needs at least one agency (config/"
+            "default.toml has Kazakhstan's; a config file overlays it unless its [agencies] "
+            f"table sets {REPLACE_MARKER} = true)"
+        )

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
+from gunicorn.glogging import Logger as GunicornBaseLogger
 
 from core.settings import Settings
 from core.storage.database import async_url
@@ -45,6 +46,8 @@ class QatysuGunicorn(BaseApplication):  # type: ignore[misc]
             "backlog": 1024,
             "child_exit": _child_exit,
             "accesslog": None,
+            "logger_class": "core.workers.GunicornLogger",
+            "loglevel": self._settings.logging.level,
             # One path per user by default: two servers on a machine would take it from each
             # other. Nothing in Qatysu uses it.
             "control_socket_disable": True,
@@ -56,6 +59,17 @@ class QatysuGunicorn(BaseApplication):  # type: ignore[misc]
         from core.app import create_app
 
         return create_app(self._settings)
+
+
+class GunicornLogger(GunicornBaseLogger):  # type: ignore[misc]
+    """gunicorn's own lines (workers booting, exiting) through the root logger, so that they
+    take its level and format, JSON included (``core.logs``)."""
+
+    def setup(self, cfg: Any) -> None:
+        super().setup(cfg)
+        for handler in list(self.error_log.handlers):
+            self.error_log.removeHandler(handler)
+        self.error_log.propagate = True
 
 
 def _child_exit(_server: Any, worker: Any) -> None:

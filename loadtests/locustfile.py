@@ -9,11 +9,13 @@ needed (see ``loadtests/stage.py``). Each simulated person has a distinct IIN, u
 workers, and sends its own address in ``X-Forwarded-For``, which the server believes only from a
 trusted proxy (``server.trusted_proxies``). 429 and 503 with ``Retry-After`` are protective
 answers: the user waits as told, and the gate counts them apart from errors
-(``loadtests/slo.py``, thresholds in ``loadtests/slo.toml``).
+(``loadtests/slo.py``, thresholds in ``loadtests/slo.toml``). The verdict is printed, written as
+``<csv prefix>_slo.json`` beside Locust's CSV files, and put at the top of its HTML report.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import time
@@ -578,3 +580,22 @@ def gate(environment: Any, **_: Any) -> None:
     rows = slo.judge(Run.ledger, thresholds)
     print(slo.render(Run.ledger, rows), flush=True)
     environment.process_exit_code = 0 if slo.verdict(Run.ledger, rows) else 1
+    write_verdict(environment.parsed_options, rows, thresholds)
+
+
+def write_verdict(options: Any, rows: list[slo.Row], thresholds: dict[str, slo.Threshold]) -> None:
+    """The verdict as JSON beside Locust's CSV files, and at the top of its HTML report (which
+    Locust has written by the time the run quits)."""
+    csv_prefix = getattr(options, "csv_prefix", None)
+    if csv_prefix:
+        path = Path(f"{csv_prefix}_slo.json")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        document = slo.verdict_document(Run.ledger, rows, thresholds)
+        path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+        log.info("SLO verdict written to %s", path)
+    html_file = getattr(options, "html_file", None)
+    if html_file and Path(html_file).is_file():
+        report = Path(html_file).read_text(encoding="utf-8")
+        Path(html_file).write_text(
+            slo.with_verdict_section(report, Run.ledger, rows, thresholds), encoding="utf-8"
+        )

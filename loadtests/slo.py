@@ -5,13 +5,18 @@ or 503 that carries ``Retry-After``, the server refusing work to protect itself,
 and not as an error. *error*: anything else, including a connection error (status 0).
 
 A :class:`Ledger` counts outcomes and keeps a latency histogram per route class; ledgers merge,
-so Locust workers send theirs to the master, which judges the whole run. This module knows
-nothing of Locust, so it can be tested and reused on its own.
+so Locust workers send theirs to the master, which judges the whole run. The verdict is printed
+(:func:`render`), written as JSON beside Locust's CSV (:func:`verdict_document`), and put at the
+top of its HTML report (:func:`with_verdict_section`). This module knows nothing of Locust, so
+it can be tested and reused on its own.
 """
 
 from __future__ import annotations
 
+import html
+import json
 import math
+import re
 import tomllib
 from collections import Counter
 from collections.abc import Iterable, Mapping
@@ -228,3 +233,58 @@ def render(ledger: Ledger, rows: list[Row]) -> str:
     passed = verdict(ledger, rows)
     lines.append(f"SLO gate: {'PASS' if passed else 'FAIL'} ({ledger.count} requests)")
     return "\n".join(lines)
+
+
+def verdict_document(
+    ledger: Ledger, rows: Iterable[Row], thresholds: Mapping[str, Threshold]
+) -> dict[str, Any]:
+    """The verdict as plain data, for ``<csv prefix>_slo.json``: each class, its measured
+    figures, its thresholds and the reasons it failed."""
+    rows = list(rows)
+    classes = {}
+    for row in rows:
+        limit = thresholds.get(row.route_class)
+        classes[row.route_class] = {
+            "passed": row.passed,
+            "count": row.count,
+            "p95_ms": row.p95,
+            "p99_ms": row.p99,
+            "errors": row.errors,
+            "protective": row.protective,
+            "failures": list(row.failures),
+            "thresholds": None if limit is None else dict(limit.__dict__),
+        }
+    return {
+        "passed": verdict(ledger, rows),
+        "requests": ledger.count,
+        "channels": dict(sorted(ledger.channels.items())),
+        "classes": classes,
+    }
+
+
+_BODY_TAG = re.compile(r"<body[^>]*>", flags=re.IGNORECASE)
+
+
+def with_verdict_section(
+    report: str, ledger: Ledger, rows: list[Row], thresholds: Mapping[str, Threshold]
+) -> str:
+    """Locust's HTML report with the gate's table first in its body (or at its end when it has
+    no body tag), and the verdict as JSON in ``<script id="qatysu-slo">``."""
+    passed = verdict(ledger, rows)
+    document = json.dumps(verdict_document(ledger, rows, thresholds), sort_keys=True)
+    # No "<" at all inside the script element ("</script" or "<!--" would end or break it);
+    # JSON reads the escape back as the same character.
+    embedded = document.replace("<", "\\u003c")
+    colour = "#1b5e20" if passed else "#b71c1c"
+    section = (
+        '<section id="qatysu-slo-gate" style="font-family: monospace; padding: 1em; '
+        f'border-left: 0.5em solid {colour}; margin: 1em;">'
+        f'<h2 style="color: {colour}; margin-top: 0;">SLO gate: {"PASS" if passed else "FAIL"}'
+        "</h2>"
+        f"<pre>{html.escape(render(ledger, rows))}</pre>"
+        f'<script type="application/json" id="qatysu-slo">{embedded}</script></section>'
+    )
+    body = _BODY_TAG.search(report)
+    if body is None:
+        return report + section
+    return report[: body.end()] + section + report[body.end() :]

@@ -44,3 +44,12 @@ def test_the_config_takes_its_addresses_and_limits_from_the_environment() -> Non
 )
 def test_the_config_keeps_what_the_deployment_relies_on(directive: str) -> None:
     assert directive in CONFIG.read_text()
+
+
+def test_the_public_frontend_refuses_metrics() -> None:
+    citizens = CONFIG.read_text().split("frontend citizens", 1)[1].split("\nbackend ", 1)[0]
+
+    assert (
+        "http-request deny deny_status 404 if { path /metrics } || { path_beg /metrics/ }"
+        in citizens
+    )

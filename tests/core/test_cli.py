@@ -1,9 +1,13 @@
-"""``qatysu token | migrate | plugins``, run in-process through ``core.cli.main``."""
+"""``qatysu token | migrate | demo reset | plugins`` and the top-level options, run in-process
+through ``core.cli.main``."""
 
 from __future__ import annotations
 
 import json
+import logging
 import os
+import re
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +17,10 @@ import pytest
 from core.cli import main
 from core.identity import Role, TokenKeys, TokenVerifier
 from core.iin import iin_hash
+from core.secret_keys import development_secrets
 from tests.support.identities import IIN_SECRET, JWT_SECRET
 from tests.support.petitions import PETITION
+from tests.support.services import REPO_ROOT
 
 IIN = "900101300126"
 
@@ -282,3 +288,182 @@ def test_a_missing_config_file_exits_2_naming_it(
     code, _, err = run(capsys, "plugins", "--config", str(tmp_path / "missing.toml"))
     assert code == 2
     assert err == f"qatysu: config file {tmp_path / 'missing.toml'} does not exist\n"
+
+
+# --- top-level options and start-up checks -----------------------------------------------------
+
+
+def unconfigured_logging() -> None:
+    """A root logger with no handler, as in a fresh ``qatysu`` process (pytest's are put back)."""
+    logging.getLogger().handlers.clear()
+
+
+def test_version_prints_the_installed_version_and_exits_0(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from importlib.metadata import version
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out == f"qatysu {version('qatysu')}\n"
+
+
+def test_log_format_json_writes_one_json_object_per_line(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    unconfigured_logging()
+    code, _, _ = run(capsys, "--log-format", "json", "plugins")
+    logging.getLogger("qatysu").warning("disk %s full", "var")
+
+    [line] = capsys.readouterr().err.splitlines()
+    entry = json.loads(line)
+    assert code == 0
+    assert {k: entry[k] for k in ("level", "logger", "message")} == {
+        "level": "warning",
+        "logger": "qatysu",
+        "message": "disk var full",
+    }
+    assert entry["time"].endswith("+00:00")
+
+
+def test_log_level_warning_drops_info_lines(capsys: pytest.CaptureFixture[str]) -> None:
+    unconfigured_logging()
+    run(capsys, "--log-level", "warning", "plugins")
+    logging.getLogger("qatysu").info("routine")
+    logging.getLogger("qatysu").warning("unusual")
+
+    err = capsys.readouterr().err
+    assert "routine" not in err
+    assert err.rstrip().endswith("WARNING qatysu unusual")
+
+
+def test_the_log_format_comes_from_the_environment_too(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("QATYSU_LOGGING__FORMAT", "json")
+    unconfigured_logging()
+    run(capsys, "plugins")
+    logging.getLogger("qatysu").warning("from env")
+
+    assert json.loads(capsys.readouterr().err)["message"] == "from env"
+
+
+def test_an_unknown_log_level_is_refused_by_the_parser(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--log-level", "loud", "plugins"])
+
+    assert exit_info.value.code == 2
+    assert "invalid choice: 'loud'" in capsys.readouterr().err
+
+
+def test_serve_refuses_an_empty_agency_register_with_exit_2(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # The working directory has no config/default.toml, so nothing registers an agency.
+    code, out, err = run(capsys, "serve", "--port", "0")
+
+    assert (code, out) == (2, "")
+    assert err.startswith("qatysu: the agency register is empty: [agencies] needs at least one")
+
+
+# --- first run: the README's token example, and demo reset -------------------------------------
+
+
+def readme_token_examples() -> list[list[str]]:
+    """Every runnable ``qatysu token`` command the README shows inline (not the synopsis)."""
+    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    commands = re.findall(r"`(?:\.venv/bin/)?qatysu (token [^`\[]+)`", readme)
+    return [shlex.split(command) for command in commands]
+
+
+def test_the_readme_token_examples_run_as_written_against_the_demo_secret(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # As after `make run`: no configured secret, the demo's development one in ./var.
+    for name in ("QATYSU_JWT_SECRET", "QATYSU_IDENTITY__IIN_HASH_SECRET"):
+        monkeypatch.delenv(name)
+    monkeypatch.chdir(REPO_ROOT)
+    monkeypatch.setenv("QATYSU_SERVER__DATA_DIR", str(tmp_path / "var"))
+    demo_secret = development_secrets(tmp_path / "var")["jwt_secret"]
+    examples = readme_token_examples()
+
+    assert examples
+    for argv in examples:
+        code, out, err = run(capsys, *argv)
+        assert (code, err) == (0, ""), argv
+        claims = jwt.decode(out.strip(), demo_secret, algorithms=["HS256"])
+        assert claims["sub"] == argv[argv.index("--sub") + 1]
+
+
+def test_without_a_secret_token_advises_dev_and_the_advice_works(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("QATYSU_JWT_SECRET")
+    argv = ["token", "--role", "operator", "--sub", "op-1"]
+
+    code, _, err = run(capsys, *argv)
+
+    assert code == 2
+    assert err.rstrip().endswith("for a local trial run, add --dev (serve also takes --demo)")
+    assert run(capsys, *argv, "--dev")[0] == 0
+
+
+def demo_files(data_dir: Path) -> list[Path]:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    files = [data_dir / name for name in ("qatysu.db", "qatysu.db-wal", "qatysu.db-shm")]
+    for path in files:
+        path.write_bytes(b"demo")
+    (data_dir / "prometheus").mkdir()
+    (data_dir / "prometheus" / "counter_1.db").write_bytes(b"")
+    return files
+
+
+def test_demo_reset_deletes_the_demo_database_and_keeps_the_development_secrets(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    data_dir = tmp_path / "var"
+    files = demo_files(data_dir)
+    secrets = development_secrets(data_dir)
+
+    code, out, _ = run(capsys, "demo", "reset")
+
+    assert code == 0
+    assert [p for p in (*files, data_dir / "prometheus") if p.exists()] == []
+    assert development_secrets(data_dir) == secrets
+    assert out.splitlines() == [
+        *(f"removed {Path('var') / p.name}" for p in files),
+        f"removed {Path('var') / 'prometheus'}",
+        "demo reset: the next serve --demo seeds afresh",
+    ]
+
+
+def test_demo_reset_with_secrets_deletes_the_development_secrets_too(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    data_dir = tmp_path / "var"
+    demo_files(data_dir)
+    development_secrets(data_dir)
+
+    assert run(capsys, "demo", "reset", "--secrets")[0] == 0
+    assert list(data_dir.iterdir()) == []
+
+
+def test_demo_reset_with_nothing_there_says_so(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(capsys, "demo", "reset") == (0, "nothing to reset\n", "")
+
+
+def test_demo_reset_refuses_a_configured_database_and_deletes_nothing(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    files = demo_files(tmp_path / "var")
+    monkeypatch.setenv("QATYSU_DATABASE_URL", f"sqlite:///{tmp_path / 'var' / 'qatysu.db'}")
+
+    code, out, err = run(capsys, "demo", "reset")
+
+    assert (code, out) == (2, "")
+    assert err.startswith("qatysu: demo reset deletes only the embedded demo database")
+    assert all(path.exists() for path in files)

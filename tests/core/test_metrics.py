@@ -100,11 +100,11 @@ def test_an_observed_request_is_counted_and_timed_under_its_route() -> None:
         )
         == 1.0
     )
-    assert sample("qatysu_http_request_duration_seconds_count", {"route": "/things"}) == 3.0
-    assert (
-        sample("qatysu_http_request_duration_seconds_bucket", {"route": "/things", "le": "0.005"})
-        == 2.0
-    )
+    get, post = {"route": "/things", "method": "GET"}, {"route": "/things", "method": "POST"}
+    assert sample("qatysu_http_request_duration_seconds_count", get) == 2.0
+    assert sample("qatysu_http_request_duration_seconds_count", post) == 1.0
+    assert sample("qatysu_http_request_duration_seconds_bucket", {**get, "le": "0.005"}) == 1.0
+    assert sample("qatysu_http_request_duration_seconds_bucket", {**post, "le": "0.005"}) == 1.0
 
 
 def test_the_latency_histogram_has_a_bucket_at_the_configured_slo() -> None:
@@ -112,14 +112,9 @@ def test_the_latency_histogram_has_a_bucket_at_the_configured_slo() -> None:
     metrics.observe_request("/things", "GET", 200, 0.29)
 
     sample = metrics.registry.get_sample_value
-    assert (
-        sample("qatysu_http_request_duration_seconds_bucket", {"route": "/things", "le": "0.3"})
-        == 1.0
-    )
-    assert (
-        sample("qatysu_http_request_duration_seconds_bucket", {"route": "/things", "le": "0.25"})
-        == 0.0
-    )
+    get = {"route": "/things", "method": "GET"}
+    assert sample("qatysu_http_request_duration_seconds_bucket", {**get, "le": "0.3"}) == 1.0
+    assert sample("qatysu_http_request_duration_seconds_bucket", {**get, "le": "0.25"}) == 0.0
 
 
 async def test_the_metrics_handler_answers_in_the_prometheus_text_format(
@@ -156,3 +151,71 @@ async def test_a_plugins_counter_is_on_the_apps_metrics_route_from_the_start(
     # The built-in petition channel declares its counter the same way, under the name the
     # dashboards and alerts in config/ use.
     assert "qatysu_petition_signatures_total 0.0" in text.splitlines()
+
+
+# --- build info, readiness and the reasons for 503 ---------------------------------------------
+
+
+def test_build_info_names_the_qatysu_python_and_aiohttp_versions() -> None:
+    import platform
+    from importlib.metadata import version
+
+    import aiohttp
+
+    labels = {
+        "version": version("qatysu"),
+        "python": platform.python_version(),
+        "aiohttp": aiohttp.__version__,
+    }
+
+    assert Metrics().registry.get_sample_value("qatysu_build_info", labels) == 1.0
+
+
+def test_each_503_is_counted_under_its_reason_and_one_without_as_unspecified() -> None:
+    metrics = Metrics()
+
+    for reason in ("storage_failed", "storage_failed", "commit_failed", ""):
+        metrics.count_unavailable(reason)
+
+    sample = metrics.registry.get_sample_value
+    assert sample("qatysu_http_unavailable_total", {"reason": "storage_failed"}) == 2.0
+    assert sample("qatysu_http_unavailable_total", {"reason": "commit_failed"}) == 1.0
+    assert sample("qatysu_http_unavailable_total", {"reason": "unspecified"}) == 1.0
+
+
+class _Unreachable:
+    """A connection that cannot be opened: the database is down."""
+
+    async def __aenter__(self) -> Any:
+        raise ConnectionRefusedError("database is down")
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+
+async def test_a_read_the_database_cannot_answer_counts_a_storage_failed_503(
+    make_client: Any,
+) -> None:
+    client = await make_client()
+    client.app[keys.DATABASE].read = _Unreachable  # type: ignore[method-assign]
+
+    response = await client.get("/api/v1/petitions")
+
+    sample = client.app[keys.METRICS].registry.get_sample_value
+    assert response.status == 503
+    assert sample("qatysu_http_unavailable_total", {"reason": "storage_failed"}) == 1.0
+
+
+async def _refused() -> None:
+    raise ConnectionRefusedError("database is down")
+
+
+async def test_readiness_sets_the_ready_gauge_from_its_verdict(make_client: Any) -> None:
+    client = await make_client()
+    sample = client.app[keys.METRICS].registry.get_sample_value
+
+    assert (await client.get("/readyz")).status == 200
+    assert sample("qatysu_ready") == 1.0
+    client.app[keys.DATABASE].ping = _refused  # type: ignore[method-assign]
+    assert (await client.get("/readyz")).status == 503
+    assert sample("qatysu_ready") == 0.0

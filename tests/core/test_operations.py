@@ -118,8 +118,9 @@ async def test_metrics_label_unknown_paths_as_unmatched(client: Any) -> None:
 async def test_metrics_expose_the_latency_histogram_with_a_bucket_at_the_slo(client: Any) -> None:
     await client.get("/healthz")
     text = await metrics_text(client)
-    assert 'qatysu_http_request_duration_seconds_bucket{le="0.25",route="/healthz"} 1.0' in (
-        text.splitlines()
+    assert (
+        'qatysu_http_request_duration_seconds_bucket{le="0.25",method="GET",route="/healthz"} 1.0'
+        in text.splitlines()
     )
 
 

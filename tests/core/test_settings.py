@@ -8,7 +8,13 @@ from pathlib import Path
 import pytest
 
 from core.plugins import PluginHost
-from core.settings import RateOverride, SettingsError, build_settings, load_settings
+from core.settings import (
+    RateOverride,
+    SettingsError,
+    build_settings,
+    load_settings,
+    require_agency_register,
+)
 from tests.support.services import REPO_ROOT
 
 
@@ -260,3 +266,131 @@ def test_settings_are_immutable() -> None:
     settings = build_settings({})
     with pytest.raises(ValueError, match="frozen"):
         settings.server.port = 1  # type: ignore[misc]
+
+
+# --- config layers: a config file overlays config/default.toml --------------------------------
+
+
+@pytest.fixture
+def shipped_defaults(tmp_path: Path) -> Path:
+    """The repository's config/default.toml, in the working directory the server reads it from."""
+    (tmp_path / "config").mkdir()
+    default = tmp_path / "config" / "default.toml"
+    default.write_text((REPO_ROOT / "config" / "default.toml").read_text(encoding="utf-8"))
+    return default
+
+
+def test_a_config_file_with_one_changed_key_keeps_the_agency_register(
+    tmp_path: Path, shipped_defaults: Path
+) -> None:
+    shipped = load_settings(environ={})
+    mine = write_config(tmp_path, "[server]\nport = 9001\n")
+
+    settings = load_settings(config_file=mine, environ={})
+
+    assert settings.server.port == 9001
+    assert len(shipped.agencies) > 10
+    assert settings.agencies == shipped.agencies
+    assert settings.regions == shipped.regions
+    assert settings.plugin_sections == shipped.plugin_sections
+
+
+def test_a_config_file_adds_an_agency_to_the_shipped_register(
+    tmp_path: Path, shipped_defaults: Path
+) -> None:
+    shipped = load_settings(environ={})
+    mine = write_config(
+        tmp_path,
+        '[agencies.minhealth]\nnames = { kk = "ДСМ", ru = "Минздрав", en = "Health" }\n'
+        'level = "republic"\nkind = "ministry"\n',
+    )
+
+    settings = load_settings(config_file=mine, environ={})
+
+    assert set(settings.agencies) == set(shipped.agencies) | {"minhealth"}
+
+
+def test_a_nested_key_in_a_config_file_overlays_one_agency_key_by_key(
+    tmp_path: Path, shipped_defaults: Path
+) -> None:
+    shipped = load_settings(environ={}).agencies["minedu"]
+    mine = write_config(tmp_path, '[agencies.minedu.names]\nen = "Education"\n')
+
+    agency = load_settings(config_file=mine, environ={}).agencies["minedu"]
+
+    assert agency.names.en == "Education"
+    assert (agency.names.kk, agency.names.ru, agency.kind) == (
+        shipped.names.kk,
+        shipped.names.ru,
+        shipped.kind,
+    )
+
+
+def test_a_table_marked_replace_replaces_the_shipped_table_whole(
+    tmp_path: Path, shipped_defaults: Path
+) -> None:
+    mine = write_config(
+        tmp_path,
+        "[agencies]\n__replace__ = true\n\n"
+        '[agencies.minhealth]\nnames = { kk = "ДСМ", ru = "Минздрав", en = "Health" }\n'
+        'level = "republic"\nkind = "ministry"\n',
+    )
+
+    settings = load_settings(config_file=mine, environ={})
+
+    assert list(settings.agencies) == ["minhealth"]
+    assert len(settings.regions) > 5  # the other tables still overlay
+
+
+def test_the_environment_replaces_a_table_with_the_marker_in_its_json(
+    shipped_defaults: Path,
+) -> None:
+    register = (
+        '{"__replace__": true, "minhealth": {"names": {"kk": "a", "ru": "b", "en": "c"},'
+        ' "level": "republic", "kind": "ministry"}}'
+    )
+
+    settings = load_settings(environ={"QATYSU_AGENCIES": register})
+
+    assert list(settings.agencies) == ["minhealth"]
+
+
+def test_the_environment_overlays_both_files(tmp_path: Path, shipped_defaults: Path) -> None:
+    mine = write_config(tmp_path, "[server]\nport = 9001\nworkers = 3\n")
+
+    settings = load_settings(config_file=mine, environ={"QATYSU_SERVER__PORT": "9002"})
+
+    assert (settings.server.port, settings.server.workers) == (9002, 3)
+    assert settings.agencies
+
+
+def test_a_replace_marker_that_is_not_a_boolean_is_refused_naming_it(
+    tmp_path: Path, shipped_defaults: Path
+) -> None:
+    mine = write_config(tmp_path, '[agencies]\n__replace__ = "yes"\n')
+
+    with pytest.raises(SettingsError, match=r"^agencies\.__replace__ must be true or false$"):
+        load_settings(config_file=mine, environ={})
+
+
+def test_start_up_refuses_an_empty_agency_register_with_a_clear_error() -> None:
+    settings = build_settings({})
+
+    with pytest.raises(SettingsError, match=r"^the agency register is empty: \[agencies\] needs"):
+        require_agency_register(settings)
+
+
+def test_start_up_accepts_a_register_of_one_agency() -> None:
+    settings = build_settings(
+        {
+            "agencies": {
+                "minhealth": {
+                    "names": {"kk": "a", "ru": "b", "en": "c"},
+                    "level": "republic",
+                    "kind": "ministry",
+                }
+            }
+        }
+    )
+
+    require_agency_register(settings)

@@ -8,6 +8,7 @@ Dockerfile.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -79,6 +80,7 @@ def test_compose_resolves_the_whole_topology(resolved: dict[str, Any]) -> None:
         "redis",
         "migrate",
         "prometheus",
+        "alertmanager",
         "grafana",
     }
 
@@ -148,7 +150,9 @@ def test_every_file_the_compose_topology_mounts_or_builds_exists(
 def test_prometheus_scrapes_both_instances_and_loads_the_shipped_rules() -> None:
     config = yaml.safe_load((DEPLOY / "prometheus.yml").read_text())
     jobs = {job["job_name"]: job for job in config["scrape_configs"]}
-    assert jobs["qatysu"]["static_configs"][0]["targets"] == [f"{n}:8080" for n in INSTANCES]
+    assert jobs["qatysu"]["static_configs"][0]["targets"] == [f"{n}:9464" for n in INSTANCES]
+    [alertmanagers] = config["alerting"]["alertmanagers"]
+    assert alertmanagers["static_configs"][0]["targets"] == ["alertmanager:9093"]
     assert (DEPLOY / config["rule_files"][0]).resolve() == REPO_ROOT / "config" / "alerts.yml"
     result = subprocess.run(
         [
@@ -165,12 +169,16 @@ def test_prometheus_scrapes_both_instances_and_loads_the_shipped_rules() -> None
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_grafana_gets_the_datasource_uid_the_shipped_dashboard_uses() -> None:
+def test_grafana_gets_a_default_prometheus_for_the_dashboards_datasource_variable() -> None:
     datasources = yaml.safe_load((DEPLOY / "grafana" / "datasources.yml").read_text())
     (source,) = datasources["datasources"]
-    assert (source["uid"], source["url"]) == ("prometheus", "http://prometheus:9090")
+    assert (source["type"], source["url"], source["isDefault"]) == (
+        "prometheus",
+        "http://prometheus:9090",
+        True,
+    )
     dashboard = (REPO_ROOT / "config" / "grafana" / "dashboards" / "qatysu.json").read_text()
-    assert '"uid": "prometheus"' in dashboard
+    assert '"uid": "${datasource}"' in dashboard
 
 
 def haproxy_check(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -205,3 +213,80 @@ def test_the_dockerfile_passes_hadolint() -> None:
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+# --- /metrics off the public port, Alertmanager, the header's variables ------------------------
+
+
+def test_the_header_lists_every_variable_compose_requires() -> None:
+    text = COMPOSE_FILE.read_text()
+    header = text.split("\n\n", 1)[0]
+    required = set(re.findall(r"\$\{(\w+):\?", text))
+    exported = set(re.findall(r"^#\s+export (\w+)=", header, flags=re.MULTILINE))
+
+    assert required == set(REQUIRED_ENV)
+    assert exported == required
+
+
+def test_instances_serve_metrics_on_a_private_port_that_prometheus_scrapes(
+    resolved: dict[str, Any],
+) -> None:
+    services = resolved["services"]
+    for name in INSTANCES:
+        env = services[name]["environment"]
+        assert (env["QATYSU_METRICS__EXPOSURE"], env["QATYSU_METRICS__PORT"]) == (
+            "separate_port",
+            "9464",
+        )
+        assert "ports" not in services[name]
+    # docker-compose 1.x writes a port as host_ip:published:target/protocol.
+    published = [port for service in services.values() for port in service.get("ports", [])]
+    assert sorted(published) == [
+        f"127.0.0.1:{port}:{port}/tcp" for port in ("3000", "8080", "9090", "9093")
+    ]
+
+
+def test_the_metrics_port_setting_reaches_the_metrics_exposure(resolved: dict[str, Any]) -> None:
+    env = resolved["services"]["qatysu-1"]["environment"]
+    settings = build_settings(
+        {
+            "metrics": {
+                "exposure": env["QATYSU_METRICS__EXPOSURE"],
+                "host": env["QATYSU_METRICS__HOST"],
+                "port": int(env["QATYSU_METRICS__PORT"]),
+            }
+        }
+    )
+
+    assert (settings.metrics.exposure, settings.metrics.host) == ("separate_port", "0.0.0.0")
+
+
+def test_alertmanager_runs_with_the_shipped_config_and_one_receiver(
+    resolved: dict[str, Any],
+) -> None:
+    service = resolved["services"]["alertmanager"]
+    config = yaml.safe_load((DEPLOY / "alertmanager.yml").read_text())
+    receivers = {receiver["name"] for receiver in config["receivers"]}
+
+    assert "--config.file=/etc/alertmanager/alertmanager.yml" in service["command"]
+    mounted = f"{DEPLOY / 'alertmanager.yml'}:/etc/alertmanager/alertmanager.yml:ro"
+    assert mounted in service["volumes"]
+    assert config["route"]["receiver"] in receivers
+    assert {route["receiver"] for route in config["route"]["routes"]} <= receivers
+    assert resolved["services"]["prometheus"]["depends_on"] == {
+        "alertmanager": {"condition": "service_started"}
+    }
+
+
+def test_haproxy_logs_each_request_and_refuses_metrics_on_the_public_frontend() -> None:
+    config = (DEPLOY / "haproxy.cfg").read_text()
+    sections = re.split(r"^(?=\S)", config, flags=re.MULTILINE)
+    by_name = {section.split("\n", 1)[0].strip(): section for section in sections}
+
+    assert re.search(r"^\s+log stdout format raw local0 info$", by_name["global"], re.MULTILINE)
+    assert re.search(r"^\s+option httplog$", by_name["defaults"], re.MULTILINE)
+    assert (
+        "http-request deny deny_status 404 if { path /metrics } || { path_beg /metrics/ }"
+        in by_name["frontend citizens"]
+    )
+    assert "prometheus-exporter" in by_name["frontend stats"]

@@ -9,6 +9,7 @@ every channel without an error and that the gate judges the run. Latency is judg
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -99,7 +100,12 @@ def test_a_smoke_run_reaches_every_channel_without_errors_and_passes_the_gate(
         assert int(cells[1]) > 0, (name, cells)
         assert cells[4:6] == ["0", "(0.0%)"], (name, cells)  # no errors at all
     assert (tmp_path / "reports" / "locust_stats.csv").exists()
-    assert (tmp_path / "reports" / "locust.html").exists()
+    verdict = json.loads((tmp_path / "reports" / "locust_slo.json").read_text())
+    assert (verdict["passed"], sorted(verdict["classes"])) == (True, sorted(ROUTE_CLASSES))
+    assert verdict["requests"] == sum(int(cells[1]) for cells in rows.values())
+    report = (tmp_path / "reports" / "locust.html").read_text()
+    assert '<section id="qatysu-slo-gate"' in report
+    assert "SLO gate: PASS</h2>" in report
 
 
 def test_a_threshold_no_run_can_meet_fails_the_gate_with_exit_code_1(tmp_path: Path) -> None:
@@ -110,6 +116,10 @@ def test_a_threshold_no_run_can_meet_fails_the_gate_with_exit_code_1(tmp_path: P
     assert re.search(r"^SLO gate: FAIL \(\d+ requests\)$", completed.stdout, re.M), output
     read = gate_rows(completed.stdout)["read"]
     assert read[8:10] == ["FAIL:", "p95"], read
+    verdict = json.loads((tmp_path / "reports" / "locust_slo.json").read_text())
+    assert verdict["passed"] is False
+    assert verdict["classes"]["read"]["failures"][0].startswith("p95 ")
+    assert "SLO gate: FAIL</h2>" in (tmp_path / "reports" / "locust.html").read_text()
 
 
 def test_without_a_secret_locust_stops_at_once_with_one_line_and_exit_code_2(

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import html
+import json
+import re
 from pathlib import Path
 
 import pytest
@@ -17,6 +20,8 @@ from loadtests.slo import (
     load_thresholds,
     render,
     verdict,
+    verdict_document,
+    with_verdict_section,
 )
 
 LOOSE = Threshold(p95_ms=100, p99_ms=200, max_error_ratio=0.1, max_protective_ratio=0.2)
@@ -163,3 +168,63 @@ def test_a_malformed_thresholds_file_is_refused(tmp_path: Path, text: str) -> No
     path.write_text(text)
     with pytest.raises(ThresholdsError, match=r"^SLO thresholds .*slo\.toml: "):
         load_thresholds(path)
+
+
+# --- the verdict written for the reports --------------------------------------------------------
+
+
+def test_the_verdict_document_gives_each_class_its_figures_thresholds_and_failures() -> None:
+    ledger = ledger_with("read", [150.0] * 6 + [300.0] * 2, error=1, protective=3)
+    thresholds = {"read": LOOSE, "list": LOOSE}
+    rows = judge(ledger, thresholds)
+
+    document = verdict_document(ledger, rows, thresholds)
+
+    assert json.loads(json.dumps(document)) == document
+    assert (document["passed"], document["requests"]) == (False, 12)
+    assert document["classes"]["read"] == {
+        "passed": False,
+        "count": 12,
+        "p95_ms": 300.0,
+        "p99_ms": 300.0,
+        "errors": 1,
+        "protective": 3,
+        "failures": ["p95 300 ms > 100", "p99 300 ms > 200", "protective 25.0% > 20.0%"],
+        "thresholds": {
+            "p95_ms": 100,
+            "p99_ms": 200,
+            "max_error_ratio": 0.1,
+            "max_protective_ratio": 0.2,
+        },
+    }
+    assert document["classes"]["list"]["count"] == 0
+    assert document["classes"]["list"]["passed"] is True
+
+
+def test_the_html_report_gets_the_gate_first_in_its_body_with_the_json_verdict() -> None:
+    ledger = ledger_with("read", [50.0] * 10)
+    rows = judge(ledger, {"read": LOOSE})
+    report = '<html><head></head><body class="x"><div id="root"></div></body></html>'
+
+    marked = with_verdict_section(report, ledger, rows, {"read": LOOSE})
+
+    assert marked.startswith('<html><head></head><body class="x"><section id="qatysu-slo-gate"')
+    assert marked.endswith('</section><div id="root"></div></body></html>')
+    assert "SLO gate: PASS</h2>" in marked
+    assert html.escape(render(ledger, rows)) in marked
+    embedded = re.search(r'<script type="application/json" id="qatysu-slo">(.*?)</script>', marked)
+    assert embedded is not None
+    assert json.loads(embedded.group(1)) == verdict_document(ledger, rows, {"read": LOOSE})
+
+
+def test_a_failure_reason_cannot_close_the_embedded_script_early() -> None:
+    ledger = ledger_with("</script><b>", [50.0])
+    rows = judge(ledger, {})
+
+    marked = with_verdict_section("<body></body>", ledger, rows, {})
+
+    assert marked.count("</script") == 1
+    assert "<b>" not in marked  # escaped in the table, \u003c in the JSON
+    embedded = re.search(r'id="qatysu-slo">(.*?)</script>', marked)
+    assert embedded is not None
+    assert "</script><b>" in json.loads(embedded.group(1))["classes"]
