@@ -7,9 +7,11 @@ On 6a18a39 every 5xx multiplied the adaptive limit by 0.9: ten bodies nested 1,0
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 
 from core import keys
@@ -24,7 +26,8 @@ GAUGE = re.compile(r"^qatysu_admission_limit ([0-9.]+)$", re.MULTILINE)
 
 
 class FailingRoutes:
-    """A route with a bug (500), and one whose storage times out (the server's own 503)."""
+    """A route with a bug (500), one whose storage times out (the server's own 503), and one
+    that never answers."""
 
     @hookimpl
     def qatysu_add_routes(self, routes: Any, app: web.Application) -> None:
@@ -34,7 +37,11 @@ class FailingRoutes:
         async def storage_timeout(request: web.Request) -> web.Response:
             raise TimeoutError
 
-        for name, handler in (("bug", bug), ("storage_timeout", storage_timeout)):
+        async def hang(request: web.Request) -> web.Response:
+            await asyncio.Event().wait()
+            raise AssertionError("never answers")
+
+        for name, handler in (("bug", bug), ("storage_timeout", storage_timeout), ("hang", hang)):
             routes.add(
                 "GET",
                 f"/test/{name.replace('_', '-')}",
@@ -82,6 +89,23 @@ async def test_a_hostile_clients_bad_requests_cannot_move_the_admission_limit(
     assert sorted(set(statuses)) == [400, 401, 404, 422, 500]
     assert client.app[keys.ADMISSION].controller.current_limit == 128
     assert await gauge(client) == 128.0
+
+
+async def test_clients_that_leave_mid_request_cannot_move_the_admission_limit(
+    make_client: Any,
+) -> None:
+    """Their handlers are cancelled; on 6a18a39 each cancellation counted as a drop."""
+    client = await make_client(extra_plugins=(FailingRoutes(),), admission=ADAPTIVE)
+    controller = client.app[keys.ADMISSION].controller
+    for _ in range(10):
+        with contextlib.suppress(TimeoutError):
+            await client.get("/test/hang", timeout=aiohttp.ClientTimeout(total=0.05))
+    for _ in range(200):
+        if controller.total_inflight == 0:
+            break
+        await asyncio.sleep(0.01)
+    assert controller.total_inflight == 0
+    assert controller.current_limit == 128
 
 
 async def test_the_servers_own_failures_still_back_the_limit_off(make_client: Any) -> None:
