@@ -10,6 +10,9 @@ fails every other write in the batch.
   zone may move ``0001-01-01`` or ``9999-12-31`` out of it.
 * Text: PostgreSQL refuses NUL in text, so NUL is refused everywhere, on SQLite too, for one
   behaviour whatever the database.
+* Nesting: a body nested deeper than ``MAX_DEPTH`` is refused with a 400. The walk that checks
+  it keeps its own stack, so no depth the JSON parser accepts (orjson: 1,024) can exhaust
+  Python's and turn into a 500.
 """
 
 from __future__ import annotations
@@ -20,13 +23,16 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, AwareDatetime
 
-from core.errors import Unprocessable, field_error
+from core.errors import BadRequest, Unprocessable, field_error
 
 INT4_MAX = 2**31 - 1
 INT8_MAX = 2**63 - 1
 EARLIEST = dt.datetime(1900, 1, 1, tzinfo=dt.UTC)
 LATEST = dt.datetime(9000, 1, 1, tzinfo=dt.UTC)
 REFUSED_CHARACTERS = frozenset("\x00")
+# Far deeper than any body a route declares, far shallower than what exhausts a recursive
+# reader of the data (Python's stack, orjson.dumps at 255 levels).
+MAX_DEPTH = 64
 
 
 def _within_range(value: dt.datetime) -> dt.datetime:
@@ -44,21 +50,44 @@ Moment = Annotated[AwareDatetime, AfterValidator(_within_range)]
 """An ISO 8601 time with a time zone, between 1900 and 9000, returned in UTC."""
 
 
-def refused_fields(data: Any, location: str = "") -> Iterator[str]:
-    """The dotted location of every string in ``data`` (keys included) a database refuses."""
-    if isinstance(data, str):
-        if not REFUSED_CHARACTERS.isdisjoint(data):
-            yield location or "(body)"
-    elif isinstance(data, dict):
-        for key, value in data.items():
-            name = f"{location}.{key}" if location else str(key)
-            if isinstance(key, str) and not REFUSED_CHARACTERS.isdisjoint(key):
-                yield name
-            else:
-                yield from refused_fields(value, name)
-    elif isinstance(data, list):
-        for index, value in enumerate(data):
-            yield from refused_fields(value, f"{location}.{index}" if location else str(index))
+def refused_fields(data: Any) -> Iterator[str]:
+    """The dotted location of every string in ``data`` (keys included) a database refuses, in
+    document order; ``nested_too_deep()`` (400) once a container lies deeper than MAX_DEPTH."""
+    stack: list[tuple[Any, str, int]] = [(data, "", 1)]
+    while stack:
+        value, location, depth = stack.pop()
+        if isinstance(value, str):
+            if not REFUSED_CHARACTERS.isdisjoint(value):
+                yield location or "(body)"
+            continue
+        if isinstance(value, dict):
+            # A key a database refuses is reported in place of its value.
+            children = [
+                (f"{location}.{key}" if location else str(key), _refused_key(key, item))
+                for key, item in value.items()
+            ]
+        elif isinstance(value, list):
+            children = [
+                (f"{location}.{index}" if location else str(index), item)
+                for index, item in enumerate(value)
+            ]
+        else:
+            continue
+        if depth > MAX_DEPTH:
+            raise nested_too_deep()
+        # Pushed in reverse, so that they are popped, and reported, in document order.
+        stack.extend((item, name, depth + 1) for name, item in reversed(children))
+
+
+def _refused_key(key: object, value: Any) -> Any:
+    if isinstance(key, str) and not REFUSED_CHARACTERS.isdisjoint(key):
+        return key
+    return value
+
+
+def nested_too_deep() -> BadRequest:
+    """The 400 for a body nested deeper than any route reads."""
+    return BadRequest("the body is nested deeper than {limit} levels", params={"limit": MAX_DEPTH})
 
 
 def refused_characters(fields: list[str]) -> Unprocessable:

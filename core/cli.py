@@ -58,7 +58,12 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("--sub", required=True, help="the citizen's IIN, or the official's id")
     token.add_argument("--agency", help="agency code (for --role agency)")
     token.add_argument("--name", help="display name")
-    token.add_argument("--ttl", type=float, default=3600, help="seconds until it expires")
+    token.add_argument(
+        "--ttl",
+        type=float,
+        help="seconds until it expires: 1 to the role's maximum lifetime "
+        "(identity.max_token_lifetime_seconds; default 3600, or that maximum if shorter)",
+    )
     _add_dev(token)
 
     migrate = commands.add_parser("migrate", help="bring the database schema up to date")
@@ -149,10 +154,22 @@ def print_token(settings: Settings, args: argparse.Namespace) -> int:
         raise SettingsError(f"--sub: {problem}")
     if args.role == "agency" and not args.agency:
         raise SettingsError("--agency is required with --role agency")
-    secret = token_keys(settings).hs256_secret
+    keys = token_keys(settings)
+    longest = keys.lifetimes[args.role]
+    ttl = min(3600.0, longest) if args.ttl is None else args.ttl
+    if not 1 <= ttl <= longest:
+        raise SettingsError(
+            f"--ttl must be 1 to {longest:g} seconds for {args.role} tokens "
+            f"(identity.max_token_lifetime_seconds.{args.role}), not {ttl:g}"
+        )
     print(
         mint_token(
-            secret, role=args.role, sub=args.sub, agency=args.agency, name=args.name, ttl=args.ttl
+            keys.hs256_secret,
+            role=args.role,
+            sub=args.sub,
+            agency=args.agency,
+            name=args.name,
+            ttl=ttl,
         )
     )
     return 0

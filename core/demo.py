@@ -3,7 +3,8 @@
 Each plugin seeds its own data and returns its own lines (``qatysu_demo_seed``); ``HOST`` in a
 line stands for the server's address.
 
-Sample tokens are week-long and include operator, moderator and agency ones. They are printed
+Sample tokens live as long as their role's tokens may (``identity.max_token_lifetime_seconds``)
+and include operator, moderator and agency ones. They are printed
 only when the token key is a development one: signed with an operator's own secret they would
 be real privileged credentials written to a terminal and its logs.
 
@@ -20,15 +21,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from core import keys
-from core.identity import mint_token
+from core.identity import mint_token, role_lifetimes
 from core.iin import synthetic_iin
 from core.secret_keys import DEV_SECRETS_FILE, resolve_secrets
 from core.settings import Settings, SettingsError
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from aiohttp import web
 
-DEMO_TTL_SECONDS = 7 * 24 * 3600
 DEMO_AGENCY = "almaty-akimat"
 DEMO_DATABASE = "qatysu.db"
 # SQLite's write-ahead log and shared-memory index belong to the database file.
@@ -47,26 +49,28 @@ async def print_demo(app: web.Application) -> None:
             "be real credentials. Mint one for a test account with `qatysu token`.",
         ]
     else:
-        lines += demo_token_lines(server_secrets.jwt_secret)
+        lines += demo_token_lines(
+            server_secrets.jwt_secret, role_lifetimes(settings.identity.max_token_lifetime_seconds)
+        )
     address = f"{settings.server.host}:{settings.server.port}"
     print("\n".join(line.replace("HOST", address) for line in lines), flush=True)
 
 
-def demo_token_lines(secret: bytes) -> list[str]:
+def demo_token_lines(secret: bytes, lifetimes: Mapping[str, float]) -> list[str]:
     tokens = {
         "citizen": mint_token(
             secret,
             role="citizen",
             sub=synthetic_iin(42),
             name="Aigerim Sadykova",
-            ttl=DEMO_TTL_SECONDS,
+            ttl=lifetimes["citizen"],
         ),
         "moderator": mint_token(
             secret,
             role="moderator",
             sub="moderator-demo",
             name="Dana Moderator",
-            ttl=DEMO_TTL_SECONDS,
+            ttl=lifetimes["moderator"],
         ),
         "agency": mint_token(
             secret,
@@ -74,11 +78,14 @@ def demo_token_lines(secret: bytes) -> list[str]:
             sub="official-demo",
             agency=DEMO_AGENCY,
             name="Akimat Official",
-            ttl=DEMO_TTL_SECONDS,
+            ttl=lifetimes["agency"],
         ),
-        "operator": mint_token(secret, role="operator", sub="operator-demo", ttl=DEMO_TTL_SECONDS),
+        "operator": mint_token(
+            secret, role="operator", sub="operator-demo", ttl=lifetimes["operator"]
+        ),
     }
-    lines = ["", "Sample tokens (valid 7 days); use as 'Authorization: Bearer <token>':"]
+    valid = ", ".join(f"{role} {lifetimes[role] / 3600:g} h" for role in tokens)
+    lines = ["", f"Sample tokens (valid {valid}); use as 'Authorization: Bearer <token>':"]
     lines += [f"  {role:<9} {value}" for role, value in tokens.items()]
     lines.append("")
     return lines

@@ -12,8 +12,10 @@ anything else:
   ``kid`` if any;
 - a signature that matches in constant time, compared in its canonical encoding;
 - canonical base64url header and claims that are JSON objects;
-- numeric ``exp`` (required), ``nbf`` and ``iat`` (neither in the future), a string ``sub``
-  and ``jti`` when present, and no ``aud``: these tokens are minted for this server alone.
+- numeric ``exp`` and ``iat`` (both required: no token lives for ever), ``iat`` and ``nbf``
+  not in the future, ``exp - iat`` within the maximum lifetime of the token's role
+  (``check_times``, the one rule for every algorithm), a string ``sub`` and ``jti`` when
+  present, and no ``aud``: these tokens are minted for this server alone.
 
 ``tests/core/test_hs256_differential.py`` fuzzes it against PyJWT: it never accepts a token
 PyJWT refuses, and refuses one PyJWT accepts only for a reason listed there. Other algorithms
@@ -27,6 +29,7 @@ import binascii
 import hashlib
 import hmac
 import re
+from collections.abc import Mapping
 from typing import Any, TypeGuard
 
 import orjson
@@ -93,14 +96,23 @@ def token_header(token: str) -> dict[str, Any]:
     return segments_header(token_segments(token))
 
 
-def verify_hs256(token: str, secret: bytes, *, now: float, leeway: float) -> dict[str, Any]:
+def verify_hs256(
+    token: str, secret: bytes, *, now: float, leeway: float, lifetimes: Mapping[str, float]
+) -> dict[str, Any]:
     """The verified claims of an HS256 token, or TokenRejected."""
     segments = token_segments(token)
-    return verify_hs256_segments(segments, segments_header(segments), secret, now, leeway)
+    return verify_hs256_segments(
+        segments, segments_header(segments), secret, now, leeway, lifetimes
+    )
 
 
 def verify_hs256_segments(
-    segments: list[str], header: dict[str, Any], secret: bytes, now: float, leeway: float
+    segments: list[str],
+    header: dict[str, Any],
+    secret: bytes,
+    now: float,
+    leeway: float,
+    lifetimes: Mapping[str, float],
 ) -> dict[str, Any]:
     """``verify_hs256`` for a token already split and its header already decoded."""
     header_segment, payload_segment, signature_segment = segments
@@ -118,7 +130,7 @@ def verify_hs256_segments(
     if not hmac.compare_digest(signature_segment, _b64url(expected)):
         raise TokenRejected("the token's signature does not verify")
     claims = _json_object(_decode_segment(payload_segment))
-    check_times(claims, now=now, leeway=leeway)
+    check_times(claims, now=now, leeway=leeway, lifetimes=lifetimes)
     for name in ("sub", "jti"):
         if name in claims and not isinstance(claims[name], str):
             raise TokenRejected("the token's {claim} claim is not a string", claim=name)
@@ -127,8 +139,12 @@ def verify_hs256_segments(
     return claims
 
 
-def check_times(claims: dict[str, Any], *, now: float, leeway: float) -> None:
-    """``exp`` is required and not past; ``nbf`` and ``iat``, when present, are not to come."""
+def check_times(
+    claims: dict[str, Any], *, now: float, leeway: float, lifetimes: Mapping[str, float]
+) -> None:
+    """The one rule on a token's times, whatever signed it: numeric ``exp`` and ``iat`` are
+    required, ``exp`` not past, ``iat`` and ``nbf`` (if any) not to come, and ``exp - iat`` no
+    longer than ``lifetimes`` allows the token's role (``max_lifetime``)."""
     exp = claims.get("exp")
     if not _is_number(exp):
         raise TokenRejected("the token has no numeric exp claim")
@@ -138,10 +154,21 @@ def check_times(claims: dict[str, Any], *, now: float, leeway: float) -> None:
     if nbf is not None and (not _is_number(nbf) or now < nbf - leeway):
         raise TokenRejected("the token is not valid yet")
     iat = claims.get("iat")
-    if iat is not None and not _is_number(iat):
-        raise TokenRejected("the token's iat claim is not a number")
-    if iat is not None and now < iat - leeway:
+    if not _is_number(iat):
+        raise TokenRejected("the token has no numeric iat claim")
+    if now < iat - leeway:
         raise TokenRejected("the token is not valid yet")
+    longest = max_lifetime(claims, lifetimes)
+    if exp - iat > longest:
+        raise TokenRejected("the token lives longer than {seconds} seconds", seconds=f"{longest:g}")
+
+
+def max_lifetime(claims: dict[str, Any], lifetimes: Mapping[str, float]) -> float:
+    """The longest the token's role may live; the shortest of all for a role not listed (such
+    a token is refused anyway, once its role is read)."""
+    role = claims.get("role")
+    longest = lifetimes.get(role) if isinstance(role, str) else None
+    return min(lifetimes.values()) if longest is None else longest
 
 
 def _is_number(value: object) -> TypeGuard[int | float]:

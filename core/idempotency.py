@@ -1,22 +1,29 @@
 """``Idempotency-Key`` on creates: a retry within 24 hours gets the first answer, creates nothing.
 
 A client that lost an answer (a timeout, a dropped connection, a 503 ``outcome-unknown``)
-retries with the same key. Keys are scoped to the caller (the route, the token's subject), so
-one client can never replay another's answer, and bound to the request: the same key with a
-different body is a 422.
+retries with the same key. Keys are scoped to the caller (the route, the token's role, agency
+and subject: two agencies' ``official-1`` are two callers), so one client can never replay
+another's answer.
+
+A key names one request: its first use binds it to a fingerprint of the request (path, query
+and body), and the same key with another request is a 422, as Stripe and the IETF
+Idempotency-Key draft require. The binding is kept for ``BOUND_SECONDS``, a week, far longer
+than the answer, so the 422 holds after the answer expired or was released.
 
 Two layers make a retry safe:
 
 * the first 2xx answer is kept for 24 hours, in the process without Redis and in Redis when it
   is configured (shared by every process and machine), and a retry gets it back, marked
   ``Idempotent-Replayed: true``; a retry while the first is still running gets 409;
-* the new resource's id is derived from the scoped key (``resource_id``), and creates skip an
-  id that is already stored. So when the first answer was lost with the outcome unknown, and
-  nothing was kept, the retry runs again and answers with the resource the first attempt
-  stored instead of creating a second one.
+* the new resource's id is derived from the scoped key and the fingerprint (``resource_id``),
+  and creates skip an id that is already stored. So when the first answer was lost with the
+  outcome unknown, and nothing was kept, the retry runs again and answers with the resource
+  the first attempt stored instead of creating a second one; and a key reused with another
+  body once even its binding is gone names another resource, never the first one, so the new
+  content is created, not silently dropped.
 
 An answer that is not 2xx is not kept: a refused create stored nothing, so running it again
-is harmless.
+is harmless; the binding stays.
 """
 
 from __future__ import annotations
@@ -41,11 +48,16 @@ if TYPE_CHECKING:
     import redis.asyncio as aioredis
     from sqlalchemy.ext.asyncio import AsyncConnection
 
+    from core.identity import Identity
+
 log = logging.getLogger(__name__)
 
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
 KEPT_SECONDS = 24 * 3600
+# A retry loop gives up within hours; a week covers any of them, and Redis holds a week of
+# bindings (about 200 bytes each) for even a busy portal's keyed creates.
+BOUND_SECONDS = 7 * 24 * 3600
 # Long enough for any create to finish; short enough that a crashed one frees its key soon.
 CLAIM_SECONDS = 60
 MAX_KEY_LENGTH = 255  # the messages below say so
@@ -87,7 +99,9 @@ class Answer:
 
 class AnswerStore(Protocol):
     async def claim(self, key: str, claim: Answer) -> Answer | None:
-        """Store ``claim`` unless the key is taken; return what holds it, None if now ours."""
+        """Bind the key to ``claim.fingerprint`` for ``BOUND_SECONDS`` unless it is bound to
+        another, then store ``claim`` unless the key is taken. Return what holds it (a claim
+        carrying the other fingerprint when bound to another request), None if now ours."""
 
     async def keep(self, key: str, answer: Answer) -> None:
         """Keep the first answer for ``KEPT_SECONDS``."""
@@ -97,31 +111,50 @@ class AnswerStore(Protocol):
 
 
 class LocalAnswers:
-    """Answers kept in this process, the oldest evicted past ``max_entries``."""
+    """Answers and bindings kept in this process, the oldest evicted past ``max_entries``."""
 
     def __init__(self, *, max_entries: int = 100_000) -> None:
         self._entries: OrderedDict[str, tuple[float, Answer]] = OrderedDict()
+        self._bindings: OrderedDict[str, tuple[float, str]] = OrderedDict()
         self._max_entries = max_entries
 
     async def claim(self, key: str, claim: Answer) -> Answer | None:
         now = time.monotonic()
+        bound = self._bindings.get(key)
+        if bound is None or bound[0] <= now:
+            _put(self._bindings, key, (now + BOUND_SECONDS, claim.fingerprint), self._max_entries)
+        elif bound[1] != claim.fingerprint:
+            return Answer(bound[1])
         held = self._entries.get(key)
         if held is not None and held[0] > now:
             return held[1]
-        self._put(key, claim, now + CLAIM_SECONDS)
+        _put(self._entries, key, (now + CLAIM_SECONDS, claim), self._max_entries)
         return None
 
     async def keep(self, key: str, answer: Answer) -> None:
-        self._put(key, answer, time.monotonic() + KEPT_SECONDS)
+        _put(self._entries, key, (time.monotonic() + KEPT_SECONDS, answer), self._max_entries)
 
     async def release(self, key: str) -> None:
         self._entries.pop(key, None)
 
-    def _put(self, key: str, answer: Answer, expires: float) -> None:
-        self._entries[key] = (expires, answer)
-        self._entries.move_to_end(key)
-        while len(self._entries) > self._max_entries:
-            self._entries.popitem(last=False)
+
+def _put(entries: OrderedDict[str, Any], key: str, value: Any, max_entries: int) -> None:
+    entries[key] = value
+    entries.move_to_end(key)
+    while len(entries) > max_entries:
+        entries.popitem(last=False)
+
+
+# Bind (unless bound to another request), then claim (unless taken), as one atomic step.
+# KEYS: the binding, the answer. ARGV: fingerprint, binding TTL, claim, claim TTL.
+# Returns {0, bound fingerprint}, {1} when the key is now ours, or {2, the answer holding it}.
+_CLAIM_SCRIPT = """
+local bound = redis.call('GET', KEYS[1])
+if bound and bound ~= ARGV[1] then return {0, bound} end
+if not bound then redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2]) end
+if redis.call('SET', KEYS[2], ARGV[3], 'NX', 'EX', ARGV[4]) then return {1} end
+return {2, redis.call('GET', KEYS[2])}
+"""
 
 
 class RedisAnswers:
@@ -130,30 +163,34 @@ class RedisAnswers:
 
     def __init__(self, client: aioredis.Redis, prefix: str, fallback: LocalAnswers) -> None:
         self._client = client
-        self._prefix = prefix + "idempotency:"
+        self._answers = prefix + "idempotency:answer:"
+        self._bindings = prefix + "idempotency:bound:"
+        self._claim = client.register_script(_CLAIM_SCRIPT)
         self._fallback = fallback
 
     async def claim(self, key: str, claim: Answer) -> Answer | None:
         try:
-            if await self._client.set(self._prefix + key, claim.dumps(), nx=True, ex=CLAIM_SECONDS):
-                return None
-            raw = await self._client.get(self._prefix + key)
+            outcome, *held = await self._claim(
+                keys=[self._bindings + key, self._answers + key],
+                args=[claim.fingerprint, BOUND_SECONDS, claim.dumps(), CLAIM_SECONDS],
+            )
         except Exception as exc:
             log.warning("Redis unavailable for idempotency keys (%s); using local", exc)
             return await self._fallback.claim(key, claim)
-        # Expired between the two calls: the key is free again, and ours after a retry.
-        return Answer.loads(raw) if raw is not None else await self.claim(key, claim)
+        if outcome == 0:
+            return Answer(held[0].decode())
+        return None if outcome == 1 else Answer.loads(held[0])
 
     async def keep(self, key: str, answer: Answer) -> None:
         try:
-            await self._client.set(self._prefix + key, answer.dumps(), ex=KEPT_SECONDS)
+            await self._client.set(self._answers + key, answer.dumps(), ex=KEPT_SECONDS)
         except Exception as exc:
             log.warning("Redis unavailable for idempotency keys (%s); using local", exc)
             await self._fallback.keep(key, answer)
 
     async def release(self, key: str) -> None:
         try:
-            await self._client.delete(self._prefix + key)
+            await self._client.delete(self._answers + key)
         except Exception as exc:
             log.warning("Redis unavailable for idempotency keys (%s); using local", exc)
             await self._fallback.release(key)
@@ -183,8 +220,7 @@ def idempotent(handler: Handler) -> Handler:
         if key is None or identity is None:
             return await handler(request)
         _check_key(key)
-        route = request.match_info.route.name or request.path
-        scope = hashlib.sha256(f"{route}\n{identity.subject}\n{key}".encode()).hexdigest()
+        scope = key_scope(request.match_info.route.name or request.path, identity, key)
         fingerprint = hashlib.sha256(
             request.path_qs.encode() + b"\n" + await request.read()
         ).hexdigest()
@@ -192,7 +228,8 @@ def idempotent(handler: Handler) -> Handler:
         held = await store.claim(scope, Answer(fingerprint))
         if held is not None:
             return _replay(held, fingerprint)
-        request[keys.IDEMPOTENCY_SCOPE] = scope
+        # The derived id names this request under this key, not the key alone.
+        request[keys.IDEMPOTENCY_SCOPE] = f"{scope}:{fingerprint}"
         try:
             response = await handler(request)
         except BaseException:
@@ -207,11 +244,19 @@ def idempotent(handler: Handler) -> Handler:
     return create
 
 
+def key_scope(route: str, identity: Identity, key: str) -> str:
+    """Whose key this is: the route, and the caller's role, agency and subject, so that two
+    agencies' ``official-1`` (or an official and a citizen of one subject) never share keys."""
+    caller = [route, identity.role.value, identity.agency, identity.subject, key]
+    return hashlib.sha256(orjson.dumps(caller)).hexdigest()
+
+
 def resource_id(request: web.Request, new: Callable[[], str] = new_id) -> str:
     """The id of the resource a create makes: ``new()``, or, when the create carries an
-    ``Idempotency-Key``, an id as long derived from the scoped key, so that every retry names
-    the same resource. Unguessable either way: the derivation is keyed with a server secret.
-    Hex, so it also fits where ``new`` makes hex ids."""
+    ``Idempotency-Key``, an id as long derived from the scoped key and the request's
+    fingerprint, so that every retry names the same resource and another request another.
+    Unguessable either way: the derivation is keyed with a server secret. Hex, so it also fits
+    where ``new`` makes hex ids."""
     fresh = new()
     scope = request.get(keys.IDEMPOTENCY_SCOPE)
     if scope is None:

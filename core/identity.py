@@ -6,16 +6,18 @@ national identity provider uses the IIN as ``sub`` for everyone): then it is has
 ``Identity.subject`` never holds a raw IIN, and nothing downstream (storage, event payloads,
 logs, metrics, rate-limit keys) can leak one.
 
-Tokens from an identity provider (RS256, ES256) must carry the configured ``iss`` and ``aud``,
-a ``typ`` header of an accepted type, and ``iat`` and ``exp`` no further apart than the maximum
-lifetime. The public key is parsed once, when the verifier is built.
+Every token, whatever signed it, must carry numeric ``iat`` and ``exp`` no further apart than
+its role's maximum lifetime (``identity.max_token_lifetime_seconds``; ``core.hs256.check_times``
+is the one rule). Tokens from an identity provider (RS256, ES256) must also carry the
+configured ``iss`` and ``aud`` and a ``typ`` header of an accepted type. The public key is
+parsed once, when the verifier is built.
 """
 
 from __future__ import annotations
 
 import enum
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import jwt
@@ -23,13 +25,21 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
 from core.errors import Forbidden, Unauthorized
-from core.hs256 import TokenRejected, segments_header, token_segments, verify_hs256_segments
+from core.hs256 import (
+    TokenRejected,
+    check_times,
+    segments_header,
+    token_segments,
+    verify_hs256_segments,
+)
 from core.i18n import Message
 from core.iin import iin_hash, iin_problem
 from core.secret_keys import resolve_secrets
-from core.settings import SettingsError
+from core.settings import SettingsError, TokenLifetimes
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from aiohttp import web
 
     from core.settings import Settings
@@ -79,7 +89,8 @@ class TokenKeys:
     issuer: str | None = None
     audience: str | None = None
     token_types: tuple[str, ...] = ("JWT", "at+jwt")
-    max_lifetime: float = 12 * 3600
+    # The longest exp - iat of each role's tokens, in seconds.
+    lifetimes: Mapping[str, float] = field(default_factory=lambda: role_lifetimes(TokenLifetimes()))
 
 
 def token_keys(settings: Settings) -> TokenKeys:
@@ -102,8 +113,13 @@ def token_keys(settings: Settings) -> TokenKeys:
         issuer=identity.issuer,
         audience=identity.audience,
         token_types=identity.token_types,
-        max_lifetime=identity.max_token_lifetime_seconds,
+        lifetimes=role_lifetimes(identity.max_token_lifetime_seconds),
     )
+
+
+def role_lifetimes(settings: TokenLifetimes) -> dict[str, float]:
+    """The longest lifetime of each role's tokens, by the role's name."""
+    return {role.value: getattr(settings, role.value) for role in Role}
 
 
 PublicKey = rsa.RSAPublicKey | ec.EllipticCurvePublicKey
@@ -190,7 +206,12 @@ class TokenVerifier:
             algorithm = header.get("alg")
             if algorithm == "HS256" and self._hs256:
                 claims = verify_hs256_segments(
-                    segments, header, self._keys.hs256_secret, time.time(), self._keys.leeway
+                    segments,
+                    header,
+                    self._keys.hs256_secret,
+                    time.time(),
+                    self._keys.leeway,
+                    self._keys.lifetimes,
                 )
             elif algorithm in self._pk_algorithms and self._public_key is not None:
                 claims = self._decode_public_key(token, str(algorithm), header, self._public_key)
@@ -230,11 +251,11 @@ class TokenVerifier:
             raise Unauthorized(
                 "the token is not valid: {reason}", params={"reason": str(exc)}
             ) from None
-        if claims["exp"] - claims["iat"] > self._keys.max_lifetime:
-            raise Unauthorized(
-                "the token lives longer than {seconds} seconds",
-                params={"seconds": f"{self._keys.max_lifetime:g}"},
-            )
+        # PyJWT reads "1700000000" as a time; the shared rule wants JSON numbers, and bounds
+        # the lifetime by role as for HS256.
+        check_times(
+            claims, now=time.time(), leeway=self._keys.leeway, lifetimes=self._keys.lifetimes
+        )
         return claims
 
 

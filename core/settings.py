@@ -106,6 +106,19 @@ class RedisSettings(Section):
     socket_timeout: float = Field(default=0.25, gt=0)
 
 
+class TokenLifetimes(Section):
+    """The longest a token of each role may live (``exp - iat``), in seconds, whoever signed it.
+
+    An official's token opens privileged routes, so it lasts a working day at most; a citizen's
+    may last a day. A single number in the settings sets every role at once.
+    """
+
+    citizen: float = Field(default=24 * 3600, gt=0, allow_inf_nan=False)
+    agency: float = Field(default=8 * 3600, gt=0, allow_inf_nan=False)
+    moderator: float = Field(default=8 * 3600, gt=0, allow_inf_nan=False)
+    operator: float = Field(default=8 * 3600, gt=0, allow_inf_nan=False)
+
+
 class IdentitySettings(Section):
     jwt_secret: str = ""
     jwt_public_key_file: Path | None = None
@@ -116,7 +129,14 @@ class IdentitySettings(Section):
     issuer: str | None = None
     audience: str | None = None
     token_types: tuple[str, ...] = ("JWT", "at+jwt")
-    max_token_lifetime_seconds: float = Field(default=12 * 3600, gt=0)
+    max_token_lifetime_seconds: TokenLifetimes = TokenLifetimes()
+
+    @field_validator("max_token_lifetime_seconds", mode="before")
+    @classmethod
+    def _one_lifetime_for_every_role(cls, value: Any) -> Any:
+        if isinstance(value, int | float | str) and not isinstance(value, bool):
+            return dict.fromkeys(TokenLifetimes.model_fields, value)
+        return value
 
     @field_validator("jwt_secret", "iin_hash_secret")
     @classmethod

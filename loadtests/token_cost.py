@@ -27,13 +27,14 @@ IIN_SECRET = b"token-cost-iin-secret-not-for-production-01234"
 
 
 def candidates(token: str) -> dict[str, Callable[[], object]]:
-    verifier = TokenVerifier(TokenKeys(hs256_secret=SECRET, iin_secret=IIN_SECRET))
+    keys = TokenKeys(hs256_secret=SECRET, iin_secret=IIN_SECRET)
+    verifier, verifier_lifetimes = TokenVerifier(keys), keys.lifetimes
     return {
         "hand-written verify_hs256": lambda: verify_hs256(
-            token, SECRET, now=time.time(), leeway=30.0
+            token, SECRET, now=time.time(), leeway=30.0, lifetimes=verifier_lifetimes
         ),
         "PyJWT jwt.decode": lambda: jwt.decode(
-            token, SECRET, algorithms=["HS256"], leeway=30.0, options={"require": ["exp"]}
+            token, SECRET, algorithms=["HS256"], leeway=30.0, options={"require": ["exp", "iat"]}
         ),
         "TokenVerifier.verify (whole identity)": lambda: verifier.verify(token),
     }

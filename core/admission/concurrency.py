@@ -1,12 +1,26 @@
-"""Concurrency limits: how many requests may run at once, fixed or learned from latency."""
+"""Concurrency limits: how many requests may run at once, fixed or learned from latency.
+
+The limit is server-wide, so only what the server itself shows may move it (``outcome``): the
+run time of a request it served, and a failure for want of capacity (a 503 or 504, a storage
+failure, a timeout). A client's error is not a signal about the server: a 4xx, a 500 that its
+own content provoked, or a request it abandoned moves nothing. Were they samples, a hostile
+client could steer the limit for everyone: each 5xx used to multiply it by 0.9, and a flood of
+cheap 4xx would drag the latency baseline down until honest requests looked slow.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import enum
 import math
 from typing import TYPE_CHECKING, Protocol
 
+from core.storage.database import storage_failure
+
 if TYPE_CHECKING:
     from collections.abc import Callable
+
+    from core.admission.controller import Ticket
 
 
 class LimitAlgorithm(Protocol):
@@ -17,7 +31,7 @@ class LimitAlgorithm(Protocol):
 
     def on_sample(self, rtt: float, inflight: int, dropped: bool) -> None:
         """Record one finished request: its run time, the inflight count when it started, and
-        whether it was dropped (timed out, failed with a 5xx, or was shed after starting)."""
+        whether it was dropped (failed for want of capacity: see ``outcome``)."""
 
 
 class FixedLimit:
@@ -130,3 +144,43 @@ class Gradient2Limit:
 
     def _set_estimate(self, estimate: float) -> None:
         self._estimate = max(float(self._min_limit), min(float(self._max_limit), estimate))
+
+
+class Outcome(enum.Enum):
+    """What a finished request tells the limit."""
+
+    SERVED = "served"  # a latency sample
+    OVERLOADED = "overloaded"  # a drop: the server failed for want of capacity
+    IGNORED = "ignored"  # nothing: the client's own doing, or a bug
+
+
+# A 503 is the server's own refusal (storage saturated, restarting or failing, a shed
+# request); a 504 is a timeout. Any other 5xx, a 500 above all, is a bug or the request's
+# content, and the slot's run time measured it, not the server's capacity.
+_OVERLOAD_STATUSES = frozenset({503, 504})
+
+
+def outcome(status: int) -> Outcome:
+    """The outcome of a request answered with ``status``."""
+    if status < 400:
+        return Outcome.SERVED
+    return Outcome.OVERLOADED if status in _OVERLOAD_STATUSES else Outcome.IGNORED
+
+
+def failure_outcome(error: BaseException) -> Outcome:
+    """The outcome of a request whose handler raised ``error``."""
+    if isinstance(error, asyncio.CancelledError):
+        return Outcome.IGNORED  # the client left, or the server is stopping
+    status = getattr(error, "status", None)
+    if isinstance(status, int):
+        return outcome(status)
+    # A timeout or a failing database is the server's; anything else is a bug, answered 500.
+    return Outcome.OVERLOADED if storage_failure(error) else Outcome.IGNORED
+
+
+def settle(ticket: Ticket, result: Outcome) -> None:
+    """Free ``ticket``'s slot, telling the limit what ``result`` shows and nothing more."""
+    if result is Outcome.IGNORED:
+        ticket.abandon()
+    else:
+        ticket.release(dropped=result is Outcome.OVERLOADED)

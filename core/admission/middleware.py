@@ -27,6 +27,7 @@ from aiohttp import web
 
 from core import keys
 from core.admission.clients import client_key
+from core.admission.concurrency import failure_outcome, outcome, settle
 from core.admission.controller import Shed
 from core.admission.deadlines import request_deadline
 from core.admission.gcra import ratelimit_headers
@@ -114,20 +115,13 @@ async def admission_middleware(request: web.Request, handler: Handler) -> web.St
     except Shed as shed:
         raise _shed(shed) from None
 
-    dropped = True
     try:
         with holding(ticket):
             response = await handler(request)
-        dropped = response.status >= 500
-    except web.HTTPException as exc:
-        dropped = exc.status >= 500
+    except BaseException as exc:
+        settle(ticket, failure_outcome(exc))
         raise
-    except Exception as exc:
-        status = getattr(exc, "status", 500)
-        dropped = not isinstance(status, int) or status >= 500
-        raise
-    finally:
-        ticket.release(dropped=dropped)
+    settle(ticket, outcome(response.status))
     if rate_headers is not None:
         response.headers.update(rate_headers)
     return response

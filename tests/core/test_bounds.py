@@ -14,7 +14,8 @@ from typing import Any
 import orjson
 import pytest
 
-from core.bounds import INT4_MAX, Moment, refused_fields
+from core.bounds import INT4_MAX, MAX_DEPTH, Moment, refused_fields
+from core.errors import BadRequest
 from tests.support.consultations import DRAFT, window
 from tests.support.identities import agency, citizen
 from tests.support.petitions import PETITION
@@ -155,6 +156,71 @@ def test_refused_fields_names_every_location_keys_included() -> None:
     data = {"a": "ok", "b": ["x", "y\x00"], "c": {"d\x00": 1, "e": {"f": "\x00"}}}
     assert list(refused_fields(data)) == ["b.1", "c.d\x00", "c.e.f"]
     assert list(refused_fields("\x00")) == ["(body)"]
+
+
+def nested(depth: int, kind: str) -> bytes:
+    """A JSON body ``depth`` containers deep: ``{"text": {"text": ... 1 ...}}`` or ``[[...]]``."""
+    if kind == "object":
+        return b'{"text":' * depth + b"1" + b"}" * depth
+    return b"[" * depth + b"]" * depth
+
+
+TOO_DEEP = f"the body is nested deeper than {MAX_DEPTH} levels"
+
+
+# 900 to 1,024 answered 500 (RecursionError in the recursive walk); orjson parses up to 1,024.
+@pytest.mark.parametrize("depth", [MAX_DEPTH + 1, 900, 1000, 1020, 1024])
+@pytest.mark.parametrize("kind", ["object", "array"])
+async def test_a_body_nested_deeper_than_the_limit_is_400_never_a_500(
+    make_client: Any, depth: int, kind: str
+) -> None:
+    client = await make_client()
+    response = await client.post(
+        "/api/v1/petitions",
+        data=nested(depth, kind),
+        headers={**citizen(), "Content-Type": "application/json"},
+    )
+    assert (await problem(response, 400))["detail"] == TOO_DEEP
+
+
+@pytest.mark.parametrize("depth", [1025, 5000])
+async def test_a_body_deeper_than_the_parser_accepts_is_400_naming_the_position(
+    make_client: Any, depth: int
+) -> None:
+    client = await make_client()
+    response = await client.post(
+        "/api/v1/petitions",
+        data=nested(depth, "array"),
+        headers={**citizen(), "Content-Type": "application/json"},
+    )
+    body = await problem(response, 400)
+    assert body["detail"].startswith("the body is not valid JSON: depth limit exceeded")
+
+
+async def test_a_body_at_the_depth_limit_reaches_validation(make_client: Any) -> None:
+    client = await make_client()
+    response = await client.post(
+        "/api/v1/petitions",
+        data=nested(MAX_DEPTH, "object"),
+        headers={**citizen(), "Content-Type": "application/json"},
+    )
+    assert error_fields(await problem(response, 422)) == ["title", "text", "addressee"]
+
+
+def test_the_walk_keeps_its_own_stack_whatever_the_depth() -> None:
+    data: Any = "\x00"
+    for _ in range(100_000):
+        data = [data]
+    with pytest.raises(BadRequest) as raised:
+        list(refused_fields(data))
+    assert raised.value.detail == TOO_DEEP
+
+
+def test_nesting_up_to_the_limit_is_walked_in_full() -> None:
+    data: Any = {"deep": "\x00"}
+    for _ in range(MAX_DEPTH - 1):
+        data = [data]
+    assert list(refused_fields(data)) == [".".join(["0"] * (MAX_DEPTH - 1) + ["deep"])]
 
 
 def test_a_moment_is_returned_in_utc() -> None:

@@ -194,6 +194,58 @@ def test_an_agency_token_without_agency_is_refused_with_exit_2(
     assert err == "qatysu: --agency is required with --role agency\n"
 
 
+@pytest.mark.parametrize(
+    ("role", "ttl", "longest"),
+    [
+        # Accepted on 6a18a39: a token already expired, and one for ten years.
+        ("moderator", "-60", "28800"),
+        ("moderator", "315360000", "28800"),
+        ("operator", "0", "28800"),
+        ("operator", "0.5", "28800"),
+        ("operator", "28801", "28800"),
+        ("citizen", "86401", "86400"),
+        ("citizen", "nan", "86400"),
+        ("citizen", "inf", "86400"),
+    ],
+)
+def test_a_ttl_outside_one_second_to_the_roles_maximum_is_refused_with_exit_2(
+    capsys: pytest.CaptureFixture[str], role: str, ttl: str, longest: str
+) -> None:
+    sub = IIN if role == "citizen" else "official-1"
+    code, out, err = run(capsys, "token", "--role", role, "--sub", sub, "--ttl", ttl)
+    assert (code, out) == (2, "")
+    assert err == (
+        f"qatysu: --ttl must be 1 to {longest} seconds for {role} tokens "
+        f"(identity.max_token_lifetime_seconds.{role}), not {float(ttl):g}\n"
+    )
+
+
+@pytest.mark.parametrize(("role", "ttl"), [("citizen", 86400), ("operator", 28800)])
+def test_a_ttl_of_exactly_the_roles_maximum_gives_a_token_the_server_accepts(
+    capsys: pytest.CaptureFixture[str], role: str, ttl: int
+) -> None:
+    sub = IIN if role == "citizen" else "official-1"
+    bearer = printed_token(capsys, "--role", role, "--sub", sub, "--ttl", str(ttl))
+    claims = jwt.decode(bearer, JWT_SECRET, algorithms=["HS256"])
+    assert claims["exp"] - claims["iat"] == ttl
+    verifier = TokenVerifier(
+        TokenKeys(hs256_secret=JWT_SECRET.encode(), iin_secret=IIN_SECRET.encode())
+    )
+    assert verifier.verify(bearer).role == role
+
+
+def test_the_ttl_is_bounded_by_the_configured_maximum_and_defaults_within_it(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("QATYSU_IDENTITY__MAX_TOKEN_LIFETIME_SECONDS__OPERATOR", "600")
+    code, _, err = run(capsys, "token", "--role", "operator", "--sub", "op-1", "--ttl", "601")
+    assert code == 2
+    assert "--ttl must be 1 to 600 seconds for operator tokens" in err
+    bearer = printed_token(capsys, "--role", "operator", "--sub", "op-1")
+    claims = jwt.decode(bearer, JWT_SECRET, algorithms=["HS256"])
+    assert claims["exp"] - claims["iat"] == 600
+
+
 def test_an_unknown_role_is_refused_by_the_parser(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exited:
         main(["token", "--role", "admin", "--sub", "x"])

@@ -1,4 +1,5 @@
-"""``--demo`` prints week-long privileged tokens only when they are signed with development keys."""
+"""``--demo`` prints privileged tokens, each living its role's longest lifetime, only when they
+are signed with development keys."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from aiohttp import web
 
 from core.app import create_app
 from core.demo import print_demo
+from core.identity import TokenKeys, TokenVerifier
 from core.secret_keys import development_secrets
 from core.settings import build_settings
 from tests.support.identities import IIN_SECRET, JWT_SECRET
@@ -65,3 +67,18 @@ async def test_plugins_lines_are_printed_with_host_as_the_servers_address(
     lines = out.splitlines()
     assert "  try: curl -s http://127.0.0.1:8080/api/v1/petitions?sort=signatures" in lines
     assert "HOST" not in out
+
+
+async def test_each_printed_token_lives_its_roles_longest_lifetime_and_is_accepted(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = await demo_output(tmp_path, capsys)
+    secret = development_secrets(tmp_path)["jwt_secret"]
+    printed = {line.split()[0]: line.split()[1] for line in out.splitlines() if " eyJ" in line}
+    claims = {
+        role: jwt.decode(value, secret, algorithms=["HS256"]) for role, value in printed.items()
+    }
+    lifetimes = {role: value["exp"] - value["iat"] for role, value in claims.items()}
+    assert lifetimes == {"citizen": 86400, "moderator": 28800, "agency": 28800, "operator": 28800}
+    verifier = TokenVerifier(TokenKeys(hs256_secret=secret.encode(), iin_secret=b"i" * 32))
+    assert {verifier.verify(value).role for value in printed.values()} == set(printed)

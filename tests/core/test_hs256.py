@@ -27,6 +27,8 @@ LEEWAY = 30.0
 HEADER = {"alg": "HS256", "typ": "JWT"}
 CLAIMS = {"sub": "official-1", "role": "operator", "iat": NOW - 60, "exp": NOW + 3600}
 MALFORMED = "the bearer token is not a well-formed JWT"
+HOUR = 3600.0
+LIFETIMES = {"citizen": 24 * HOUR, "agency": 8 * HOUR, "moderator": 8 * HOUR, "operator": 8 * HOUR}
 MISSING = object()
 
 
@@ -54,7 +56,7 @@ def token(
 
 
 def verify(value: str, *, now: float = NOW) -> dict[str, Any]:
-    return verify_hs256(value, SECRET, now=now, leeway=LEEWAY)
+    return verify_hs256(value, SECRET, now=now, leeway=LEEWAY, lifetimes=LIFETIMES)
 
 
 def refusal(value: str, *, now: float = NOW) -> str:
@@ -83,7 +85,9 @@ def test_the_split_verifier_agrees_with_the_whole_token_verifier() -> None:
     value = token()
     segments = token_segments(value)
 
-    claims = verify_hs256_segments(segments, segments_header(segments), SECRET, NOW, LEEWAY)
+    claims = verify_hs256_segments(
+        segments, segments_header(segments), SECRET, NOW, LEEWAY, LIFETIMES
+    )
 
     assert segments == value.split(".")
     assert claims == verify(value)
@@ -120,22 +124,23 @@ def test_a_token_of_exactly_the_maximum_length_is_accepted() -> None:
 @pytest.mark.parametrize(
     ("claims", "accepted"),
     [
-        ({"exp": NOW - LEEWAY}, True),
-        ({"exp": NOW - LEEWAY - 0.001}, False),
-        ({"exp": NOW, "nbf": NOW + LEEWAY}, True),
-        ({"exp": NOW, "nbf": NOW + LEEWAY + 0.001}, False),
-        ({"exp": NOW, "iat": NOW + LEEWAY}, True),
-        ({"exp": NOW, "iat": NOW + LEEWAY + 0.001}, False),
+        ({"exp": NOW - LEEWAY, "iat": NOW - 60}, True),
+        ({"exp": NOW - LEEWAY - 0.001, "iat": NOW - 60}, False),
+        ({"exp": NOW, "iat": NOW - 60, "nbf": NOW + LEEWAY}, True),
+        ({"exp": NOW, "iat": NOW - 60, "nbf": NOW + LEEWAY + 0.001}, False),
+        ({"exp": NOW + LEEWAY, "iat": NOW + LEEWAY}, True),
+        ({"exp": NOW + LEEWAY, "iat": NOW + LEEWAY + 0.001}, False),
     ],
 )
 def test_times_are_checked_with_the_leeway_inclusive(
     claims: dict[str, Any], accepted: bool
 ) -> None:
+    claims = {**claims, "role": "operator"}
     if accepted:
-        check_times(claims, now=NOW, leeway=LEEWAY)
+        check_times(claims, now=NOW, leeway=LEEWAY, lifetimes=LIFETIMES)
     else:
         with pytest.raises(TokenRejected):
-            check_times(claims, now=NOW, leeway=LEEWAY)
+            check_times(claims, now=NOW, leeway=LEEWAY, lifetimes=LIFETIMES)
 
 
 @pytest.mark.parametrize(
@@ -148,7 +153,11 @@ def test_times_are_checked_with_the_leeway_inclusive(
         ({"nbf": NOW + LEEWAY + 1}, "the token is not valid yet"),
         ({"nbf": "soon"}, "the token is not valid yet"),
         ({"iat": NOW + LEEWAY + 1}, "the token is not valid yet"),
-        ({"iat": "today"}, "the token's iat claim is not a number"),
+        ({"iat": "today"}, "the token has no numeric iat claim"),
+        ({"iat": MISSING}, "the token has no numeric iat claim"),
+        ({"iat": str(NOW - 60)}, "the token has no numeric iat claim"),
+        ({"iat": False}, "the token has no numeric iat claim"),
+        ({"iat": None}, "the token has no numeric iat claim"),
     ],
 )
 def test_a_time_claim_out_of_bounds_or_not_a_number_is_refused(
@@ -156,6 +165,52 @@ def test_a_time_claim_out_of_bounds_or_not_a_number_is_refused(
 ) -> None:
     claims = {name: value for name, value in {**CLAIMS, **changes}.items() if value is not MISSING}
     assert refusal(token(claims)) == reason
+
+
+# --- lifetime --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("role", "lifetime", "accepted"),
+    [
+        ("citizen", 24 * HOUR, True),
+        ("citizen", 24 * HOUR + 1, False),
+        ("agency", 8 * HOUR, True),
+        ("agency", 8 * HOUR + 0.5, False),
+        ("moderator", 8 * HOUR, True),
+        ("moderator", 24 * HOUR, False),
+        ("operator", 8 * HOUR, True),
+        ("operator", 8 * HOUR + 1, False),
+        # A role no lifetime names (refused later, as an unknown role) gets the shortest.
+        ("mayor", 8 * HOUR, True),
+        ("mayor", 8 * HOUR + 1, False),
+        (None, 8 * HOUR + 1, False),
+    ],
+)
+def test_a_token_may_live_no_longer_than_its_roles_maximum(
+    role: str | None, lifetime: float, accepted: bool
+) -> None:
+    claims = {"sub": "s-1", "role": role, "iat": NOW - 60, "exp": NOW - 60 + lifetime}
+    if accepted:
+        assert verify(token(claims)) == claims
+    else:
+        longest = f"{LIFETIMES.get(role or '', 8 * HOUR):g}"
+        assert refusal(token(claims)) == f"the token lives longer than {longest} seconds"
+
+
+@pytest.mark.parametrize(
+    "claims",
+    [
+        # The tokens of the issue, accepted on 6a18a39: no iat and exp = 10^12, and ten years.
+        {"sub": "m-1", "role": "moderator", "exp": 10**12},
+        {"sub": "m-1", "role": "moderator", "iat": NOW - 60, "exp": NOW + 10 * 365 * 24 * HOUR},
+        # Issued in the future, so that its lifetime starts later than it says.
+        {"sub": "m-1", "role": "moderator", "iat": NOW + HOUR, "exp": NOW + 2 * HOUR},
+    ],
+)
+def test_a_token_that_would_outlive_its_role_is_refused(claims: dict[str, Any]) -> None:
+    with pytest.raises(TokenRejected):
+        verify(token(claims))
 
 
 # --- header and claims -----------------------------------------------------------------------

@@ -3,6 +3,10 @@
 The verifier must never accept a token PyJWT refuses, and must read the same claims from every
 token both accept. Where it refuses a token PyJWT accepts, the reason must be one of the
 deliberate strictnesses listed in ``documented_strictness``; any other disagreement fails.
+
+PyJWT is asked to require ``exp`` and ``iat`` as the verifier does. It has no rule on the
+lifetime, ``exp - iat``: the verifier's must match ``allowed_lifetime``, an independent
+statement of the per-role maximum, on every token it accepts.
 """
 
 from __future__ import annotations
@@ -28,6 +32,8 @@ LEEWAY = 30.0
 # cannot decide the outcome.
 MARGIN = 300
 NOW = int(time.time())
+HOUR = 3600
+LIFETIMES = {"citizen": 24 * HOUR, "agency": 8 * HOUR, "moderator": 12 * HOUR, "operator": 8 * HOUR}
 
 
 def b64url(raw: bytes) -> str:
@@ -73,6 +79,27 @@ odd_times = st.one_of(
 )
 future_times = st.integers(MARGIN + 31, 10**7).map(lambda d: NOW + d)
 past_times = st.integers(MARGIN + 31, 10**7).map(lambda d: NOW - d)
+# Issued lately enough that a token living about its role's maximum has not expired.
+recent_times = st.integers(MARGIN + 31, 4 * HOUR).map(lambda d: NOW - d)
+roles = st.sampled_from([*LIFETIMES, "mayor"])
+
+
+def allowed_lifetime(claims: dict[str, Any]) -> float:
+    """The longest ``exp - iat`` the token's role may have; the shortest for any other role."""
+    role = claims.get("role")
+    if isinstance(role, str) and role in LIFETIMES:
+        return LIFETIMES[role]
+    return min(LIFETIMES.values())
+
+
+def lifetimes_around(longest: float) -> st.SearchStrategy[float]:
+    """Lifetimes at, just past, well within and well past ``longest``."""
+    offsets = st.integers(1, HOUR)
+    return st.one_of(
+        st.sampled_from([longest, longest + 0.5, longest + 1]),
+        offsets.map(lambda d: longest - d),
+        offsets.map(lambda d: longest + d),
+    )
 
 
 def optional(frequency: int, values: st.SearchStrategy[Any]) -> Any:
@@ -105,17 +132,25 @@ def headers(draw: st.DrawFn) -> Any:
 def payloads(draw: st.DrawFn) -> Any:
     claims: dict[str, Any] = {}
     for name, frequency, values in (
-        ("exp", 9, mostly(future_times | future_times.map(lambda t: t + 0.25), odd_times)),
+        ("role", 8, roles),
+        ("iat", 9, mostly(recent_times, past_times | odd_times)),
         ("nbf", 2, mostly(past_times, odd_times)),
-        ("iat", 3, mostly(past_times, odd_times)),
         ("sub", 8, mostly(st.text(max_size=12), json_scalars)),
         ("jti", 1, mostly(st.text(max_size=6), json_scalars)),
         ("aud", 1, st.text(max_size=6) | st.lists(st.text(max_size=4), max_size=2)),
-        ("role", 5, st.sampled_from(["citizen", "operator"])),
     ):
         value = draw(optional(frequency, values))
         if value is not None:
             claims[name] = value
+    iat = claims.get("iat")
+    lived = (
+        lifetimes_around(allowed_lifetime(claims)).map(lambda lifetime: iat + lifetime)
+        if is_number(iat)
+        else future_times
+    )
+    exp = draw(optional(9, mostly(lived, future_times.map(lambda t: t + 0.25) | odd_times)))
+    if exp is not None:
+        claims["exp"] = exp
     return draw(mostly(st.just(claims), json_values))
 
 
@@ -179,7 +214,7 @@ def tokens(draw: st.DrawFn) -> str:
 
 def ours(token: str) -> dict[str, Any] | None:
     try:
-        return verify_hs256(token, SECRET, now=time.time(), leeway=LEEWAY)
+        return verify_hs256(token, SECRET, now=time.time(), leeway=LEEWAY, lifetimes=LIFETIMES)
     except TokenRejected:
         return None
 
@@ -187,7 +222,11 @@ def ours(token: str) -> dict[str, Any] | None:
 def pyjwt(token: str) -> dict[str, Any] | None:
     try:
         claims: dict[str, Any] = jwt.decode(
-            token, SECRET, algorithms=["HS256"], leeway=LEEWAY, options={"require": ["exp"]}
+            token,
+            SECRET,
+            algorithms=["HS256"],
+            leeway=LEEWAY,
+            options={"require": ["exp", "iat"]},
         )
     except jwt.PyJWTError:
         return None
@@ -221,6 +260,8 @@ def documented_strictness(token: str) -> str | None:
     for name in ("exp", "nbf", "iat"):
         if name in claims and claims[name] is not None and not is_number(claims[name]):
             return "times are JSON numbers (RFC 7519 §2 NumericDate), not strings or booleans"
+    if claims["exp"] - claims["iat"] > allowed_lifetime(claims):
+        return "exp - iat is longer than the role's maximum lifetime, a rule PyJWT does not have"
     return None
 
 
@@ -231,6 +272,7 @@ def test_the_verifier_agrees_with_pyjwt_or_is_stricter_for_a_documented_reason(t
     theirs = pyjwt(token)
     if mine is not None:
         assert theirs == mine, "accepted by the verifier with other claims than PyJWT reads"
+        assert mine["exp"] - mine["iat"] <= allowed_lifetime(mine), "outlives its role"
     elif theirs is not None:
         assert documented_strictness(token) is not None, "refused by the verifier only"
 
@@ -238,7 +280,32 @@ def test_the_verifier_agrees_with_pyjwt_or_is_stricter_for_a_documented_reason(t
 def test_a_well_formed_token_is_accepted_by_both_with_the_same_claims() -> None:
     exp = NOW + 3600
     header = b64url(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
-    payload = b64url(json.dumps({"exp": exp, "sub": "x"}).encode())
+    payload = b64url(json.dumps({"iat": NOW, "exp": exp, "sub": "x"}).encode())
     signature = b64url(hmac.new(SECRET, f"{header}.{payload}".encode(), hashlib.sha256).digest())
     token = f"{header}.{payload}.{signature}"
-    assert ours(token) == pyjwt(token) == {"exp": exp, "sub": "x"}
+    assert ours(token) == pyjwt(token) == {"iat": NOW, "exp": exp, "sub": "x"}
+
+
+def signed_claims(claims: dict[str, Any]) -> str:
+    header = b64url(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+    payload = b64url(json.dumps(claims).encode())
+    signature = b64url(hmac.new(SECRET, f"{header}.{payload}".encode(), hashlib.sha256).digest())
+    return f"{header}.{payload}.{signature}"
+
+
+def test_a_missing_iat_is_refused_by_both_and_a_long_lifetime_by_the_verifier_alone() -> None:
+    """The strategies above produce each case the new claims decide, so the fuzzing covers
+    them: PyJWT and the verifier both refusing a missing iat, and only the verifier refusing
+    a lifetime beyond the role's."""
+    no_iat = signed_claims({"sub": "m-1", "role": "moderator", "exp": 10**12})
+    assert ours(no_iat) is None
+    assert pyjwt(no_iat) is None
+    ten_years = signed_claims(
+        {"sub": "m-1", "role": "moderator", "iat": NOW, "exp": NOW + 10 * 365 * 24 * HOUR}
+    )
+    assert ours(ten_years) is None
+    assert pyjwt(ten_years) is not None
+    assert documented_strictness(ten_years) is not None
+    at_most = signed_claims({"sub": "c", "role": "citizen", "iat": NOW, "exp": NOW + 24 * HOUR})
+    assert ours(at_most) == pyjwt(at_most)
+    assert ours(at_most) is not None

@@ -337,7 +337,8 @@ async def test_a_rejected_token_answers_with_its_field_in_the_language(
     make_client: Any, language: str, detail: str
 ) -> None:
     client = await make_client()
-    bearer = _hand_signed({"sub": 12345, "role": "citizen", "exp": int(time.time()) + 600})
+    now = int(time.time())
+    bearer = _hand_signed({"sub": 12345, "role": "citizen", "iat": now, "exp": now + 600})
 
     response = await client.post(
         BASE, json=PETITION, headers={**auth(bearer), "Accept-Language": language}

@@ -5,21 +5,24 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
+import redis.asyncio as aioredis
 import sqlalchemy as sa
 
 from core import keys
-from core.idempotency import LocalAnswers
+from core.idempotency import LocalAnswers, key_scope
+from core.identity import Identity, Role
 from plugins.consultations.tables import comments, consultations
 from plugins.information.tables import items, requests
 from plugins.petitions.tables import petitions
 from tests.support.consultations import DRAFT, window
-from tests.support.identities import agency, citizen
+from tests.support.identities import agency, auth, citizen, token
 from tests.support.petitions import PETITION
 from tests.support.problems import error_fields, problem
-from tests.support.services import free_port
+from tests.support.services import REDIS_URL, free_port, service_unavailable
 
 REQUEST = {
     "agency": "almaty-akimat",
@@ -128,11 +131,17 @@ async def test_a_malformed_key_is_400_naming_the_header(ready: Any, key: str) ->
     assert await rows(ready, "petition") == 0
 
 
-async def test_an_error_answer_is_not_kept_so_a_corrected_retry_creates(ready: Any) -> None:
+async def test_an_error_answer_is_not_kept_but_the_key_stays_bound_to_its_request(
+    ready: Any,
+) -> None:
     refused = await create(ready, "petition", "key-3", addressee="nobody")
-    assert refused.status == 422
-    accepted = await create(ready, "petition", "key-3")
-    assert accepted.status == 201
+    assert error_fields(await problem(refused, 422)) == ["addressee"]
+    again = await create(ready, "petition", "key-3", addressee="nobody")
+    assert error_fields(await problem(again, 422)) == ["addressee"]
+    assert "Idempotent-Replayed" not in again.headers
+    corrected = await create(ready, "petition", "key-3")
+    assert error_fields(await problem(corrected, 422)) == ["Idempotency-Key"]
+    assert (await create(ready, "petition", "key-3b")).status == 201
     assert await rows(ready, "petition") == 1
 
 
@@ -207,3 +216,116 @@ async def test_with_redis_down_answers_are_kept_in_the_process_and_creates_go_on
     assert retry.headers["Idempotent-Replayed"] == "true"
     assert await rows(client, "petition") == 1
     assert "Redis unavailable for idempotency keys" in caplog.text
+
+
+# -- scoped by caller, bound to the request, on both stores ---------------------------------
+
+
+def test_the_scope_tells_apart_every_role_agency_and_subject() -> None:
+    callers = [
+        Identity(subject="official-1", role=Role.AGENCY, agency="almaty-akimat"),
+        Identity(subject="official-1", role=Role.AGENCY, agency="astana-akimat"),
+        Identity(subject="official-1", role=Role.MODERATOR),
+        Identity(subject="official-1", role=Role.OPERATOR),
+        Identity(subject="official-2", role=Role.AGENCY, agency="almaty-akimat"),
+    ]
+    scopes = {key_scope("information.publish", caller, "k") for caller in callers}
+    assert len(scopes) == len(callers)
+    assert key_scope("a", callers[0], "k") != key_scope("b", callers[0], "k")
+    assert key_scope("a", callers[0], "k") != key_scope("a", callers[0], "k2")
+
+
+@pytest.fixture(params=["local", pytest.param("redis", marks=pytest.mark.redis)])
+async def store(request: pytest.FixtureRequest, make_client: Any) -> AsyncIterator[Store]:
+    """A client whose answers are kept in the process, or in the shared Redis."""
+    if request.param == "local":
+        yield Store(await make_client(), None)
+        return
+    probe = aioredis.Redis.from_url(REDIS_URL)
+    try:
+        await probe.ping()
+    except Exception as exc:
+        service_unavailable(f"Redis not reachable at {REDIS_URL}: {exc}")
+    finally:
+        await probe.aclose()
+    prefix = f"qatysu-test-{uuid.uuid4().hex}:"
+    client = await make_client(redis={"url": REDIS_URL, "key_prefix": prefix})
+    try:
+        yield Store(client, prefix)
+    finally:
+        redis = client.app[keys.REDIS]
+        found = [key async for key in redis.scan_iter(match=f"{prefix}*")]
+        if found:
+            await redis.delete(*found)
+
+
+@dataclass
+class Store:
+    client: Any
+    redis_prefix: str | None
+
+    async def forget(self, kind: str) -> None:
+        """Drop every kept answer (``answer``), as 24 hours do, or every binding (``bound``)."""
+        if self.redis_prefix is None:
+            local = self.client.app[keys.ANSWERS]
+            assert isinstance(local, LocalAnswers)
+            (local._entries if kind == "answer" else local._bindings).clear()
+            return
+        redis = self.client.app[keys.REDIS]
+        pattern = f"{self.redis_prefix}idempotency:{kind}:*"
+        found = [key async for key in redis.scan_iter(match=pattern)]
+        assert found
+        await redis.delete(*found)
+
+
+async def publish(client: Any, code: str, key: str, title: str = "Budget 2026") -> Any:
+    """official-1 of agency ``code`` publishes an item with ``key``."""
+    headers = {
+        **auth(token("agency", "official-1", agency=code, name="Official")),
+        "Idempotency-Key": key,
+    }
+    return await client.post("/api/v1/information", json={**ITEM, "title": title}, headers=headers)
+
+
+async def test_one_subject_of_two_agencies_never_shares_a_key(store: Store) -> None:
+    """On 6a18a39 Astana's publish got 201 with Idempotent-Replayed and Almaty's item."""
+    almaty = await publish(store.client, "almaty-akimat", "k-1")
+    astana = await publish(store.client, "astana-akimat", "k-1")
+    assert (almaty.status, astana.status) == (201, 201)
+    assert "Idempotent-Replayed" not in astana.headers
+    assert (await astana.json())["agency"] == "astana-akimat"
+    assert (await almaty.json())["id"] != (await astana.json())["id"]
+    assert await rows(store.client, "item") == 2
+
+
+async def test_another_body_under_a_key_is_422_after_its_answer_expired(store: Store) -> None:
+    """On 6a18a39 this answered 201 with the first item and dropped the new title."""
+    assert (await publish(store.client, "almaty-akimat", "k-2")).status == 201
+    await store.forget("answer")
+    other = await publish(store.client, "almaty-akimat", "k-2", title="Budget 2027")
+    assert error_fields(await problem(other, 422)) == ["Idempotency-Key"]
+    assert await rows(store.client, "item") == 1
+
+
+async def test_the_same_body_after_its_answer_expired_names_the_first_resource(
+    store: Store,
+) -> None:
+    first = await publish(store.client, "almaty-akimat", "k-3")
+    await store.forget("answer")
+    retry = await publish(store.client, "almaty-akimat", "k-3")
+    assert retry.status == 201
+    assert (await retry.json())["id"] == (await first.json())["id"]
+    assert await rows(store.client, "item") == 1
+
+
+async def test_once_even_the_binding_is_gone_another_body_is_created_not_dropped(
+    store: Store,
+) -> None:
+    first = await publish(store.client, "almaty-akimat", "k-4")
+    await store.forget("answer")
+    await store.forget("bound")
+    other = await publish(store.client, "almaty-akimat", "k-4", title="Budget 2027")
+    assert other.status == 201
+    assert (await other.json())["title"] == "Budget 2027"
+    assert (await other.json())["id"] != (await first.json())["id"]
+    assert await rows(store.client, "item") == 2

@@ -1,8 +1,24 @@
 from __future__ import annotations
 
-import pytest
+import asyncio
 
-from core.admission.concurrency import FixedLimit, Gradient2Limit, sqrt_queue_size
+import pytest
+from aiohttp import web
+from sqlalchemy import exc as sa_exc
+
+from core.admission.concurrency import (
+    FixedLimit,
+    Gradient2Limit,
+    Outcome,
+    failure_outcome,
+    outcome,
+    settle,
+    sqrt_queue_size,
+)
+from core.admission.controller import AdmissionController
+from core.admission.priority import Priority
+from core.errors import BadRequest, Conflict, OutcomeUnknown, ServiceUnavailable
+from tests.support.admission import FakeClock
 
 
 def saturate(limiter: Gradient2Limit, rtt: float, samples: int) -> None:
@@ -100,3 +116,91 @@ def test_samples_with_half_the_limit_in_flight_count() -> None:
 def test_invalid_configuration_is_rejected(config: dict[str, float], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         Gradient2Limit(**config)  # type: ignore[arg-type]
+
+
+# -- what a finished request tells the limit ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [
+        (200, Outcome.SERVED),
+        (201, Outcome.SERVED),
+        (304, Outcome.SERVED),
+        (400, Outcome.IGNORED),
+        (401, Outcome.IGNORED),
+        (404, Outcome.IGNORED),
+        (409, Outcome.IGNORED),
+        (422, Outcome.IGNORED),
+        (429, Outcome.IGNORED),
+        (500, Outcome.IGNORED),
+        (501, Outcome.IGNORED),
+        (503, Outcome.OVERLOADED),
+        (504, Outcome.OVERLOADED),
+    ],
+)
+def test_only_success_and_the_servers_own_refusals_are_signals(
+    status: int, expected: Outcome
+) -> None:
+    assert outcome(status) is expected
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        (
+            ServiceUnavailable("storage is saturated", reason="writer_queue_full"),
+            Outcome.OVERLOADED,
+        ),
+        (OutcomeUnknown("storage did not confirm the commit"), Outcome.OVERLOADED),
+        (TimeoutError(), Outcome.OVERLOADED),
+        (
+            sa_exc.OperationalError("SELECT 1", {}, Exception("database is locked")),
+            Outcome.OVERLOADED,
+        ),
+        (BadRequest("the body is nested deeper than 64 levels"), Outcome.IGNORED),
+        (Conflict("the petition is closed"), Outcome.IGNORED),
+        (web.HTTPNotFound(), Outcome.IGNORED),
+        (web.HTTPFound("/elsewhere"), Outcome.SERVED),
+        (RecursionError(), Outcome.IGNORED),
+        (KeyError("a bug"), Outcome.IGNORED),
+        (asyncio.CancelledError(), Outcome.IGNORED),
+    ],
+    ids=lambda value: type(value).__name__ if isinstance(value, BaseException) else None,
+)
+def test_a_failure_is_a_drop_only_when_the_server_lacked_capacity(
+    error: BaseException, expected: Outcome
+) -> None:
+    assert failure_outcome(error) is expected
+
+
+class RecordingLimit:
+    """A fixed limit that records every sample it is given."""
+
+    limit = 10
+
+    def __init__(self) -> None:
+        self.samples: list[tuple[float, int, bool]] = []
+
+    def on_sample(self, rtt: float, inflight: int, dropped: bool) -> None:
+        self.samples.append((rtt, inflight, dropped))
+
+
+@pytest.mark.parametrize(
+    ("result", "samples"),
+    [
+        (Outcome.SERVED, [(0.25, 1, False)]),
+        (Outcome.OVERLOADED, [(0.25, 1, True)]),
+        (Outcome.IGNORED, []),
+    ],
+)
+async def test_settling_frees_the_slot_and_samples_only_what_the_server_showed(
+    result: Outcome, samples: list[tuple[float, int, bool]], clock: FakeClock
+) -> None:
+    limit = RecordingLimit()
+    controller = AdmissionController(limit=limit, clock=clock)
+    ticket = await controller.acquire(Priority.CRITICAL)
+    clock.advance(0.25)
+    settle(ticket, result)
+    assert limit.samples == samples
+    assert controller.total_inflight == 0
