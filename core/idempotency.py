@@ -34,6 +34,7 @@ import sqlalchemy as sa
 from aiohttp import web
 
 from core import keys
+from core.bodies import read_body
 from core.errors import BadRequest, Conflict, Unprocessable, field_error
 from core.ids import new_id
 
@@ -186,7 +187,7 @@ def idempotent(handler: Handler) -> Handler:
         route = request.match_info.route.name or request.path
         scope = hashlib.sha256(f"{route}\n{identity.subject}\n{key}".encode()).hexdigest()
         fingerprint = hashlib.sha256(
-            request.path_qs.encode() + b"\n" + await request.read()
+            request.path_qs.encode() + b"\n" + await read_body(request)
         ).hexdigest()
         store = request.app[keys.ANSWERS]
         held = await store.claim(scope, Answer(fingerprint))

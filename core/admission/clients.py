@@ -105,6 +105,11 @@ def _is_trusted(address: IPAddress, trusted: tuple[Network, ...]) -> bool:
     return any(address in network for network in trusted)
 
 
+def is_trusted_proxy(address: IPAddress, addressing: ClientAddressing) -> bool:
+    """Whether ``address`` is one of the configured trusted proxies."""
+    return _is_trusted(address, addressing.trusted)
+
+
 def peer_address(transport: asyncio.BaseTransport | None) -> IPAddress | None:
     peer_name = transport.get_extra_info("peername") if transport is not None else None
     return parse_address(peer_name[0]) if peer_name else None
@@ -162,9 +167,14 @@ def client_address(request: web.Request, addressing: ClientAddressing) -> str:
     )
 
 
+def holder_key(identity: Identity) -> str:
+    """The key of a verified token's holder: a citizen, or an official of one role."""
+    return f"{identity.role}:{identity.subject}"
+
+
 def client_key(
     request: web.Request, identity: Identity | None, addressing: ClientAddressing
 ) -> str:
     if identity is not None:
-        return f"{identity.role}:{identity.subject}"
+        return holder_key(identity)
     return f"addr:{client_address(request, addressing)}"

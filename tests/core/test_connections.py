@@ -14,6 +14,8 @@ from core.connections import HEAD_TIMEOUT, TOO_MANY_CONNECTIONS, ConnectionGuard
 from core.i18n import translate
 from core.server import RunningServer, start_server
 from core.settings import Settings
+from tests.support.identities import citizen
+from tests.support.slowbodies import status_of
 
 
 @pytest.fixture
@@ -158,3 +160,52 @@ def test_made_up_accept_language_values_cannot_grow_the_remembered_answers_past_
         )
         assert "Content-Language: ru" in head
     assert len(connections._NEGOTIATED) == connections._NEGOTIATED_MAX
+
+
+async def test_connections_past_the_per_address_cap_get_a_canned_429(serve) -> None:
+    server = await serve(max_connections_per_address=2, header_timeout=5)
+    held = [await asyncio.open_connection("127.0.0.1", server.port) for _ in range(2)]
+    await asyncio.sleep(0.05)
+    refused = await _get(server.port)
+    head, body = _problem(refused)
+    assert head.startswith("HTTP/1.1 429 Too Many Requests")
+    assert "Retry-After: 1" in head
+    assert "Connection: close" in head
+    assert body["type"] == "/problems/address-connections"
+    assert _refusals(server, "address_connections") == 1.0
+    held[0][1].close()
+    await asyncio.sleep(0.05)
+    assert (await _get(server.port)).startswith(b"HTTP/1.1 200")
+    held[1][1].close()
+
+
+async def test_a_trusted_proxy_is_not_capped_per_address(serve) -> None:
+    server = await serve(
+        max_connections_per_address=2, header_timeout=5, trusted_proxies=["127.0.0.1/32"]
+    )
+    held = [await asyncio.open_connection("127.0.0.1", server.port) for _ in range(3)]
+    await asyncio.sleep(0.05)
+    assert (await _get(server.port)).startswith(b"HTTP/1.1 200")
+    for _, writer in held:
+        writer.close()
+
+
+SLOW_BODY = {"body_grace": 0.2, "body_min_rate": 100.0, "header_timeout": 5}
+
+
+async def test_a_late_body_is_answered_408_and_its_connection_cut(serve, slow_bodies) -> None:
+    server = await serve(**SLOW_BODY)
+    request = await slow_bodies(server.port, headers=citizen(1))
+    assert status_of(await request.answer(within=5)) == 408
+    assert await request.closed(within=3) == b""
+    assert _refusals(server, "body_timeout") == 1.0
+
+
+async def test_a_late_body_that_nothing_reads_is_cut_at_its_deadline(serve, slow_bodies) -> None:
+    server = await serve(**SLOW_BODY)
+    # /healthz takes no body: it is answered at once, and aiohttp would then wait for the
+    # rest of the body for its lingering time (10 s) before closing.
+    request = await slow_bodies(server.port, path="/healthz")
+    answer = await request.closed(within=3)
+    assert status_of(answer) == 405
+    assert _refusals(server, "body_timeout") == 1.0

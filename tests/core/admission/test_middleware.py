@@ -9,7 +9,8 @@ from typing import Any
 from core import keys
 from tests.support.admission import SlowRoutes
 from tests.support.identities import citizen
-from tests.support.petitions import SMALL_FIGURES, petition_url
+from tests.support.petitions import PETITION, SMALL_FIGURES, petition_url
+from tests.support.slowbodies import status_of
 
 ADMISSION = {"enabled": True, "fixed_limit": 4, "queue_capacity": 2, "critical_reserve": 0.25}
 
@@ -164,3 +165,21 @@ async def test_a_write_gives_its_slot_back_while_it_waits_for_the_commit(
     assert client.app[keys.ADMISSION].controller.total_inflight == 0
     release.set()
     assert (await signing).status == 201
+
+
+async def test_slow_bodies_hold_no_slot_while_other_clients_are_served(
+    make_client, slow_bodies
+) -> None:
+    client = await make_client(
+        admission=ADMISSION, server={"body_grace": 0.5, "body_min_rate": 100.0}
+    )
+    # Twice as many bodies as there are slots, each from its own citizen, none ever finished.
+    slow = [await slow_bodies(client.server.port, headers=citizen(n)) for n in range(1, 9)]
+    await asyncio.sleep(0.1)
+    assert client.app[keys.ADMISSION].controller.total_inflight == 0
+    reads = [await client.get("/api/v1/petitions") for _ in range(5)]
+    filed = await client.post("/api/v1/petitions", json=PETITION, headers=citizen(100))
+    assert [r.status for r in reads] == [200] * 5
+    assert filed.status == 201
+    answers = await asyncio.gather(*(request.answer(within=5) for request in slow))
+    assert [status_of(answer) for answer in answers] == [408] * 8
