@@ -90,7 +90,8 @@ def create_app(settings: Settings, *, extra_plugins: Sequence[object] = ()) -> w
     app[keys.GUARD] = ConnectionGuard(
         # With admission off nothing is shed, connections included: the unprotected baseline.
         max_connections=settings.server.max_connections if admission is not None else sys.maxsize,
-        header_timeout=settings.server.header_timeout,
+        # The head is part of the whole request, whose deadline is request_timeout.
+        header_timeout=min(settings.server.header_timeout, settings.server.request_timeout),
         on_refused=_count_connection_refusal(app),
         lane=lane,
         body_times=BodyTimes.of(settings.server),

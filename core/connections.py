@@ -43,6 +43,7 @@ from core.admission.clients import (
     is_trusted_proxy,
     peer_address,
 )
+from core.admission.inflight import CappedCounts
 from core.background import stop
 from core.errors import ServiceUnavailable, TooManyRequests
 from core.i18n import DEFAULT_LANGUAGE, LANGUAGES, negotiate, render, translate
@@ -421,12 +422,8 @@ class ConnectionsPerAddress:
     """
 
     def __init__(self, cap: int, addressing: ClientAddressing) -> None:
-        self.cap = cap
         self._addressing = addressing
-        self._open: dict[str, int] = {}
-
-    def count(self, address: str) -> int:
-        return self._open.get(address, 0)
+        self.counts = CappedCounts(cap)
 
     def admit(self, connection: GuardedConnection) -> bool:
         """Count ``connection`` against its address; False when the address is at its cap."""
@@ -434,23 +431,16 @@ class ConnectionsPerAddress:
         if peer is None or is_trusted_proxy(peer, self._addressing):
             return True
         address = address_behind_proxies(peer, (), (), self._addressing)
-        held = self._open.get(address, 0)
-        if held >= self.cap:
+        if self.counts.full(address):
             return False
-        self._open[address] = held + 1
+        self.counts.add(address)
         connection.address = address
         return True
 
     def leave(self, connection: GuardedConnection) -> None:
-        address = connection.address
-        if address is None:
-            return
-        connection.address = None
-        left = self._open[address] - 1
-        if left:
-            self._open[address] = left
-        else:
-            del self._open[address]
+        if connection.address is not None:
+            self.counts.remove(connection.address)
+            connection.address = None
 
 
 class ConnectionGuard:

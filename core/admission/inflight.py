@@ -49,45 +49,68 @@ class Seat:
             inflight._leave(self._address, self._holder)
 
 
+class CappedCounts:
+    """How many of something each key holds, up to ``cap`` each (0: no cap).
+
+    A key that holds nothing is dropped, so a flood of keys cannot grow the table.
+    """
+
+    __slots__ = ("_held", "cap")
+
+    def __init__(self, cap: int) -> None:
+        self.cap = cap
+        self._held: dict[str, int] = {}
+
+    def __len__(self) -> int:
+        return len(self._held)
+
+    def count(self, key: str) -> int:
+        return self._held.get(key, 0)
+
+    def full(self, key: str) -> bool:
+        return 0 < self.cap <= self._held.get(key, 0)
+
+    def add(self, key: str) -> None:
+        self._held[key] = self._held.get(key, 0) + 1
+
+    def remove(self, key: str) -> None:
+        left = self._held[key] - 1
+        if left:
+            self._held[key] = left
+        else:
+            del self._held[key]
+
+
 class InFlight:
     """Requests in progress per address and per token holder, with their caps."""
 
     def __init__(self, *, per_address: int, per_citizen: int) -> None:
-        self.per_address = per_address
-        self.per_citizen = per_citizen
-        self._addresses: dict[str, int] = {}
-        self._holders: dict[str, int] = {}
+        self.addresses = CappedCounts(per_address)
+        self.holders = CappedCounts(per_citizen)
 
-    def count(self, *, address: str | None = None, holder: str | None = None) -> int:
-        """Requests in progress for ``address`` or ``holder`` (for tests and metrics)."""
-        if address is not None:
-            return self._addresses.get(address, 0)
-        return self._holders.get(holder, 0) if holder is not None else 0
+    @property
+    def per_address(self) -> int:
+        return self.addresses.cap
+
+    @property
+    def per_citizen(self) -> int:
+        return self.holders.cap
 
     def take(self, address: str | None, holder: str | None) -> Seat:
         """A seat for one request of ``address`` (and ``holder``, with a token); raises
         ``TooManyInFlight`` when either is at its cap. None skips that count."""
-        if address is not None and self._addresses.get(address, 0) >= self.per_address > 0:
+        if address is not None and self.addresses.full(address):
             raise TooManyInFlight("address")
-        if holder is not None and self._holders.get(holder, 0) >= self.per_citizen > 0:
+        if holder is not None and self.holders.full(holder):
             raise TooManyInFlight("citizen")
         if address is not None:
-            self._addresses[address] = self._addresses.get(address, 0) + 1
+            self.addresses.add(address)
         if holder is not None:
-            self._holders[holder] = self._holders.get(holder, 0) + 1
+            self.holders.add(holder)
         return Seat(self, address, holder)
 
     def _leave(self, address: str | None, holder: str | None) -> None:
         if address is not None:
-            _decrement(self._addresses, address)
+            self.addresses.remove(address)
         if holder is not None:
-            _decrement(self._holders, holder)
-
-
-def _decrement(counts: dict[str, int], key: str) -> None:
-    left = counts[key] - 1
-    if left:
-        counts[key] = left
-    else:
-        # An idle client leaves nothing behind: a flood of addresses cannot grow the table.
-        del counts[key]
+            self.holders.remove(holder)

@@ -209,3 +209,12 @@ async def test_a_late_body_that_nothing_reads_is_cut_at_its_deadline(serve, slow
     answer = await request.closed(within=3)
     assert status_of(answer) == 405
     assert _refusals(server, "body_timeout") == 1.0
+
+
+async def test_a_head_is_cut_at_the_whole_request_deadline_when_that_is_shorter(serve) -> None:
+    server = await serve(request_timeout=0.3)
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    writer.write(b"GET /healthz HTTP/1.1\r\nHost: t\r\n")  # never finishes its head
+    answer = await asyncio.wait_for(reader.read(), timeout=3)
+    assert answer.startswith(b"HTTP/1.1 408 Request Timeout")
+    writer.close()
