@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 
+import aiohttp
 import orjson
 import pytest
 
@@ -14,7 +15,8 @@ from core.connections import HEAD_TIMEOUT, TOO_MANY_CONNECTIONS, ConnectionGuard
 from core.i18n import translate
 from core.server import RunningServer, start_server
 from core.settings import Settings
-from tests.support.identities import citizen
+from tests.support.identities import citizen, moderator
+from tests.support.petitions import BASE, PETITION
 from tests.support.slowbodies import status_of
 
 
@@ -218,3 +220,48 @@ async def test_a_head_is_cut_at_the_whole_request_deadline_when_that_is_shorter(
     answer = await asyncio.wait_for(reader.read(), timeout=3)
     assert answer.startswith(b"HTTP/1.1 408 Request Timeout")
     writer.close()
+
+
+@pytest.mark.slow
+async def test_250_slow_bodies_leave_other_clients_served_and_are_all_cut(
+    serve, slow_bodies
+) -> None:
+    server = await serve(
+        trusted_proxies=["127.0.0.1/32"], body_grace=0.5, body_min_rate=100.0, header_timeout=5
+    )
+    url = f"http://127.0.0.1:{server.port}"
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+        async with session.post(f"{url}{BASE}", json=PETITION, headers=citizen(1)) as filed:
+            petition_id = (await filed.json())["id"]
+        async with session.post(
+            f"{url}{BASE}/{petition_id}/moderation",
+            json={"decision": "approve"},
+            headers=moderator(),
+        ) as approved:
+            assert approved.status == 200
+        # The attack: each connection from its own address, with its own citizen's token.
+        slow = [
+            await slow_bodies(
+                server.port, headers={"X-Forwarded-For": f"10.1.0.{n % 250}", **citizen(1000 + n)}
+            )
+            for n in range(250)
+        ]
+
+        async def ordinary(n: int) -> int:
+            headers = {"X-Forwarded-For": f"10.2.0.{n}"}
+            if n % 2:
+                request = session.post(
+                    f"{url}{BASE}/{petition_id}/signatures",
+                    headers={**headers, **citizen(2000 + n)},
+                )
+            else:
+                request = session.get(f"{url}{BASE}", headers=headers)
+            async with request as response:
+                return response.status
+
+        statuses = await asyncio.gather(*(ordinary(n) for n in range(100)))
+        assert sum(200 <= status < 300 for status in statuses) >= 95
+        answers = await asyncio.gather(*(request.answer(within=10) for request in slow))
+        closed = await asyncio.gather(*(request.closed(within=10) for request in slow))
+    assert [status_of(answer) for answer in answers] == [408] * 250
+    assert closed == [b""] * 250
