@@ -395,11 +395,19 @@ class GuardedConnection(asyncio.Protocol):
         """When the body now arriving must be whole, or None when no body is pending."""
         return self._scanner.body_due(times)
 
-    def cut(self) -> None:
+    def cut(self) -> bool:
         """Close the connection without a word: an answer (the 408 for a late body, or the
-        request's own) may be on its way out, and canned bytes could split it."""
-        if self.transport is not None:
-            self.transport.close()
+        request's own) may be on its way out, and canned bytes could split it. Returns whether
+        this is the first cut; a connection still open at the next is aborted, since a client
+        that does not read what it was sent would otherwise keep it open."""
+        transport = self.transport
+        if transport is None:
+            return False
+        if transport.is_closing():
+            transport.abort()
+            return False
+        transport.close()
+        return True
 
     def time_out(self) -> None:
         if self.transport is not None and not self.transport.is_closing():
@@ -554,9 +562,8 @@ class ConnectionGuard:
         late = now - self.sweep_period
         for connection in list(self._open.values()):
             due = connection.body_due(times)
-            if due is not None and late > due:
+            if due is not None and late > due and connection.cut():
                 self._on_refused("body_timeout")
-                connection.cut()
 
     async def run_sweeper(self) -> None:
         period = self.sweep_period

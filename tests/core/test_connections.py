@@ -11,7 +11,13 @@ import pytest
 
 from core import connections, keys
 from core.admission.edge import EdgeShedder
-from core.connections import HEAD_TIMEOUT, TOO_MANY_CONNECTIONS, ConnectionGuard, shed_at_edge
+from core.connections import (
+    HEAD_TIMEOUT,
+    TOO_MANY_CONNECTIONS,
+    ConnectionGuard,
+    GuardedConnection,
+    shed_at_edge,
+)
 from core.i18n import translate
 from core.server import RunningServer, start_server
 from core.settings import Settings
@@ -265,3 +271,30 @@ async def test_250_slow_bodies_leave_other_clients_served_and_are_all_cut(
         closed = await asyncio.gather(*(request.closed(within=10) for request in slow))
     assert [status_of(answer) for answer in answers] == [408] * 250
     assert closed == [b""] * 250
+
+
+class _ClosingTransport:
+    """A transport that stays open after close(), as one whose client reads nothing does."""
+
+    def __init__(self) -> None:
+        self.closing = self.aborted = False
+
+    def is_closing(self) -> bool:
+        return self.closing
+
+    def close(self) -> None:
+        self.closing = True
+
+    def abort(self) -> None:
+        self.aborted = True
+
+
+def test_a_cut_connection_still_open_at_the_next_cut_is_aborted() -> None:
+    guard = ConnectionGuard(max_connections=10, header_timeout=1.0)
+    connection = GuardedConnection(guard, make_inner=lambda: pytest.fail("never built"))
+    transport = _ClosingTransport()
+    connection.transport = transport  # type: ignore[assignment]  # a stand-in
+    assert connection.cut() is True
+    assert (transport.closing, transport.aborted) == (True, False)
+    assert connection.cut() is False
+    assert transport.aborted
