@@ -10,10 +10,17 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from core import keys
+from core.admission.clients import client_addressing
 from core.agencies import AgencyRegister
 from core.agencies import routes as agency_routes
+from core.bodies import BodyTimes
 from core.cache import MicroCache
-from core.connections import ConnectionGuard, guard_sweeper_ctx, on_response_prepare
+from core.connections import (
+    ConnectionGuard,
+    ConnectionsPerAddress,
+    guard_sweeper_ctx,
+    on_response_prepare,
+)
 from core.fastlane import FastLane
 from core.idempotency import idempotency_ctx
 from core.identity import TokenVerifier, token_keys
@@ -83,9 +90,12 @@ def create_app(settings: Settings, *, extra_plugins: Sequence[object] = ()) -> w
     app[keys.GUARD] = ConnectionGuard(
         # With admission off nothing is shed, connections included: the unprotected baseline.
         max_connections=settings.server.max_connections if admission is not None else sys.maxsize,
-        header_timeout=settings.server.header_timeout,
+        # The head is part of the whole request, whose deadline is request_timeout.
+        header_timeout=min(settings.server.header_timeout, settings.server.request_timeout),
         on_refused=_count_connection_refusal(app),
         lane=lane,
+        body_times=BodyTimes.of(settings.server),
+        per_address=_connections_per_address(settings) if admission is not None else None,
     )
     app.on_response_prepare.append(on_response_prepare)
 
@@ -118,6 +128,11 @@ def create_app(settings: Settings, *, extra_plugins: Sequence[object] = ()) -> w
     app.cleanup_ctx.extend(host.cleanup_contexts(app))
     app.cleanup_ctx.append(readiness_ctx)
     return app
+
+
+def _connections_per_address(settings: Settings) -> ConnectionsPerAddress | None:
+    cap = settings.server.max_connections_per_address
+    return ConnectionsPerAddress(cap, client_addressing(settings.server)) if cap else None
 
 
 def _count_connection_refusal(app: web.Application) -> Callable[[str], None]:

@@ -6,9 +6,14 @@ connections without bound, and parses every request before anything can refuse i
 
 * past ``max_connections`` open connections, a new one gets a canned 503 with ``Retry-After``
   and is closed, without parsing anything, and without building aiohttp's protocol;
+* past ``max_connections_per_address`` open connections from one address (trusted proxies
+  excepted), a new one from it gets a canned 429 and is closed (``ConnectionsPerAddress``);
 * a client must deliver a complete request head (up to the blank line) within
   ``header_timeout`` of connecting, and again of each response starting on a kept-alive
   connection; otherwise it gets a canned 408 and is closed;
+* a body announced by ``Content-Length`` must keep to its deadline (``core.bodies.BodyTimes``);
+  one that is late past it by a sweep is cut (closed). The request's reader answers 408 at the
+  deadline itself when it is still reading, so the cut normally follows that answer;
 * each request head is stamped when its bytes arrive, so admission can measure sojourn time
   (now minus arrival) and run deadlines from arrival;
 * hot public reads are answered by the fast lane (``core.fastlane``) from pre-rendered bytes;
@@ -21,6 +26,7 @@ A single sweeper checks deadlines a few times per timeout, so no timer is armed 
 from __future__ import annotations
 
 import asyncio
+import math
 import socket
 import time
 from collections import deque
@@ -31,19 +37,34 @@ import orjson
 from aiohttp import web
 
 from core import keys
-from core.admission.clients import IPAddress, peer_address
+from core.admission.clients import (
+    IPAddress,
+    address_behind_proxies,
+    is_trusted_proxy,
+    peer_address,
+)
+from core.admission.inflight import CappedCounts
 from core.background import stop
-from core.errors import ServiceUnavailable
+from core.errors import ServiceUnavailable, TooManyRequests
 from core.i18n import DEFAULT_LANGUAGE, LANGUAGES, negotiate, render, translate
 
 if TYPE_CHECKING:
     from aiohttp.web_protocol import RequestHandler
 
+    from core.admission.clients import ClientAddressing
     from core.admission.edge import EdgeShedder
+    from core.bodies import BodyTimes
     from core.fastlane import FastLane
 
 # Longer heads are refused by aiohttp's parser anyway; past this the scanner stops following.
 _MAX_HEAD_BYTES = 64 * 1024
+
+
+_CANNED_STATUSES = {
+    408: ("Request timeout", "Request Timeout"),
+    429: (TooManyRequests.title, "Too Many Requests"),
+    503: (ServiceUnavailable.title, "Service Unavailable"),
+}
 
 
 def canned_problem(
@@ -56,7 +77,7 @@ def canned_problem(
     keep_alive: bool = False,
 ) -> bytes:
     """A problem+json answer as raw bytes, written before (or instead of) aiohttp's parser."""
-    title = ServiceUnavailable.title if status == 503 else "Request timeout"
+    title, phrase = _CANNED_STATUSES[status]
     body = orjson.dumps(
         {
             "type": f"/problems/{reason}",
@@ -66,7 +87,7 @@ def canned_problem(
         }
     )
     head = [
-        f"HTTP/1.1 {status} {'Service Unavailable' if status == 503 else 'Request Timeout'}",
+        f"HTTP/1.1 {status} {phrase}",
         "Content-Type: application/problem+json",
         f"Content-Length: {len(body)}",
         f"Content-Language: {language}",
@@ -84,6 +105,12 @@ TOO_MANY_CONNECTIONS = canned_problem(
 )
 HEAD_TIMEOUT = canned_problem(
     408, "header-timeout", "The request head was not received in time.", None
+)
+TOO_MANY_FROM_ADDRESS = canned_problem(
+    429,
+    "address-connections",
+    "This address has too many open connections; close one and try again.",
+    1,
 )
 # The same words as admission's own 503 for overload, so every shed answer reads alike.
 EDGE_DETAIL = "the server is overloaded ({reason}); try again shortly"
@@ -135,12 +162,17 @@ class _MessageScanner:
     aiohttp keeps it.
     """
 
-    __slots__ = ("body_left", "head", "opaque")
+    __slots__ = ("body_arrival", "body_left", "body_received", "head", "head_arrival", "opaque")
 
     def __init__(self) -> None:
         self.head = b""
         self.body_left = 0
         self.opaque = False
+        # When the head of the message now being followed began, and of the one whose body is
+        # pending, with the body bytes handed over so far: what the body's deadline runs from.
+        self.head_arrival = 0.0
+        self.body_arrival = 0.0
+        self.body_received = 0
 
     @property
     def aligned(self) -> bool:
@@ -157,10 +189,12 @@ class _MessageScanner:
             if self.body_left:
                 taken = min(self.body_left, size - position)
                 self.body_left -= taken
+                self.body_received += taken
                 position += taken
                 continue
             if not self.head:
                 arrivals.append(now)
+                self.head_arrival = now
             window = self.head + data[position:]
             end = window.find(b"\r\n\r\n")
             if end < 0:
@@ -174,7 +208,14 @@ class _MessageScanner:
             self.body_left = _body_length(window[:end])
             if self.body_left < 0:
                 self.opaque = True
+            self.body_arrival, self.body_received = self.head_arrival, 0
         return False
+
+    def body_due(self, times: BodyTimes) -> float | None:
+        """When the pending body must have arrived, or None when none is pending."""
+        if not self.body_left:
+            return None
+        return times.due(self.body_arrival, self.body_received)
 
 
 def _body_length(head: bytes) -> int:
@@ -208,6 +249,7 @@ class GuardedConnection(asyncio.Protocol):
         "_reading_paused",
         "_refused",
         "_scanner",
+        "address",
         "arrivals",
         "head_deadline",
         "peer",
@@ -222,6 +264,8 @@ class GuardedConnection(asyncio.Protocol):
         self._reading_paused = False
         self._scanner = _MessageScanner()
         self.arrivals: deque[float] = deque()
+        # The address this connection counts against, when its address is capped.
+        self.address: str | None = None
         self.head_deadline: float | None = None
         self.peer: IPAddress | None = None
         self.transport: asyncio.Transport | None = None
@@ -347,6 +391,24 @@ class GuardedConnection(asyncio.Protocol):
     def await_next_head(self) -> None:
         self.head_deadline = time.monotonic() + self._guard.header_timeout
 
+    def body_due(self, times: BodyTimes) -> float | None:
+        """When the body now arriving must be whole, or None when no body is pending."""
+        return self._scanner.body_due(times)
+
+    def cut(self) -> bool:
+        """Close the connection without a word: an answer (the 408 for a late body, or the
+        request's own) may be on its way out, and canned bytes could split it. Returns whether
+        this is the first cut; a connection still open at the next is aborted, since a client
+        that does not read what it was sent would otherwise keep it open."""
+        transport = self.transport
+        if transport is None:
+            return False
+        if transport.is_closing():
+            transport.abort()
+            return False
+        transport.close()
+        return True
+
     def time_out(self) -> None:
         if self.transport is not None and not self.transport.is_closing():
             self.transport.write(HEAD_TIMEOUT)
@@ -356,6 +418,37 @@ class GuardedConnection(asyncio.Protocol):
         """Close a connection that only the lane served: aiohttp's shutdown does not know it."""
         if self._inner is None and self.transport is not None:
             self.transport.close()
+
+
+class ConnectionsPerAddress:
+    """Open connections per client address, capped, as HAProxy's ``sc_conn_cur`` and nginx's
+    ``limit_conn`` cap them.
+
+    The address is the peer's (an IPv6 peer by its configured prefix, as rate limits key it).
+    A trusted proxy's connections are not counted: they carry many clients, and admission caps
+    each of those by its forwarded address (``core.admission.inflight``).
+    """
+
+    def __init__(self, cap: int, addressing: ClientAddressing) -> None:
+        self._addressing = addressing
+        self.counts = CappedCounts(cap)
+
+    def admit(self, connection: GuardedConnection) -> bool:
+        """Count ``connection`` against its address; False when the address is at its cap."""
+        peer = peer_address(connection.transport)
+        if peer is None or is_trusted_proxy(peer, self._addressing):
+            return True
+        address = address_behind_proxies(peer, (), (), self._addressing)
+        if self.counts.full(address):
+            return False
+        self.counts.add(address)
+        connection.address = address
+        return True
+
+    def leave(self, connection: GuardedConnection) -> None:
+        if connection.address is not None:
+            self.counts.remove(connection.address)
+            connection.address = None
 
 
 class ConnectionGuard:
@@ -368,9 +461,13 @@ class ConnectionGuard:
         header_timeout: float,
         on_refused: Callable[[str], None] = lambda reason: None,
         lane: FastLane | None = None,
+        body_times: BodyTimes | None = None,
+        per_address: ConnectionsPerAddress | None = None,
     ) -> None:
         self.max_connections = max_connections
         self.header_timeout = header_timeout
+        self.body_times = body_times
+        self._per_address = per_address
         self._on_refused = on_refused
         self._open: dict[asyncio.BaseTransport, GuardedConnection] = {}
         self._edge: EdgeShedder | None = None
@@ -402,6 +499,9 @@ class ConnectionGuard:
             self._on_refused("connections")
             return TOO_MANY_CONNECTIONS
         assert connection.transport is not None
+        if self._per_address is not None and not self._per_address.admit(connection):
+            self._on_refused("address_connections")
+            return TOO_MANY_FROM_ADDRESS
         self._open[connection.transport] = connection
         return None
 
@@ -415,6 +515,8 @@ class ConnectionGuard:
     def forget(self, connection: GuardedConnection) -> None:
         if connection.transport is not None:
             self._open.pop(connection.transport, None)
+        if self._per_address is not None:
+            self._per_address.leave(connection)
 
     def response_started(self, transport: Any) -> None:
         connection = self._open.get(transport)
@@ -438,9 +540,33 @@ class ConnectionGuard:
                 self._on_refused("header_timeout")
                 connection.head_deadline = None
                 connection.time_out()
+        self.cut_late_bodies(now)
+
+    @property
+    def sweep_period(self) -> float:
+        """A quarter of the shortest time limit the sweeper enforces."""
+        shortest = self.header_timeout
+        if self.body_times is not None:
+            shortest = min(shortest, self.body_times.total, self.body_times.grace or math.inf)
+        return max(0.05, shortest / 4)
+
+    def cut_late_bodies(self, now: float) -> None:
+        """Close each connection whose body is late by more than a sweep past its deadline.
+
+        The sweep of slack lets the request's own reader, which times out at the deadline
+        itself, answer 408 first.
+        """
+        times = self.body_times
+        if times is None:
+            return
+        late = now - self.sweep_period
+        for connection in list(self._open.values()):
+            due = connection.body_due(times)
+            if due is not None and late > due and connection.cut():
+                self._on_refused("body_timeout")
 
     async def run_sweeper(self) -> None:
-        period = max(0.05, self.header_timeout / 4)
+        period = self.sweep_period
         while True:
             await asyncio.sleep(period)
             self.sweep(time.monotonic())

@@ -8,6 +8,7 @@ The exception tree, all rendered as ``application/problem+json`` by the error mi
     ├── Forbidden           403  a valid identity without the role the route needs
     ├── NotFound            404  no such resource, or one the caller may not know exists
     ├── MethodNotAllowed    405
+    ├── RequestTimeout      408  the body did not arrive within its deadline; closes the connection
     ├── Conflict            409  the resource's state forbids the action
     ├── PayloadTooLarge     413
     ├── UnsupportedMediaType 415
@@ -106,6 +107,17 @@ class NotFound(Problem):
 
 class MethodNotAllowed(Problem):
     status, title, slug = 405, "Method not allowed", "method-not-allowed"
+
+
+class RequestTimeout(Problem):
+    status, title, slug = 408, "Request timeout", "request-timeout"
+
+    def response(self, language: str = DEFAULT_LANGUAGE) -> web.Response:
+        response = super().response(language)
+        # The rest of the body may still be on its way: the connection cannot carry another
+        # request, so it closes once this answer is out.
+        response.force_close()
+        return response
 
 
 class Conflict(Problem):

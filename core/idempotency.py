@@ -41,6 +41,7 @@ import sqlalchemy as sa
 from aiohttp import web
 
 from core import keys
+from core.bodies import read_body
 from core.errors import BadRequest, Conflict, Unprocessable, field_error
 from core.ids import new_id
 
@@ -222,7 +223,7 @@ def idempotent(handler: Handler) -> Handler:
         _check_key(key)
         scope = key_scope(request.match_info.route.name or request.path, identity, key)
         fingerprint = hashlib.sha256(
-            request.path_qs.encode() + b"\n" + await request.read()
+            request.path_qs.encode() + b"\n" + await read_body(request)
         ).hexdigest()
         store = request.app[keys.ANSWERS]
         held = await store.claim(scope, Answer(fingerprint))

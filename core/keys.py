@@ -51,4 +51,6 @@ REQUEST_ID: web.RequestKey[str] = web.RequestKey("request_id")
 # When the request's head arrived (``time.monotonic()``), stamped by the connection layer.
 ARRIVAL: web.RequestKey[float] = web.RequestKey("arrival")
 IDENTITY: web.RequestKey[Identity | None] = web.RequestKey("identity")
+# The request body, once read within its deadline (``core.bodies.read_body``).
+BODY: web.RequestKey[bytes] = web.RequestKey("body")
 IDEMPOTENCY_SCOPE: web.RequestKey[str] = web.RequestKey("idempotency_scope")

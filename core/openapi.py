@@ -160,6 +160,7 @@ def _problem_statuses(spec: RouteSpec) -> dict[int, str]:
         statuses.update(
             {400: "Malformed JSON", 413: "Body too large", 415: "Not JSON", 422: "Invalid fields"}
         )
+        statuses[408] = "The body did not arrive within its deadline"
     elif spec.query is not None:
         statuses[400] = "A cursor this server did not issue"
         statuses[422] = "Invalid query parameters"
@@ -169,9 +170,13 @@ def _problem_statuses(spec: RouteSpec) -> dict[int, str]:
         statuses[400] = "Malformed body or Idempotency-Key"
         statuses[409] = "A request with this Idempotency-Key is still in progress"
         statuses[422] = "Invalid fields, or an Idempotency-Key used for a different request"
-    if spec.policy.rate is not None:
-        statuses[429] = "Over the client's rate"
     if not spec.policy.bypass:
+        # Admission's 429s: a route bypassing admission is neither rate-limited nor capped.
+        statuses[429] = (
+            "Over the client's rate, or too many of its requests in progress"
+            if spec.policy.rate is not None
+            else "Too many of the client's requests in progress"
+        )
         statuses[503] = (
             "Shed under load, storage unavailable, or a write whose outcome is unknown "
             "(/problems/outcome-unknown: retry with the same Idempotency-Key)"

@@ -274,6 +274,11 @@ class RouteRegistry:
         spec = self._routes.get(name) if name else None
         return spec.policy if spec is not None else None
 
+    def reads_body(self, name: str | None) -> bool:
+        """Whether the route declares a body, which admission reads before giving it a slot."""
+        spec = self._routes.get(name) if name else None
+        return spec is not None and spec.body is not None
+
     def has_own_token(self, name: str | None) -> bool:
         """Whether the route's bearer token is its own, so no identity provider reads it."""
         spec = self._routes.get(name) if name else None

@@ -76,6 +76,13 @@ class ServerSettings(Section):
     shutdown_timeout: float = Field(default=20.0, gt=0)
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     header_timeout: float = Field(default=10.0, gt=0)
+    # A request's head and body must arrive within this of its first byte (slow bodies).
+    request_timeout: float = Field(default=30.0, gt=0)
+    # After body_grace seconds, a body must keep arriving at this many bytes a second (0: off).
+    body_min_rate: float = Field(default=500.0, ge=0)
+    body_grace: float = Field(default=5.0, ge=0)
+    # Open connections one address may hold (0: no cap); trusted proxies are not capped.
+    max_connections_per_address: int = Field(default=256, ge=0)
     keepalive_timeout: float = Field(default=15.0, gt=0)
     max_connections: int = Field(default=4096, ge=1)
     drain_grace: float = Field(default=0.0, ge=0)
@@ -191,6 +198,10 @@ class AdmissionSettings(Section):
     sojourn_target: float = Field(default=0.020, gt=0)
     fast_lane: bool = True
     brownout: float = Field(default=0.0, ge=0, le=0.98)
+    # Requests one client may have in progress at once (0: no cap): per address (behind
+    # trusted proxies, the forwarded one), and per verified token.
+    max_inflight_per_address: int = Field(default=256, ge=0)
+    max_inflight_per_citizen: int = Field(default=16, ge=0)
 
 
 class MetricsSettings(Section):

@@ -20,6 +20,7 @@ from pathlib import Path
 from loadtests.servers import (
     BENCH_SECRET_ENV,
     BENCH_THRESHOLDS,
+    ONE_ADDRESS_FOR_MANY_ENV,
     REPO_ROOT,
     VENV_BIN,
     ManagedServer,
@@ -166,6 +167,7 @@ def instance_env(
     env = {k: v for k, v in os.environ.items() if not k.startswith("QATYSU_")}
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     env.update(BENCH_SECRET_ENV)
+    env.update(ONE_ADDRESS_FOR_MANY_ENV)
     env.update(
         {
             "QATYSU_SERVER__DATA_DIR": str(data_dir),

@@ -132,6 +132,14 @@ BENCH_SECRET_ENV = {
 }
 
 
+# A load generator stands for many clients from one address: per-address caps would cap it
+# as one client (server.max_connections_per_address, admission.max_inflight_per_address).
+ONE_ADDRESS_FOR_MANY_ENV = {
+    "QATYSU_SERVER__MAX_CONNECTIONS_PER_ADDRESS": "0",
+    "QATYSU_ADMISSION__MAX_INFLIGHT_PER_ADDRESS": "0",
+}
+
+
 BENCH_THRESHOLDS = '{"republic": {"signatures": 1000000000, "source": "a benchmark figure"}}'
 
 
@@ -149,6 +157,7 @@ def qatysu_server(
     data_dir.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
     env.update(BENCH_SECRET_ENV)
+    env.update(ONE_ADDRESS_FOR_MANY_ENV)
     env.update(
         {
             "QATYSU_SERVER__DATA_DIR": str(data_dir),

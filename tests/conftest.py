@@ -41,6 +41,7 @@ from tests.support.services import (
     SettingsFactory,
     service_unavailable,
 )
+from tests.support.slowbodies import SlowBody, slow_body
 
 # --- which server a test needs ---------------------------------------------------------------
 
@@ -218,6 +219,22 @@ async def client(
     """The full app on each database."""
     result: TestClient[web.Request, web.Application] = await make_client(database_url)
     return result
+
+
+@pytest.fixture
+async def slow_bodies() -> AsyncIterator[Callable[..., Awaitable[SlowBody]]]:
+    """Open requests whose body comes slowly (``tests.support.slowbodies.slow_body``); each is
+    closed after the test, even a failed one."""
+    opened: list[SlowBody] = []
+
+    async def open_one(port: int, **request: Any) -> SlowBody:
+        slow = await slow_body(port, **request)
+        opened.append(slow)
+        return slow
+
+    yield open_one
+    for slow in opened:
+        slow.close()
 
 
 # --- the database behind a client ----------------------------------------------------------

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
@@ -33,13 +33,24 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 ForwardedHeader = Literal["x-forwarded-for", "forwarded"]
 
 
+# Addresses remembered per ClientAddressing; past this many the memo starts again, so a flood
+# of made-up forwarding headers cannot grow it.
+_MAX_REMEMBERED = 4096
+_Seen = tuple[str | None, tuple[str, ...], tuple[str, ...]]
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ClientAddressing:
-    """How a client's address is found: trusted proxies, their header, and the IPv6 prefix."""
+    """How a client's address is found: trusted proxies, their header, and the IPv6 prefix.
+
+    It remembers the addresses it has worked out (``client_address``): parsing and reducing an
+    address costs microseconds, and a client sends many requests.
+    """
 
     trusted: tuple[Network, ...] = ()
     header: ForwardedHeader = "x-forwarded-for"
     ipv6_prefix: int = 64
+    remembered: dict[_Seen, str] = field(default_factory=dict, compare=False, repr=False)
 
 
 def parse_networks(cidrs: Sequence[str]) -> tuple[Network, ...]:
@@ -105,6 +116,11 @@ def _is_trusted(address: IPAddress, trusted: tuple[Network, ...]) -> bool:
     return any(address in network for network in trusted)
 
 
+def is_trusted_proxy(address: IPAddress, addressing: ClientAddressing) -> bool:
+    """Whether ``address`` is one of the configured trusted proxies."""
+    return _is_trusted(address, addressing.trusted)
+
+
 def peer_address(transport: asyncio.BaseTransport | None) -> IPAddress | None:
     peer_name = transport.get_extra_info("peername") if transport is not None else None
     return parse_address(peer_name[0]) if peer_name else None
@@ -154,17 +170,32 @@ def address_behind_proxies(
 
 def client_address(request: web.Request, addressing: ClientAddressing) -> str:
     """The client's address for ``request``: see ``address_behind_proxies``."""
-    return address_behind_proxies(
-        peer_address(request.transport),
-        request.headers.getall("Forwarded", ()),
-        request.headers.getall("X-Forwarded-For", ()),
-        addressing,
+    transport = request.transport
+    peer_name = transport.get_extra_info("peername") if transport is not None else None
+    headers = request.headers
+    seen: _Seen = (
+        peer_name[0] if peer_name else None,
+        tuple(headers.getall("Forwarded", ())),
+        tuple(headers.getall("X-Forwarded-For", ())),
     )
+    remembered = addressing.remembered
+    address = remembered.get(seen)
+    if address is None:
+        if len(remembered) >= _MAX_REMEMBERED:
+            remembered.clear()
+        peer = parse_address(seen[0]) if seen[0] is not None else None
+        address = remembered[seen] = address_behind_proxies(peer, seen[1], seen[2], addressing)
+    return address
+
+
+def holder_key(identity: Identity) -> str:
+    """The key of a verified token's holder: a citizen, or an official of one role."""
+    return f"{identity.role}:{identity.subject}"
 
 
 def client_key(
     request: web.Request, identity: Identity | None, addressing: ClientAddressing
 ) -> str:
     if identity is not None:
-        return f"{identity.role}:{identity.subject}"
+        return holder_key(identity)
     return f"addr:{client_address(request, addressing)}"

@@ -12,10 +12,12 @@ saturated. None of them pays for a token verification or a rate-limit round trip
 
 Identity then verifies the bearer token, because the rate limit keys a citizen by it.
 
-``admission_middleware`` answers 429 to a client over its rate before any slot is considered.
-Then the request takes a concurrency slot of its priority class, or waits in the bounded queue,
-or is shed with 503, all before the handler does any work. A write gives its slot back while it
-waits for the group commit (``core.admission.slots``).
+``admission_middleware`` answers 429 to a client over its rate before any slot is considered,
+and 429 to one with too many requests in progress (``core.admission.inflight``). A route that
+declares a body has it read next, within its deadline (``core.bodies``), so a slow body never
+holds a slot. Then the request takes a concurrency slot of its priority class, or waits in the
+bounded queue, or is shed with 503, all before the handler does any work. A write gives its
+slot back while it waits for the group commit (``core.admission.slots``).
 """
 
 from __future__ import annotations
@@ -26,18 +28,23 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from core import keys
-from core.admission.clients import client_key
+from core.admission.clients import client_address, client_key, holder_key
 from core.admission.concurrency import failure_outcome, outcome, settle
 from core.admission.controller import Shed
 from core.admission.deadlines import request_deadline
 from core.admission.gcra import ratelimit_headers
+from core.admission.inflight import TooManyInFlight
 from core.admission.priority import Priority
 from core.admission.slots import holding
+from core.bodies import read_body
 from core.errors import ServiceUnavailable, TooManyRequests
 from core.routing import RoutePolicy
 
 if TYPE_CHECKING:
     from aiohttp.typedefs import Handler
+
+    from core.admission.inflight import Seat
+    from core.admission.state import Admission
 
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # What triage found, for admission_middleware: the route's policy and the request's deadline.
@@ -103,17 +110,29 @@ async def admission_middleware(request: web.Request, handler: Handler) -> web.St
                 },
             )
 
-    transport = request.transport
-    if transport is None:  # the client left while its token was verified
-        raise _shed(admission.controller.refuse("disconnected", policy.priority))
+    seat = _seat(request, admission, policy.priority)
     try:
-        ticket = await admission.controller.acquire(
-            policy.priority,
-            deadline=request[_DEADLINE],
-            is_cancelled=lambda: transport.is_closing(),
-        )
-    except Shed as shed:
-        raise _shed(shed) from None
+        if app[keys.ROUTES].reads_body(request.match_info.route.name):
+            # The body is read before a slot is taken: a client that trickles it holds no slot
+            # meanwhile, and is cut at its deadline (``core.bodies``).
+            started = time.monotonic()
+            await read_body(request)
+            # The body's time is the client's: the deadline bounds the server's own waits.
+            request[_DEADLINE] += time.monotonic() - started
+        transport = request.transport
+        if transport is None:  # the client left while its token was verified or body read
+            raise _shed(admission.controller.refuse("disconnected", policy.priority))
+        try:
+            ticket = await admission.controller.acquire(
+                policy.priority,
+                deadline=request[_DEADLINE],
+                is_cancelled=lambda: transport.is_closing(),
+            )
+        except Shed as shed:
+            raise _shed(shed) from None
+    except BaseException:
+        seat.release()
+        raise
 
     try:
         with holding(ticket):
@@ -121,10 +140,27 @@ async def admission_middleware(request: web.Request, handler: Handler) -> web.St
     except BaseException as exc:
         settle(ticket, failure_outcome(exc))
         raise
+    finally:
+        seat.release()
     settle(ticket, outcome(response.status))
     if rate_headers is not None:
         response.headers.update(rate_headers)
     return response
+
+
+def _seat(request: web.Request, admission: Admission, priority: Priority) -> Seat:
+    """The request's place in its client's counts of requests in progress; 429 past a cap."""
+    inflight = admission.inflight
+    identity = request.get(keys.IDENTITY)
+    address = client_address(request, admission.trusted) if inflight.per_address else None
+    holder = holder_key(identity) if identity is not None and inflight.per_citizen else None
+    try:
+        return inflight.take(address, holder)
+    except TooManyInFlight as refused:
+        request.app[keys.METRICS].admission_rejected.labels(
+            f"inflight_{refused.kind}", priority.name.lower()
+        ).inc()
+        raise
 
 
 def _shed(shed: Shed) -> ServiceUnavailable:

@@ -13,6 +13,7 @@ from core.admission.clients import client_addressing
 from core.admission.concurrency import FixedLimit, Gradient2Limit, LimitAlgorithm
 from core.admission.controller import AdmissionController
 from core.admission.gcra import LocalRateLimiter, RateLimiter
+from core.admission.inflight import InFlight
 from core.admission.pie import PieController
 from core.admission.policies import RoutePolicies
 from core.admission.sojourn import SojournMeter
@@ -63,6 +64,10 @@ class Admission:
         self.sojourn = SojournMeter()
         self.pie = PieController(target=self.settings.sojourn_target, update_interval=TICK)
         self.writer_pressure = 0.0
+        self.inflight = InFlight(
+            per_address=self.settings.max_inflight_per_address,
+            per_citizen=self.settings.max_inflight_per_citizen,
+        )
         self.edge: EdgeShedder | None = None
 
     def _count_shed(self, reason: str, priority: Priority) -> None:

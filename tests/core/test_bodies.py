@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import Any
 
+import orjson
 import pytest
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
-from core.bodies import json_response
+from core.bodies import BodyTimes, json_response
 from core.hookspecs import hookimpl
 from core.routing import RoutePolicy, RouteRegistry
+from tests.support.slowbodies import status_of
 
 
 class Greeting(BaseModel):
@@ -172,3 +176,92 @@ async def test_query_parameters_are_validated(echo_client: Any) -> None:
     assert (await bad.json())["errors"] == [
         {"field": "limit", "message": "Input should be less than or equal to 50"}
     ]
+
+
+# -- the body's deadline ----------------------------------------------------------------------
+
+GREETING = b'{"name": "Dana", "times": 2}'
+# A grace and a rate small enough for a test: 0.3 s, then 100 bytes a second.
+SLOW_LIMITS = {"max_body_bytes": 1024, "body_grace": 0.3, "body_min_rate": 100.0}
+
+
+async def slow_echo_client(make_client: Any, **server: object) -> Any:
+    return await make_client(extra_plugins=(EchoPlugin(),), server={**SLOW_LIMITS, **server})
+
+
+def test_each_body_byte_buys_time_past_the_grace_up_to_the_whole_request_deadline() -> None:
+    times = BodyTimes(total=30.0, min_rate=500.0, grace=5.0)
+    assert times.due(100.0, 0) == 105.0
+    assert times.due(100.0, 1000) == 107.0
+    assert times.due(100.0, 64 * 1024) == 130.0
+    assert BodyTimes(total=30.0, min_rate=0.0, grace=5.0).due(100.0, 0) == 130.0
+
+
+async def test_a_body_that_stops_coming_is_a_408_problem_that_closes_the_connection(
+    make_client: Any,
+    slow_bodies: Any,
+) -> None:
+    client = await slow_echo_client(make_client)
+    started = time.monotonic()
+    request = await slow_bodies(client.server.port, path="/test/echo", sent=GREETING[:10])
+    answer = await request.answer(within=5)
+    waited = time.monotonic() - started
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert status_of(answer) == 408
+    assert b"Connection: close" in head
+    assert b"Content-Type: application/problem+json" in head
+    assert orjson.loads(body) == {
+        "type": "/problems/request-timeout",
+        "title": "Request timeout",
+        "status": 408,
+        "detail": f"the request body did not arrive in time: 10 of its bytes came in"
+        f" {orjson.loads(body)['detail'].split(' in ')[-1]}",
+    }
+    # Ten bytes at 100 a second buy 0.1 s past the 0.3 s grace, and not the whole 30 s.
+    assert 0.4 <= waited < 30
+
+
+async def test_a_body_that_keeps_to_the_minimum_rate_is_read_past_the_grace(
+    make_client: Any,
+    slow_bodies: Any,
+) -> None:
+    client = await slow_echo_client(make_client)
+    padded = GREETING + b" " * 32  # 60 bytes, sent at 150 a second: 0.4 s, past the grace
+    request = await slow_bodies(
+        client.server.port, path="/test/echo", announced=len(padded), sent=padded[:6]
+    )
+    for start in range(6, len(padded), 6):
+        await asyncio.sleep(0.04)
+        await request.send(padded[start : start + 6])
+    answer = await request.answer(within=5)
+    assert status_of(answer) == 201
+
+
+async def test_the_whole_request_deadline_cuts_a_body_that_keeps_any_rate(
+    make_client: Any,
+    slow_bodies: Any,
+) -> None:
+    client = await slow_echo_client(make_client, request_timeout=0.4, body_min_rate=0.0)
+    padded = GREETING + b" " * 40
+    request = await slow_bodies(
+        client.server.port, path="/test/echo", announced=len(padded), sent=padded[:4]
+    )
+    answer = asyncio.ensure_future(request.answer(within=5))
+    sent = 4
+    while not answer.done() and sent < len(padded):
+        await asyncio.sleep(0.05)
+        await request.send(padded[sent : sent + 2])
+        sent += 2
+    assert status_of(await answer) == 408
+    assert sent < len(padded)
+
+
+async def test_a_body_announced_over_the_limit_is_413_before_any_of_it_arrives(
+    make_client: Any,
+    slow_bodies: Any,
+) -> None:
+    client = await slow_echo_client(make_client)
+    request = await slow_bodies(client.server.port, path="/test/echo", announced=5000, sent=b"")
+    answer = await request.answer(within=5)
+    assert status_of(answer) == 413
+    assert b'"detail":"the body is larger than the limit of 1024 bytes"' in answer

@@ -5,15 +5,25 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 
+import aiohttp
 import orjson
 import pytest
 
 from core import connections, keys
 from core.admission.edge import EdgeShedder
-from core.connections import HEAD_TIMEOUT, TOO_MANY_CONNECTIONS, ConnectionGuard, shed_at_edge
+from core.connections import (
+    HEAD_TIMEOUT,
+    TOO_MANY_CONNECTIONS,
+    ConnectionGuard,
+    GuardedConnection,
+    shed_at_edge,
+)
 from core.i18n import translate
 from core.server import RunningServer, start_server
 from core.settings import Settings
+from tests.support.identities import citizen, moderator
+from tests.support.petitions import BASE, PETITION
+from tests.support.slowbodies import status_of
 
 
 @pytest.fixture
@@ -158,3 +168,133 @@ def test_made_up_accept_language_values_cannot_grow_the_remembered_answers_past_
         )
         assert "Content-Language: ru" in head
     assert len(connections._NEGOTIATED) == connections._NEGOTIATED_MAX
+
+
+async def test_connections_past_the_per_address_cap_get_a_canned_429(serve) -> None:
+    server = await serve(max_connections_per_address=2, header_timeout=5)
+    held = [await asyncio.open_connection("127.0.0.1", server.port) for _ in range(2)]
+    await asyncio.sleep(0.05)
+    refused = await _get(server.port)
+    head, body = _problem(refused)
+    assert head.startswith("HTTP/1.1 429 Too Many Requests")
+    assert "Retry-After: 1" in head
+    assert "Connection: close" in head
+    assert body["type"] == "/problems/address-connections"
+    assert _refusals(server, "address_connections") == 1.0
+    held[0][1].close()
+    await asyncio.sleep(0.05)
+    assert (await _get(server.port)).startswith(b"HTTP/1.1 200")
+    held[1][1].close()
+
+
+async def test_a_trusted_proxy_is_not_capped_per_address(serve) -> None:
+    server = await serve(
+        max_connections_per_address=2, header_timeout=5, trusted_proxies=["127.0.0.1/32"]
+    )
+    held = [await asyncio.open_connection("127.0.0.1", server.port) for _ in range(3)]
+    await asyncio.sleep(0.05)
+    assert (await _get(server.port)).startswith(b"HTTP/1.1 200")
+    for _, writer in held:
+        writer.close()
+
+
+SLOW_BODY = {"body_grace": 0.2, "body_min_rate": 100.0, "header_timeout": 5}
+
+
+async def test_a_late_body_is_answered_408_and_its_connection_cut(serve, slow_bodies) -> None:
+    server = await serve(**SLOW_BODY)
+    request = await slow_bodies(server.port, headers=citizen(1))
+    assert status_of(await request.answer(within=5)) == 408
+    assert await request.closed(within=3) == b""
+    assert _refusals(server, "body_timeout") == 1.0
+
+
+async def test_a_late_body_that_nothing_reads_is_cut_at_its_deadline(serve, slow_bodies) -> None:
+    server = await serve(**SLOW_BODY)
+    # /healthz takes no body: it is answered at once, and aiohttp would then wait for the
+    # rest of the body for its lingering time (10 s) before closing.
+    request = await slow_bodies(server.port, path="/healthz")
+    answer = await request.closed(within=3)
+    assert status_of(answer) == 405
+    assert _refusals(server, "body_timeout") == 1.0
+
+
+async def test_a_head_is_cut_at_the_whole_request_deadline_when_that_is_shorter(serve) -> None:
+    server = await serve(request_timeout=0.3)
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    writer.write(b"GET /healthz HTTP/1.1\r\nHost: t\r\n")  # never finishes its head
+    answer = await asyncio.wait_for(reader.read(), timeout=3)
+    assert answer.startswith(b"HTTP/1.1 408 Request Timeout")
+    writer.close()
+
+
+@pytest.mark.slow
+async def test_250_slow_bodies_leave_other_clients_served_and_are_all_cut(
+    serve, slow_bodies
+) -> None:
+    server = await serve(
+        trusted_proxies=["127.0.0.1/32"], body_grace=0.5, body_min_rate=100.0, header_timeout=5
+    )
+    url = f"http://127.0.0.1:{server.port}"
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+        async with session.post(f"{url}{BASE}", json=PETITION, headers=citizen(1)) as filed:
+            petition_id = (await filed.json())["id"]
+        async with session.post(
+            f"{url}{BASE}/{petition_id}/moderation",
+            json={"decision": "approve"},
+            headers=moderator(),
+        ) as approved:
+            assert approved.status == 200
+        # The attack: each connection from its own address, with its own citizen's token.
+        slow = [
+            await slow_bodies(
+                server.port, headers={"X-Forwarded-For": f"10.1.0.{n % 250}", **citizen(1000 + n)}
+            )
+            for n in range(250)
+        ]
+
+        async def ordinary(n: int) -> int:
+            headers = {"X-Forwarded-For": f"10.2.0.{n}"}
+            if n % 2:
+                request = session.post(
+                    f"{url}{BASE}/{petition_id}/signatures",
+                    headers={**headers, **citizen(2000 + n)},
+                )
+            else:
+                request = session.get(f"{url}{BASE}", headers=headers)
+            async with request as response:
+                return response.status
+
+        statuses = await asyncio.gather(*(ordinary(n) for n in range(100)))
+        assert sum(200 <= status < 300 for status in statuses) >= 95
+        answers = await asyncio.gather(*(request.answer(within=10) for request in slow))
+        closed = await asyncio.gather(*(request.closed(within=10) for request in slow))
+    assert [status_of(answer) for answer in answers] == [408] * 250
+    assert closed == [b""] * 250
+
+
+class _ClosingTransport:
+    """A transport that stays open after close(), as one whose client reads nothing does."""
+
+    def __init__(self) -> None:
+        self.closing = self.aborted = False
+
+    def is_closing(self) -> bool:
+        return self.closing
+
+    def close(self) -> None:
+        self.closing = True
+
+    def abort(self) -> None:
+        self.aborted = True
+
+
+def test_a_cut_connection_still_open_at_the_next_cut_is_aborted() -> None:
+    guard = ConnectionGuard(max_connections=10, header_timeout=1.0)
+    connection = GuardedConnection(guard, make_inner=lambda: pytest.fail("never built"))
+    transport = _ClosingTransport()
+    connection.transport = transport  # type: ignore[assignment]  # a stand-in
+    assert connection.cut() is True
+    assert (transport.closing, transport.aborted) == (True, False)
+    assert connection.cut() is False
+    assert transport.aborted

@@ -156,3 +156,15 @@ def test_an_authenticated_client_is_keyed_by_identity_not_address() -> None:
     citizen = Identity(subject="a" * 64, role=Role.CITIZEN)
     assert client_key(request("203.0.113.7"), citizen, NO_PROXIES) == "citizen:" + "a" * 64
     assert client_key(request("203.0.113.7"), None, NO_PROXIES) == "addr:203.0.113.7"
+
+
+def test_remembered_addresses_stay_within_their_bound_and_answer_as_worked_out() -> None:
+    addressing = ClientAddressing(trusted=PROXIES)
+    first = request("10.0.0.1", {"X-Forwarded-For": "198.51.100.1"})
+    assert client_address(first, addressing) == "198.51.100.1"
+    assert client_address(first, addressing) == "198.51.100.1"
+    for n in range(5000):  # a flood of made-up forwarded addresses
+        made_up = request("10.0.0.1", {"X-Forwarded-For": f"198.18.{n // 256}.{n % 256}"})
+        assert client_address(made_up, addressing) == f"198.18.{n // 256}.{n % 256}"
+    assert len(addressing.remembered) <= 4096
+    assert client_address(first, addressing) == "198.51.100.1"

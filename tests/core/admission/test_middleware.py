@@ -6,10 +6,13 @@ import asyncio
 import time
 from typing import Any
 
+import orjson
+
 from core import keys
 from tests.support.admission import SlowRoutes
 from tests.support.identities import citizen
-from tests.support.petitions import SMALL_FIGURES, petition_url
+from tests.support.petitions import PETITION, SMALL_FIGURES, petition_url
+from tests.support.slowbodies import status_of
 
 ADMISSION = {"enabled": True, "fixed_limit": 4, "queue_capacity": 2, "critical_reserve": 0.25}
 
@@ -164,3 +167,48 @@ async def test_a_write_gives_its_slot_back_while_it_waits_for_the_commit(
     assert client.app[keys.ADMISSION].controller.total_inflight == 0
     release.set()
     assert (await signing).status == 201
+
+
+async def test_slow_bodies_hold_no_slot_while_other_clients_are_served(
+    make_client, slow_bodies
+) -> None:
+    client = await make_client(
+        admission=ADMISSION, server={"body_grace": 0.5, "body_min_rate": 100.0}
+    )
+    # Twice as many bodies as there are slots, each from its own citizen, none ever finished.
+    slow = [await slow_bodies(client.server.port, headers=citizen(n)) for n in range(1, 9)]
+    await asyncio.sleep(0.1)
+    assert client.app[keys.ADMISSION].controller.total_inflight == 0
+    reads = [await client.get("/api/v1/petitions") for _ in range(5)]
+    filed = await client.post("/api/v1/petitions", json=PETITION, headers=citizen(100))
+    assert [r.status for r in reads] == [200] * 5
+    assert filed.status == 201
+    answers = await asyncio.gather(*(request.answer(within=5) for request in slow))
+    assert [status_of(answer) for answer in answers] == [408] * 8
+
+
+async def test_time_spent_receiving_a_body_is_not_charged_to_the_admission_deadline(
+    make_client, slow_bodies
+) -> None:
+    plugin = SlowRoutes()
+    client = await make_client(
+        extra_plugins=(plugin,),
+        admission={"enabled": True, "fixed_limit": 1, "default_deadline": 0.4, "codel_interval": 2},
+    )
+    held = asyncio.ensure_future(client.get("/test/slow/critical"))
+    await plugin.until_started(1)
+    body = orjson.dumps(PETITION)
+    request = await slow_bodies(
+        client.server.port, headers=citizen(1), announced=len(body), sent=body[:20]
+    )
+    # The rest comes in six pieces over 0.6 s: well within the body's own deadline, but past
+    # the 0.4 s that admission gives a request to start, counted from its arrival.
+    rest = body[20:]
+    step = -(-len(rest) // 6)
+    for start in range(0, len(rest), step):
+        await asyncio.sleep(0.1)
+        await request.send(rest[start : start + step])
+    await asyncio.sleep(0.1)  # the whole request now waits for the one slot
+    plugin.release.set()
+    assert (await held).status == 200
+    assert status_of(await request.answer(within=5)) == 201
