@@ -14,8 +14,10 @@ Only what the ordinary path would have answered identically goes through the lan
 * ``GET`` or ``HEAD``, HTTP/1.1, a complete head and no body;
 * no ``Authorization`` (anonymous answers are the same for everyone), no ``Upgrade``, ``Expect``,
   ``Transfer-Encoding`` or non-zero ``Content-Length``, no header the parser would refuse;
-* within the client's rate budget (the same GCRA bucket as the ordinary path). A client over its
-  budget is handed to the ordinary path, which refuses it with the localised 429.
+* within the client's rate budget: the same GCRA bucket as the ordinary path without Redis, and
+  with Redis tokens leased from the shared bucket (``core.admission.leases``), so that all
+  instances share one budget. A client without a token in hand is handed to the ordinary path,
+  which decides, and refuses a client over its budget with the localised 429.
 
 Everything else returns ``None`` and takes the ordinary path. Answers carry the same headers as
 the ordinary path (ETag, Cache-Control, RateLimit, X-Request-Id, Date, Server), honour
@@ -38,7 +40,7 @@ from core.cache import etag_matches
 from core.requestids import request_id_for
 
 if TYPE_CHECKING:
-    from core.admission.gcra import LocalRateLimiter, RateDecision
+    from core.admission.gcra import RateDecision, SyncRateLimiter
     from core.admission.priority import RatePolicy
     from core.cache import MicroCache, RenderedBody
     from core.metrics import Metrics
@@ -88,7 +90,7 @@ class FastLane:
         *,
         cache: MicroCache,
         metrics: Metrics,
-        limiter: LocalRateLimiter | None,
+        limiter: SyncRateLimiter | None,
         trusted: ClientAddressing,
         access_log: logging.Logger | None = None,
         max_entries: int = _MAX_ENTRIES,
@@ -109,6 +111,10 @@ class FastLane:
 
     def __len__(self) -> int:
         return len(self._entries)
+
+    def use_limiter(self, limiter: SyncRateLimiter) -> None:
+        """Check budgets with ``limiter`` from now on (the leased budget, once Redis is wired)."""
+        self._limiter = limiter
 
     def publish(
         self,

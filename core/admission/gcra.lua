@@ -1,8 +1,9 @@
 -- GCRA in one atomic step; the same algorithm as gcra_step() in gcra.py, keep them in step.
 -- KEYS[1]: the bucket key. ARGV[1]: emission interval T in seconds, ARGV[2]: burst,
--- ARGV[3]: cost.
--- Returns {allowed (1|0), remaining, reset_after, retry_after}; the times are strings because
--- Redis would truncate Lua numbers to integers.
+-- ARGV[3]: cost, ARGV[4] (optional): '1' to lease, taking as many whole tokens up to the cost
+-- as the bucket holds (gcra_grant() in gcra.py) instead of all or nothing.
+-- Returns {allowed (1|0), remaining, reset_after, retry_after, tokens taken}; the times are
+-- strings because Redis would truncate Lua numbers to integers.
 -- The clock is the server's TIME so that every instance sharing this Redis agrees on "now".
 
 local interval = tonumber(ARGV[1])
@@ -32,12 +33,16 @@ local function seconds(value)
   return string.format('%.17g', value)
 end
 
+if ARGV[4] == '1' then
+  cost = math.max(1, math.min(cost, remaining(backlog_end - now)))
+end
+
 local new_tat = backlog_end + cost * interval
 local allow_at = new_tat - capacity
 if allow_at <= now + epsilon then
   local reset_after = new_tat - now
   -- The key expires when its bucket is full again: an absent key means a full bucket.
   redis.call('SET', KEYS[1], seconds(new_tat), 'PX', math.ceil(reset_after * 1000))
-  return {1, remaining(reset_after), seconds(reset_after), '0'}
+  return {1, remaining(reset_after), seconds(reset_after), '0', cost}
 end
-return {0, remaining(backlog_end - now), seconds(backlog_end - now), seconds(allow_at - now)}
+return {0, remaining(backlog_end - now), seconds(backlog_end - now), seconds(allow_at - now), 0}
