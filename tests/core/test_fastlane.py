@@ -319,3 +319,27 @@ async def test_while_the_edge_refuses_a_hot_read_is_refused_before_the_lane(
     assert (refused, headers["Retry-After"], served) == (503, "1", 200)
     assert lane_served(server) == 1
     connection.close()
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [("X-Note: a\x00b",), ("Host: other",), ("X-Note: a\rb",), ("Bad Name: a",)],
+    ids=["nul-in-value", "second-host", "lone-cr", "space-in-name"],
+)
+async def test_a_head_aiohttp_refuses_gets_its_400_not_the_lanes_answer(
+    serve, petition_on, extra: tuple[str, ...]
+) -> None:
+    server = await serve()
+    petition_id = await petition_on(server)
+    target = petition_url(petition_id)
+    warm = await connect(server)
+    await warm.exchange(request("GET", target))
+    await warm.exchange(request("GET", target))
+    served = lane_served(server)
+    assert served == 1
+    connection = await connect(server)
+    [(status, _, _)] = await connection.exchange(request("GET", target, *extra))
+    assert status == 400
+    assert lane_served(server) == served
+    warm.close()
+    connection.close()
