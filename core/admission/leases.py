@@ -2,20 +2,23 @@
 
 The fast lane answers from ``data_received`` and must never wait for Redis, yet with Redis a
 client has one budget for all instances (the ordinary path checks the shared GCRA bucket on
-every request). So each instance holds, per client bucket, a small *lease*: up to
-``lease_size`` tokens already taken from the shared bucket (``gcra.lua``'s lease mode). The lane
-spends them locally. When a lease runs down to half, a background task tops it up, every bucket
-waiting for tokens in one round trip. A client with no token in hand is handed to the ordinary
+every request). So each instance keeps, per client bucket, a small account of tokens taken from
+the shared bucket (``gcra.lua``'s lease mode) and spends it locally. A client new to this
+instance is answered on one token of credit, since a crowd of readers is mostly readers new to
+it, and the credit is repaid by the first top-up. When the account runs down to half of its
+target (``lease_size - 1`` tokens), a background task tops it up, every account waiting for
+tokens in one round trip. A client with nothing left, and no credit, is handed to the ordinary
 path, which asks Redis itself and so answers 200 or the localised 429 from the shared budget;
 the top-up is asked for at the same time. This is Envoy's local-plus-global rate limiting, with
 the local bucket filled from the global one rather than sized on its own.
 
-**The bound.** Every token the lane spends was taken from the shared bucket first, and an
-instance holds at most ``lease_size`` tokens of a bucket at any moment. So over any interval the
-requests admitted for one client by all instances together are at most what the shared bucket
-admits in that interval, plus ``lease_size`` per instance (the tokens each held when the
-interval began). Tokens held but never spent are lost (the client is under-admitted by them),
-never given twice.
+**The bound.** An account's balance stays between -1 (the credit) and ``lease_size - 1`` (held
+tokens), so it moves by at most ``lease_size`` over any interval. Every token the lane spends
+was taken from the shared bucket, or is owed to it. So over any interval the requests admitted
+for one client by all instances together are at most what the shared bucket admits in that
+interval, plus ``lease_size`` per instance: one lease each. Tokens held but never spent are lost
+(the client is under-admitted by them), never given twice. The lease is a tenth of the burst
+(at least 1): public reads (burst 100) lease 10 tokens at a time.
 
 **Without Redis.** While Redis is out of the path (``FallbackRateLimiter`` took it out after a
 failure, for its retry interval), the lane spends from the local bucket that the ordinary
@@ -43,6 +46,8 @@ if TYPE_CHECKING:
 # A tenth of the burst: a client's whole budget is over-admitted by at most a tenth per
 # instance, and a client reading steadily costs one Redis script per lease_size/2 reads.
 LEASE_FRACTION = 10
+# Tokens an account may owe: its first read on this instance.
+CREDIT = 1
 # Top-ups per round trip: bounds the pipeline's size, and so the lane's wait, under a crowd.
 MAX_BATCH = 512
 
@@ -51,7 +56,8 @@ _HAND_OVER = RateDecision(allowed=False, limit=0, remaining=0, reset_after=0.0, 
 
 
 def lease_size(policy: RatePolicy) -> int:
-    """Tokens an instance holds at most for one bucket of ``policy``."""
+    """How far one instance's account of a bucket of ``policy`` may move: its credit plus the
+    tokens it holds at most."""
     return max(1, policy.burst // LEASE_FRACTION)
 
 
@@ -76,11 +82,12 @@ class SharedLimiterGate(Protocol):
 
 
 class _Lease:
-    __slots__ = ("pending", "policy", "retry_at", "shared_tat", "size", "tokens")
+    __slots__ = ("pending", "policy", "retry_at", "shared_tat", "target", "tokens")
 
     def __init__(self, policy: RatePolicy) -> None:
         self.policy = policy
-        self.size = lease_size(policy)
+        # Tokens held after a full top-up; the balance (``tokens``) may fall to -CREDIT.
+        self.target = lease_size(policy) - CREDIT
         self.tokens = 0
         self.pending = False
         # Local monotonic times: no top-up is asked for before ``retry_at`` (the shared bucket
@@ -127,7 +134,8 @@ class LeasedBudget:
         return 0 if lease is None else lease.tokens
 
     def check_now(self, key: str, policy: RatePolicy, cost: int = 1) -> RateDecision:
-        """Spend a held token, or deny (take the ordinary path) and ask for a top-up."""
+        """Spend a held token (or the credit), or deny (take the ordinary path) and ask for a
+        top-up."""
         gate = self._gate
         if not gate.primary_available():
             if gate.fail_open:
@@ -140,9 +148,9 @@ class LeasedBudget:
                 self._forget_oldest()
             lease = self._leases[bucket] = _Lease(policy)
         now = self._clock()
-        if lease.tokens >= cost:
+        if lease.tokens + CREDIT >= cost:
             lease.tokens -= cost
-            if lease.tokens * 2 <= lease.size:
+            if lease.tokens * 2 <= lease.target:
                 self._ask_top_up(key, lease, now)
             return self._decision(lease, now)
         self._ask_top_up(key, lease, now)
@@ -159,7 +167,7 @@ class LeasedBudget:
                 await self._top_up(batch)
 
     async def _top_up(self, batch: list[tuple[str, _Lease]]) -> None:
-        wants = [Want(key, lease.policy, lease.size - lease.tokens) for key, lease in batch]
+        wants = [Want(key, lease.policy, lease.target - lease.tokens) for key, lease in batch]
         try:
             async with asyncio.timeout(self._gate.timeout):
                 grants = await self._source.lease_many(wants)
@@ -195,7 +203,8 @@ class LeasedBudget:
     @staticmethod
     def _decision(lease: _Lease, now: float) -> RateDecision:
         """What the RateLimit headers state: the tokens held here plus those the shared bucket
-        held at the last top-up, refilled since (other instances' spending is not seen)."""
+        held at the last top-up, refilled since (other instances' spending is not seen); before
+        the first top-up, what a full bucket holds."""
         policy = lease.policy
         interval = policy.emission_interval
         backlog = max(0.0, lease.shared_tat - now)
@@ -203,7 +212,7 @@ class LeasedBudget:
         return RateDecision(
             allowed=True,
             limit=policy.burst,
-            remaining=min(policy.burst, lease.tokens + shared),
+            remaining=max(0, min(policy.burst, lease.tokens + shared)),
             reset_after=backlog,
             retry_after=0.0,
         )
