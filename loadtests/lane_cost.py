@@ -73,8 +73,7 @@ def leased_budget() -> LeasedBudget:
 
     async def fill() -> None:
         task = asyncio.create_task(budget.run_top_ups())
-        await asyncio.sleep(0)
-        await asyncio.sleep(0)
+        await asyncio.sleep(0.1)
         task.cancel()
 
     budget.check_now(f"{POLICY.name}:addr:10.0.12.34", POLICY)  # asks for the lease

@@ -5,15 +5,14 @@ from __future__ import annotations
 import asyncio
 import time
 from importlib import resources
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from redis.exceptions import RedisError
+from redis.exceptions import NoScriptError, RedisError
 
 from core.admission.gcra import Grant, RateDecision
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
-    from typing import Any
 
     from redis.asyncio import Redis
 
@@ -57,20 +56,39 @@ class RedisRateLimiter:
         """Lease tokens for many buckets in one round trip (a pipeline of single-key scripts,
         so that it works on Redis Cluster too): each takes as many whole tokens as its bucket
         holds, up to what was wanted."""
+        for want in wants:
+            if want.tokens < 1:
+                raise ValueError(f"a lease needs >= 1 token, got {want.tokens}")
+        replies = await self._lease_pipeline(wants)
+        if any(isinstance(reply, NoScriptError) for reply in replies):
+            # Redis restarted or its scripts were flushed: load the script once, then retry.
+            await self._client.script_load(GCRA_SCRIPT)
+            replies = await self._lease_pipeline(wants)
+        grants = []
+        for want, reply in zip(wants, replies, strict=True):
+            if isinstance(reply, Exception):
+                raise reply
+            grants.append(Grant(tokens=int(reply[4]), decision=_decision(reply, want.policy)))
+        return grants
+
+    async def _lease_pipeline(self, wants: Sequence[Want]) -> list[Any]:
+        # EVALSHA directly rather than through the Script object, whose pipelines ask
+        # SCRIPT EXISTS first: a second round trip on every batch.
+        sha = self._script.sha
         async with self._client.pipeline(transaction=False) as pipe:
             for want in wants:
-                if want.tokens < 1:
-                    raise ValueError(f"a lease needs >= 1 token, got {want.tokens}")
-                await self._script(
-                    keys=[self.redis_key(want.key, want.policy)],
-                    args=[repr(want.policy.emission_interval), want.policy.burst, want.tokens, 1],
-                    client=pipe,
+                policy = want.policy
+                pipe.evalsha(
+                    sha,
+                    1,
+                    self.redis_key(want.key, policy),
+                    repr(policy.emission_interval),
+                    policy.burst,
+                    want.tokens,
+                    1,
                 )
-            replies = await pipe.execute()
-        return [
-            Grant(tokens=int(reply[4]), decision=_decision(reply, want.policy))
-            for want, reply in zip(wants, replies, strict=True)
-        ]
+            replies: list[Any] = await pipe.execute(raise_on_error=False)
+        return replies
 
 
 def _decision(reply: Sequence[Any], policy: RatePolicy) -> RateDecision:

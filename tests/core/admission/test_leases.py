@@ -9,6 +9,7 @@ import pytest
 import redis.asyncio as redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from core.admission import leases as leases_module
 from core.admission.gcra import Grant, LocalRateLimiter, Want, gcra_grant
 from core.admission.leases import LeasedBudget, lease_size
 from core.admission.priority import RatePolicy
@@ -85,6 +86,12 @@ def shared(clock: FakeClock) -> SharedBuckets:
     return SharedBuckets(clock)
 
 
+@pytest.fixture(autouse=True)
+def top_ups_without_gathering(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Top-ups go out at the next turn of the loop, so that ``top_up`` serves them all."""
+    monkeypatch.setattr(leases_module, "GATHER_SECONDS", 0)
+
+
 async def test_a_clients_first_read_is_answered_on_credit_and_a_lease_asked_for(
     shared: SharedBuckets, clock: FakeClock
 ) -> None:
@@ -99,7 +106,7 @@ async def test_a_clients_first_read_is_answered_on_credit_and_a_lease_asked_for(
     assert (shared.calls, leases.held("c", SLOW)) == (1, lease_size(SLOW) - 1) == (1, 3)
 
 
-async def test_held_tokens_are_spent_locally_and_topped_up_from_half(
+async def test_held_tokens_are_spent_locally_and_topped_up_from_a_quarter(
     shared: SharedBuckets, clock: FakeClock
 ) -> None:
     leases, _ = budget(shared, Gate(), clock)
@@ -109,7 +116,9 @@ async def test_held_tokens_are_spent_locally_and_topped_up_from_half(
     assert [d.allowed for d in decisions] == [True, True]
     # The shared bucket gave 4 of its 40: 36 remain there, and 2 then 1 are held here.
     assert [d.remaining for d in decisions] == [38, 37]
-    assert shared.calls == 1
+    await top_up(leases)
+    assert shared.calls == 1  # 1 of 3 held is above a quarter: no top-up yet
+    assert leases.check_now("c", SLOW).allowed is True
     await top_up(leases)
     assert (shared.calls, leases.held("c", SLOW)) == (2, 3)
 
@@ -223,3 +232,13 @@ async def test_redis_leases_come_out_of_the_bucket_the_ordinary_path_checks(
     assert (empty.tokens, empty.decision.allowed) == (0, False)
     assert empty.decision.retry_after > 0
     assert (await shared.check("public-read:addr:a", policy)).allowed is False
+
+
+@pytest.mark.redis
+async def test_redis_leases_load_the_script_again_after_a_flush(
+    redis_client: redis.Redis, key_prefix: str
+) -> None:
+    shared = RedisRateLimiter(redis_client, key_prefix=key_prefix)
+    await redis_client.script_flush()
+    [grant] = await shared.lease_many([Want("c", SLOW, 4)])
+    assert (grant.tokens, grant.decision.remaining) == (4, SLOW.burst - 4)
