@@ -95,30 +95,46 @@ def load_fastlane(path: Path | None) -> ModuleType:
     return module
 
 
-def lane_answering(module: ModuleType, limiter: Any) -> Callable[[bytes], bytes]:
-    cache = MicroCache(ttl=10**9, max_entries=4)
+def published_lane(
+    module: ModuleType,
+    targets: Sequence[str],
+    *,
+    limiter: Any,
+    rate: RatePolicy | None,
+    trusted: ClientAddressing,
+) -> Any:
+    """A ``module.FastLane`` answering each of ``targets`` with one cached petition."""
+    cache = MicroCache(ttl=10**9, max_entries=len(targets))
     rendered = render({"id": TARGET.rsplit("/", 1)[1], "title": "x" * 400}, meta=True)
 
     async def fill() -> None:
         async def load() -> Any:
             return rendered
 
-        await cache.get(TARGET, load)
+        for target in targets:
+            await cache.get(target, load)
 
     asyncio.run(fill())
-    lane = module.FastLane(
-        cache=cache,
-        metrics=Metrics(),
+    lane = module.FastLane(cache=cache, metrics=Metrics(), limiter=limiter, trusted=trusted)
+    for target in targets:
+        lane.publish(
+            target.encode(),
+            cache_key=target,
+            rendered=rendered,
+            route="/api/v1/petitions/{id}",
+            rate=rate,
+            cache_control="public, max-age=1, stale-while-revalidate=5",
+        )
+    return lane
+
+
+def lane_answering(module: ModuleType, limiter: Any) -> Callable[[bytes], bytes]:
+    lane = published_lane(
+        module,
+        [TARGET],
         limiter=limiter,
-        trusted=ClientAddressing(trusted=(ipaddress.ip_network("127.0.0.1/32"),)),
-    )
-    lane.publish(
-        TARGET.encode(),
-        cache_key=TARGET,
-        rendered=rendered,
-        route="/api/v1/petitions/{id}",
         rate=POLICY,
-        cache_control="public, max-age=1, stale-while-revalidate=5",
+        trusted=ClientAddressing(trusted=(ipaddress.ip_network("127.0.0.1/32"),)),
     )
 
     def answer(head: bytes) -> bytes:

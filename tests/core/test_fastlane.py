@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import aiohttp
@@ -16,36 +15,6 @@ from tests.support.petitions import petition_url
 
 # Headers whose values differ between any two answers, lane or not.
 PER_ANSWER = {"Date", "X-Request-Id", "RateLimit"}
-
-
-@pytest.fixture
-async def serve(make_settings) -> AsyncIterator[Any]:
-    running: list[RunningServer] = []
-
-    async def start(**sections: Any) -> RunningServer:
-        sections.setdefault("admission", {})
-        sections["admission"] = {"enabled": True, **sections["admission"]}
-        sections["server"] = {"port": 0, **sections.get("server", {})}
-        instance = await start_server(make_settings(**sections))
-        running.append(instance)
-        return instance
-
-    yield start
-    for instance in running:
-        await instance.drain()
-
-
-@pytest.fixture
-def petition_on(approved_petition: Any) -> Callable[[RunningServer], Awaitable[str]]:
-    """An approved petition on a running server; its id."""
-
-    async def approved(server: RunningServer) -> str:
-        async with aiohttp.ClientSession(base_url=f"http://127.0.0.1:{server.port}") as session:
-            petition = await approved_petition(session)
-        petition_id: str = petition["id"]
-        return petition_id
-
-    return approved
 
 
 def request(method: str, target: str, *extra: str) -> bytes:

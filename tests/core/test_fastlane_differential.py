@@ -23,10 +23,9 @@ from aiohttp import http_parser
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import core.fastlane
 from core.admission.clients import ClientAddressing
-from core.cache import MicroCache, render
-from core.fastlane import FastLane
-from core.metrics import Metrics
+from loadtests.lane_cost import published_lane
 
 # The limits aiohttp's RequestHandler gives its parser (the server keeps its defaults).
 LIMITS = {"max_line_size": 8190, "max_field_size": 8190, "max_headers": 128}
@@ -44,33 +43,7 @@ if C_PARSER is not None:
     PARSERS.append(pytest.param(C_PARSER, id="c"))
 
 
-def make_lane() -> FastLane:
-    cache = MicroCache(ttl=3600, max_entries=16)
-    lane = FastLane(cache=cache, metrics=Metrics(), limiter=None, trusted=ClientAddressing())
-    rendered = render({"id": "p1"}, meta=True)
-
-    async def fill() -> None:
-        for target in PUBLISHED:
-            await cache.get(target, lambda: _loaded(rendered))
-
-    asyncio.run(fill())
-    for target in PUBLISHED:
-        lane.publish(
-            target.encode(),
-            cache_key=target,
-            rendered=rendered,
-            route="/api/v1/petitions/{id}",
-            rate=None,
-            cache_control="public, max-age=1",
-        )
-    return lane
-
-
-async def _loaded(rendered: Any) -> Any:
-    return rendered
-
-
-LANE = make_lane()
+LANE = published_lane(core.fastlane, PUBLISHED, limiter=None, rate=None, trusted=ClientAddressing())
 # The parsers only keep a reference to a loop; none runs.
 PARSER_LOOP = asyncio.new_event_loop()
 

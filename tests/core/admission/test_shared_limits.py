@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-import aiohttp
-import pytest
-
-from core.server import RunningServer, start_server
+from core.server import RunningServer
 from tests.core.test_fastlane import connect, lane_served, request
 from tests.support.admission import SlowRoutes
 from tests.support.identities import citizen
@@ -73,23 +69,12 @@ HOT_READ = {"public-read": {"rate": 0.01, "burst": 40}}
 BURST, LEASE = 40, 4
 
 
-@pytest.fixture
-async def serve(make_settings) -> AsyncIterator[Callable[..., Awaitable[RunningServer]]]:
-    running: list[RunningServer] = []
-
-    async def start(redis_url: str, key_prefix: str, **admission: Any) -> RunningServer:
-        settings = make_settings(
-            server={"port": 0},
-            admission={"enabled": True, "rate_overrides": HOT_READ, **admission},
-            redis={"url": redis_url, "key_prefix": key_prefix},
-        )
-        instance = await start_server(settings)
-        running.append(instance)
-        return instance
-
-    yield start
-    for instance in running:
-        await instance.drain()
+def shared_by(redis_url: str, key_prefix: str, **admission: Any) -> dict[str, Any]:
+    """Settings sections for an instance sharing ``redis_url`` under ``key_prefix``."""
+    return {
+        "admission": {"rate_overrides": HOT_READ, **admission},
+        "redis": {"url": redis_url, "key_prefix": key_prefix},
+    }
 
 
 async def burst(servers: list[RunningServer], target: str, rounds: int) -> list[int]:
@@ -108,12 +93,12 @@ async def burst(servers: list[RunningServer], target: str, rounds: int) -> list[
 
 
 async def test_two_instances_give_one_client_one_hot_read_budget_lane_included(
-    serve, approved_petition, redis_client, key_prefix
+    serve, petition_on, key_prefix
 ) -> None:
-    first = await serve(REDIS_URL, key_prefix)
-    second = await serve(REDIS_URL, key_prefix)  # the same SQLite file: the same petitions
-    async with aiohttp.ClientSession(base_url=f"http://127.0.0.1:{first.port}") as session:
-        target = petition_url((await approved_petition(session))["id"])
+    first = await serve(**shared_by(REDIS_URL, key_prefix))
+    # The same SQLite file: the same petitions.
+    second = await serve(**shared_by(REDIS_URL, key_prefix))
+    target = petition_url(await petition_on(first))
     statuses = await burst([first, second], target, rounds=BURST)
     allowed = statuses.count(200)
     assert set(statuses) == {200, 429}
@@ -125,11 +110,10 @@ async def test_two_instances_give_one_client_one_hot_read_budget_lane_included(
 
 
 async def test_with_redis_down_the_lane_falls_back_to_the_local_budget(
-    serve, approved_petition, redis_server
+    serve, petition_on, redis_server
 ) -> None:
-    server = await serve(f"redis://127.0.0.1:{redis_server.port}/0", "lane-down:")
-    async with aiohttp.ClientSession(base_url=f"http://127.0.0.1:{server.port}") as session:
-        target = petition_url((await approved_petition(session))["id"])
+    server = await serve(**shared_by(f"redis://127.0.0.1:{redis_server.port}/0", "down:"))
+    target = petition_url(await petition_on(server))
     await burst([server], target, rounds=2)
     await redis_server.kill()
     served = lane_served(server)
@@ -141,13 +125,11 @@ async def test_with_redis_down_the_lane_falls_back_to_the_local_budget(
 
 
 async def test_with_redis_down_and_failing_closed_the_lane_answers_no_limited_read(
-    serve, approved_petition, redis_server
+    serve, petition_on, redis_server
 ) -> None:
-    server = await serve(
-        f"redis://127.0.0.1:{redis_server.port}/0", "lane-closed:", ratelimit_fail_open=False
-    )
-    async with aiohttp.ClientSession(base_url=f"http://127.0.0.1:{server.port}") as session:
-        target = petition_url((await approved_petition(session))["id"])
+    redis_url = f"redis://127.0.0.1:{redis_server.port}/0"
+    server = await serve(**shared_by(redis_url, "closed:", ratelimit_fail_open=False))
+    target = petition_url(await petition_on(server))
     await burst([server], target, rounds=LEASE)
     await redis_server.kill()
     served = lane_served(server)
