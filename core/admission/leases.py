@@ -51,9 +51,9 @@ LEASE_FRACTION = 10
 CREDIT = 1
 # Top-ups per script call: bounds the call's size, and so Redis's pause, under a crowd.
 MAX_BATCH = 256
-# Top-ups asked for within this many seconds share a script call: in redis-py a call costs
-# about 200 µs of CPU, and each bucket in it 25 µs more (measured on the shared 2-core machine),
-# so alone a top-up would cost more than the reads it serves. A client reading at public-read's
+# Top-ups asked for within this many seconds share a script call: in redis-py a top-up alone
+# costs about as much CPU as the reads it serves, in a batch of 20 a fifth of that
+# (python -m loadtests.lease_cost; BENCHMARKS.md). A client reading at public-read's
 # sustained rate (50/s) spends the last quarter of a 10-token lease in 40 ms, so its top-up
 # still arrives in time.
 GATHER_SECONDS = 0.02
