@@ -17,7 +17,6 @@ with ``INFO commandstats``.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import uuid
 from pathlib import Path
@@ -26,40 +25,25 @@ from loadtests.bench import HOTREAD_CLIENTS, LOAD_CPU, SERVER_CPU
 from loadtests.seeding import create_approved_petition
 from loadtests.servers import (
     BENCH_SECRET_ENV,
-    BENCH_THRESHOLDS,
     ManagedServer,
     bench_workdir,
     cpu_seconds,
-    free_port,
-    pinned,
+    qatysu_server,
 )
 from loadtests.wrk import run_wrk, wrk_lua_script
 
 
 def tree_server(tree: Path, workdir: Path, name: str, redis_url: str | None) -> ManagedServer:
-    port = free_port()
-    data_dir = workdir / name
-    data_dir.mkdir(parents=True)
-    env = dict(os.environ) | BENCH_SECRET_ENV
-    env |= {
-        "QATYSU_SERVER__DATA_DIR": str(data_dir),
-        "QATYSU_SERVER__ACCESS_LOG": "false",
-        "QATYSU_SERVER__TRUSTED_PROXIES": '["127.0.0.1/32"]',
-        "QATYSU_PETITIONS__THRESHOLDS": BENCH_THRESHOLDS,
-    }
+    env = {"QATYSU_SERVER__TRUSTED_PROXIES": '["127.0.0.1/32"]'}
     if redis_url is not None:
         env |= {"QATYSU_REDIS__URL": redis_url, "QATYSU_REDIS__KEY_PREFIX": f"{name}:"}
-    command = [
-        str(tree / ".venv" / "bin" / "qatysu"),
-        *("serve", "--port", str(port), "--admission", "on"),
-        *("--database-url", f"sqlite:///{data_dir / 'q.db'}"),
-    ]
-    return ManagedServer(
-        command=pinned(command, SERVER_CPU),
-        env=env,
-        ready_path="/readyz",
-        port=port,
-        log_path=workdir / f"{name}.log",
+    return qatysu_server(
+        cpu=SERVER_CPU,
+        workdir=workdir,
+        admission=True,
+        name=name,
+        extra_env=env,
+        venv_bin=tree / ".venv" / "bin",
     )
 
 
