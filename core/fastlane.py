@@ -13,9 +13,17 @@ Only what the ordinary path would have answered identically goes through the lan
 
 * ``GET`` or ``HEAD``, HTTP/1.1, a complete head and no body;
 * no ``Authorization`` (anonymous answers are the same for everyone), no ``Upgrade``, ``Expect``,
-  ``Transfer-Encoding`` or non-zero ``Content-Length``, no header the parser would refuse;
-* within the client's rate budget (the same GCRA bucket as the ordinary path). A client over its
-  budget is handed to the ordinary path, which refuses it with the localised 429.
+  ``Transfer-Encoding`` or non-zero ``Content-Length``;
+* nothing aiohttp's parser would refuse with a 400: each header line a token, a colon and a
+  value without control characters (so no NUL, no CR or LF alone, no obs-fold), one ``Host``,
+  no repeated singleton header, and a head well inside aiohttp's size limits. The lane does not
+  re-implement the parser's every check: what it cannot vouch for cheaply it hands to aiohttp,
+  which answers 400 where it must (``tests/core/test_fastlane_differential.py`` compares the
+  two over generated heads);
+* within the client's rate budget: the same GCRA bucket as the ordinary path without Redis, and
+  with Redis tokens leased from the shared bucket (``core.admission.leases``), so that all
+  instances share one budget. A client without a token in hand is handed to the ordinary path,
+  which decides, and refuses a client over its budget with the localised 429.
 
 Everything else returns ``None`` and takes the ordinary path. Answers carry the same headers as
 the ordinary path (ETag, Cache-Control, RateLimit, X-Request-Id, Date, Server), honour
@@ -25,6 +33,7 @@ the ordinary path (ETag, Cache-Control, RateLimit, X-Request-Id, Date, Server), 
 from __future__ import annotations
 
 import logging
+import re
 import time
 from dataclasses import dataclass
 from email.utils import formatdate
@@ -38,7 +47,7 @@ from core.cache import etag_matches
 from core.requestids import request_id_for
 
 if TYPE_CHECKING:
-    from core.admission.gcra import LocalRateLimiter, RateDecision
+    from core.admission.gcra import RateDecision, SyncRateLimiter
     from core.admission.priority import RatePolicy
     from core.cache import MicroCache, RenderedBody
     from core.metrics import Metrics
@@ -46,6 +55,28 @@ if TYPE_CHECKING:
 # Headers whose presence means the ordinary path must decide: credentials, a body, a protocol
 # switch, or an expectation the lane does not implement.
 _ORDINARY_PATH_HEADERS = frozenset({b"authorization", b"transfer-encoding", b"upgrade", b"expect"})
+# A header line aiohttp accepts: a token, a colon, and a value without control characters but
+# HTAB (RFC 9110 5.5; aiohttp refuses the others with a 400, as it refuses CR or LF alone).
+_FIELD = re.compile(rb"([!#$%&'*+\-.^_`|~0-9A-Za-z]+):([^\x00-\x08\x0a-\x1f\x7f]*)")
+# Headers aiohttp refuses to see twice (aiohttp.http_parser.SINGLETON_HEADERS); Host is also
+# required in HTTP/1.1.
+_SINGLETONS = frozenset(
+    {
+        b"content-length",
+        b"content-location",
+        b"content-range",
+        b"content-type",
+        b"etag",
+        b"host",
+        b"max-forwards",
+        b"server",
+        b"transfer-encoding",
+        b"user-agent",
+    }
+)
+# Well inside aiohttp's limits (8190 bytes a line, 128 headers), so that no limit is reached.
+_MAX_HEAD_BYTES = 8190
+_MAX_FIELDS = 100
 _SERVER_LINE = f"Server: {SERVER_SOFTWARE}\r\n".encode()
 _MAX_ENTRIES = 4096
 _MAX_CLIENTS = 65536
@@ -80,6 +111,15 @@ class _DateHeader:
         return self._line
 
 
+def _asks_to_close(connection: bytes) -> bool:
+    """Whether a ``Connection`` value lists the ``close`` option (a comma-separated list of
+    case-insensitive tokens, as aiohttp reads it)."""
+    lowered = connection.lower()
+    return b"close" in lowered and any(
+        token.strip(b" \t") == b"close" for token in lowered.split(b",")
+    )
+
+
 class FastLane:
     """Published answers by request target, and the code that serves them from raw bytes."""
 
@@ -88,7 +128,7 @@ class FastLane:
         *,
         cache: MicroCache,
         metrics: Metrics,
-        limiter: LocalRateLimiter | None,
+        limiter: SyncRateLimiter | None,
         trusted: ClientAddressing,
         access_log: logging.Logger | None = None,
         max_entries: int = _MAX_ENTRIES,
@@ -109,6 +149,10 @@ class FastLane:
 
     def __len__(self) -> int:
         return len(self._entries)
+
+    def use_limiter(self, limiter: SyncRateLimiter) -> None:
+        """Check budgets with ``limiter`` from now on (the leased budget, once Redis is wired)."""
+        self._limiter = limiter
 
     def publish(
         self,
@@ -149,8 +193,9 @@ class FastLane:
         whether to close the connection after it; ``(b"", False)`` means: take the ordinary
         path."""
         line_end = head.find(b"\r\n")
-        request_line = head if line_end < 0 else head[:line_end]
-        parts = request_line.split(b" ")
+        if line_end < 0 or len(head) > _MAX_HEAD_BYTES:  # no Host, or too long to vouch for
+            return b"", False
+        parts = head[:line_end].split(b" ")
         if len(parts) != 3 or parts[2] != b"HTTP/1.1":
             return b"", False
         method, target = parts[0], parts[1]
@@ -168,28 +213,37 @@ class FastLane:
         incoming_id: bytes | None = None
         forwarded: list[str] = []
         x_forwarded_for: list[str] = []
-        if line_end >= 0:
-            for line in head[line_end + 2 :].split(b"\r\n"):
-                name, colon, value = line.partition(b":")
-                if not colon or not name or name[-1:] in b" \t" or line[:1] in b" \t":
+        lines = head[line_end + 2 :].split(b"\r\n")
+        if len(lines) > _MAX_FIELDS:
+            return b"", False
+        singletons: set[bytes] = set()
+        for line in lines:
+            field = _FIELD.fullmatch(line)
+            if field is None:
+                return b"", False
+            name = field[1].lower()
+            value = field[2].strip(b" \t")
+            if name in _SINGLETONS:
+                if name in singletons:
                     return b"", False
-                name = name.lower()
-                value = value.strip()
-                if name in _ORDINARY_PATH_HEADERS:
+                singletons.add(name)
+            if name in _ORDINARY_PATH_HEADERS:
+                return b"", False
+            if name == b"content-length":
+                if value != b"0":
                     return b"", False
-                if name == b"content-length":
-                    if value != b"0":
-                        return b"", False
-                elif name == b"connection":
-                    close = b"close" in value.lower()
-                elif name == b"if-none-match":
-                    if_none_match = value
-                elif name == b"x-request-id":
-                    incoming_id = value
-                elif name == b"forwarded":
-                    forwarded.append(value.decode("latin-1"))
-                elif name == b"x-forwarded-for":
-                    x_forwarded_for.append(value.decode("latin-1"))
+            elif name == b"connection":
+                close = close or _asks_to_close(value)
+            elif name == b"if-none-match":
+                if_none_match = value
+            elif name == b"x-request-id":
+                incoming_id = value
+            elif name == b"forwarded":
+                forwarded.append(value.decode("latin-1"))
+            elif name == b"x-forwarded-for":
+                x_forwarded_for.append(value.decode("latin-1"))
+        if b"host" not in singletons:
+            return b"", False
 
         rate_lines = b""
         rate = entry.rate

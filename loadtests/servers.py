@@ -150,8 +150,10 @@ def qatysu_server(
     admission: bool,
     name: str,
     extra_env: dict[str, str] | None = None,
+    venv_bin: Path = VENV_BIN,
 ) -> ManagedServer:
-    """One Qatysu process on SQLite in ``workdir``, access log off (as printed in reports)."""
+    """One Qatysu process on SQLite in ``workdir``, access log off (as printed in reports);
+    ``venv_bin`` may name another source tree's environment."""
     port = free_port()
     data_dir = workdir / name
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -169,7 +171,7 @@ def qatysu_server(
     )
     env.update(extra_env or {})
     command = [
-        str(VENV_BIN / "qatysu"),
+        str(venv_bin / "qatysu"),
         "serve",
         "--port",
         str(port),

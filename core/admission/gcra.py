@@ -5,6 +5,10 @@ time (TAT): the instant at which the bucket would be full again. With emission i
 ``T = 1/rate`` a request of cost ``c`` is allowed when ``max(TAT, now) + c*T - burst*T <= now``,
 so a full bucket admits exactly ``burst`` requests at once and then one every ``T``.
 ``gcra.lua`` is the same algorithm for Redis; keep the two in step.
+
+A *lease* (``gcra_grant``, the script's partial mode) takes up to ``wanted`` tokens at once and
+settles for as many whole tokens as the bucket holds: the fast lane's local budgets are filled
+this way from the shared bucket (``core.admission.leases``).
 """
 
 from __future__ import annotations
@@ -36,6 +40,23 @@ class RateDecision:
     retry_after: float
 
 
+@dataclass(frozen=True, slots=True)
+class Want:
+    """Tokens asked of one shared bucket for a lease."""
+
+    key: str
+    policy: RatePolicy
+    tokens: int
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    """Tokens taken from one shared bucket (0 when it had none), and its state after."""
+
+    tokens: int
+    decision: RateDecision
+
+
 def gcra_step(
     tat: float | None, now: float, policy: RatePolicy, cost: int = 1
 ) -> tuple[float | None, RateDecision]:
@@ -55,20 +76,35 @@ def gcra_step(
         return new_tat, RateDecision(
             allowed=True,
             limit=policy.burst,
-            remaining=_remaining(capacity, new_tat - now, interval),
+            remaining=whole_tokens(capacity, new_tat - now, interval),
             reset_after=new_tat - now,
             retry_after=0.0,
         )
     return tat, RateDecision(
         allowed=False,
         limit=policy.burst,
-        remaining=_remaining(capacity, backlog_end - now, interval),
+        remaining=whole_tokens(capacity, backlog_end - now, interval),
         reset_after=backlog_end - now,
         retry_after=allow_at - now,
     )
 
 
-def _remaining(capacity: float, backlog: float, interval: float) -> int:
+def gcra_grant(
+    tat: float | None, now: float, policy: RatePolicy, wanted: int
+) -> tuple[float | None, int, RateDecision]:
+    """Take up to ``wanted`` tokens, as many whole ones as the bucket holds; return the TAT to
+    store, the tokens granted (0 when none fits) and the decision for the tokens granted."""
+    if wanted < 1:
+        raise ValueError(f"wanted must be >= 1, got {wanted}")
+    interval = policy.emission_interval
+    backlog_end = now if tat is None or tat < now else tat
+    available = whole_tokens(policy.burst * interval, backlog_end - now, interval)
+    granted = min(wanted, available)
+    new_tat, decision = gcra_step(tat, now, policy, max(1, granted))
+    return new_tat, (granted if decision.allowed else 0), decision
+
+
+def whole_tokens(capacity: float, backlog: float, interval: float) -> int:
     return max(0, math.floor((capacity - backlog + EPSILON) / interval))
 
 
@@ -76,6 +112,13 @@ class RateLimiter(Protocol):
     """Where GCRA state lives: in this process or shared through Redis."""
 
     async def check(self, key: str, policy: RatePolicy, cost: int = 1) -> RateDecision: ...
+
+
+class SyncRateLimiter(Protocol):
+    """A budget answered without waiting, for the connection layer's fast lane; a denial there
+    means: let the ordinary path decide."""
+
+    def check_now(self, key: str, policy: RatePolicy, cost: int = 1) -> RateDecision: ...
 
 
 class LocalRateLimiter:

@@ -1,6 +1,6 @@
 """Admission's connections for the app's lifetime: the shared rate limiter (Redis, when
-configured), the edge in the connection guard, the queue sweeper, and the observer on the
-loop-lag probe.
+configured) and the fast lane's leases of it, the edge in the connection guard, the queue
+sweeper, and the observer on the loop-lag probe.
 
 Runs after ``redis_ctx`` (it needs ``app[keys.REDIS]``) and ``event_loop_lag_ctx`` (it reads
 ``app[keys.LOOP_LAG]``) in ``app.cleanup_ctx``.
@@ -15,6 +15,7 @@ from aiohttp import web
 
 from core import keys
 from core.admission.edge import EdgeShedder
+from core.admission.leases import LeasedBudget
 from core.admission.observer import Observer
 from core.admission.priority import Priority
 from core.admission.ratelimit_redis import FallbackRateLimiter, RedisRateLimiter
@@ -26,13 +27,19 @@ async def admission_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = admission.settings
     metrics = app[keys.METRICS]
     redis = app[keys.REDIS]
+    tasks: list[asyncio.Task[None]] = []
     if redis is not None:
-        admission.limiter = FallbackRateLimiter(
-            primary=RedisRateLimiter(redis, key_prefix=app[keys.SETTINGS].redis.key_prefix),
+        shared = RedisRateLimiter(redis, key_prefix=app[keys.SETTINGS].redis.key_prefix)
+        admission.limiter = limiter = FallbackRateLimiter(
+            primary=shared,
             fallback=admission.local_limiter,
             on_backend_error=metrics.ratelimit_backend_errors.inc,
             fail_open=settings.ratelimit_fail_open,
         )
+        if keys.FAST_LANE in app:
+            leases = LeasedBudget(source=shared, gate=limiter, fallback=admission.local_limiter)
+            app[keys.FAST_LANE].use_limiter(leases)
+            tasks.append(asyncio.create_task(leases.run_top_ups(), name="qatysu-lane-leases"))
     if settings.edge_shedding:
         edge_rejected = {
             p: metrics.admission_rejected.labels("edge", p.name.lower()) for p in Priority
@@ -45,9 +52,9 @@ async def admission_ctx(app: web.Application) -> AsyncIterator[None]:
     probe = app[keys.LOOP_LAG]
     observer = Observer(admission, writer=app[keys.WRITER], metrics=metrics, tick=probe.tick)
     probe.subscribe(observer.tick)
-    sweeper = asyncio.create_task(
-        admission.controller.run_sweeper(), name="qatysu-admission-sweeper"
+    tasks.append(
+        asyncio.create_task(admission.controller.run_sweeper(), name="qatysu-admission-sweeper")
     )
     yield
     probe.unsubscribe(observer.tick)
-    await stop(sweeper)
+    await stop(*tasks)

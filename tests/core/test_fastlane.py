@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import aiohttp
@@ -16,36 +15,6 @@ from tests.support.petitions import petition_url
 
 # Headers whose values differ between any two answers, lane or not.
 PER_ANSWER = {"Date", "X-Request-Id", "RateLimit"}
-
-
-@pytest.fixture
-async def serve(make_settings) -> AsyncIterator[Any]:
-    running: list[RunningServer] = []
-
-    async def start(**sections: Any) -> RunningServer:
-        sections.setdefault("admission", {})
-        sections["admission"] = {"enabled": True, **sections["admission"]}
-        sections["server"] = {"port": 0, **sections.get("server", {})}
-        instance = await start_server(make_settings(**sections))
-        running.append(instance)
-        return instance
-
-    yield start
-    for instance in running:
-        await instance.drain()
-
-
-@pytest.fixture
-def petition_on(approved_petition: Any) -> Callable[[RunningServer], Awaitable[str]]:
-    """An approved petition on a running server; its id."""
-
-    async def approved(server: RunningServer) -> str:
-        async with aiohttp.ClientSession(base_url=f"http://127.0.0.1:{server.port}") as session:
-            petition = await approved_petition(session)
-        petition_id: str = petition["id"]
-        return petition_id
-
-    return approved
 
 
 def request(method: str, target: str, *extra: str) -> bytes:
@@ -318,4 +287,28 @@ async def test_while_the_edge_refuses_a_hot_read_is_refused_before_the_lane(
     [(served, _, _)] = await connection.exchange(request("GET", target))
     assert (refused, headers["Retry-After"], served) == (503, "1", 200)
     assert lane_served(server) == 1
+    connection.close()
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [("X-Note: a\x00b",), ("Host: other",), ("X-Note: a\rb",), ("Bad Name: a",)],
+    ids=["nul-in-value", "second-host", "lone-cr", "space-in-name"],
+)
+async def test_a_head_aiohttp_refuses_gets_its_400_not_the_lanes_answer(
+    serve, petition_on, extra: tuple[str, ...]
+) -> None:
+    server = await serve()
+    petition_id = await petition_on(server)
+    target = petition_url(petition_id)
+    warm = await connect(server)
+    await warm.exchange(request("GET", target))
+    await warm.exchange(request("GET", target))
+    served = lane_served(server)
+    assert served == 1
+    connection = await connect(server)
+    [(status, _, _)] = await connection.exchange(request("GET", target, *extra))
+    assert status == 400
+    assert lane_served(server) == served
+    warm.close()
     connection.close()

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from core.server import RunningServer
+from tests.core.test_fastlane import connect, lane_served, request
 from tests.support.admission import SlowRoutes
 from tests.support.identities import citizen
+from tests.support.petitions import petition_url
+from tests.support.services import REDIS_URL
 
 
 async def _limited(client) -> list[int]:
@@ -54,3 +60,83 @@ async def test_failing_closed_refuses_while_redis_is_down(make_client, redis_ser
     )
     await redis_server.kill()
     assert await _limited(client) == [429, 429, 429, 429]
+
+
+# -- the fast lane spends the same shared budget, through leases ----------------------------
+
+# No token comes back while a test runs; a lease is a tenth of the burst.
+HOT_READ = {"public-read": {"rate": 0.01, "burst": 40}}
+BURST, LEASE = 40, 4
+
+
+def shared_by(redis_url: str, key_prefix: str, **admission: Any) -> dict[str, Any]:
+    """Settings sections for an instance sharing ``redis_url`` under ``key_prefix``."""
+    return {
+        "admission": {"rate_overrides": HOT_READ, **admission},
+        "redis": {"url": redis_url, "key_prefix": key_prefix},
+    }
+
+
+async def burst(servers: list[RunningServer], target: str, rounds: int) -> list[int]:
+    """``rounds`` reads on each server in turn, each on its keep-alive connection."""
+    connections = [await connect(server) for server in servers]
+    try:
+        statuses = []
+        for _ in range(rounds):
+            for connection in connections:
+                [(status, _, _)] = await connection.exchange(request("GET", target))
+                statuses.append(status)
+        return statuses
+    finally:
+        for connection in connections:
+            connection.close()
+
+
+async def test_two_instances_give_one_client_one_hot_read_budget_lane_included(
+    serve, petition_on, key_prefix
+) -> None:
+    first = await serve(**shared_by(REDIS_URL, key_prefix))
+    # The same SQLite file: the same petitions.
+    second = await serve(**shared_by(REDIS_URL, key_prefix))
+    target = petition_url(await petition_on(first))
+    statuses = await burst([first, second], target, rounds=BURST)
+    allowed = statuses.count(200)
+    assert set(statuses) == {200, 429}
+    # One budget: what the shared bucket gives, give or take a lease per instance (held when
+    # the burst began, or held unspent when it ended).
+    assert BURST - 2 * LEASE <= allowed <= BURST + 2 * LEASE
+    assert lane_served(first) > 0
+    assert lane_served(second) > 0
+
+
+async def test_with_redis_down_the_lane_falls_back_to_the_local_budget(
+    serve, petition_on, redis_server
+) -> None:
+    server = await serve(**shared_by(f"redis://127.0.0.1:{redis_server.port}/0", "down:"))
+    target = petition_url(await petition_on(server))
+    await burst([server], target, rounds=2)
+    await redis_server.kill()
+    served = lane_served(server)
+    statuses = await burst([server], target, rounds=BURST + 2 * LEASE)
+    # Fail open: the local bucket's whole budget, plus what the lease held when Redis died.
+    assert BURST <= statuses.count(200) <= BURST + LEASE
+    assert statuses[-1] == 429
+    assert lane_served(server) > served
+
+
+async def test_with_redis_down_and_failing_closed_the_lane_answers_no_limited_read(
+    serve, petition_on, redis_server
+) -> None:
+    redis_url = f"redis://127.0.0.1:{redis_server.port}/0"
+    server = await serve(**shared_by(redis_url, "closed:", ratelimit_fail_open=False))
+    target = petition_url(await petition_on(server))
+    await burst([server], target, rounds=LEASE)
+    await redis_server.kill()
+    served = lane_served(server)
+    statuses = await burst([server], target, rounds=2 * LEASE)
+    # Only the tokens already taken from the shared bucket are spent, then every read is
+    # refused by the ordinary path.
+    held = statuses.count(200)
+    assert held <= LEASE - 1
+    assert statuses == [200] * held + [429] * (2 * LEASE - held)
+    assert lane_served(server) == served + held
