@@ -34,6 +34,7 @@ import sqlalchemy as sa
 from aiohttp import web
 
 from core import keys
+from core.backoff import Backoff
 from core.errors import BadRequest, Conflict, Unprocessable, field_error
 from core.ids import new_id
 
@@ -132,31 +133,44 @@ class RedisAnswers:
         self._client = client
         self._prefix = prefix + "idempotency:"
         self._fallback = fallback
+        self._backoff = Backoff("Redis", "idempotency keys")
 
     async def claim(self, key: str, claim: Answer) -> Answer | None:
+        if self._backoff.waiting:
+            return await self._fallback.claim(key, claim)
         try:
             if await self._client.set(self._prefix + key, claim.dumps(), nx=True, ex=CLAIM_SECONDS):
+                self._backoff.succeeded()
                 return None
             raw = await self._client.get(self._prefix + key)
         except Exception as exc:
-            log.warning("Redis unavailable for idempotency keys (%s); using local", exc)
+            self._backoff.failed(exc)
             return await self._fallback.claim(key, claim)
+        self._backoff.succeeded()
         # Expired between the two calls: the key is free again, and ours after a retry.
         return Answer.loads(raw) if raw is not None else await self.claim(key, claim)
 
     async def keep(self, key: str, answer: Answer) -> None:
+        if self._backoff.waiting:
+            return await self._fallback.keep(key, answer)
         try:
             await self._client.set(self._prefix + key, answer.dumps(), ex=KEPT_SECONDS)
         except Exception as exc:
-            log.warning("Redis unavailable for idempotency keys (%s); using local", exc)
+            self._backoff.failed(exc)
             await self._fallback.keep(key, answer)
+        else:
+            self._backoff.succeeded()
 
     async def release(self, key: str) -> None:
+        if self._backoff.waiting:
+            return await self._fallback.release(key)
         try:
             await self._client.delete(self._prefix + key)
         except Exception as exc:
-            log.warning("Redis unavailable for idempotency keys (%s); using local", exc)
+            self._backoff.failed(exc)
             await self._fallback.release(key)
+        else:
+            self._backoff.succeeded()
 
 
 async def idempotency_ctx(app: web.Application) -> AsyncIterator[None]:
