@@ -25,8 +25,7 @@ from core.operations import operations_routes
 from core.plugins import EventBus, PluginHost
 from core.routing import RouteRegistry, endpoint
 from core.settings import Settings
-from core.storage.database import Database
-from core.storage.migrations import migrate
+from core.storage.opening import open_database
 from core.storage.writer import Writer
 from core.workdays import WorkCalendar
 
@@ -131,18 +130,8 @@ def _count_connection_refusal(app: web.Application) -> Callable[[str], None]:
 
 async def storage_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[keys.SETTINGS]
-    database = Database(
-        settings.database_url,
-        pool_size=settings.database.pool_size,
-        statement_timeout=settings.database.statement_timeout,
-    )
+    database = await open_database(settings, app[keys.PLUGINS].migrations())
     app[keys.DATABASE] = database
-    migrate_now = settings.database.migrate_on_start
-    if migrate_now is None:
-        migrate_now = database.is_sqlite
-    if migrate_now:
-        for line in await migrate(database, app[keys.PLUGINS].migrations()):
-            log.info("migrated %s", line)
     writer = Writer(
         database,
         queue_size=settings.writer.queue_size,

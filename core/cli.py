@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from core.settings import Settings, SettingsError, load_settings
+from core.startup import StartupFailure
 
 log = logging.getLogger("qatysu")
 
@@ -111,6 +112,9 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"qatysu: {exc}", file=sys.stderr)
         return 2
+    except StartupFailure as exc:
+        print(f"qatysu: {exc}", file=sys.stderr)
+        return 1
 
 
 def print_token(settings: Settings, args: argparse.Namespace) -> int:
@@ -132,11 +136,12 @@ def print_token(settings: Settings, args: argparse.Namespace) -> int:
 
 async def run_migrations(settings: Settings) -> int:
     from core.plugins import PluginHost
-    from core.storage.database import Database
+    from core.storage.database import Database, wait_until_reachable
     from core.storage.migrations import migrate
 
     database = Database(settings.database_url)
     try:
+        await wait_until_reachable(database, wait=settings.database.startup_wait)
         applied = await migrate(database, PluginHost(settings).migrations())
     finally:
         await database.dispose()

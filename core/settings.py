@@ -88,6 +88,8 @@ class DatabaseSettings(Section):
     migrate_on_start: bool | None = None
     pool_size: int = Field(default=8, ge=1)
     statement_timeout: float = Field(default=5.0, gt=0)
+    # Seconds start-up (serve and migrate) waits for a database that does not answer yet.
+    startup_wait: float = Field(default=10.0, ge=0)
 
 
 class RedisSettings(Section):
