@@ -15,6 +15,7 @@ from core.agencies import routes as agency_routes
 from core.cache import MicroCache
 from core.connections import ConnectionGuard, guard_sweeper_ctx, on_response_prepare
 from core.fastlane import FastLane
+from core.health import DependencyChecks
 from core.idempotency import idempotency_ctx
 from core.identity import TokenVerifier, token_keys
 from core.lifecycle import Readiness, event_loop_lag_ctx
@@ -66,6 +67,9 @@ def create_app(settings: Settings, *, extra_plugins: Sequence[object] = ()) -> w
     app[keys.READINESS] = Readiness()
     app[keys.EVENTS] = EventBus(host, app)
     app[keys.OPENAPI_CACHE] = {}
+    app[keys.DEPENDENCY_CHECKS] = DependencyChecks(
+        app, migration_sets=host.migrations(), ttl=settings.server.readiness_cache_seconds
+    )
     lane = None
     if admission is not None:
         app[keys.ADMISSION] = admission

@@ -69,6 +69,8 @@ class ServerSettings(Section):
     keepalive_timeout: float = Field(default=15.0, gt=0)
     max_connections: int = Field(default=4096, ge=1)
     drain_grace: float = Field(default=0.0, ge=0)
+    # /readyz asks the database and Redis at most once per this many seconds, however many ask.
+    readiness_cache_seconds: float = Field(default=1.0, ge=0)
     trusted_proxies: tuple[str, ...] = ()
     # The one forwarding header the trusted proxies set; the other is never believed.
     forwarded_header: Literal["x-forwarded-for", "forwarded"] = "x-forwarded-for"
