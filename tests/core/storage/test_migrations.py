@@ -182,21 +182,29 @@ async def test_a_failing_migration_is_not_recorded_and_stops_the_run(database: D
 
 
 def slow_set(log: list[str]) -> MigrationSet:
-    """A version that holds its transaction open a while, so two runs surely overlap."""
+    """Versions that hold their transactions open a while, so that two runs surely overlap:
+    the second reads what is recorded while the first is still applying."""
 
-    async def slow_table(conn: AsyncConnection) -> None:
-        log.append("v1")
-        await conn.run_sync(notes.create)
-        await asyncio.sleep(0.3)
+    def slowly(name: str, upgrade: Upgrade) -> Upgrade:
+        async def run(conn: AsyncConnection) -> None:
+            log.append(name)
+            await upgrade(conn)
+            await asyncio.sleep(0.3)
+
+        return run
 
     return MigrationSet(
         namespace="notes",
         migrations=[
-            Migration(version=1, description="notes table", upgrade=slow_table),
+            Migration(
+                version=1, description="notes table", upgrade=slowly("v1", create_tables(notes))
+            ),
             Migration(
                 version=2,
                 description="a column",
-                upgrade=recording(log, "v2", "ALTER TABLE test_notes ADD COLUMN tag TEXT"),
+                upgrade=slowly(
+                    "v2", recording([], "v2", "ALTER TABLE test_notes ADD COLUMN tag TEXT")
+                ),
             ),
         ],
     )
