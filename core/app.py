@@ -22,6 +22,7 @@ from core.connections import (
     on_response_prepare,
 )
 from core.fastlane import FastLane
+from core.health import DependencyChecks
 from core.idempotency import idempotency_ctx
 from core.identity import TokenVerifier, token_keys
 from core.lifecycle import Readiness, event_loop_lag_ctx
@@ -32,8 +33,7 @@ from core.operations import operations_routes
 from core.plugins import EventBus, PluginHost
 from core.routing import RouteRegistry, endpoint
 from core.settings import Settings
-from core.storage.database import Database
-from core.storage.migrations import migrate
+from core.storage.opening import open_database
 from core.storage.writer import Writer
 from core.workdays import WorkCalendar
 
@@ -74,6 +74,9 @@ def create_app(settings: Settings, *, extra_plugins: Sequence[object] = ()) -> w
     app[keys.READINESS] = Readiness()
     app[keys.EVENTS] = EventBus(host, app)
     app[keys.OPENAPI_CACHE] = {}
+    app[keys.DEPENDENCY_CHECKS] = DependencyChecks(
+        app, migration_sets=host.migrations(), ttl=settings.server.readiness_cache_seconds
+    )
     lane = None
     if admission is not None:
         app[keys.ADMISSION] = admission
@@ -146,18 +149,8 @@ def _count_connection_refusal(app: web.Application) -> Callable[[str], None]:
 
 async def storage_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[keys.SETTINGS]
-    database = Database(
-        settings.database_url,
-        pool_size=settings.database.pool_size,
-        statement_timeout=settings.database.statement_timeout,
-    )
+    database = await open_database(settings, app[keys.PLUGINS].migrations())
     app[keys.DATABASE] = database
-    migrate_now = settings.database.migrate_on_start
-    if migrate_now is None:
-        migrate_now = database.is_sqlite
-    if migrate_now:
-        for line in await migrate(database, app[keys.PLUGINS].migrations()):
-            log.info("migrated %s", line)
     writer = Writer(
         database,
         queue_size=settings.writer.queue_size,

@@ -12,6 +12,7 @@ from typing import Any
 
 from core.logs import LOG_LEVELS, configure_logging
 from core.settings import Settings, SettingsError, load_settings, require_agency_register
+from core.startup import StartupFailure
 from core.version import qatysu_version
 
 log = logging.getLogger("qatysu")
@@ -144,6 +145,9 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"qatysu: {exc}", file=sys.stderr)
         return 2
+    except StartupFailure as exc:
+        print(f"qatysu: {exc}", file=sys.stderr)
+        return 1
 
 
 def print_token(settings: Settings, args: argparse.Namespace) -> int:
@@ -177,11 +181,12 @@ def print_token(settings: Settings, args: argparse.Namespace) -> int:
 
 async def run_migrations(settings: Settings) -> int:
     from core.plugins import PluginHost
-    from core.storage.database import Database
+    from core.storage.database import Database, wait_until_reachable
     from core.storage.migrations import migrate
 
     database = Database(settings.database_url)
     try:
+        await wait_until_reachable(database, wait=settings.database.startup_wait)
         applied = await migrate(database, PluginHost(settings).migrations())
     finally:
         await database.dispose()

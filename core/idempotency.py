@@ -41,6 +41,7 @@ import sqlalchemy as sa
 from aiohttp import web
 
 from core import keys
+from core.backoff import Backoff
 from core.bodies import read_body
 from core.errors import BadRequest, Conflict, Unprocessable, field_error
 from core.ids import new_id
@@ -168,33 +169,45 @@ class RedisAnswers:
         self._bindings = prefix + "idempotency:bound:"
         self._claim = client.register_script(_CLAIM_SCRIPT)
         self._fallback = fallback
+        self._backoff = Backoff("Redis", "idempotency keys")
 
     async def claim(self, key: str, claim: Answer) -> Answer | None:
+        if self._backoff.waiting:
+            return await self._fallback.claim(key, claim)
         try:
             outcome, *held = await self._claim(
                 keys=[self._bindings + key, self._answers + key],
                 args=[claim.fingerprint, BOUND_SECONDS, claim.dumps(), CLAIM_SECONDS],
             )
         except Exception as exc:
-            log.warning("Redis unavailable for idempotency keys (%s); using local", exc)
+            self._backoff.failed(exc)
             return await self._fallback.claim(key, claim)
+        self._backoff.succeeded()
         if outcome == 0:
             return Answer(held[0].decode())
         return None if outcome == 1 else Answer.loads(held[0])
 
     async def keep(self, key: str, answer: Answer) -> None:
+        if self._backoff.waiting:
+            return await self._fallback.keep(key, answer)
         try:
             await self._client.set(self._answers + key, answer.dumps(), ex=KEPT_SECONDS)
         except Exception as exc:
-            log.warning("Redis unavailable for idempotency keys (%s); using local", exc)
+            self._backoff.failed(exc)
             await self._fallback.keep(key, answer)
+        else:
+            self._backoff.succeeded()
 
     async def release(self, key: str) -> None:
+        if self._backoff.waiting:
+            return await self._fallback.release(key)
         try:
             await self._client.delete(self._answers + key)
         except Exception as exc:
-            log.warning("Redis unavailable for idempotency keys (%s); using local", exc)
+            self._backoff.failed(exc)
             await self._fallback.release(key)
+        else:
+            self._backoff.succeeded()
 
 
 async def idempotency_ctx(app: web.Application) -> AsyncIterator[None]:

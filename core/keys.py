@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from core.cache import MicroCache
     from core.connections import ConnectionGuard
     from core.fastlane import FastLane
+    from core.health import DependencyChecks
     from core.idempotency import AnswerStore
     from core.identity import Identity, TokenVerifier
     from core.lifecycle import LoopLag, Readiness
@@ -44,6 +45,7 @@ FAST_LANE: web.AppKey[FastLane] = web.AppKey("fast_lane")
 AGENCIES: web.AppKey[AgencyRegister] = web.AppKey("agencies")
 ANSWERS: web.AppKey[AnswerStore] = web.AppKey("idempotency_answers")
 GUARD: web.AppKey[ConnectionGuard] = web.AppKey("connection_guard")
+DEPENDENCY_CHECKS: web.AppKey[DependencyChecks] = web.AppKey("dependency_checks")
 # The API description, built on its first request: the routes do not change after start.
 OPENAPI_CACHE: web.AppKey[dict[str, object]] = web.AppKey("openapi_cache")
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from functools import partial
 from importlib.metadata import PackageNotFoundError, version
 
@@ -10,6 +9,7 @@ from aiohttp import web
 
 from core import keys
 from core.bodies import json_response
+from core.health import OK, Check
 from core.metrics import metrics_handler
 from core.metrics_exposure import guarded_metrics_handler
 from core.openapi import build_openapi
@@ -28,38 +28,35 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
+    """200 when this instance can serve, even degraded (``core.health`` says what that is);
+    503 naming each check that stops it. Draining is seen at once: only the dependencies'
+    answers are kept for a moment."""
     app = request.app
-    checks: dict[str, str] = {}
-    readiness = app[keys.READINESS]
-    if readiness.draining:
-        checks["server"] = "draining"
-    elif not readiness.started:
-        checks["server"] = "starting"
-    else:
-        checks["server"] = "ok"
-    writer = app.get(keys.WRITER)
-    checks["writer"] = "ok" if writer is not None and writer.alive else "down"
-    try:
-        async with asyncio.timeout(1.0):
-            await app[keys.DATABASE].ping()
-        checks["database"] = "ok"
-    except Exception as exc:
-        checks["database"] = f"unreachable: {type(exc).__name__}"
-    redis = app[keys.REDIS]
-    if redis is not None:
-        try:
-            async with asyncio.timeout(1.0):
-                await redis.ping()
-            checks["redis"] = "ok"
-        except Exception as exc:
-            checks["redis"] = f"unreachable: {type(exc).__name__}"
-    ready = all(value == "ok" for value in checks.values())
+    checks = {"server": _server_check(app), "writer": _writer_check(app)}
+    checks.update(await app[keys.DEPENDENCY_CHECKS].results())
+    states = {check.state for check in checks.values()}
+    status = "not ready" if "failing" in states else "degraded" if "degraded" in states else "ready"
+    ready = status != "not ready"
     app[keys.METRICS].ready.set(1 if ready else 0)
     return json_response(
-        {"status": "ready" if ready else "not ready", "checks": checks},
+        {"status": status, "checks": {name: check.detail for name, check in checks.items()}},
         status=200 if ready else 503,
         headers=None if ready else {"Retry-After": "1"},
     )
+
+
+def _server_check(app: web.Application) -> Check:
+    readiness = app[keys.READINESS]
+    if readiness.draining:
+        return Check("failing", "draining")
+    if not readiness.started:
+        return Check("failing", "starting")
+    return OK
+
+
+def _writer_check(app: web.Application) -> Check:
+    writer = app.get(keys.WRITER)
+    return OK if writer is not None and writer.alive else Check("failing", "down")
 
 
 async def openapi(request: web.Request) -> web.Response:
@@ -82,9 +79,9 @@ def operations_routes(metrics_exposure: str = "same_port") -> Routes:
     declare(
         "/readyz",
         name="ops.readyz",
-        summary="The database and Redis answer, and the server is not draining",
+        summary="The server can serve: started, not draining, its database answering and migrated",
         responses={
-            200: "The database and Redis answer, and the server is not draining",
+            200: "Ready, or degraded (Redis down while its users fail open): the body says which",
             503: "Not ready: the body names each check that failed",
         },
     )(readyz)

@@ -8,8 +8,10 @@ same in every mode.
 from __future__ import annotations
 
 import asyncio
+import errno
 import gc
 import logging
+import os
 import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,6 +24,7 @@ from core.app import create_app
 from core.connections import GuardedTCPSite
 from core.demo import print_demo
 from core.settings import Settings
+from core.startup import StartupFailure
 
 LISTEN_BACKLOG = 1024
 
@@ -120,28 +123,44 @@ async def start_app(
     """Serve ``app`` on the given listening sockets, or on the configured host and port."""
     settings = app[keys.SETTINGS]
     runner = make_runner(app)
-    await runner.setup()
-    if demo:
-        await print_demo(app)
-    tune_garbage_collector()
-    if sockets:
-        sites = [make_site(runner, sock=sock) for sock in sockets]
-    else:
-        sites = [
-            make_site(
-                runner,
-                host=settings.server.host,
-                port=settings.server.port,
-                reuse_port=reuse_port,
-            )
-        ]
-    for site in sites:
-        await site.start()
+    try:
+        await runner.setup()
+        if demo:
+            await print_demo(app)
+        tune_garbage_collector()
+        if sockets:
+            sites = [make_site(runner, sock=sock) for sock in sockets]
+        else:
+            sites = [
+                make_site(
+                    runner,
+                    host=settings.server.host,
+                    port=settings.server.port,
+                    reuse_port=reuse_port,
+                )
+            ]
+        for site in sites:
+            try:
+                await site.start()
+            except OSError as exc:
+                raise StartupFailure(f"cannot listen on {site.name}: {_reason(exc)}") from None
+    except BaseException:
+        # Stop what started (the writer, the database) in order; left to the event loop's
+        # teardown, the writer's task would be cancelled and report a false crash.
+        await runner.cleanup()
+        raise
     port = settings.server.port
     server = getattr(sites[0], "_server", None)
     if server is not None and server.sockets:
         port = server.sockets[0].getsockname()[1]
     return RunningServer(app=app, runner=runner, port=port)
+
+
+def _reason(exc: OSError) -> str:
+    """The system's words for an error ("Address already in use"), without the call's details."""
+    if exc.errno == errno.EADDRINUSE:
+        return f"{os.strerror(exc.errno)} (another server on this port? choose one with --port)"
+    return os.strerror(exc.errno) if exc.errno else str(exc)
 
 
 async def start_server(

@@ -86,6 +86,8 @@ class ServerSettings(Section):
     keepalive_timeout: float = Field(default=15.0, gt=0)
     max_connections: int = Field(default=4096, ge=1)
     drain_grace: float = Field(default=0.0, ge=0)
+    # /readyz asks the database and Redis at most once per this many seconds, however many ask.
+    readiness_cache_seconds: float = Field(default=1.0, ge=0)
     trusted_proxies: tuple[str, ...] = ()
     # The one forwarding header the trusted proxies set; the other is never believed.
     forwarded_header: Literal["x-forwarded-for", "forwarded"] = "x-forwarded-for"
@@ -105,6 +107,8 @@ class DatabaseSettings(Section):
     migrate_on_start: bool | None = None
     pool_size: int = Field(default=8, ge=1)
     statement_timeout: float = Field(default=5.0, gt=0)
+    # Seconds start-up (serve and migrate) waits for a database that does not answer yet.
+    startup_wait: float = Field(default=10.0, ge=0)
 
 
 class RedisSettings(Section):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -31,6 +32,7 @@ from plugins.petitions.sweeper import expire_overdue
 from plugins.petitions.tables import petitions, signatures
 from tests.support import consultations as consultation_data
 from tests.support import petitions as petition_data
+from tests.support.admission import RedisServerProcess
 from tests.support.identities import IIN_SECRET, JWT_SECRET, agency, citizen, moderator
 from tests.support.services import (
     POSTGRES_ADMIN_DSN,
@@ -131,6 +133,20 @@ async def redis_url() -> str:
     finally:
         await probe.aclose()
     return REDIS_URL
+
+
+@pytest.fixture
+async def redis_server() -> AsyncIterator[RedisServerProcess]:
+    """A private redis-server on a free port, for a test that kills and restarts it."""
+    executable = shutil.which("redis-server")
+    if executable is None:
+        service_unavailable("redis-server is not on PATH")
+    server = RedisServerProcess(executable)
+    try:
+        await server.start()
+        yield server
+    finally:
+        await server.kill()
 
 
 # --- settings and clients ------------------------------------------------------------------

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -12,6 +16,7 @@ from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from core.settings import SettingsError
+from core.startup import StartupFailure
 
 if TYPE_CHECKING:
     from contextlib import AbstractAsyncContextManager
@@ -24,13 +29,26 @@ _ASYNC_DRIVERS = {
     "postgresql+psycopg2": "postgresql+asyncpg",
 }
 
+log = logging.getLogger("qatysu")
+
+# Each attempt to reach the database at start-up takes at most this, so a host that drops
+# packets costs seconds, not the driver's own minute; and at least a second, however little of
+# the wait is left.
+ATTEMPT_TIMEOUT = 5.0
+MIN_ATTEMPT_TIMEOUT = 1.0
+# Seconds between attempts while start-up waits for the database.
+ATTEMPT_PAUSE = 0.5
+
 
 def async_url(url: str) -> str:
     """The async-driver form of a URL as users write it (``sqlite:///``, ``postgresql://``)."""
     try:
         parsed = make_url(url)
-    except ArgumentError:
+        port = parsed.port  # a port that is not a number fails here, as a ValueError
+    except (ArgumentError, ValueError):
         raise SettingsError(f"database.url {url!r} is not a database URL") from None
+    if port is not None and not 0 < port < 65536:
+        raise SettingsError(f"database.url: port {port} is not between 1 and 65535")
     driver = _ASYNC_DRIVERS.get(parsed.drivername, parsed.drivername)
     if driver not in ("sqlite+aiosqlite", "postgresql+asyncpg"):
         raise SettingsError(
@@ -49,13 +67,14 @@ class Database:
         pooled connection: a stalled database then fails requests fast and frees their
         admission slots instead of holding them. None (migrations) bounds nothing."""
         self.url = async_url(url)
+        self.display_url = make_url(url).render_as_string(hide_password=True)
         self.dialect = "sqlite" if self.url.startswith("sqlite") else "postgresql"
         # Bound parameters (names, texts, hashes) never reach an error message or a log line.
         kwargs: dict[str, Any] = {"hide_parameters": True}
         if self.dialect == "sqlite":
             database = make_url(self.url).database
             if database and database != ":memory:":
-                Path(database).parent.mkdir(parents=True, exist_ok=True)
+                _make_directory(Path(database).parent)
             kwargs["connect_args"] = {"timeout": 30}
         else:
             kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
@@ -101,6 +120,67 @@ class Database:
         await self.engine.dispose()
         if self.sync_engine is not None:
             self.sync_engine.dispose()
+
+
+class DatabaseUnreachable(StartupFailure):
+    """The database did not answer within the start-up wait."""
+
+
+async def wait_until_reachable(
+    database: Database,
+    *,
+    wait: float,
+    clock: Callable[[], float] = time.monotonic,
+    pause: float = ATTEMPT_PAUSE,
+) -> None:
+    """Return once ``database`` answers. While it does not, log one warning and try again for
+    up to ``wait`` seconds (a database started beside the server may take a few), then raise
+    DatabaseUnreachable with the last error: a server that cannot store anything must not
+    say it is serving."""
+    deadline = clock() + wait
+    warned = False
+    while True:
+        try:
+            remaining = deadline - clock()
+            async with asyncio.timeout(min(ATTEMPT_TIMEOUT, max(MIN_ATTEMPT_TIMEOUT, remaining))):
+                await database.ping()
+            return
+        # Whatever stops a connection: refused, unknown host, a password or database that is
+        # wrong, a timeout. Each is the operator's to fix, and each is named.
+        except Exception as exc:
+            reason = describe_failure(exc)
+            if clock() >= deadline:
+                raise DatabaseUnreachable(
+                    f"cannot reach the database at {database.display_url}: {reason}"
+                ) from None
+            if not warned:
+                log.warning(
+                    "the database at %s does not answer (%s); waiting up to %g s for it",
+                    database.display_url,
+                    reason,
+                    wait,
+                )
+                warned = True
+        await asyncio.sleep(max(0.0, min(pause, deadline - clock())))
+
+
+def describe_failure(exc: BaseException) -> str:
+    """The driver's own error in one line, without SQLAlchemy's wrapping and links."""
+    if isinstance(exc, sa_exc.DBAPIError) and exc.orig is not None:
+        # The driver's message names the problem ('database "x" does not exist'); the class
+        # is SQLAlchemy's adapter, which says nothing more.
+        return " ".join(str(exc.orig).split())
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _make_directory(path: Path) -> None:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DatabaseUnreachable(
+            f"cannot create {path} for the SQLite database: {exc.strerror}"
+        ) from None
 
 
 # PostgreSQL's SQLSTATE classes that say the database as a whole is failing: connection (08),

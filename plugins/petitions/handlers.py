@@ -264,12 +264,17 @@ async def sign(request: web.Request, identity: Identity) -> web.Response:
 )
 async def signers(request: web.Request, query: PageQuery) -> web.Response:
     petition_id = request.match_info["id"]
-    limit = page_size(query.limit, request.app[STATE].settings)
+    channel = request.app[STATE]
+    limit = page_size(query.limit, channel.settings)
+    cursors = channel.signer_cursors
+    after = cursors.open(petition_id, query.cursor) if query.cursor is not None else None
     async with request.app[keys.DATABASE].read() as conn:
         row = await fetch_petition(conn, petition_id)
         if row is None or Status(row.status) in PRIVATE:
             raise NotFound("no such petition")
-        items, next_cursor = await list_signers(conn, petition_id, limit=limit, cursor=query.cursor)
+        items, next_cursor = await list_signers(
+            conn, petition_id, limit=limit, after=after, cursors=cursors
+        )
     return json_response({"items": items, "next_cursor": next_cursor})
 
 

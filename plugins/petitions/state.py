@@ -10,6 +10,7 @@ from aiohttp import web
 from core import keys
 from core.settings import SettingsError
 from plugins.petitions.settings import answer_level
+from plugins.petitions.signer_cursors import SignerCursors
 from plugins.petitions.signing import SignOutcome, SignRequest, signing_kind
 
 if TYPE_CHECKING:
@@ -28,6 +29,7 @@ class PetitionState:
     # Each registered agency's threshold, computed once: the register changes only at a restart.
     thresholds: dict[str, int]
     signatures: Counter
+    signer_cursors: SignerCursors
 
     @classmethod
     def build(cls, settings: PetitionSettings, app: web.Application) -> PetitionState:
@@ -60,6 +62,7 @@ class PetitionState:
             signatures=app[keys.METRICS].add_counter(
                 "qatysu_petition_signatures_total", "Petition signatures committed."
             ),
+            signer_cursors=SignerCursors.for_server(app[keys.VERIFIER]),
         )
 
 

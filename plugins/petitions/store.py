@@ -9,16 +9,10 @@ import sqlalchemy as sa
 from pydantic import TypeAdapter
 
 from core.clock import as_utc, iso
-from core.paging import (
-    KEYSET_CURSOR,
-    OFFSET_CURSOR,
-    CursorCount,
-    CursorId,
-    decode_cursor,
-    encode_cursor,
-)
+from core.paging import KEYSET_CURSOR, CursorCount, CursorId, decode_cursor, encode_cursor
 from plugins.petitions.lifecycle import Status
 from plugins.petitions.reasons import labels
+from plugins.petitions.signer_cursors import Position, SignerCursors
 from plugins.petitions.tables import petitions, signatures
 
 if TYPE_CHECKING:
@@ -114,22 +108,32 @@ async def list_petitions(
 
 
 async def list_signers(
-    conn: AsyncConnection, petition_id: str, *, limit: int, cursor: str | None
+    conn: AsyncConnection,
+    petition_id: str,
+    *,
+    limit: int,
+    after: Position | None,
+    cursors: SignerCursors,
 ) -> tuple[list[dict[str, Any]], str | None]:
-    """Signers in signing order. The cursor is an offset: a keyset cursor would have to carry
-    the signer's hash, which would let anyone link one citizen's signatures across petitions."""
-    offset = 0
-    if cursor is not None:
-        (offset,) = decode_cursor(cursor, OFFSET_CURSOR)
-    query = (
-        sa.select(signatures.c.public_name, signatures.c.signed_at)
-        .where(signatures.c.petition_id == petition_id)
-        .order_by(signatures.c.signed_at, signatures.c.citizen_hash)
-        .offset(offset)
-        .limit(limit + 1)
-    )
+    """Signers in signing order, from just after ``after``: one index seek, however deep.
+
+    The next cursor is sealed (``plugins.petitions.signer_cursors`` says why)."""
+    query = sa.select(
+        signatures.c.public_name, signatures.c.signed_at, signatures.c.citizen_hash
+    ).where(signatures.c.petition_id == petition_id)
+    if after is not None:
+        signed_at, citizen_hash = after
+        # Written so that the (petition_id, signed_at) index bounds the scan on both databases.
+        query = query.where(
+            signatures.c.signed_at >= signed_at,
+            sa.or_(signatures.c.signed_at > signed_at, signatures.c.citizen_hash > citizen_hash),
+        )
+    query = query.order_by(signatures.c.signed_at, signatures.c.citizen_hash).limit(limit + 1)
     rows = list((await conn.execute(query)).all())
-    next_cursor = encode_cursor([offset + limit]) if len(rows) > limit else None
+    next_cursor = None
+    if len(rows) > limit:
+        last = rows[limit - 1]
+        next_cursor = cursors.seal(petition_id, last.signed_at, last.citizen_hash)
     return [
         {"name": r.public_name, "signed_at": iso(r.signed_at)} for r in rows[:limit]
     ], next_cursor

@@ -36,6 +36,7 @@ CORE_STATE = {
     keys.ROUTES,
     keys.OPENAPI_CACHE,
     keys.GUARD,
+    keys.DEPENDENCY_CHECKS,
 }
 
 

@@ -1,16 +1,19 @@
-"""The running server: handlers of departed clients are cancelled."""
+"""The running server: handlers of departed clients are cancelled; a busy port fails start-up."""
 
 from __future__ import annotations
 
 import asyncio
+import socket
 from typing import Any
 
+import pytest
 from aiohttp import web
 
 from core.admission.priority import Priority
 from core.hookspecs import hookimpl
 from core.routing import RoutePolicy
 from core.server import start_server
+from core.startup import StartupFailure
 
 
 class Waiting:
@@ -52,3 +55,21 @@ async def test_the_handler_of_a_client_that_hung_up_is_cancelled(make_settings) 
     writer.close()
     await asyncio.wait_for(plugin.cancelled.wait(), timeout=5)
     await server.drain()
+
+
+async def test_a_busy_port_is_a_start_up_failure_that_stops_what_had_started(
+    make_settings, caplog
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(StartupFailure) as refused:
+            await start_server(make_settings(server={"port": port}))
+    assert str(refused.value) == (
+        f"cannot listen on http://127.0.0.1:{port}: Address already in use "
+        "(another server on this port? choose one with --port)"
+    )
+    # The writer was closed in order, not cancelled with the event loop.
+    assert [t for t in asyncio.all_tasks() if t.get_name() == "qatysu-writer"] == []
+    assert "writer stopped unexpectedly" not in caplog.text

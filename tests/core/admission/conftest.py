@@ -1,9 +1,9 @@
-"""Fixtures for the admission tests: a fake clock, the shared Redis, and a private redis-server."""
+"""Fixtures for the admission tests: a fake clock and the shared Redis (the private
+redis-server to kill, ``redis_server``, is in tests/conftest.py)."""
 
 from __future__ import annotations
 
 import asyncio
-import shutil
 import uuid
 from collections.abc import AsyncIterator
 from urllib.parse import urlsplit
@@ -14,7 +14,7 @@ import redis.asyncio as redis
 
 from core.admission.gcra import LocalRateLimiter
 from core.admission.ratelimit_redis import RedisRateLimiter
-from tests.support.admission import Backend, FakeClock, RedisServerProcess
+from tests.support.admission import Backend, FakeClock
 from tests.support.services import REDIS_URL, service_unavailable
 
 
@@ -85,19 +85,3 @@ async def backend(request: pytest.FixtureRequest, clock: FakeClock) -> AsyncIter
     finally:
         await delete_prefixed(client, prefix)
         await client.aclose()
-
-
-# -- a private redis-server to kill ---------------------------------------------------------
-
-
-@pytest_asyncio.fixture
-async def redis_server() -> AsyncIterator[RedisServerProcess]:
-    executable = shutil.which("redis-server")
-    if executable is None:
-        service_unavailable("redis-server is not on PATH")
-    server = RedisServerProcess(executable)
-    try:
-        await server.start()
-        yield server
-    finally:
-        await server.kill()

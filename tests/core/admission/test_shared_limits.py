@@ -42,7 +42,8 @@ async def test_when_redis_dies_limits_fall_back_to_local_and_the_failure_is_coun
     await redis_server.kill()
     # Fail open by default: the local limiter answers with the same budget.
     assert await _limited(client) == [200, 200, 200, 429]
-    assert (await client.get("/readyz")).status == 503
+    # Degraded, not down: the instance still serves (tests/core/test_operations.py).
+    assert (await client.get("/readyz")).status == 200
     metrics = await (await client.get("/metrics")).text()
     errors = next(
         line

@@ -1,4 +1,5 @@
-"""The engine: URLs as users write them, and SQLite's durability settings."""
+"""The engine: URLs as users write them, SQLite's durability settings, and the wait for a
+database at start-up."""
 
 from __future__ import annotations
 
@@ -13,7 +14,13 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from core import keys
 from core.settings import SettingsError
-from core.storage.database import Database, async_url, storage_failure
+from core.storage.database import (
+    Database,
+    DatabaseUnreachable,
+    async_url,
+    storage_failure,
+    wait_until_reachable,
+)
 from tests.support.problems import problem
 
 
@@ -50,6 +57,55 @@ def test_async_url_refuses_what_is_not_a_url() -> None:
     with pytest.raises(SettingsError) as caught:
         async_url("just a path")
     assert str(caught.value) == "database.url 'just a path' is not a database URL"
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("postgresql://u@h:port/d", "database.url 'postgresql://u@h:port/d' is not a database URL"),
+        ("postgresql://u@h:0/d", "database.url: port 0 is not between 1 and 65535"),
+        ("postgresql://u@h:65536/d", "database.url: port 65536 is not between 1 and 65535"),
+    ],
+)
+def test_async_url_refuses_a_port_that_is_no_port(url: str, message: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        async_url(url)
+    assert str(caught.value) == message
+
+
+async def test_waiting_for_a_database_that_answers_returns_at_once(database_url: str) -> None:
+    database = Database(database_url)
+    try:
+        async with asyncio.timeout(10):
+            await wait_until_reachable(database, wait=0)
+    finally:
+        await database.dispose()
+
+
+async def test_waiting_for_a_database_that_never_answers_warns_once_then_names_the_error(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    database = Database("postgresql://u:hidden@127.0.0.1:1/d")
+    pings = 0
+    ping = database.ping
+
+    async def counted() -> None:
+        nonlocal pings
+        pings += 1
+        await ping()
+
+    database.ping = counted  # type: ignore[method-assign]
+    try:
+        with pytest.raises(DatabaseUnreachable) as caught:
+            await wait_until_reachable(database, wait=0.3, pause=0.05)
+    finally:
+        await database.dispose()
+    assert str(caught.value).startswith(
+        "cannot reach the database at postgresql://u:***@127.0.0.1:1/d: ConnectionRefusedError: "
+    )
+    assert pings >= 3
+    [warning] = [record.getMessage() for record in caplog.records]
+    assert warning.startswith("the database at postgresql://u:***@127.0.0.1:1/d does not answer")
 
 
 async def test_sqlite_runs_in_wal_mode_with_synchronous_full(tmp_path: Path) -> None:

@@ -1,14 +1,22 @@
-"""Versioned migrations: each applied once, in order, recorded; versions must rise."""
+"""Versioned migrations: each applied once, in order, recorded; versions must rise; runs that
+race (instances started together) wait for each other and find the work done."""
 
 from __future__ import annotations
 
+import asyncio
+import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from core.plugins import PluginHost
+from core.settings import build_settings
 from core.storage.database import Database
 from core.storage.migrations import (
     Migration,
@@ -18,7 +26,9 @@ from core.storage.migrations import (
     create_tables,
     migrate,
     migrations_table,
+    pending_migrations,
 )
+from tests.support.services import REPO_ROOT, PostgresServer
 
 metadata = sa.MetaData()
 notes = sa.Table(
@@ -166,3 +176,125 @@ async def test_a_failing_migration_is_not_recorded_and_stops_the_run(database: D
     async with database.read() as conn:
         tables: Any = await conn.run_sync(lambda sync: sa.inspect(sync).get_table_names())
     assert "half_done" not in tables
+
+
+# --- runs that race: instances started together ----------------------------------------------
+
+
+def slow_set(log: list[str]) -> MigrationSet:
+    """Versions that hold their transactions open a while, so that two runs surely overlap:
+    the second reads what is recorded while the first is still applying."""
+
+    def slowly(name: str, upgrade: Upgrade) -> Upgrade:
+        async def run(conn: AsyncConnection) -> None:
+            log.append(name)
+            await upgrade(conn)
+            await asyncio.sleep(0.3)
+
+        return run
+
+    return MigrationSet(
+        namespace="notes",
+        migrations=[
+            Migration(
+                version=1, description="notes table", upgrade=slowly("v1", create_tables(notes))
+            ),
+            Migration(
+                version=2,
+                description="a column",
+                upgrade=slowly(
+                    "v2", recording([], "v2", "ALTER TABLE test_notes ADD COLUMN tag TEXT")
+                ),
+            ),
+        ],
+    )
+
+
+async def test_two_runs_at_once_apply_each_migration_once_and_both_succeed(
+    database_url: str,
+) -> None:
+    log: list[str] = []
+    first, second = Database(database_url), Database(database_url)
+    try:
+        results = await asyncio.gather(
+            migrate(first, [slow_set(log)]), migrate(second, [slow_set(log)])
+        )
+    finally:
+        await first.dispose()
+        await second.dispose()
+    assert log == ["v1", "v2"]
+    assert sorted(line for lines in results for line in lines) == [
+        "notes 1: notes table",
+        "notes 2: a column",
+    ]
+
+
+async def test_pending_migrations_names_what_the_database_has_not_recorded(
+    database: Database,
+) -> None:
+    log: list[str] = []
+    assert await pending_migrations(database, [notes_set(log)]) == ["notes 1", "notes 2", "notes 5"]
+    async with database.read() as conn:
+        tables: Any = await conn.run_sync(lambda sync: sa.inspect(sync).get_table_names())
+    assert tables == []  # asking created nothing, not even the record table
+    await migrate(database, [notes_set(log)])
+    assert await pending_migrations(database, [notes_set(log)]) == []
+    later = notes_set(log, Migration(version=6, description="later", upgrade=recording(log, "v6")))
+    assert await pending_migrations(database, [later]) == ["notes 6"]
+
+
+def run_migrate(url: str, tmp_path: Path) -> subprocess.Popen[bytes]:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("QATYSU_")}
+    environment["QATYSU_SERVER__DATA_DIR"] = str(tmp_path)
+    return subprocess.Popen(
+        [sys.executable, "-m", "core.cli", "migrate", "--database-url", url],
+        cwd=REPO_ROOT,
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+
+
+def wait_all(processes: list[subprocess.Popen[bytes]]) -> list[tuple[int, str]]:
+    outcomes = []
+    try:
+        for process in processes:
+            output, _ = process.communicate(timeout=120)
+            outcomes.append((process.returncode, output.decode()))
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    return outcomes
+
+
+@pytest.mark.slow
+async def test_four_qatysu_migrate_at_once_on_one_fresh_postgresql_database_all_exit_0(
+    postgres_server: PostgresServer, tmp_path: Path
+) -> None:
+    url = await postgres_server.create_database()
+    try:
+        outcomes = wait_all([run_migrate(url, tmp_path) for _ in range(4)])
+        database = Database(url)
+        try:
+            assert (
+                await pending_migrations(database, PluginHost(build_settings({})).migrations())
+                == []
+            )
+        finally:
+            await database.dispose()
+    finally:
+        await postgres_server.drop_all()
+    assert [code for code, _ in outcomes] == [0, 0, 0, 0], outcomes
+    # One run did the work under the lock; the others waited for it and found it done.
+    last_lines = [output.splitlines()[-1] for _, output in outcomes]
+    assert last_lines.count("schema up to date") == 3
+    assert [line for line in last_lines if line.endswith(" migration(s) applied")] != []
+
+
+@pytest.mark.slow
+def test_two_qatysu_migrate_at_once_on_one_fresh_sqlite_file_both_exit_0(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'qatysu.db'}"
+    outcomes = wait_all([run_migrate(url, tmp_path) for _ in range(2)])
+    assert [code for code, _ in outcomes] == [0, 0], outcomes
