@@ -68,6 +68,8 @@ class ServerSettings(Section):
     header_timeout: float = Field(default=10.0, gt=0)
     keepalive_timeout: float = Field(default=15.0, gt=0)
     max_connections: int = Field(default=4096, ge=1)
+    # Connections the kernel may hold for accept(); what waits beyond the SLO is better dropped.
+    listen_backlog: int = Field(default=256, ge=1, le=65535)
     drain_grace: float = Field(default=0.0, ge=0)
     trusted_proxies: tuple[str, ...] = ()
     # The one forwarding header the trusted proxies set; the other is never believed.
@@ -161,6 +163,9 @@ class AdmissionSettings(Section):
     sojourn_target: float = Field(default=0.020, gt=0)
     fast_lane: bool = True
     brownout: float = Field(default=0.0, ge=0, le=0.98)
+    # A new connection's first request that waited longer in the kernel is refused at the edge.
+    kernel_age_target: float = Field(default=0.020, gt=0)
+    kernel_age_critical: float = Field(default=0.100, gt=0)
 
 
 class MetricsSettings(Section):

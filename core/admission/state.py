@@ -61,6 +61,8 @@ class Admission:
         self.limiter: RateLimiter = self.local_limiter
         self.policies = RoutePolicies(self.settings.rate_overrides)
         self.sojourn = SojournMeter()
+        # How long accepted connections had waited in the kernel (core.admission.kernel).
+        self.kernel_wait = SojournMeter()
         self.pie = PieController(target=self.settings.sojourn_target, update_interval=TICK)
         self.writer_pressure = 0.0
         self.edge: EdgeShedder | None = None
