@@ -410,7 +410,7 @@ def run_overload(args: argparse.Namespace, out: Out) -> dict[str, Any]:
         f"load: mix {args.mix}; Poisson arrivals; give-up {args.give_up:g} s; SLO 250 ms;"
         f" {args.clients} client addresses (127.x.y.z), each connection closed after"
         f" {args.requests_per_connection or 'unlimited'} requests; generator pool sized to"
-        f" never bind (rate x give-up x 1.5 + 256); {args.generator_processes} generator"
+        f" never bind (rate x give-up x 1.5 + 256 + clients); {args.generator_processes} generator"
         f" process(es) on core(s) {','.join(map(str, args.generator_cpus))}"
     )
     out(
