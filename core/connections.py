@@ -308,7 +308,7 @@ class GuardedConnection(asyncio.Protocol):
         edge = self._guard.edge
         if edge is None:
             return False
-        aged = edge.age_target is not None and age > edge.age_target
+        aged = edge.kernel_queue_standing and edge.age_target is not None and age > edge.age_target
         if not aged and edge.probability <= 0.0 and not edge.writes_saturated:
             return False
         if not data.startswith((b"GET ", b"HEAD ")):

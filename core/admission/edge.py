@@ -15,10 +15,13 @@ shedder to the guard (``ConnectionGuard.attach_edge``); the shedder counts its o
 
 Two more refusals come from the kernel's queue and from storage:
 
-* a new connection's first request that already waited longer than ``age_target`` in the
-  kernel (``core.admission.kernel``, read at accept) is refused whatever the probability: it
-  has spent its share of the SLO in a queue nobody else could see, and serving it late would
-  make the next one later still. Critical work is refused by age only past ``critical_age``;
+* while a wait stands in the kernel's queue (``kernel_queue_standing``, set by the observer
+  from ``core.admission.kernel.StandingWait``), a new connection's first request that already
+  waited longer than ``age_target`` there (read at accept) is refused whatever the
+  probability: it has spent its share of the SLO in a queue nobody else could see, and serving
+  it late would make the next one later still. A burst, or a moment the process was throttled,
+  raises some ages without a standing wait, and refuses nothing. Critical work is refused by
+  age only past ``critical_age``;
 * while the writer or the critical class is saturated (``writes_saturated``, set by the
   observer every tick) a critical write is refused here, at the cost of a read's refusal,
   instead of after aiohttp has parsed it and triage has looked at it.
@@ -62,6 +65,7 @@ class EdgeShedder:
     ) -> None:
         self.probability = 0.0
         self.writes_saturated = False
+        self.kernel_queue_standing = False
         self.age_target = age_target
         self.critical_age = critical_age
         self._on_aged = on_aged
@@ -122,7 +126,7 @@ class EdgeShedder:
         """The priority of a new connection's first request to refuse because it waited ``age``
         seconds in the kernel before the process took it, or None to let it through."""
         target = self.age_target
-        if target is None or age <= target:
+        if target is None or age <= target or not self.kernel_queue_standing:
             return None
         _, priority = self._classify_head(head)
         if priority is None:

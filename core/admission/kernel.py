@@ -157,3 +157,37 @@ class KernelQueueProbe:
                 length += queue.length
         accepted, self._accepted = self._accepted, 0
         return length, accepted
+
+
+class StandingWait:
+    """CoDel's test, on the kernel's queue: is there a standing wait, or only a burst?
+
+    A wait is standing when even the shortest kernel wait of the connections accepted over a
+    whole ``interval`` was above ``target``; a burst, or a moment the process was throttled,
+    leaves some connections young and is not refused for. A window in which nothing was
+    accepted while connections waited is standing too: the loop took none at all.
+    """
+
+    __slots__ = ("_shortest", "_started", "interval", "standing", "target")
+
+    def __init__(self, *, target: float, interval: float) -> None:
+        self.target = target
+        self.interval = interval
+        self.standing = False
+        self._shortest: float | None = None
+        self._started: float | None = None
+
+    def add(self, seconds: float) -> None:
+        if self._shortest is None or seconds < self._shortest:
+            self._shortest = seconds
+
+    def update(self, now: float, queue_length: int) -> bool:
+        """Close the window if ``interval`` has passed; return whether a wait stands."""
+        if self._started is None:
+            self._started = now
+        elif now - self._started >= self.interval:
+            shortest = self._shortest
+            self.standing = queue_length > 0 if shortest is None else shortest > self.target
+            self._shortest = None
+            self._started = now
+        return self.standing

@@ -65,14 +65,17 @@ class Observer:
         delay = max(
             admission.sojourn.take_mean(now), lateness, admission.kernel_wait.take_mean(now)
         )
+        standing = False
         if self._kernel is not None:
             length, accepted = self._kernel.read()
             self._accept_queue_peak = max(self._accept_queue_peak, length)
             delay = max(delay, accept_queue_delay(length, accepted, elapsed))
+            standing = admission.kernel_standing.update(now, length)
         probability = admission.pie.update(delay, elapsed=elapsed)
         admission.writer_pressure = self._writer.pressure
         if admission.edge is not None:
             admission.edge.probability = max(probability, admission.settings.brownout)
+            admission.edge.kernel_queue_standing = standing
             admission.edge.writes_saturated = writes_saturated(
                 admission.writer_pressure, controller
             )

@@ -22,16 +22,19 @@ from core.admission.ratelimit_redis import FallbackRateLimiter, RedisRateLimiter
 from core.background import stop
 
 if TYPE_CHECKING:
-    from core.admission.sojourn import SojournMeter
+    from core.admission.state import Admission
     from core.metrics import Metrics
 
 
-def kernel_wait_recorder(meter: SojournMeter, metrics: Metrics) -> Callable[[float], None]:
-    """What to do with each accepted connection's kernel wait: feed PIE's meter, and count it."""
+def kernel_wait_recorder(admission: Admission, metrics: Metrics) -> Callable[[float], None]:
+    """What to do with each accepted connection's kernel wait: feed PIE's meter and the
+    standing-wait test, and count it."""
+    mean, standing = admission.kernel_wait, admission.kernel_standing
     observe = metrics.admission_kernel_age.observe
 
     def record(seconds: float) -> None:
-        meter.add(seconds)
+        mean.add(seconds)
+        standing.add(seconds)
         observe(seconds)
 
     return record
@@ -66,7 +69,7 @@ async def admission_ctx(app: web.Application) -> AsyncIterator[None]:
         )
         app[keys.GUARD].attach_edge(admission.edge)
     kernel = app[keys.GUARD].kernel
-    kernel.on_wait = kernel_wait_recorder(admission.kernel_wait, metrics)
+    kernel.on_wait = kernel_wait_recorder(admission, metrics)
     probe = app[keys.LOOP_LAG]
     observer = Observer(
         admission, writer=app[keys.WRITER], metrics=metrics, tick=probe.tick, kernel=kernel

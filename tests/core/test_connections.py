@@ -10,7 +10,7 @@ import pytest
 
 from core import connections, keys
 from core.admission.edge import EdgeShedder
-from core.admission.kernel import KernelQueueProbe
+from core.admission.kernel import KernelQueueProbe, StandingWait
 from core.connections import HEAD_TIMEOUT, TOO_MANY_CONNECTIONS, ConnectionGuard, shed_at_edge
 from core.i18n import translate
 from core.server import RunningServer, start_server
@@ -174,9 +174,13 @@ def _sample(server: RunningServer, reason: str, priority: str) -> float | None:
     )
 
 
-def _accept_with_age(monkeypatch: pytest.MonkeyPatch, age: float | None) -> None:
-    """Every connection accepted from now on reports that its request waited ``age`` s."""
+def _accept_with_age(
+    monkeypatch: pytest.MonkeyPatch, age: float | None, *, standing: bool = True
+) -> None:
+    """Every connection accepted from now on reports that its request waited ``age`` s, and
+    the observer finds a standing wait in the kernel's queue, or none."""
     monkeypatch.setattr(KernelQueueProbe, "on_accept", lambda probe, transport: age)
+    monkeypatch.setattr(StandingWait, "update", lambda wait, now, length: standing)
 
 
 async def test_a_first_request_too_old_in_the_kernel_gets_a_kept_alive_503(
@@ -184,6 +188,7 @@ async def test_a_first_request_too_old_in_the_kernel_gets_a_kept_alive_503(
 ) -> None:
     server = await serve()
     _accept_with_age(monkeypatch, 0.5)
+    await _observed_standing(server)
     reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
     writer.write(b"GET /api/v1/petitions/nope HTTP/1.1\r\nHost: t\r\n\r\n")
     refused = await _answer(reader)
@@ -195,6 +200,27 @@ async def test_a_first_request_too_old_in_the_kernel_gets_a_kept_alive_503(
     assert (await _answer(reader)).startswith(b"HTTP/1.1 404")
     writer.close()
     assert _sample(server, "kernel_age", "normal") == 1.0
+
+
+async def _observed_standing(server: RunningServer) -> None:
+    """Wait for the observer to tell the edge that a wait stands in the kernel's queue."""
+    edge = server.app[keys.GUARD].edge
+    assert edge is not None
+    for _ in range(100):
+        if edge.kernel_queue_standing:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the observer never found a standing wait")
+
+
+async def test_an_old_first_request_is_served_while_no_wait_stands_in_the_kernel(
+    serve, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = await serve()
+    _accept_with_age(monkeypatch, 0.5, standing=False)
+    await asyncio.sleep(0.05)  # observer ticks: each finds no standing wait
+    assert (await _get(server.port, "/api/v1/petitions/nope")).startswith(b"HTTP/1.1 404")
+    assert not _sample(server, "kernel_age", "normal")
 
 
 async def test_a_first_request_young_enough_in_the_kernel_is_served(

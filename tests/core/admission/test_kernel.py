@@ -12,6 +12,7 @@ import pytest
 from core.admission.kernel import (
     AcceptQueue,
     KernelQueueProbe,
+    StandingWait,
     accept_queue,
     accept_queue_delay,
     kernel_wait,
@@ -162,3 +163,23 @@ def test_the_probe_sums_its_listeners_queues(
     finally:
         probe.remove_listeners()
     assert probe.read() == (0, 0)
+
+
+def test_a_wait_stands_only_when_every_connection_of_a_whole_interval_waited_too_long() -> None:
+    wait = StandingWait(target=0.050, interval=0.1)
+    assert not wait.update(0.0, queue_length=0)  # the first window opens
+    for seconds in (0.3, 0.2, 0.08):
+        wait.add(seconds)
+    assert not wait.update(0.05, queue_length=9)  # the window is not over yet
+    assert wait.update(0.1, queue_length=9)
+    # One young connection in the next window: a burst, not a standing queue.
+    for seconds in (0.3, 0.01, 0.2):
+        wait.add(seconds)
+    assert not wait.update(0.2, queue_length=9)
+
+
+def test_a_window_without_accepts_stands_only_if_connections_were_waiting() -> None:
+    wait = StandingWait(target=0.050, interval=0.1)
+    wait.update(0.0, queue_length=0)
+    assert not wait.update(0.1, queue_length=0)  # idle
+    assert wait.update(0.25, queue_length=4)  # waiting, and none taken: the loop stalled

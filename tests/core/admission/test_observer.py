@@ -154,3 +154,18 @@ def test_writes_count_as_saturated_when_storage_is_or_critical_work_stands_in_li
 ) -> None:
     controller = _Controller(standing=standing, critical_waiting=critical_waiting)
     assert writes_saturated(pressure, controller) is saturated  # type: ignore[arg-type]
+
+
+async def test_the_edge_learns_of_a_standing_kernel_wait_once_an_interval_has_passed(
+    make_client: Any,
+) -> None:
+    client = await make_client(admission=ADMISSION)
+    admission = client.app[keys.ADMISSION]
+    observer = _observer(client, _Kernel(length=50, accepted=5))
+    start = time.monotonic()
+    interval = admission.settings.codel_interval
+    for now in (start, start + interval / 2, start + 2 * interval):
+        admission.kernel_standing.add(0.4)
+        observer.tick(now, 0.0)
+    assert admission.edge is not None
+    assert admission.edge.kernel_queue_standing
