@@ -14,8 +14,10 @@ through ``TCP_INFO``:
   a request had arrived at all (a browser's preconnected socket may stay silent for seconds,
   and that wait is the client's, not the server's).
 
-Each read is one ``getsockopt`` (measured here at about 0.55 µs on a listener and 0.9 µs on a
-connection, about 5 µs through a uvloop transport's socket). Elsewhere than on Linux, or on a
+Each read is one ``getsockopt``: about 1 µs on a plain socket, but 5 to 7 µs through uvloop's
+stand-in for one, so the probe reads the listener through its own duplicate of the descriptor
+(4 µs a tick, Python included), and a new connection costs about 5 µs here plus 2 µs for its
+histogram (timeit on a busy 2-core machine; BENCHMARKS.md). Elsewhere than on Linux, or on a
 socket that is not TCP, the readers return None and admission runs on its other signals.
 """
 
