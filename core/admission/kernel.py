@@ -152,13 +152,13 @@ class KernelQueueProbe:
     def read(self) -> tuple[int, int]:
         """The summed accept-queue length of the listeners, and the connections accepted since
         the last read (which starts the count over)."""
-        length = 0
-        for listener in self._listeners:
-            queue = accept_queue(listener)
-            if queue is not None:
-                length += queue.length
+        length = sum(queue.length for queue in self.queues())
         accepted, self._accepted = self._accepted, 0
         return length, accepted
+
+    def queues(self) -> list[AcceptQueue]:
+        """The accept queue of each listener the kernel reports one for."""
+        return [queue for queue in map(accept_queue, self._listeners) if queue is not None]
 
 
 class StandingWait:

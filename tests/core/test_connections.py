@@ -10,7 +10,7 @@ import pytest
 
 from core import connections, keys
 from core.admission.edge import EdgeShedder
-from core.admission.kernel import KernelQueueProbe, StandingWait
+from core.admission.kernel import AcceptQueue, KernelQueueProbe, StandingWait
 from core.connections import HEAD_TIMEOUT, TOO_MANY_CONNECTIONS, ConnectionGuard, shed_at_edge
 from core.i18n import translate
 from core.server import RunningServer, start_server
@@ -296,3 +296,14 @@ async def test_a_critical_write_reaches_the_application_while_writes_are_not_sat
     assert not answer.startswith(b"HTTP/1.1 503")
     writer.close()
     assert not _sample(server, "edge", "critical")
+
+
+async def test_each_accepted_connections_kernel_wait_is_counted_and_the_listener_is_probed(
+    serve,
+) -> None:
+    server = await serve(listen_backlog=100)
+    assert (await _get(server.port, "/healthz")).startswith(b"HTTP/1.1 200")
+    registry = server.app[keys.METRICS].registry
+    assert registry.get_sample_value("qatysu_admission_kernel_age_seconds_count") == 1.0
+    # The probe reads the real listener, whose backlog is the setting's.
+    assert server.app[keys.GUARD].kernel.queues() == [AcceptQueue(length=0, backlog=100)]
