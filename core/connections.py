@@ -18,7 +18,9 @@ connections without bound, and parses every request before anything can refuse i
   (now minus arrival) and run deadlines from arrival;
 * hot public reads are answered by the fast lane (``core.fastlane``) from pre-rendered bytes;
 * while the process is overloaded, the edge (``core.admission.edge``) refuses a share of
-  non-critical requests with canned bytes.
+  non-critical requests with canned bytes; it also refuses a new connection's first request
+  that already waited too long in the kernel (``core.admission.kernel``), and critical writes
+  while storage is saturated.
 
 A single sweeper checks deadlines a few times per timeout, so no timer is armed per request.
 """
@@ -44,6 +46,7 @@ from core.admission.clients import (
     peer_address,
 )
 from core.admission.inflight import CappedCounts
+from core.admission.kernel import KernelQueueProbe
 from core.background import stop
 from core.errors import ServiceUnavailable, TooManyRequests
 from core.i18n import DEFAULT_LANGUAGE, LANGUAGES, negotiate, render, translate
@@ -114,17 +117,20 @@ TOO_MANY_FROM_ADDRESS = canned_problem(
 )
 # The same words as admission's own 503 for overload, so every shed answer reads alike.
 EDGE_DETAIL = "the server is overloaded ({reason}); try again shortly"
-SHED_AT_EDGE = {
-    language: canned_problem(
-        503,
-        "overloaded",
-        render(EDGE_DETAIL, {"reason": "edge"}, language),
-        1,
-        language=language,
-        keep_alive=True,
-    )
-    for language in LANGUAGES
-}
+SHED_AT_EDGE, SHED_AT_EDGE_CLOSING = (
+    {
+        language: canned_problem(
+            503,
+            "overloaded",
+            render(EDGE_DETAIL, {"reason": "edge"}, language),
+            1,
+            language=language,
+            keep_alive=keep_alive,
+        )
+        for language in LANGUAGES
+    }
+    for keep_alive in (True, False)
+)
 _ACCEPT_LANGUAGE = b"\naccept-language:"
 # Clients send few distinct Accept-Language values, and negotiating one costs far more than
 # finding it: the answers are remembered, up to a bound a flood of made-up values cannot pass.
@@ -132,16 +138,18 @@ _NEGOTIATED: dict[bytes, str] = {}
 _NEGOTIATED_MAX = 256
 
 
-def shed_at_edge(head: bytes) -> bytes:
-    """The edge's 503 for ``head``, in the language its Accept-Language prefers.
+def shed_at_edge(head: bytes, *, closing: bool = False) -> bytes:
+    """The edge's 503 for ``head``, in the language its Accept-Language prefers; ``closing``
+    announces that the connection closes after it.
 
     The edge holds exactly one whole request head here, so choosing the language costs one
     search of it (lower-cased, as header names are case-insensitive) and, when the header is
     there, negotiating its value.
     """
+    answers = SHED_AT_EDGE_CLOSING if closing else SHED_AT_EDGE
     start = head.lower().find(_ACCEPT_LANGUAGE)
     if start < 0:
-        return SHED_AT_EDGE[DEFAULT_LANGUAGE]
+        return answers[DEFAULT_LANGUAGE]
     start += len(_ACCEPT_LANGUAGE)
     end = head.find(b"\r\n", start)
     value = head[start : end if end >= 0 else len(head)]
@@ -150,7 +158,7 @@ def shed_at_edge(head: bytes) -> bytes:
         language = negotiate(value.decode("latin-1"))
         if len(_NEGOTIATED) < _NEGOTIATED_MAX:
             _NEGOTIATED[value] = language
-    return SHED_AT_EDGE[language]
+    return answers[language]
 
 
 class _MessageScanner:
@@ -252,6 +260,7 @@ class GuardedConnection(asyncio.Protocol):
         "address",
         "arrivals",
         "head_deadline",
+        "kernel_arrival",
         "peer",
         "transport",
     )
@@ -267,12 +276,17 @@ class GuardedConnection(asyncio.Protocol):
         # The address this connection counts against, when its address is capped.
         self.address: str | None = None
         self.head_deadline: float | None = None
+        # When the first request reached the kernel, if it had when the process accepted it.
+        self.kernel_arrival: float | None = None
         self.peer: IPAddress | None = None
         self.transport: asyncio.Transport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports do not subclass asyncio.Transport, but honour its interface.
         self.transport = cast("asyncio.Transport", transport)
+        age = self._guard.kernel.on_accept(transport)
+        if age is not None:
+            self.kernel_arrival = time.monotonic() - age
         refusal = self._guard.refusal(self)
         if refusal is not None:
             self._refused = True
@@ -287,10 +301,14 @@ class GuardedConnection(asyncio.Protocol):
         if self._refused:
             return
         now = time.monotonic()
+        age = 0.0
+        if self.kernel_arrival is not None:
+            # The first request: it arrived when the kernel got it, not when Python read it.
+            now, age, self.kernel_arrival = self.kernel_arrival, now - self.kernel_arrival, None
         if self._between_messages():
             # Under measured overload a refusal is cheaper than even the lane's answer, and
             # what it saves keeps critical work on time: the edge decides first.
-            if self._shed_at_edge(data):
+            if self._shed_at_edge(data, age):
                 return
             lane = self._guard.lane
             if lane is not None:
@@ -330,23 +348,49 @@ class GuardedConnection(asyncio.Protocol):
             self.await_next_head()
         return data
 
-    def _shed_at_edge(self, data: bytes) -> bool:
+    def _shed_at_edge(self, data: bytes, age: float) -> bool:
         edge = self._guard.edge
-        if (
-            edge is None
-            or edge.probability <= 0.0
-            or not data.startswith((b"GET ", b"HEAD "))
-            or not data.endswith(b"\r\n\r\n")
-            or data.count(b"\r\n\r\n") != 1
-        ):
+        if edge is None:
+            return False
+        aged = edge.kernel_queue_standing and edge.age_target is not None and age > edge.age_target
+        if not aged and edge.probability <= 0.0 and not edge.writes_saturated:
+            return False
+        if not data.startswith((b"GET ", b"HEAD ")):
+            return self._refuse_write_at_edge(edge, data, age)
+        if not data.endswith(b"\r\n\r\n") or data.count(b"\r\n\r\n") != 1:
             return False
         # A whole bodiless request head and nothing else: it can be refused without
         # desynchronising the connection, which then stays open for the next request.
-        if edge.refuse(data) is None:
+        if (edge.refuse_aged(data, age) if aged else None) is None and edge.refuse(data) is None:
             return False
         assert self.transport is not None
         self.transport.write(shed_at_edge(data))
         self.await_next_head()
+        return True
+
+    def _refuse_write_at_edge(self, edge: EdgeShedder, data: bytes, age: float) -> bool:
+        """Refuse a request with a body before aiohttp parses it, if the edge says so.
+
+        When the whole body came with the head the connection stays open for the next request;
+        otherwise the body is never read, and the answer closes the connection.
+        """
+        end = data.find(b"\r\n\r\n")
+        if end < 0:
+            return False
+        head = data[: end + 4]
+        length = _body_length(head[:end])
+        if length < 0:
+            return False  # chunked or an upgrade: only aiohttp can follow it
+        if edge.refuse_aged(head, age) is None and edge.refuse(head) is None:
+            return False
+        transport = self.transport
+        assert transport is not None
+        if len(data) == end + 4 + length:
+            transport.write(shed_at_edge(head))
+            self.await_next_head()
+        else:
+            transport.write(shed_at_edge(head, closing=True))
+            transport.close()
         return True
 
     def _hand_to_handler(self, data: bytes, now: float) -> None:
@@ -472,6 +516,8 @@ class ConnectionGuard:
         self._open: dict[asyncio.BaseTransport, GuardedConnection] = {}
         self._edge: EdgeShedder | None = None
         self._lane = lane
+        # The listeners' accept queue and each connection's wait in the kernel.
+        self.kernel = KernelQueueProbe()
 
     @property
     def lane(self) -> FastLane | None:
@@ -605,17 +651,20 @@ class GuardedTCPSite(web.TCPSite):
             self._server = await loop.create_server(
                 self._guard.wrap(server), sock=self._sock, backlog=self._backlog
             )
-            return
-        self._server = await loop.create_server(
-            self._guard.wrap(server),
-            self._host,
-            self._port,
-            backlog=self._backlog,
-            reuse_address=self._reuse_address,
-            reuse_port=self._reuse_port,
-        )
+        else:
+            self._server = await loop.create_server(
+                self._guard.wrap(server),
+                self._host,
+                self._port,
+                backlog=self._backlog,
+                reuse_address=self._reuse_address,
+                reuse_port=self._reuse_port,
+            )
+        for listener in self._server.sockets:
+            self._guard.kernel.add_listener(listener)
 
     async def stop(self) -> None:
+        self._guard.kernel.remove_listeners()
         await super().stop()
         self._guard.close_lane_connections()
 

@@ -87,6 +87,18 @@ class Metrics:
             registry=r,
             multiprocess_mode="max",
         )
+        self.admission_accept_queue_length = Gauge(
+            "qatysu_admission_accept_queue_length",
+            "Connections waiting in the listener's accept queue (the longest seen lately).",
+            registry=r,
+            multiprocess_mode="max",
+        )
+        self.admission_kernel_age = Histogram(
+            "qatysu_admission_kernel_age_seconds",
+            "How long a new connection had waited in the kernel when it was accepted.",
+            buckets=WAIT_BUCKETS,
+            registry=r,
+        )
         self.admission_queue_wait = Histogram(
             "qatysu_admission_queue_wait_seconds",
             "Time a request waited for a slot.",

@@ -26,8 +26,6 @@ from core.demo import print_demo
 from core.settings import Settings
 from core.startup import StartupFailure
 
-LISTEN_BACKLOG = 1024
-
 # Young objects per collection. Python's default (700) runs a collection every few requests;
 # nearly everything a request allocates is freed by reference counting anyway, and profiles of
 # a signing flood showed the collector at about a tenth of the process's time.
@@ -108,7 +106,7 @@ def make_site(
         host=host,
         port=port,
         sock=sock,
-        backlog=LISTEN_BACKLOG,
+        backlog=runner.app[keys.SETTINGS].server.listen_backlog,
         reuse_port=reuse_port or None,
     )
 

@@ -85,6 +85,8 @@ class ServerSettings(Section):
     max_connections_per_address: int = Field(default=256, ge=0)
     keepalive_timeout: float = Field(default=15.0, gt=0)
     max_connections: int = Field(default=4096, ge=1)
+    # Connections the kernel may hold for accept(); what waits beyond the SLO is better dropped.
+    listen_backlog: int = Field(default=256, ge=1, le=65535)
     drain_grace: float = Field(default=0.0, ge=0)
     # /readyz asks the database and Redis at most once per this many seconds, however many ask.
     readiness_cache_seconds: float = Field(default=1.0, ge=0)
@@ -206,6 +208,11 @@ class AdmissionSettings(Section):
     # trusted proxies, the forwarded one), and per verified token.
     max_inflight_per_address: int = Field(default=256, ge=0)
     max_inflight_per_citizen: int = Field(default=16, ge=0)
+    # A new connection's first request that waited longer in the kernel is refused at the edge.
+    # Not tighter: a CPU-capped process is throttled for most of each CFS period, the kernel
+    # counts in jiffies (4 ms), and at 20 ms such waits alone refused requests at 1x load.
+    kernel_age_target: float = Field(default=0.050, gt=0)
+    kernel_age_critical: float = Field(default=0.100, gt=0)
 
 
 class MetricsSettings(Section):

@@ -43,7 +43,7 @@ class QatysuGunicorn(BaseApplication):  # type: ignore[misc]
             # The whole drain, the writer's flush included, before the master kills a worker.
             "graceful_timeout": math.ceil(shutdown_budget(self._settings)) + 1,
             "keepalive": math.ceil(server.keepalive_timeout),
-            "backlog": 1024,
+            "backlog": server.listen_backlog,
             "child_exit": _child_exit,
             "accesslog": None,
             "logger_class": "core.workers.GunicornLogger",

@@ -14,8 +14,12 @@ generator models that stream:
   with its own keep-alive connections, a new one opened when none is idle, like a browser; with
   ``requests_per_connection`` a connection closes after that many requests, so a flash crowd is
   many distinct citizens, each on their own connection for a few requests;
-- the generator's own pool of open connections is capped (by default at rate x give-up, which
-  never binds); a request that finds it full is counted as ``not_sent``, never as sent.
+- the generator's own pool of open connections is capped (by default at one idle connection
+  per client plus rate x give-up, which never binds, so no client's kept-alive connection is
+  evicted to make room); a request that finds it full is counted as ``not_sent``, never as
+  sent;
+- a request never answered is one that timed out, was reset, or whose connection could not be
+  made: to the citizen each is the same failure.
 
 The HTTP/1.1 client is a bare ``asyncio.Protocol`` writing pre-built request bytes: aiohttp's
 client costs several times more CPU per request and would make the generator the bottleneck.
@@ -237,17 +241,19 @@ class FloodConfig:
         """The generator's cap on open connections."""
         if self.max_connections is not None:
             return self.max_connections
-        return pool_that_never_binds(self.rate, self.give_up)
+        return pool_that_never_binds(self.rate, self.give_up, self.clients)
 
 
-def pool_that_never_binds(rate: float, give_up: float) -> int:
-    """Open connections enough for every request of ``give_up`` seconds to be in flight at once.
+def pool_that_never_binds(rate: float, give_up: float, clients: int = 0) -> int:
+    """Open connections enough for every request of ``give_up`` seconds to be in flight at once,
+    beside one idle kept-alive connection per client.
 
     A request holds a connection for at most ``give_up`` seconds, so at ``rate`` no more than
-    about ``rate x give_up`` are ever open; a margin covers Poisson bursts and connections whose
-    close the loop has not seen yet.
+    about ``rate x give_up`` are ever busy; a margin covers Poisson bursts and connections whose
+    close the loop has not seen yet. Without room for each client's idle connection, a pool
+    smaller than the clients evicts them all at low rates, and every request opens a new one.
     """
-    return math.ceil(rate * give_up * 1.5) + 256
+    return math.ceil(rate * give_up * 1.5) + 256 + clients
 
 
 def arrival_offsets(
@@ -387,8 +393,18 @@ class FloodResult:
 
     @property
     def unanswered(self) -> int:
-        """Requests sent but never answered within the give-up: worse than a 503."""
-        return self.outcome_count("timeout")
+        """Requests sent but never answered within the give-up, reset, or whose connection
+        failed: to the citizen all are worse than a 503."""
+        return (
+            self.outcome_count("timeout")
+            + self.outcome_count("reset")
+            + self.outcome_count("connect_error")
+        )
+
+    @property
+    def new_connection_share(self) -> float:
+        """The share of the requests sent that opened a connection of their own."""
+        return self.on_new_connection / self.sent if self.sent else 0.0
 
     @property
     def rejections(self) -> int:
@@ -1014,6 +1030,7 @@ def format_flood_report(result: FloodResult) -> str:
         + ("" if result.kept_schedule else "  ** GENERATOR FELL BEHIND SCHEDULE **"),
         f"connections         {result.connections_opened} opened;"
         f" {result.on_new_connection} requests rode on a new connection"
+        f" ({100 * result.new_connection_share:.0f}% of those sent)"
         f" (at most {per_connection} requests per connection)",
         f"goodput             {result.goodput:.0f}/s (2xx within the SLO of the intended time;"
         f" {100 * result.good_share():.1f}% of the requests due)",
@@ -1029,7 +1046,8 @@ def format_flood_report(result: FloodResult) -> str:
         )
     lines.append(f"without Retry-After {result.missing_retry_after} of the 429/503")
     lines.append(
-        f"never answered      {result.unanswered} (within the {result.give_up:g} s give-up)"
+        f"never answered      {result.unanswered} (timed out at the {result.give_up:g} s"
+        " give-up, reset, or not connected)"
     )
     lines.append(f"other 5xx           {totals['other_5xx']}")
     lines.append("all outcomes        " + ", ".join(f"{k}={v}" for k, v in totals.items() if v))

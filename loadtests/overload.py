@@ -18,14 +18,15 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from loadtests.capacity import CAPACITY_GOOD_SHARE, CapacitySearch, find_capacity, spread
 from loadtests.flood import LAG_P99_BUDGET, FloodConfig, parse_mix
-from loadtests.limits import limit_lines
+from loadtests.limits import limit_lines, physical_limit
 from loadtests.report import markdown_table
-from loadtests.servers import ProxySettings, bench_workdir, haproxy_available
+from loadtests.servers import ProxySettings, bench_workdir, haproxy_available, server_code
 from loadtests.stacks import (
     INTERLEAVED,
     MODES,
@@ -75,7 +76,7 @@ ROW_HEADERS = [
     "intended/s",
     "offered/s",
     "not sent",
-    "on new conn",
+    "on new conn (%)",
     "gen lag p99 ms",
     "goodput/s",
     "% of cap",
@@ -91,12 +92,42 @@ ROW_HEADERS = [
     "conn err/reset",
     "CPU ms/req",
     "RSS MiB before/peak/after",
+    "accept queue peak/mean",
+    "ListenOverflows",
+    "bound/s",
+    "min unanswered %",
     "flags",
 ]
 
 
-def row(record: StepRecord, capacity: float) -> list[object]:
+@dataclass(frozen=True, kw_only=True)
+class Costs:
+    """The run's measured costs: budget B (CPU-s/s), serving s and refusing r (CPU-s each)."""
+
+    budget: float
+    serve: float
+    refuse: float
+
+    def bound(self, offered: float) -> float:
+        """(B - λr)/(s - r): the most goodput these costs allow at ``offered``/s."""
+        return physical_limit(
+            budget=self.budget, offered=offered, serve=self.serve, refuse=self.refuse
+        )
+
+    def minimum_unanswered(self, offered: float) -> float:
+        """max(0, 1 - B/(λr)): the share that even refusing everything leaves unanswered."""
+        demand = offered * self.refuse
+        return max(0.0, 1.0 - self.budget / demand) if demand > 0 else 0.0
+
+
+def row(record: StepRecord, capacity: float, costs: Costs | None = None) -> list[object]:
     r = record.result
+    offered = r.really_offered_rate
+    queue = (
+        "-"
+        if record.accept_queue_peak is None or record.accept_queue_mean is None
+        else f"{record.accept_queue_peak}/{record.accept_queue_mean:.1f}"
+    )
     return [
         MODES[record.mode].number,
         record.repetition,
@@ -104,7 +135,7 @@ def row(record: StepRecord, capacity: float) -> list[object]:
         round(r.offered_rate),
         round(r.really_offered_rate),
         r.not_sent,
-        r.on_new_connection,
+        f"{r.on_new_connection} ({100 * r.new_connection_share:.0f}%)",
         ms(r.lag_percentile(99)),
         round(r.goodput),
         round(100 * r.goodput / capacity, 1) if capacity else None,
@@ -120,6 +151,10 @@ def row(record: StepRecord, capacity: float) -> list[object]:
         f"{r.outcome_count('connect_error')}/{r.outcome_count('reset')}",
         "-" if record.cpu_per_request is None else f"{record.cpu_per_request * 1000:.3f}",
         f"{mib(record.rss_before)}/{mib(record.rss_peak)}/{mib(record.rss_after)}",
+        queue,
+        "-" if record.listen_overflows is None else record.listen_overflows,
+        "-" if costs is None else round(costs.bound(offered)),
+        "-" if costs is None else round(100 * costs.minimum_unanswered(offered), 1),
         flags(record),
     ]
 
@@ -355,6 +390,15 @@ def flood_mode(
     return records
 
 
+def progress(done: int, total: int, elapsed: float) -> str:
+    """``step n of m``, with the time left at the pace of the steps done so far."""
+    line = f"step {done + 1} of {total}"
+    if done:
+        left = elapsed / done * (total - done)
+        line += f", about {left / 60:.1f} min left"
+    return line
+
+
 def run_overload(args: argparse.Namespace, out: Out) -> dict[str, Any]:
     modes = [key for key in INTERLEAVED if key in args.modes]
     if any(MODES[key].proxy for key in modes) and not haproxy_available():
@@ -366,7 +410,7 @@ def run_overload(args: argparse.Namespace, out: Out) -> dict[str, Any]:
         f"load: mix {args.mix}; Poisson arrivals; give-up {args.give_up:g} s; SLO 250 ms;"
         f" {args.clients} client addresses (127.x.y.z), each connection closed after"
         f" {args.requests_per_connection or 'unlimited'} requests; generator pool sized to"
-        f" never bind (rate x give-up x 1.5 + 256); {args.generator_processes} generator"
+        f" never bind (rate x give-up x 1.5 + 256 + clients); {args.generator_processes} generator"
         f" process(es) on core(s) {','.join(map(str, args.generator_cpus))}"
     )
     out(
@@ -375,6 +419,7 @@ def run_overload(args: argparse.Namespace, out: Out) -> dict[str, Any]:
         " http-reuse always, one thread, in the server's cgroup; Qatysu trusts its"
         " X-Forwarded-For (QATYSU_SERVER__TRUSTED_PROXIES)"
     )
+    out(f"server code: {server_code()}")
     costs: dict[str, Any] | None = None
     if args.costs:
         from loadtests.costs import measure_costs
@@ -388,14 +433,28 @@ def run_overload(args: argparse.Namespace, out: Out) -> dict[str, Any]:
     if capacity <= 0:
         out("no step passed: no capacity to multiply, floods skipped")
     else:
-        for repetition in range(1, args.repetitions + 1):
-            for key in modes:
-                records.extend(flood_mode(key, repetition, capacity, args, workdir, citizens, out))
+        plan = [(r, key) for r in range(1, args.repetitions + 1) for key in modes]
+        floods_started = time.monotonic()
+        for done, (repetition, key) in enumerate(plan):
+            out(progress(done, len(plan), time.monotonic() - floods_started))
+            records.extend(flood_mode(key, repetition, capacity, args, workdir, citizens, out))
     elapsed = time.monotonic() - started
     labels = list(dict.fromkeys(record.label for record in records))
     out("")
+    run_costs = (
+        Costs(budget=args.cpu_cap, serve=costs["serve_direct"], refuse=costs["refuse_direct"])
+        if costs is not None and "serve_direct" in costs
+        else None
+    )
     out(f"## Every row (capacity {capacity:,.1f}/s; CPU cap {args.cpu_cap:g} of a core)")
-    out(markdown_table(ROW_HEADERS, [row(record, capacity) for record in records]))
+    if run_costs is not None:
+        out(
+            f"bound/s = (B - λr)/(s - r) and min unanswered = max(0, 1 - B/(λr)) with λ the"
+            f" row's offered rate, B = {run_costs.budget:g} CPU-s/s,"
+            f" s = {run_costs.serve * 1e3:.3f} ms and r = {run_costs.refuse * 1e3:.3f} ms"
+            " measured in this run (costs above)"
+        )
+    out(markdown_table(ROW_HEADERS, [row(record, capacity, run_costs) for record in records]))
     out("")
     out(f"## Median (min-max) over {args.repetitions} interleaved repetitions")
     out(markdown_table(SUMMARY_HEADERS, summary_rows(records, capacity)))

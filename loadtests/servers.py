@@ -19,6 +19,9 @@ from loadtests.seeding import wait_until_ready
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
+# Qatysu runs from the tree whose virtualenv runs the benchmark: the same tree, or (run with
+# another worktree's .venv/bin/python) that tree's code under this benchmark, side by side.
+SERVER_ROOT = VENV_BIN.parent.parent if (VENV_BIN.parent.parent / "core").is_dir() else REPO_ROOT
 
 
 def free_port() -> int:
@@ -55,6 +58,7 @@ class ManagedServer:
     port: int
     log_path: Path
     process: subprocess.Popen[bytes] | None = None
+    cwd: Path = REPO_ROOT
     printable: str = field(default="", init=False)
 
     @property
@@ -72,7 +76,7 @@ class ManagedServer:
             self.process = subprocess.Popen(
                 self.command,
                 env=self.env,
-                cwd=REPO_ROOT,
+                cwd=self.cwd,
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
@@ -186,7 +190,28 @@ def qatysu_server(
         ready_path="/readyz",
         port=port,
         log_path=workdir / f"{name}.log",
+        cwd=SERVER_ROOT,
     )
+
+
+def server_code() -> str:
+    """Which tree and commit the Qatysu servers run, for the report."""
+    try:
+        commit = subprocess.run(
+            ["git", "-C", str(SERVER_ROOT), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(SERVER_ROOT), "status", "--porcelain", "--", "core", "plugins"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return str(SERVER_ROOT)
+    return f"{SERVER_ROOT} at {commit}{' (with uncommitted changes)' if dirty else ''}"
 
 
 def bench_workdir() -> Path:

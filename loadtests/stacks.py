@@ -17,8 +17,10 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from loadtests.flood import FloodConfig, FloodResult, RequestKind, run_flood_processes
+from loadtests.kernelq import AcceptQueueWatch, listen_overflows
 from loadtests.scrape import (
     Counters,
     delta,
@@ -198,6 +200,10 @@ class StepRecord:
     rss_after: int | None
     qatysu: Counters
     haproxy: Counters
+    # The kernel's side of the step at the listener the flood aims at (loadtests.kernelq).
+    accept_queue_peak: int | None = None
+    accept_queue_mean: float | None = None
+    listen_overflows: int | None = None
 
     @property
     def cpu_per_request(self) -> float | None:
@@ -222,6 +228,9 @@ class StepRecord:
             "rss_peak": self.rss_peak,
             "rss_after": self.rss_after,
             "refusals_by_layer": self.refusals,
+            "accept_queue_peak": self.accept_queue_peak,
+            "accept_queue_mean": self.accept_queue_mean,
+            "listen_overflows": self.listen_overflows,
             "qatysu_counters": self.qatysu,
             "haproxy_counters": self.haproxy,
             **self.result.summary(),
@@ -274,10 +283,15 @@ def measure_step(
     )
     qatysu_before, haproxy_before = stack.counters() if scrape else ({}, {})
     rss_before = rss_bytes(stack.server.pid)
+    overflows_before = listen_overflows()
     cpu_before = cpu_seconds(stack.pids)
-    with RssWatch(pid=stack.server.pid) as watch:
+    with (
+        RssWatch(pid=stack.server.pid) as watch,
+        AcceptQueueWatch(port=urlsplit(stack.url).port or 80) as queue,
+    ):
         result = run_flood_processes(config, processes, cpus)
     cpu_after = cpu_seconds(stack.pids)
+    overflows_after = listen_overflows()
     rss_after = rss_bytes(stack.server.pid)
     citizens.take(result)
     qatysu_after, haproxy_after = stack.counters() if scrape else ({}, {})
@@ -294,4 +308,9 @@ def measure_step(
         rss_after=rss_after,
         qatysu=delta(qatysu_before, qatysu_after),
         haproxy=delta(haproxy_before, haproxy_after),
+        accept_queue_peak=queue.peak,
+        accept_queue_mean=queue.mean,
+        listen_overflows=None
+        if overflows_before is None or overflows_after is None
+        else overflows_after - overflows_before,
     )

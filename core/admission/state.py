@@ -14,6 +14,7 @@ from core.admission.concurrency import FixedLimit, Gradient2Limit, LimitAlgorith
 from core.admission.controller import AdmissionController
 from core.admission.gcra import LocalRateLimiter, RateLimiter
 from core.admission.inflight import InFlight
+from core.admission.kernel import StandingWait
 from core.admission.pie import PieController
 from core.admission.policies import RoutePolicies
 from core.admission.sojourn import SojournMeter
@@ -62,6 +63,12 @@ class Admission:
         self.limiter: RateLimiter = self.local_limiter
         self.policies = RoutePolicies(self.settings.rate_overrides)
         self.sojourn = SojournMeter()
+        # How long accepted connections had waited in the kernel (core.admission.kernel), and
+        # whether that wait stands (only then does the edge refuse by it).
+        self.kernel_wait = SojournMeter()
+        self.kernel_standing = StandingWait(
+            target=self.settings.kernel_age_target, interval=self.settings.codel_interval
+        )
         self.pie = PieController(target=self.settings.sojourn_target, update_interval=TICK)
         self.writer_pressure = 0.0
         self.inflight = InFlight(

@@ -9,7 +9,8 @@ Runs after ``redis_ctx`` (it needs ``app[keys.REDIS]``) and ``event_loop_lag_ctx
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
@@ -20,6 +21,24 @@ from core.admission.observer import Observer
 from core.admission.priority import Priority
 from core.admission.ratelimit_redis import FallbackRateLimiter, RedisRateLimiter
 from core.background import stop
+
+if TYPE_CHECKING:
+    from core.admission.state import Admission
+    from core.metrics import Metrics
+
+
+def kernel_wait_recorder(admission: Admission, metrics: Metrics) -> Callable[[float], None]:
+    """What to do with each accepted connection's kernel wait: feed PIE's meter and the
+    standing-wait test, and count it."""
+    mean, standing = admission.kernel_wait, admission.kernel_standing
+    observe = metrics.admission_kernel_age.observe
+
+    def record(seconds: float) -> None:
+        mean.add(seconds)
+        standing.add(seconds)
+        observe(seconds)
+
+    return record
 
 
 async def admission_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -44,17 +63,29 @@ async def admission_ctx(app: web.Application) -> AsyncIterator[None]:
         edge_rejected = {
             p: metrics.admission_rejected.labels("edge", p.name.lower()) for p in Priority
         }
+        aged_rejected = {
+            p: metrics.admission_rejected.labels("kernel_age", p.name.lower()) for p in Priority
+        }
         routes = app[keys.ROUTES]
         admission.edge = EdgeShedder(
-            routes, on_refused=lambda priority: edge_rejected[priority].inc()
+            routes,
+            on_refused=lambda priority: edge_rejected[priority].inc(),
+            age_target=settings.kernel_age_target,
+            critical_age=settings.kernel_age_critical,
+            on_aged=lambda priority: aged_rejected[priority].inc(),
         )
         app[keys.GUARD].attach_edge(admission.edge)
+    kernel = app[keys.GUARD].kernel
+    kernel.on_wait = kernel_wait_recorder(admission, metrics)
     probe = app[keys.LOOP_LAG]
-    observer = Observer(admission, writer=app[keys.WRITER], metrics=metrics, tick=probe.tick)
+    observer = Observer(
+        admission, writer=app[keys.WRITER], metrics=metrics, tick=probe.tick, kernel=kernel
+    )
     probe.subscribe(observer.tick)
     tasks.append(
         asyncio.create_task(admission.controller.run_sweeper(), name="qatysu-admission-sweeper")
     )
     yield
+    kernel.on_wait = None
     probe.unsubscribe(observer.tick)
     await stop(*tasks)

@@ -11,6 +11,7 @@ import pytest
 
 from core import connections, keys
 from core.admission.edge import EdgeShedder
+from core.admission.kernel import AcceptQueue, KernelQueueProbe, StandingWait
 from core.connections import (
     HEAD_TIMEOUT,
     TOO_MANY_CONNECTIONS,
@@ -21,6 +22,7 @@ from core.connections import (
 from core.i18n import translate
 from core.server import RunningServer, start_server
 from core.settings import Settings
+from core.storage.writer import Writer
 from tests.support.identities import citizen, moderator
 from tests.support.petitions import BASE, PETITION
 from tests.support.slowbodies import status_of
@@ -314,3 +316,150 @@ def test_a_cut_connection_still_open_at_the_next_cut_is_aborted() -> None:
     assert (transport.closing, transport.aborted) == (True, False)
     assert connection.cut() is False
     assert transport.aborted
+
+
+async def _answer(reader: asyncio.StreamReader) -> bytes:
+    head = await reader.readuntil(b"\r\n\r\n")
+    length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+    return head + await reader.readexactly(length)
+
+
+def _sample(server: RunningServer, reason: str, priority: str) -> float | None:
+    return server.app[keys.METRICS].registry.get_sample_value(
+        "qatysu_admission_rejected_total", {"reason": reason, "priority": priority}
+    )
+
+
+def _accept_with_age(
+    monkeypatch: pytest.MonkeyPatch, age: float | None, *, standing: bool = True
+) -> None:
+    """Every connection accepted from now on reports that its request waited ``age`` s, and
+    the observer finds a standing wait in the kernel's queue, or none."""
+    monkeypatch.setattr(KernelQueueProbe, "on_accept", lambda probe, transport: age)
+    monkeypatch.setattr(StandingWait, "update", lambda wait, now, length: standing)
+
+
+async def test_a_first_request_too_old_in_the_kernel_gets_a_kept_alive_503(
+    serve, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = await serve()
+    _accept_with_age(monkeypatch, 0.5)
+    await _observed_standing(server)
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    writer.write(b"GET /api/v1/petitions/nope HTTP/1.1\r\nHost: t\r\n\r\n")
+    refused = await _answer(reader)
+    assert refused.startswith(b"HTTP/1.1 503 Service Unavailable")
+    assert b"Retry-After: 1" in refused
+    assert b"Connection: close" not in refused
+    # Only the request that waited in the kernel was old; the next one on the connection is not.
+    writer.write(b"GET /api/v1/petitions/nope HTTP/1.1\r\nHost: t\r\n\r\n")
+    assert (await _answer(reader)).startswith(b"HTTP/1.1 404")
+    writer.close()
+    assert _sample(server, "kernel_age", "normal") == 1.0
+
+
+async def _observed_standing(server: RunningServer) -> None:
+    """Wait for the observer to tell the edge that a wait stands in the kernel's queue."""
+    edge = server.app[keys.GUARD].edge
+    assert edge is not None
+    for _ in range(100):
+        if edge.kernel_queue_standing:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the observer never found a standing wait")
+
+
+async def test_an_old_first_request_is_served_while_no_wait_stands_in_the_kernel(
+    serve, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = await serve()
+    _accept_with_age(monkeypatch, 0.5, standing=False)
+    await asyncio.sleep(0.05)  # observer ticks: each finds no standing wait
+    assert (await _get(server.port, "/api/v1/petitions/nope")).startswith(b"HTTP/1.1 404")
+    assert not _sample(server, "kernel_age", "normal")
+
+
+async def test_a_first_request_young_enough_in_the_kernel_is_served(
+    serve, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = await serve()
+    _accept_with_age(monkeypatch, 0.004)
+    assert (await _get(server.port, "/api/v1/petitions/nope")).startswith(b"HTTP/1.1 404")
+    assert not _sample(server, "kernel_age", "normal")
+
+
+async def test_operations_routes_are_never_refused_by_kernel_age(
+    serve, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = await serve()
+    _accept_with_age(monkeypatch, 5.0)
+    assert (await _get(server.port, "/healthz")).startswith(b"HTTP/1.1 200")
+
+
+async def _saturated_writes(server: RunningServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Storage reports saturation; wait for the observer to tell the edge."""
+    monkeypatch.setattr(Writer, "pressure", property(lambda writer: 1.0))
+    edge = server.app[keys.GUARD].edge
+    assert edge is not None
+    for _ in range(100):
+        if edge.writes_saturated:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the observer never marked writes saturated")
+
+
+SIGN = "POST /api/v1/petitions/nope/signatures HTTP/1.1\r\nHost: t\r\nContent-Length: {n}\r\n\r\n"
+
+
+async def test_a_critical_write_with_its_whole_body_is_refused_at_the_edge_and_kept_alive(
+    serve, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = await serve()
+    await _saturated_writes(server, monkeypatch)
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    writer.write(SIGN.format(n=2).encode() + b"{}")
+    refused = await _answer(reader)
+    assert refused.startswith(b"HTTP/1.1 503 Service Unavailable")
+    assert b"Retry-After: 1" in refused
+    assert b"Connection: close" not in refused
+    writer.write(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+    assert (await _answer(reader)).startswith(b"HTTP/1.1 200")
+    writer.close()
+    assert _sample(server, "edge", "critical") == 1.0
+
+
+async def test_a_critical_write_whose_body_has_not_arrived_is_refused_and_closed(
+    serve, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = await serve()
+    await _saturated_writes(server, monkeypatch)
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    writer.write(SIGN.format(n=100).encode() + b'{"a"')
+    answer = await asyncio.wait_for(reader.read(), timeout=2)
+    assert answer.startswith(b"HTTP/1.1 503 Service Unavailable")
+    assert b"Connection: close" in answer
+    assert b"Retry-After: 1" in answer
+    writer.close()
+
+
+async def test_a_critical_write_reaches_the_application_while_writes_are_not_saturated(
+    serve,
+) -> None:
+    server = await serve()
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    writer.write(SIGN.format(n=2).encode() + b"{}")
+    answer = await _answer(reader)
+    assert not answer.startswith(b"HTTP/1.1 503")
+    writer.close()
+    assert not _sample(server, "edge", "critical")
+
+
+async def test_each_accepted_connections_kernel_wait_is_counted_and_the_listener_is_probed(
+    serve,
+) -> None:
+    server = await serve(listen_backlog=100)
+    assert (await _get(server.port, "/healthz")).startswith(b"HTTP/1.1 200")
+    registry = server.app[keys.METRICS].registry
+    assert registry.get_sample_value("qatysu_admission_kernel_age_seconds_count") == 1.0
+    # The probe reads the real listener, whose backlog is the setting's.
+    assert server.app[keys.GUARD].kernel.queues() == [AcceptQueue(length=0, backlog=100)]

@@ -194,9 +194,25 @@ def test_summary_reports_milliseconds_and_outcomes() -> None:
 def test_the_default_pool_never_binds() -> None:
     # A request holds a connection for at most the give-up: rate x give-up, plus a margin.
     assert pool_that_never_binds(1000, 2.0) == 3256
+    # ... beside one idle kept-alive connection per client, which is never evicted for room.
+    assert pool_that_never_binds(1000, 2.0, clients=2048) == 3256 + 2048
     config = FloodConfig(url="http://x", rate=1000, duration=1, mix=parse_mix("hello=1"))
-    assert config.connection_pool == 3256
+    assert config.connection_pool == 3256 + 2048
     assert replace(config, max_connections=10).connection_pool == 10
+
+
+def test_resets_and_failed_connections_count_as_unanswered() -> None:
+    flood = FloodResult(
+        offered_rate=10.0,
+        duration=1.0,
+        give_up=2.0,
+        scheduled=10,
+        sent=10,
+        on_new_connection=4,
+        counts={"read": {"2xx": 4, "timeout": 1, "reset": 2, "connect_error": 3}},
+    )
+    assert flood.unanswered == 6
+    assert flood.new_connection_share == 0.4
 
 
 def test_merged_results_add_connections_and_missing_retry_after() -> None:

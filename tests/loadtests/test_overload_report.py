@@ -4,9 +4,20 @@ from __future__ import annotations
 
 from array import array
 
+import pytest
+
 from loadtests.costs import cost_per_target
 from loadtests.flood import FloodResult
-from loadtests.overload import comparisons, flags, refusal_rows, row, step_passes, summary_rows
+from loadtests.overload import (
+    Costs,
+    comparisons,
+    flags,
+    progress,
+    refusal_rows,
+    row,
+    step_passes,
+    summary_rows,
+)
 from loadtests.stacks import StepRecord
 
 
@@ -59,7 +70,7 @@ def test_a_row_takes_every_figure_from_the_record() -> None:
         200,
         175,
         50,
-        100,
+        "100 (29%)",
         1.0,
         100,
         100.0,
@@ -75,8 +86,33 @@ def test_a_row_takes_every_figure_from_the_record() -> None:
         "0/0",
         "1.429",
         "100.0/110.0/105.0",
+        "-",
+        "-",
+        "-",
+        "-",
         "POOL BOUND",
     ]
+
+
+def test_a_row_gives_the_kernels_queue_and_the_bound_from_the_runs_costs() -> None:
+    step = record("direct-on", "3x", 1, result(200, rejected=100, unanswered=50, not_sent=50))
+    step.accept_queue_peak, step.accept_queue_mean, step.listen_overflows = 41, 3.25, 1200
+    costs = Costs(budget=0.2, serve=0.002, refuse=0.0005)
+    # 175/s offered: (0.2 - 175 x 0.0005) / (0.002 - 0.0005) = 75/s, and refusing all fits B.
+    assert row(step, capacity=100.0, costs=costs)[-5:] == ["41/3.2", 1200, 75, 0.0, "POOL BOUND"]
+
+
+def test_the_minimum_unanswered_share_is_what_refusing_everything_cannot_afford() -> None:
+    costs = Costs(budget=0.2, serve=0.002, refuse=0.0005)
+    assert costs.minimum_unanswered(400.0) == 0.0  # λr = B exactly: all can be refused
+    assert costs.minimum_unanswered(1000.0) == pytest.approx(0.6)  # λr = 0.5 = 2.5 B
+    assert costs.bound(1000.0) == 0.0
+    assert costs.minimum_unanswered(0.0) == 0.0
+
+
+def test_progress_says_which_step_and_the_time_left_at_the_pace_so_far() -> None:
+    assert progress(0, 12, 0.0) == "step 1 of 12"
+    assert progress(3, 12, 180.0) == "step 4 of 12, about 9.0 min left"
 
 
 def test_capacity_needs_99_percent_good() -> None:

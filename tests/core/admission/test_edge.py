@@ -67,6 +67,53 @@ def test_critical_and_operations_requests_are_never_refused_at_the_edge() -> Non
     assert edge.refuse(head("GET", "/healthz")) is None
 
 
+def test_a_request_older_than_the_age_target_is_refused_whatever_the_probability() -> None:
+    refused: list[Priority] = []
+    edge = EdgeShedder(ROUTES, random_draw=lambda: 1.0, age_target=0.020, on_aged=refused.append)
+    edge.kernel_queue_standing = True
+    assert edge.refuse_aged(head("GET", "/api/v1/petitions/abc"), 0.020) is None
+    assert edge.refuse_aged(head("GET", "/api/v1/petitions/abc"), 0.021) is Priority.NORMAL
+    assert edge.refuse_aged(head("HEAD", "/api/v1/petitions"), 0.5) is Priority.SHEDDABLE
+    assert edge.refuse_aged(head("GET", "/healthz"), 5.0) is None
+    assert refused == [Priority.NORMAL, Priority.SHEDDABLE]
+
+
+def test_critical_work_is_refused_by_age_only_past_its_own_bound() -> None:
+    signature = head("POST", "/api/v1/petitions/abc/signatures")
+    edge = EdgeShedder(ROUTES, age_target=0.020, critical_age=0.100)
+    edge.kernel_queue_standing = True
+    assert edge.refuse_aged(signature, 0.050) is None
+    assert edge.refuse_aged(signature, 0.101) is Priority.CRITICAL
+    without_bound = EdgeShedder(ROUTES, age_target=0.020)
+    without_bound.kernel_queue_standing = True
+    assert without_bound.refuse_aged(signature, 10.0) is None
+
+
+def test_an_old_request_is_not_refused_while_no_wait_stands_in_the_kernel() -> None:
+    edge = EdgeShedder(ROUTES, age_target=0.020)
+    assert edge.refuse_aged(head("GET", "/api/v1/petitions"), 10.0) is None
+    edge.kernel_queue_standing = True
+    assert edge.refuse_aged(head("GET", "/api/v1/petitions"), 10.0) is Priority.SHEDDABLE
+
+
+def test_without_an_age_target_nothing_is_refused_by_age() -> None:
+    edge = EdgeShedder(ROUTES)
+    edge.kernel_queue_standing = True
+    assert edge.refuse_aged(head("GET", "/api/v1/petitions"), 10.0) is None
+
+
+def test_critical_writes_are_refused_at_the_edge_only_while_writes_are_saturated() -> None:
+    refused: list[Priority] = []
+    edge = EdgeShedder(ROUTES, random_draw=lambda: 1.0, on_refused=refused.append)
+    signature = head("POST", "/api/v1/petitions/abc/signatures")
+    assert edge.refuse(signature) is None
+    edge.writes_saturated = True
+    assert edge.refuse(signature) is Priority.CRITICAL
+    # Saturated storage says nothing about reads, which the probability alone decides.
+    assert edge.refuse(head("GET", "/api/v1/petitions/abc")) is None
+    assert refused == [Priority.CRITICAL]
+
+
 @pytest.fixture
 async def server(make_settings) -> AsyncIterator[RunningServer]:
     settings = make_settings(server={"port": 0}, admission={"enabled": True})
