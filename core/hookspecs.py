@@ -52,7 +52,9 @@ def qatysu_cleanup_ctx(app: web.Application) -> Sequence[CleanupContext] | None:
     """Return aiohttp cleanup contexts: startup before ``yield``, cleanup after."""
 
 
-@hookspec(firstresult=True)
+# Not firstresult: pluggy would stop at an async provider's coroutine, which is not None even
+# when it resolves to None, and no later provider would be asked.
+@hookspec
 def qatysu_identify(
     request: web.Request, token: str
 ) -> Identity | Awaitable[Identity | None] | None:

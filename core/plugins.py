@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
 import pluggy
+from pluggy import HookCaller, HookImpl
 
 from core import hookspecs, keys
 from core.moderation import ModerationResult, Verdict
@@ -96,6 +97,8 @@ class PluginHost:
             self.pm.register(plugin)
         self.pm.check_pending()
         self._sections = self._collect_sections()
+        self._identify_impls: tuple[HookImpl, ...] = ()
+        self._identify_callers: list[HookCaller] = []
 
     def _collect_sections(self) -> dict[str, BaseModel]:
         sections: dict[str, type[BaseModel]] = {}
@@ -154,10 +157,30 @@ class PluginHost:
         return contexts
 
     async def identify(self, request: web.Request, token: str) -> Identity | None:
-        result: Identity | None = await resolve(
-            self.pm.hook.qatysu_identify(request=request, token=token)
-        )
-        return result
+        """The first provider's answer that is not None, asking one provider at a time in
+        pluggy's calling order: a later provider (the bearer JWT's, which refuses a token it
+        cannot verify) is not asked once an earlier one, sync or async, has answered."""
+        for ask in self._identity_providers():
+            for answer in ask(request=request, token=token):
+                identity: Identity | None = await resolve(answer)
+                if identity is not None:
+                    return identity
+        return None
+
+    def _identity_providers(self) -> list[HookCaller]:
+        impls = tuple(self.pm.hook.qatysu_identify.get_hookimpls())
+        if impls != self._identify_impls:
+            # Built once per set of providers, not per request; through pluggy, so that hook
+            # monitoring sees each call. Reversed: the order pluggy itself calls them in.
+            self._identify_impls = impls
+            self._identify_callers = [
+                self.pm.subset_hook_caller(
+                    "qatysu_identify",
+                    remove_plugins=[other.plugin for other in impls if other is not impl],
+                )
+                for impl in reversed(impls)
+            ]
+        return self._identify_callers
 
     async def moderate(self, submission: TextSubmission, app: web.Application) -> ModerationResult:
         """The strictest verdict of all moderation plugins: reject beats flag beats allow."""

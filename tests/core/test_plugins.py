@@ -16,10 +16,13 @@ from core.bodies import json_response
 from core.cli import main
 from core.events import Event
 from core.hookspecs import hookimpl
+from core.identity import Identity, Role
 from core.moderation import ModerationResult, TextSubmission, Verdict
 from core.plugins import DEFAULT_PLUGINS, EventBus, PluginHost, resolve, resolve_all
 from core.routing import RoutePolicy, RouteRegistry
 from core.settings import SettingsError, build_settings
+from tests.support import identities
+from tests.support import petitions as petition_data
 
 FIXTURE_DISTRIBUTION = Path(__file__).resolve().parent.parent / "fixtures" / "thirdparty_plugin"
 THIRD_PARTY_MODULE = "qatysu_thirdparty_fixture"
@@ -341,3 +344,55 @@ async def test_the_event_bus_delivers_off_the_request_path_and_drains(make_clien
     assert bus.emitted == {"petition.threshold_reached": 2}
     await bus.drain()
     assert listener.events == ["petition.threshold_reached"] * 2
+
+
+# --- identity providers --------------------------------------------------------------------
+
+
+class AbstainingProvider:
+    """An identity provider that knows no token, and says so synchronously or asynchronously."""
+
+    def __init__(self, *, awaitable: bool) -> None:
+        self.awaitable = awaitable
+        self.asked = 0
+
+    @hookimpl
+    def qatysu_identify(self, request: web.Request, token: str) -> Any:
+        self.asked += 1
+        if not self.awaitable:
+            return None
+
+        async def later() -> None:
+            return None
+
+        return later()
+
+
+@pytest.mark.parametrize("awaitable", [False, True], ids=["sync", "async"])
+async def test_a_provider_that_abstains_leaves_the_token_to_the_next_provider(
+    make_client: Any, awaitable: bool
+) -> None:
+    provider = AbstainingProvider(awaitable=awaitable)
+    client = await make_client(extra_plugins=(provider,))
+    filed = await client.post(
+        "/api/v1/petitions",
+        json=petition_data.PETITION,
+        headers=identities.citizen(1),
+    )
+    assert filed.status == 201, await filed.text()
+    assert provider.asked == 1
+
+
+async def test_the_first_provider_that_answers_wins_and_its_coroutine_is_the_only_one_awaited(
+    make_client: Any,
+) -> None:
+    class Answering:
+        @hookimpl
+        async def qatysu_identify(self, request: web.Request, token: str) -> Identity:
+            return Identity(subject="official-9", role=Role.MODERATOR)
+
+    client = await make_client(extra_plugins=(AbstainingProvider(awaitable=True), Answering()))
+    listed = await client.get(
+        "/api/v1/petitions?status=moderation", headers={"Authorization": "Bearer anything"}
+    )
+    assert listed.status == 200, await listed.text()
