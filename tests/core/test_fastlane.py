@@ -9,52 +9,13 @@ import aiohttp
 import pytest
 
 from core import keys
-from core.server import RunningServer, start_server
+from core.server import start_server
 from tests.support.identities import citizen
 from tests.support.petitions import petition_url
+from tests.support.raw_http import connect, lane_served, parse, read_response, request
 
 # Headers whose values differ between any two answers, lane or not.
 PER_ANSWER = {"Date", "X-Request-Id", "RateLimit"}
-
-
-def request(method: str, target: str, *extra: str) -> bytes:
-    lines = [f"{method} {target} HTTP/1.1", "Host: test", *extra]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode()
-
-
-async def read_response(reader: asyncio.StreamReader, *, head_only: bool = False) -> bytes:
-    head = await reader.readuntil(b"\r\n\r\n")
-    if head_only or b" 304 " in head.split(b"\r\n", 1)[0]:
-        return head
-    length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
-    return head + await reader.readexactly(length)
-
-
-def parse(response: bytes) -> tuple[int, dict[str, str], bytes]:
-    head, _, body = response.partition(b"\r\n\r\n")
-    status_line, *lines = head.decode().split("\r\n")
-    headers = dict(line.split(": ", 1) for line in lines)
-    return int(status_line.split()[1]), headers, body
-
-
-class Connection:
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader, self.writer = reader, writer
-
-    async def exchange(self, data: bytes, *, count: int = 1, head_only: bool = False) -> list[Any]:
-        self.writer.write(data)
-        return [parse(await read_response(self.reader, head_only=head_only)) for _ in range(count)]
-
-    def close(self) -> None:
-        self.writer.close()
-
-
-async def connect(server: RunningServer) -> Connection:
-    return Connection(*await asyncio.open_connection("127.0.0.1", server.port))
-
-
-def lane_served(server: RunningServer) -> int:
-    return server.app[keys.FAST_LANE].served
 
 
 async def test_a_repeated_anonymous_read_is_answered_by_the_lane_as_the_ordinary_path_would(

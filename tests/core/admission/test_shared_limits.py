@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from core.server import RunningServer
-from tests.core.test_fastlane import connect, lane_served, request
 from tests.support.admission import SlowRoutes
 from tests.support.identities import citizen
 from tests.support.petitions import petition_url
+from tests.support.raw_http import connect, lane_served, request
 from tests.support.services import REDIS_URL
 
 
