@@ -13,7 +13,9 @@ from core import keys
 from core.agencies import AgencyRegister
 from core.agencies import routes as agency_routes
 from core.cache import MicroCache
+from core.compression import compression_middleware
 from core.connections import ConnectionGuard, guard_sweeper_ctx, on_response_prepare
+from core.cors import cors_middleware
 from core.fastlane import FastLane
 from core.idempotency import idempotency_ctx
 from core.identity import TokenVerifier, token_keys
@@ -24,6 +26,7 @@ from core.middlewares import envelope_middleware, identity_middleware
 from core.operations import operations_routes
 from core.plugins import EventBus, PluginHost
 from core.routing import RouteRegistry, endpoint
+from core.server_name import name_the_server
 from core.settings import Settings
 from core.storage.database import Database
 from core.storage.migrations import migrate
@@ -54,6 +57,11 @@ def create_app(settings: Settings, *, extra_plugins: Sequence[object] = ()) -> w
             admission_middleware,
         ]
 
+    # CORS and compression wrap the envelope, so that error answers carry their headers too.
+    if settings.server.compression:
+        middlewares.insert(0, compression_middleware)
+    if settings.server.cors_origins:
+        middlewares.insert(0, cors_middleware)
     app = web.Application(middlewares=middlewares, client_max_size=settings.server.max_body_bytes)
     app[keys.SETTINGS] = settings
     app[keys.PLUGINS] = host
@@ -88,6 +96,7 @@ def create_app(settings: Settings, *, extra_plugins: Sequence[object] = ()) -> w
         lane=lane,
     )
     app.on_response_prepare.append(on_response_prepare)
+    app.on_response_prepare.append(name_the_server)
 
     host.startup(app)
     routes = RouteRegistry()

@@ -30,12 +30,11 @@ from dataclasses import dataclass
 from email.utils import formatdate
 from typing import TYPE_CHECKING
 
-from aiohttp.http import SERVER_SOFTWARE
-
 from core.admission.clients import ClientAddressing, IPAddress, address_behind_proxies
 from core.admission.gcra import ceil_seconds, ratelimit_headers
 from core.cache import etag_matches
 from core.requestids import request_id_for
+from core.server_name import SERVER_NAME
 
 if TYPE_CHECKING:
     from core.admission.gcra import LocalRateLimiter, RateDecision
@@ -44,9 +43,12 @@ if TYPE_CHECKING:
     from core.metrics import Metrics
 
 # Headers whose presence means the ordinary path must decide: credentials, a body, a protocol
-# switch, or an expectation the lane does not implement.
-_ORDINARY_PATH_HEADERS = frozenset({b"authorization", b"transfer-encoding", b"upgrade", b"expect"})
-_SERVER_LINE = f"Server: {SERVER_SOFTWARE}\r\n".encode()
+# switch, an expectation the lane does not implement, or a cross-origin request (whose CORS
+# headers ``core.cors`` adds; browsers send no Origin on a same-origin GET).
+_ORDINARY_PATH_HEADERS = frozenset(
+    {b"authorization", b"transfer-encoding", b"upgrade", b"expect", b"origin"}
+)
+_SERVER_LINE = f"Server: {SERVER_NAME}\r\n".encode()
 _MAX_ENTRIES = 4096
 _MAX_CLIENTS = 65536
 

@@ -319,3 +319,33 @@ async def test_while_the_edge_refuses_a_hot_read_is_refused_before_the_lane(
     assert (refused, headers["Retry-After"], served) == (503, "1", 200)
     assert lane_served(server) == 1
     connection.close()
+
+
+async def test_the_lane_and_the_ordinary_path_name_the_server_without_versions(
+    serve, petition_on
+) -> None:
+    server = await serve()
+    petition_id = await petition_on(server)
+    connection = await connect(server)
+    target = petition_url(petition_id)
+    [ordinary] = await connection.exchange(request("GET", target))
+    [laned] = await connection.exchange(request("GET", target))
+    assert lane_served(server) == 1
+    assert ordinary[1]["Server"] == laned[1]["Server"] == "Qatysu"
+    connection.close()
+
+
+async def test_a_cross_origin_read_takes_the_ordinary_path_which_adds_cors_headers(
+    serve, petition_on
+) -> None:
+    server = await serve(server={"cors_origins": ["https://portal.example.kz"]})
+    petition_id = await petition_on(server)
+    connection = await connect(server)
+    target = petition_url(petition_id)
+    await connection.exchange(request("GET", target))
+    [answer] = await connection.exchange(
+        request("GET", target, "Origin: https://portal.example.kz")
+    )
+    assert lane_served(server) == 0
+    assert answer[1]["Access-Control-Allow-Origin"] == "https://portal.example.kz"
+    connection.close()
