@@ -17,6 +17,7 @@ from core.events import emit_event
 from core.idempotency import already_stored, resource_id
 from core.identity import Identity, Role
 from core.moderation import Verdict, moderate_texts
+from core.pagelinks import page_response
 from core.paging import page_size
 from core.routing import QueryRoles, Routes, critical, normal, sheddable
 from core.transitions import transition
@@ -208,9 +209,7 @@ async def list_all(request: web.Request, query: PetitionListQuery) -> web.Respon
             cursor=query.cursor,
         )
     now = utcnow()
-    return json_response(
-        {"items": [petition_document(row, now) for row in rows], "next_cursor": next_cursor}
-    )
+    return page_response(request, [petition_document(row, now) for row in rows], next_cursor)
 
 
 @routes.post(
@@ -270,7 +269,7 @@ async def signers(request: web.Request, query: PageQuery) -> web.Response:
         if row is None or Status(row.status) in PRIVATE:
             raise NotFound("no such petition")
         items, next_cursor = await list_signers(conn, petition_id, limit=limit, cursor=query.cursor)
-    return json_response({"items": items, "next_cursor": next_cursor})
+    return page_response(request, items, next_cursor)
 
 
 @routes.post(

@@ -173,3 +173,20 @@ async def test_a_cursor_this_server_did_not_issue_is_400(
     await public_petitions(list_client, [("government", 1)])
 
     await problem(await list_client.get(BASE, params={"sort": sort, "cursor": cursor}), 400)
+
+
+async def test_link_headers_name_the_page_itself_and_the_next_until_the_last(
+    list_client, public_petitions
+) -> None:
+    await public_petitions(list_client, [("government", 1)] * 3)
+    first = await list_client.get(BASE, params={"sort": "signatures"})
+    page = await first.json()
+    assert first.links["self"]["url"].path_qs == f"{BASE}?sort=signatures"
+    next_url = first.links["next"]["url"]
+    assert next_url.path == BASE
+    assert dict(next_url.query) == {"sort": "signatures", "cursor": page["next_cursor"]}
+    last = await list_client.get(next_url.path_qs)
+    assert last.status == 200
+    assert len((await last.json())["items"]) == 1
+    assert "next" not in last.links
+    assert last.links["self"]["url"].path_qs == next_url.path_qs
