@@ -30,6 +30,7 @@ from plugins.petitions.models import (
     PetitionCreate,
     PetitionListQuery,
 )
+from plugins.petitions.search import search_terms
 from plugins.petitions.settings import SECTION
 from plugins.petitions.signing import SignRequest
 from plugins.petitions.state import STATE
@@ -199,6 +200,10 @@ async def list_all(request: web.Request, query: PetitionListQuery) -> web.Respon
     channel = request.app[STATE]
     statuses = frozenset({query.status}) if query.status is not None else LISTED
     limit = page_size(query.limit, channel.settings)
+    terms = search_terms(query.q) if query.q is not None and query.q.strip() else None
+    if terms == []:
+        # Nothing searchable was asked (only punctuation): nothing can match.
+        return page_response(request, [], None)
     async with request.app[keys.DATABASE].read() as conn:
         rows, next_cursor = await list_petitions(
             conn,
@@ -207,6 +212,7 @@ async def list_all(request: web.Request, query: PetitionListQuery) -> web.Respon
             sort=query.sort,
             limit=limit,
             cursor=query.cursor,
+            terms=terms,
         )
     now = utcnow()
     return page_response(request, [petition_document(row, now) for row in rows], next_cursor)

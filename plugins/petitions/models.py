@@ -59,6 +59,12 @@ class PetitionListQuery(Body):
     status: Status | None = None
     addressee: str | None = Field(default=None, max_length=64)
     sort: Literal["created", "signatures"] = "created"
+    q: str | None = Field(
+        default=None,
+        max_length=200,
+        description="words to find in titles and texts, every one of them; best match first, "
+        "then by sort",
+    )
     limit: int | None = Field(default=None, ge=1)
     cursor: str | None = Field(default=None, max_length=200)
 
