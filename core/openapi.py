@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic.json_schema import models_json_schema
 
+from core.routing import Document
+
 if TYPE_CHECKING:
     from pydantic import BaseModel
 
@@ -131,7 +133,12 @@ def _operation(spec: RouteSpec) -> dict[str, Any]:
     problem = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
     responses: dict[str, Any] = {}
     for status, model in sorted(spec.responses.items()):
-        if isinstance(model, str):
+        if isinstance(model, Document):
+            responses[str(status)] = {
+                "description": model.description,
+                "content": {model.media_type: {"schema": {"type": "string"}}},
+            }
+        elif isinstance(model, str):
             responses[str(status)] = {"description": model}
             if status >= 400:
                 responses[str(status)]["content"] = problem
