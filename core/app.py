@@ -16,6 +16,7 @@ from core.cache import MicroCache
 from core.compression import compression_middleware
 from core.connections import ConnectionGuard, guard_sweeper_ctx, on_response_prepare
 from core.cors import cors_middleware
+from core.docs import routes as docs_routes
 from core.fastlane import FastLane
 from core.idempotency import idempotency_ctx
 from core.identity import TokenVerifier, token_keys
@@ -25,6 +26,7 @@ from core.metrics_exposure import metrics_port_ctx
 from core.middlewares import envelope_middleware, identity_middleware
 from core.operations import operations_routes
 from core.plugins import EventBus, PluginHost
+from core.problem_pages import routes as problem_page_routes
 from core.routing import RouteRegistry, endpoint
 from core.server_name import name_the_server
 from core.settings import Settings
@@ -102,6 +104,8 @@ def create_app(settings: Settings, *, extra_plugins: Sequence[object] = ()) -> w
     routes = RouteRegistry()
     routes.include(operations_routes(settings.metrics.exposure))
     routes.include(agency_routes)
+    routes.include(docs_routes)
+    routes.include(problem_page_routes)
     host.add_routes(routes, app)
     app[keys.ROUTES] = routes
     for spec in routes:
