@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any, get_args
 
+from pydantic import BaseModel as PydanticModel
 from pydantic.json_schema import models_json_schema
 
 from core.routing import Document
@@ -47,6 +49,12 @@ SAME_AS_MARK = "x-qatysu-equal-to"
 
 NO_NUL_PATTERN = "^[^\\x00]*$"
 """No NUL character: PostgreSQL cannot store one, so every string refuses it (``core.bounds``)."""
+# Unicode White_Space, which a model with str_strip_whitespace strips before checking lengths.
+_WHITE_SPACE = (
+    "\\t\\n\\x0b\\x0c\\r \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000"
+)
+NOT_BLANK_PATTERN = f"^[^\\x00]*[^\\x00{_WHITE_SPACE}][^\\x00]*$"
+"""No NUL, and something besides white space: what a stripped string of 1 or more needs."""
 IDEMPOTENCY_KEY_PATTERN = "^[ -~]{1,255}$"
 """1 to 255 printable ASCII characters, as ``core.idempotency`` checks."""
 
@@ -101,6 +109,9 @@ def build_openapi(
     ordered = sorted(models, key=lambda m: m.__name__)
     _, schemas = models_json_schema([(m, "validation") for m in ordered], ref_template=REF_TEMPLATE)
     components: dict[str, Any] = dict(schemas.get("$defs", {}))
+    for model in _with_nested(ordered):
+        if model.model_config.get("str_strip_whitespace") and model.__name__ in components:
+            components[model.__name__] = _not_blank(components[model.__name__])
     components["Problem"] = PROBLEM_SCHEMA
     paths: dict[str, dict[str, Any]] = {}
     for spec in routes:
@@ -168,6 +179,8 @@ def _operation(spec: RouteSpec) -> dict[str, Any]:
         # A query parameter's schema is inlined: enums of different plugins share names like
         # "Status", so a reference into components could name the wrong one.
         query_schema = spec.query.model_json_schema(ref_template="#/$defs/{model}")
+        if spec.query.model_config.get("str_strip_whitespace"):
+            query_schema = _not_blank(query_schema)
         definitions = query_schema.get("$defs", {})
         for name, field in spec.query.model_fields.items():
             parameters.append(
@@ -254,6 +267,41 @@ def _is_page(declared: object) -> bool:
     if isinstance(declared, Document):
         return declared.media_type == "text/csv"
     return isinstance(declared, type) and "next_cursor" in getattr(declared, "model_fields", {})
+
+
+def _with_nested(models: Sequence[type[BaseModel]]) -> set[type[BaseModel]]:
+    """``models`` and every model their fields hold, at any depth."""
+    found: set[type[BaseModel]] = set()
+    pending = list(models)
+    while pending:
+        model = pending.pop()
+        if model in found:
+            continue
+        found.add(model)
+        for field in model.model_fields.values():
+            for argument in _type_arguments(field.annotation):
+                if isinstance(argument, type) and issubclass(argument, PydanticModel):
+                    pending.append(argument)
+    return found
+
+
+def _type_arguments(annotation: Any) -> Iterator[Any]:
+    yield annotation
+    for argument in get_args(annotation):
+        yield from _type_arguments(argument)
+
+
+def _not_blank(schema: dict[str, Any]) -> dict[str, Any]:
+    """A stripping model's schema: each of its own string properties with a minimum length
+    needs something besides white space (stripped first, white space alone is too short)."""
+    properties = {}
+    for name, prop in schema.get("properties", {}).items():
+        branches = prop.get("anyOf", [prop])
+        for branch in branches:
+            if branch.get("type") == "string" and branch.get("minLength", 0) >= 1:
+                branch.setdefault("pattern", NOT_BLANK_PATTERN)
+        properties[name] = prop
+    return {**schema, "properties": properties} if properties else schema
 
 
 def _no_nul(node: Any) -> Any:

@@ -282,7 +282,9 @@ def test_free_text_strings_state_that_nul_is_refused(
     assert pattern.fullmatch("Publish the queues")
     assert not pattern.fullmatch("Publish\x00")
     [q] = [p for p in spec["paths"]["/api/v1/petitions"]["get"]["parameters"] if p["name"] == "q"]
-    assert q["schema"]["anyOf"][0]["pattern"] == title["pattern"]
+    q_pattern = re.compile(q["schema"]["anyOf"][0]["pattern"])
+    assert q_pattern.fullmatch(" ")
+    assert not q_pattern.fullmatch("school\x00")
 
 
 def test_a_csv_answer_is_documented_with_its_media_type(
@@ -293,3 +295,21 @@ def test_a_csv_answer_is_documented_with_its_media_type(
     assert list(ok["content"]) == ["text/csv"]
     assert ok["content"]["text/csv"]["schema"]["type"] == "string"
     assert "signature_count" in ok["description"]
+
+
+def test_a_stripped_string_needs_something_besides_white_space(
+    document: tuple[dict[str, Any], RouteRegistry],
+) -> None:
+    spec, _ = document
+    schemas = spec["components"]["schemas"]
+    heading = next(
+        branch
+        for branch in schemas["SectionDraft"]["properties"]["heading"]["anyOf"]
+        if branch.get("type") == "string"
+    )
+    pattern = re.compile(heading["pattern"])
+    assert pattern.fullmatch(" Section one ")
+    for blank in ("\n", " \t", "\x85\u3000", "a\x00"):
+        assert not pattern.fullmatch(blank), repr(blank)
+    # \x1f is not white space to the model's stripping, so it counts as content.
+    assert pattern.fullmatch("\x1f")
