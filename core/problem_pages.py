@@ -78,6 +78,12 @@ PAGES: dict[str, ProblemPage] = {
         "The request's head did not arrive within the server's header timeout.",
         "Send the whole head promptly; reconnect and retry.",
     ),
+    "request-timeout": ProblemPage(
+        "408",
+        "Request timeout",
+        "The request's body did not arrive within its deadline; the connection is closed.",
+        "Send the body promptly; reconnect and retry (a create with the same Idempotency-Key).",
+    ),
     "conflict": ProblemPage(
         "409",
         "Conflict",
@@ -121,6 +127,12 @@ PAGES: dict[str, ProblemPage] = {
         "anyone else by their address. RateLimit-Policy gives the budget, RateLimit what is "
         "left.",
         "Wait for Retry-After seconds before the next request of this kind.",
+    ),
+    "address-connections": ProblemPage(
+        "429",
+        "Too many requests",
+        "The client's address has as many open connections as the server accepts from one address.",
+        "Close a connection (reuse one with keep-alive) and retry after Retry-After seconds.",
     ),
     "internal": ProblemPage(
         "500",

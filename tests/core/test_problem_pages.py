@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import orjson
@@ -20,9 +21,21 @@ def subclasses(cls: type[Problem]) -> set[type[Problem]]:
     return found
 
 
+def canned_answers(value: object) -> Iterator[bytes]:
+    """The canned HTTP answers in ``value``, however they are grouped."""
+    if isinstance(value, bytes) and value.startswith(b"HTTP/1.1 "):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from canned_answers(item)
+    elif isinstance(value, tuple | list):
+        for item in value:
+            yield from canned_answers(item)
+
+
 def canned_types() -> set[str]:
-    answers = [connections.TOO_MANY_CONNECTIONS, connections.HEAD_TIMEOUT]
-    answers += list(connections.SHED_AT_EDGE.values())
+    answers = [a for value in vars(connections).values() for a in canned_answers(value)]
+    assert len(answers) >= 3
     return {orjson.loads(answer.partition(b"\r\n\r\n")[2])["type"] for answer in answers}
 
 
