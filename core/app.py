@@ -15,12 +15,15 @@ from core.agencies import AgencyRegister
 from core.agencies import routes as agency_routes
 from core.bodies import BodyTimes
 from core.cache import MicroCache
+from core.compression import compression_middleware
 from core.connections import (
     ConnectionGuard,
     ConnectionsPerAddress,
     guard_sweeper_ctx,
     on_response_prepare,
 )
+from core.cors import cors_middleware
+from core.docs import routes as docs_routes
 from core.fastlane import FastLane
 from core.health import DependencyChecks
 from core.idempotency import idempotency_ctx
@@ -31,7 +34,9 @@ from core.metrics_exposure import metrics_port_ctx
 from core.middlewares import envelope_middleware, identity_middleware
 from core.operations import operations_routes
 from core.plugins import EventBus, PluginHost
+from core.problem_pages import routes as problem_page_routes
 from core.routing import RouteRegistry, endpoint
+from core.server_name import name_the_server
 from core.settings import Settings
 from core.storage.opening import open_database
 from core.storage.writer import Writer
@@ -61,6 +66,11 @@ def create_app(settings: Settings, *, extra_plugins: Sequence[object] = ()) -> w
             admission_middleware,
         ]
 
+    # CORS and compression wrap the envelope, so that error answers carry their headers too.
+    if settings.server.compression:
+        middlewares.insert(0, compression_middleware)
+    if settings.server.cors_origins:
+        middlewares.insert(0, cors_middleware)
     app = web.Application(middlewares=middlewares, client_max_size=settings.server.max_body_bytes)
     app[keys.SETTINGS] = settings
     app[keys.PLUGINS] = host
@@ -101,11 +111,14 @@ def create_app(settings: Settings, *, extra_plugins: Sequence[object] = ()) -> w
         per_address=_connections_per_address(settings) if admission is not None else None,
     )
     app.on_response_prepare.append(on_response_prepare)
+    app.on_response_prepare.append(name_the_server)
 
     host.startup(app)
     routes = RouteRegistry()
     routes.include(operations_routes(settings.metrics.exposure))
     routes.include(agency_routes)
+    routes.include(docs_routes)
+    routes.include(problem_page_routes)
     host.add_routes(routes, app)
     app[keys.ROUTES] = routes
     for spec in routes:

@@ -40,6 +40,11 @@ from core.i18n import DEFAULT_LANGUAGE, Message, render, translate
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 
 
+def problem_type(slug: str) -> str:
+    """A problem's ``type``: a relative URI whose page explains it (``core.problem_pages``)."""
+    return f"/problems/{slug}"
+
+
 class Problem(Exception):
     """An error with an HTTP status, rendered as problem+json."""
 
@@ -66,7 +71,7 @@ class Problem(Exception):
 
     def body(self, language: str = DEFAULT_LANGUAGE) -> dict[str, Any]:
         body: dict[str, Any] = {
-            "type": f"/problems/{self.slug}",
+            "type": problem_type(self.slug),
             "title": translate(self.title, language),
             "status": self.status,
             "detail": render(self.template, self.params, language),
@@ -232,7 +237,7 @@ def from_http_exception(exc: web.HTTPException, language: str = DEFAULT_LANGUAGE
     headers = {k: v for k, v in exc.headers.items() if k.lower() in {"allow", "retry-after"}}
     headers["Content-Language"] = language
     body = {
-        "type": f"/problems/{slug}",
+        "type": problem_type(slug),
         "title": translate(title, language),
         "status": exc.status,
         "detail": translate(detail, language),
@@ -244,7 +249,7 @@ def internal_error_response(request_id: str, language: str = DEFAULT_LANGUAGE) -
     return problem_response(
         500,
         {
-            "type": "/problems/internal",
+            "type": problem_type("internal"),
             "title": translate(Problem.title, language),
             "status": 500,
             "detail": translate(

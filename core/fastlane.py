@@ -39,12 +39,11 @@ from dataclasses import dataclass
 from email.utils import formatdate
 from typing import TYPE_CHECKING
 
-from aiohttp.http import SERVER_SOFTWARE
-
 from core.admission.clients import ClientAddressing, IPAddress, address_behind_proxies
 from core.admission.gcra import ceil_seconds, ratelimit_headers
 from core.cache import etag_matches
 from core.requestids import request_id_for
+from core.server_name import SERVER_NAME
 
 if TYPE_CHECKING:
     from core.admission.gcra import RateDecision, SyncRateLimiter
@@ -53,8 +52,11 @@ if TYPE_CHECKING:
     from core.metrics import Metrics
 
 # Headers whose presence means the ordinary path must decide: credentials, a body, a protocol
-# switch, or an expectation the lane does not implement.
-_ORDINARY_PATH_HEADERS = frozenset({b"authorization", b"transfer-encoding", b"upgrade", b"expect"})
+# switch, an expectation the lane does not implement, or a cross-origin request (whose CORS
+# headers ``core.cors`` adds; browsers send no Origin on a same-origin GET).
+_ORDINARY_PATH_HEADERS = frozenset(
+    {b"authorization", b"transfer-encoding", b"upgrade", b"expect", b"origin"}
+)
 # A header line aiohttp accepts: a token, a colon, and a value without control characters but
 # HTAB (RFC 9110 5.5; aiohttp refuses the others with a 400, as it refuses CR or LF alone).
 _FIELD = re.compile(rb"([!#$%&'*+\-.^_`|~0-9A-Za-z]+):([^\x00-\x08\x0a-\x1f\x7f]*)")
@@ -77,7 +79,7 @@ _SINGLETONS = frozenset(
 # Well inside aiohttp's limits (8190 bytes a line, 128 headers), so that no limit is reached.
 _MAX_HEAD_BYTES = 8190
 _MAX_FIELDS = 100
-_SERVER_LINE = f"Server: {SERVER_SOFTWARE}\r\n".encode()
+_SERVER_LINE = f"Server: {SERVER_NAME}\r\n".encode()
 _MAX_ENTRIES = 4096
 _MAX_CLIENTS = 65536
 

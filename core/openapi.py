@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any, get_args
 
+from pydantic import BaseModel as PydanticModel
 from pydantic.json_schema import models_json_schema
 
+from core.routing import Document
+
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from pydantic import BaseModel
 
     from core.routing import RouteRegistry, RouteSpec
@@ -34,7 +40,67 @@ PROBLEM_SCHEMA: dict[str, Any] = {
 }
 
 
-def build_openapi(routes: RouteRegistry, *, version: str) -> dict[str, Any]:
+# A field the server refuses unless it holds a registered agency code carries this mark
+# (``json_schema_extra=REGISTERED_AGENCY``); the document turns it into an enum of the codes of
+# the app's register. A deprecated field that must equal another names it with SAME_AS.
+REGISTER_MARK = "x-qatysu-register"
+REGISTERED_AGENCY: dict[str, Any] = {REGISTER_MARK: "agencies"}
+SAME_AS_MARK = "x-qatysu-equal-to"
+
+NO_NUL_PATTERN = "^[^\\x00]*$"
+"""No NUL character: PostgreSQL cannot store one, so every string refuses it (``core.bounds``)."""
+# Unicode White_Space, which a model with str_strip_whitespace strips before checking lengths.
+_WHITE_SPACE = (
+    "\\t\\n\\x0b\\x0c\\r \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000"
+)
+NOT_BLANK_PATTERN = f"^[^\\x00]*[^\\x00{_WHITE_SPACE}][^\\x00]*$"
+"""No NUL, and something besides white space: what a stripped string of 1 or more needs."""
+IDEMPOTENCY_KEY_PATTERN = "^[ -~]{1,255}$"
+"""1 to 255 printable ASCII characters, as ``core.idempotency`` checks."""
+
+_STRING = {"type": "string"}
+HEADERS: dict[str, dict[str, Any]] = {
+    "RateLimit-Policy": {
+        "description": "the route's rate budget for this client "
+        "(draft-ietf-httpapi-ratelimit-headers): name;q=burst;w=window seconds",
+        "schema": _STRING,
+    },
+    "RateLimit": {
+        "description": "what is left of the budget: name;r=remaining;t=seconds until it is "
+        "full again (on a 429, until the next request is allowed)",
+        "schema": _STRING,
+    },
+    "Retry-After": {
+        "description": "seconds to wait before retrying",
+        "schema": {"type": "string", "pattern": "^[0-9]+$"},
+    },
+    "ETag": {
+        "description": "the document's version; send it back as If-None-Match for a 304",
+        "schema": _STRING,
+    },
+    "Cache-Control": {"description": "how long a cache may keep the answer", "schema": _STRING},
+    "Location": {"description": "the path of the resource just created", "schema": _STRING},
+    "Link": {
+        "description": 'RFC 8288 links: rel="self" to this page, rel="next" to the next one '
+        "while there is one",
+        "schema": _STRING,
+    },
+    "X-Request-Id": {
+        "description": "this request's id, as sent in X-Request-Id or made by the server; "
+        "it names the request in the server's log",
+        "schema": _STRING,
+    },
+    "Content-Language": {
+        "description": "the language of title and detail (kk, ru or en, by Accept-Language)",
+        "schema": _STRING,
+    },
+}
+
+
+def build_openapi(
+    routes: RouteRegistry, *, version: str, agency_codes: Sequence[str] = ()
+) -> dict[str, Any]:
+    """The document for ``routes``; ``agency_codes`` are the register's, for the enums."""
     models: set[type[BaseModel]] = set()
     for spec in routes:
         for model in (spec.body, spec.query, *spec.responses.values()):
@@ -43,12 +109,15 @@ def build_openapi(routes: RouteRegistry, *, version: str) -> dict[str, Any]:
     ordered = sorted(models, key=lambda m: m.__name__)
     _, schemas = models_json_schema([(m, "validation") for m in ordered], ref_template=REF_TEMPLATE)
     components: dict[str, Any] = dict(schemas.get("$defs", {}))
+    for model in _with_nested(ordered):
+        if model.model_config.get("str_strip_whitespace") and model.__name__ in components:
+            components[model.__name__] = _not_blank(components[model.__name__])
     components["Problem"] = PROBLEM_SCHEMA
     paths: dict[str, dict[str, Any]] = {}
     for spec in routes:
         path = _PATH_PARAM.sub(r"{\1}", spec.path)
         paths.setdefault(path, {})[spec.method.lower()] = _operation(spec)
-    return {
+    document = {
         "openapi": "3.1.0",
         "info": {
             "title": "Qatysu",
@@ -63,6 +132,8 @@ def build_openapi(routes: RouteRegistry, *, version: str) -> dict[str, Any]:
             },
         },
     }
+    registered: dict[str, Any] = _registered(_no_nul(document), sorted(agency_codes))
+    return registered
 
 
 def _operation(spec: RouteSpec) -> dict[str, Any]:
@@ -79,7 +150,13 @@ def _operation(spec: RouteSpec) -> dict[str, Any]:
             "burst": spec.policy.rate.burst,
         }
     parameters = [
-        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+        {
+            "name": name,
+            "in": "path",
+            "required": True,
+            "description": f"the {name} the server gave the resource",
+            "schema": {"type": "string"},
+        }
         for name in _PATH_PARAM.findall(spec.path)
     ]
     if spec.idempotent:
@@ -90,13 +167,20 @@ def _operation(spec: RouteSpec) -> dict[str, Any]:
                 "required": False,
                 "description": "a retry with the same key within 24 hours gets the first "
                 "answer and creates nothing (1 to 255 printable ASCII characters)",
-                "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+                "schema": {
+                    "type": "string",
+                    "minLength": 1,
+                    "maxLength": 255,
+                    "pattern": IDEMPOTENCY_KEY_PATTERN,
+                },
             }
         )
     if spec.query is not None:
         # A query parameter's schema is inlined: enums of different plugins share names like
         # "Status", so a reference into components could name the wrong one.
         query_schema = spec.query.model_json_schema(ref_template="#/$defs/{model}")
+        if spec.query.model_config.get("str_strip_whitespace"):
+            query_schema = _not_blank(query_schema)
         definitions = query_schema.get("$defs", {})
         for name, field in spec.query.model_fields.items():
             parameters.append(
@@ -131,7 +215,12 @@ def _operation(spec: RouteSpec) -> dict[str, Any]:
     problem = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
     responses: dict[str, Any] = {}
     for status, model in sorted(spec.responses.items()):
-        if isinstance(model, str):
+        if isinstance(model, Document):
+            responses[str(status)] = {
+                "description": model.description,
+                "content": {model.media_type: {"schema": {"type": "string"}}},
+            }
+        elif isinstance(model, str):
             responses[str(status)] = {"description": model}
             if status >= 400:
                 responses[str(status)]["content"] = problem
@@ -146,8 +235,109 @@ def _operation(spec: RouteSpec) -> dict[str, Any]:
             }
     for status, description in _problem_statuses(spec).items():
         responses.setdefault(str(status), {"description": description, "content": problem})
+    for code, response in responses.items():
+        names = _response_headers(spec, int(code))
+        if names:
+            response["headers"] = {name: HEADERS[name] for name in names}
     operation["responses"] = responses
     return operation
+
+
+def _response_headers(spec: RouteSpec, status: int) -> list[str]:
+    """The headers an answer of ``status`` on ``spec``'s route may carry, none required: the
+    rate headers, for instance, are absent while admission is off."""
+    names = ["X-Request-Id"]
+    if spec.policy.rate is not None and not spec.policy.bypass:
+        names += ["RateLimit-Policy", "RateLimit"]
+    if status in {429, 503} or (status == 409 and spec.idempotent):
+        names.append("Retry-After")
+    if status >= 400:
+        names.append("Content-Language")
+    declared = spec.responses.get(status)
+    if status == 200 and 304 in spec.responses:
+        names += ["ETag", "Cache-Control"]
+    if status == 201 and spec.idempotent:
+        names.append("Location")
+    if status == 200 and _is_page(declared):
+        names.append("Link")
+    return names
+
+
+def _is_page(declared: object) -> bool:
+    if isinstance(declared, Document):
+        return declared.media_type == "text/csv"
+    return isinstance(declared, type) and "next_cursor" in getattr(declared, "model_fields", {})
+
+
+def _with_nested(models: Sequence[type[BaseModel]]) -> set[type[BaseModel]]:
+    """``models`` and every model their fields hold, at any depth."""
+    found: set[type[BaseModel]] = set()
+    pending = list(models)
+    while pending:
+        model = pending.pop()
+        if model in found:
+            continue
+        found.add(model)
+        for field in model.model_fields.values():
+            for argument in _type_arguments(field.annotation):
+                if isinstance(argument, type) and issubclass(argument, PydanticModel):
+                    pending.append(argument)
+    return found
+
+
+def _type_arguments(annotation: Any) -> Iterator[Any]:
+    yield annotation
+    for argument in get_args(annotation):
+        yield from _type_arguments(argument)
+
+
+def _not_blank(schema: dict[str, Any]) -> dict[str, Any]:
+    """A stripping model's schema: each of its own string properties with a minimum length
+    needs something besides white space (stripped first, white space alone is too short)."""
+    properties = {}
+    for name, prop in schema.get("properties", {}).items():
+        branches = prop.get("anyOf", [prop])
+        for branch in branches:
+            if branch.get("type") == "string" and branch.get("minLength", 0) >= 1:
+                branch.setdefault("pattern", NOT_BLANK_PATTERN)
+        properties[name] = prop
+    return {**schema, "properties": properties} if properties else schema
+
+
+def _no_nul(node: Any) -> Any:
+    """``node`` with NO_NUL_PATTERN on every free-form string schema (one without a pattern,
+    format, enum or const of its own)."""
+    if isinstance(node, list):
+        return [_no_nul(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    result = {key: _no_nul(value) for key, value in node.items()}
+    if result.get("type") == "string" and not {"pattern", "format", "enum", "const"} & set(result):
+        result["pattern"] = NO_NUL_PATTERN
+    return result
+
+
+def _registered(node: Any, codes: list[str]) -> Any:
+    """``node`` with each registered-code mark turned into an enum of ``codes``."""
+    if isinstance(node, list):
+        return [_registered(item, codes) for item in node]
+    if not isinstance(node, dict):
+        return node
+    result = {key: _registered(value, codes) for key, value in node.items()}
+    if result.get(REGISTER_MARK) == "agencies" and codes:
+        nullable = any(branch == {"type": "null"} for branch in result.get("anyOf", ()))
+        result["enum"] = [*codes, None] if nullable else list(codes)
+    properties = result.get("properties")
+    if isinstance(properties, dict) and codes:
+        for name, schema in properties.items():
+            other = schema.get(SAME_AS_MARK) if isinstance(schema, dict) else None
+            if other is not None:
+                # JSON Schema cannot say "equal to that property"; one branch per code can.
+                result["anyOf"] = [
+                    {"properties": {other: {"const": code}, name: {"enum": [code, None]}}}
+                    for code in codes
+                ]
+    return result
 
 
 def _problem_statuses(spec: RouteSpec) -> dict[int, str]:

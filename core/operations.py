@@ -62,7 +62,11 @@ def _writer_check(app: web.Application) -> Check:
 async def openapi(request: web.Request) -> web.Response:
     cache = request.app[keys.OPENAPI_CACHE]
     if "document" not in cache:
-        cache["document"] = build_openapi(request.app[keys.ROUTES], version=package_version())
+        cache["document"] = build_openapi(
+            request.app[keys.ROUTES],
+            version=package_version(),
+            agency_codes=request.app[keys.AGENCIES].codes(),
+        )
     return json_response(cache["document"])
 
 

@@ -26,6 +26,27 @@ OFFSET_CURSOR: TypeAdapter[tuple[CursorCount]] = TypeAdapter(tuple[CursorCount])
 """A cursor that skips rows; bounded so that offset plus page size stays a database integer."""
 
 
+MAX_PAGE_LIMIT = 100
+"""The most rows a client may ask for; a channel's ``max_page_size`` may cap a page lower."""
+PageLimit = Annotated[
+    int | None,
+    Field(
+        ge=1,
+        le=MAX_PAGE_LIMIT,
+        description="rows per page, 1 to 100; without it the channel's default page size, "
+        "and never more than its configured max_page_size (100 unless an operator lowers it)",
+    ),
+]
+PageCursor = Annotated[
+    str | None,
+    Field(
+        max_length=200,
+        description='opaque and server-issued: the next_cursor (or the Link rel="next") of '
+        "the previous page of the same query, passed back unchanged; any other value is 400",
+    ),
+]
+
+
 class PageSizes(Protocol):
     """The settings of a channel that lists things."""
 

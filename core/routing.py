@@ -52,7 +52,17 @@ if TYPE_CHECKING:
 
 Handler = Callable[["web.Request"], Awaitable["web.StreamResponse"]]
 DeclaredHandler = Callable[..., Awaitable["web.StreamResponse"]]
-Responses = dict[int, "type[BaseModel] | str"]
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    """An answer that is not JSON (a CSV export): what it is, and its media type."""
+
+    description: str
+    media_type: str
+
+
+Responses = dict[int, "type[BaseModel] | str | Document"]
 
 # What a declared handler may ask for, beyond the request.
 ARGUMENTS = frozenset({"identity", "body", "query"})
@@ -338,7 +348,7 @@ def check_response(spec: RouteSpec, response: web.StreamResponse) -> None:
         if not spec.responses:
             return
         raise ResponseMismatch(f"route {spec.name!r} answered {response.status}, not declared")
-    if isinstance(declared, str) or response.content_type != "application/json":
+    if isinstance(declared, str | Document) or response.content_type != "application/json":
         return
     body = response.body
     if not isinstance(body, bytes | bytearray):

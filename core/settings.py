@@ -28,12 +28,13 @@ import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StringConstraints,
     ValidationError,
     field_validator,
     model_validator,
@@ -97,6 +98,13 @@ class ServerSettings(Section):
     event_loop: Literal["uvloop", "asyncio"] = "uvloop"
     # Check every JSON answer against the model its route declares (tests run with it on).
     validate_responses: bool = False
+    # Origins of the web front ends allowed to call the API from a browser (core/cors.py).
+    cors_origins: tuple[
+        Annotated[str, StringConstraints(pattern=r"^https?://[^/\s?#]+$")], ...
+    ] = ()
+    # gzip for JSON answers of at least this many bytes (core/compression.py).
+    compression: bool = True
+    compression_min_bytes: int = Field(default=1024, ge=1)
 
     @property
     def development_mode(self) -> bool:

@@ -18,6 +18,7 @@ from core.events import emit_event
 from core.idempotency import already_stored, resource_id
 from core.identity import Identity, Role
 from core.moderation import Verdict, moderate_texts
+from core.pagelinks import page_response
 from core.paging import page_size
 from core.routing import QueryRoles, Routes, critical, normal, sheddable
 from core.transitions import transition
@@ -199,9 +200,7 @@ async def list_all(request: web.Request, query: ConsultationListQuery) -> web.Re
             limit=limit,
             cursor=query.cursor,
         )
-    return json_response(
-        {"items": [summary_document(row, now) for row in rows], "next_cursor": next_cursor}
-    )
+    return page_response(request, [summary_document(row, now) for row in rows], next_cursor)
 
 
 @routes.get(
@@ -347,11 +346,10 @@ async def list_thread(request: web.Request, query: CommentListQuery) -> web.Resp
             limit=limit,
             cursor=query.cursor,
         )
-    return json_response(
-        {
-            "items": [comment_document(row, moderation=query.include_hidden) for row in rows],
-            "next_cursor": next_cursor,
-        }
+    return page_response(
+        request,
+        [comment_document(row, moderation=query.include_hidden) for row in rows],
+        next_cursor,
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 from core.bounds import INT4_MAX, Moment
+from core.paging import PageCursor, PageLimit
 from plugins.consultations.lifecycle import Position, Status
 
 
@@ -87,10 +88,12 @@ class ConsultationListQuery(Body):
 
     model_config = ConfigDict(extra="forbid")
 
-    status: Status | None = None
-    agency: str | None = Field(default=None, max_length=64)
-    limit: int | None = Field(default=None, ge=1)
-    cursor: str | None = Field(default=None, max_length=200)
+    status: Status | None = Field(default=None, description="only consultations in this status")
+    agency: str | None = Field(
+        default=None, max_length=64, description="only those of the agency with this code"
+    )
+    limit: PageLimit = None
+    cursor: PageCursor = None
 
 
 class CommentListQuery(Body):
@@ -98,12 +101,14 @@ class CommentListQuery(Body):
 
     model_config = ConfigDict(extra="forbid")
 
-    section: int | None = Field(default=None, ge=1, le=INT4_MAX)
+    section: int | None = Field(
+        default=None, ge=1, le=INT4_MAX, description="only comments on this numbered section"
+    )
     include_hidden: bool = Field(
         default=False, description="moderators only: also list hidden comments, with why"
     )
-    limit: int | None = Field(default=None, ge=1)
-    cursor: str | None = Field(default=None, max_length=200)
+    limit: PageLimit = None
+    cursor: PageCursor = None
 
 
 class Section(BaseModel):

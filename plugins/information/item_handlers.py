@@ -14,6 +14,7 @@ from core.clock import utcnow
 from core.events import emit_event
 from core.idempotency import resource_id
 from core.identity import Identity, Role
+from core.pagelinks import page_response
 from core.paging import page_size
 from core.routing import Routes
 from plugins.information import models
@@ -92,7 +93,7 @@ async def list_all(request: web.Request, query: ItemListQuery) -> web.Response:
     terms = search_terms(query.q) if query.q is not None and query.q.strip() else None
     if terms == []:
         # Nothing searchable was asked (only punctuation): nothing can match.
-        return json_response({"items": [], "next_cursor": None})
+        return page_response(request, [], None)
     async with request.app[keys.DATABASE].read() as conn:
         documents, next_cursor = await list_items(
             conn,
@@ -103,7 +104,7 @@ async def list_all(request: web.Request, query: ItemListQuery) -> web.Response:
             limit=page_size(query.limit, request.app[STATE].settings),
             cursor=query.cursor,
         )
-    return json_response({"items": documents, "next_cursor": next_cursor})
+    return page_response(request, documents, next_cursor)
 
 
 @routes.get(

@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
+from core.openapi import REGISTERED_AGENCY
+from core.paging import PageCursor, PageLimit
 from plugins.information.lifecycle import RequestStatus
 
 Language = Literal["kk", "ru", "en"]
@@ -59,8 +61,12 @@ class ItemPublish(Body):
 class ItemListQuery(Query):
     """Filters, full-text search and page of the published items."""
 
-    agency: str | None = Field(default=None, min_length=1, max_length=64)
-    category: str | None = Field(default=None, min_length=1, max_length=64)
+    agency: str | None = Field(
+        default=None, min_length=1, max_length=64, description="only the agency with this code"
+    )
+    category: str | None = Field(
+        default=None, min_length=1, max_length=64, description="only items in this category"
+    )
     language: Language | None = Field(
         default=None, description="items in this language, as the main one or a translation"
     )
@@ -69,8 +75,8 @@ class ItemListQuery(Query):
         max_length=200,
         description="words to find in titles, bodies and translations; best match first",
     )
-    limit: int | None = Field(default=None, ge=1)
-    cursor: str | None = Field(default=None, max_length=200)
+    limit: PageLimit = None
+    cursor: PageCursor = None
 
 
 class Item(BaseModel):
@@ -100,12 +106,19 @@ class ItemPage(BaseModel):
 class RequestFile(Body):
     """A citizen's request for information held by an agency."""
 
-    agency: str = Field(min_length=1, max_length=64, description="the code of the agency asked")
+    agency: str = Field(
+        min_length=1,
+        max_length=64,
+        description="the code of the agency asked, from GET /api/v1/agencies",
+        json_schema_extra=REGISTERED_AGENCY,
+    )
     subject: str = Field(min_length=1, max_length=300)
     text: str = Field(min_length=1, max_length=10_000)
     language: Language = Field(description="the language of subject and text")
     public: bool = Field(
         default=False,
+        # JSON true or false only, as documented: 0 and 1 are not booleans.
+        strict=True,
         description="publish the request and its answer (without the requester) as open data",
     )
 
@@ -133,21 +146,23 @@ class RequestListQuery(Query):
     mine: bool | None = Field(
         default=None, description="citizen tokens: the requests the caller filed, newest first"
     )
-    status: RequestStatus | None = None
+    status: RequestStatus | None = Field(default=None, description="only requests in this status")
     overdue: bool | None = Field(
         default=None, description="only requests still open past their due date (or only others)"
     )
-    limit: int | None = Field(default=None, ge=1)
-    cursor: str | None = Field(default=None, max_length=200)
+    limit: PageLimit = None
+    cursor: PageCursor = None
 
 
 class PublicRequestQuery(Query):
     """Filters and page of the requests their requesters made public."""
 
-    agency: str | None = Field(default=None, min_length=1, max_length=64)
-    status: RequestStatus | None = None
-    limit: int | None = Field(default=None, ge=1)
-    cursor: str | None = Field(default=None, max_length=200)
+    agency: str | None = Field(
+        default=None, min_length=1, max_length=64, description="only requests to this agency"
+    )
+    status: RequestStatus | None = Field(default=None, description="only requests in this status")
+    limit: PageLimit = None
+    cursor: PageCursor = None
 
 
 class Answer(BaseModel):

@@ -20,6 +20,7 @@ from core.events import emit_event
 from core.idempotency import resource_id
 from core.identity import Identity, Role
 from core.moderation import Verdict, moderate_texts
+from core.pagelinks import page_response
 from core.paging import page_size
 from core.routing import QueryRoles, Responses, Routes
 from core.transitions import not_found_or_conflict, transition
@@ -180,9 +181,8 @@ async def list_own(
             limit=page_size(query.limit, request.app[STATE].settings),
             cursor=query.cursor,
         )
-    return json_response(
-        {"items": [private_document(r._mapping, now) for r in rows], "next_cursor": next_cursor},
-        headers=PRIVATE,
+    return page_response(
+        request, [private_document(r._mapping, now) for r in rows], next_cursor, headers=PRIVATE
     )
 
 
@@ -210,9 +210,7 @@ async def list_public(request: web.Request, query: PublicRequestQuery) -> web.Re
             cursor=query.cursor,
         )
     now = utcnow()
-    return json_response(
-        {"items": [public_document(r._mapping, now) for r in rows], "next_cursor": next_cursor}
-    )
+    return page_response(request, [public_document(r._mapping, now) for r in rows], next_cursor)
 
 
 @routes.get(

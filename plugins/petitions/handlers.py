@@ -17,10 +17,12 @@ from core.events import emit_event
 from core.idempotency import already_stored, resource_id
 from core.identity import Identity, Role
 from core.moderation import Verdict, moderate_texts
+from core.pagelinks import page_links, page_response
 from core.paging import page_size
-from core.routing import QueryRoles, Routes, critical, normal, sheddable
+from core.routing import Document, QueryRoles, Routes, critical, normal, sheddable
 from core.transitions import transition
 from plugins.petitions import models
+from plugins.petitions.export import COLUMNS, CSV_MEDIA_TYPE, counts_csv
 from plugins.petitions.lifecycle import LISTED, PRIVATE, Status
 from plugins.petitions.models import (
     ModerationDecision,
@@ -29,6 +31,7 @@ from plugins.petitions.models import (
     PetitionCreate,
     PetitionListQuery,
 )
+from plugins.petitions.search import search_terms
 from plugins.petitions.settings import SECTION
 from plugins.petitions.signing import SignRequest
 from plugins.petitions.state import STATE
@@ -177,40 +180,76 @@ def _only_moderators(query: PetitionListQuery) -> Problem:
     )
 
 
+UNLISTED_FOR_MODERATORS = QueryRoles(
+    roles=frozenset({Role.MODERATOR}),
+    asks=_unlisted,
+    description="a status the public does not see",
+    refusal=_only_moderators,
+)
+UNLISTED_REFUSED = "A status the public does not see, without a moderator's token"
+
+
 @routes.get(
     "",
     name="petitions.list",
-    summary="List petitions with filters, order and a cursor",
+    summary="List petitions with filters, order, text search and a cursor",
     policy=LIST,
     query=PetitionListQuery,
-    query_roles=QueryRoles(
-        roles=frozenset({Role.MODERATOR}),
-        asks=_unlisted,
-        description="a status the public does not see",
-        refusal=_only_moderators,
-    ),
-    responses={
-        200: models.PetitionPage,
-        403: "A status the public does not see, without a moderator's token",
-    },
+    query_roles=UNLISTED_FOR_MODERATORS,
+    responses={200: models.PetitionPage, 403: UNLISTED_REFUSED},
 )
 async def list_all(request: web.Request, query: PetitionListQuery) -> web.Response:
+    rows, next_cursor = await _list_page(request, query)
+    now = utcnow()
+    return page_response(request, [petition_document(row, now) for row in rows], next_cursor)
+
+
+@routes.get(
+    ".csv",
+    name="petitions.export",
+    summary="The list's public counts as CSV: the list's filters, search, order and cursor",
+    policy=LIST,
+    query=PetitionListQuery,
+    query_roles=UNLISTED_FOR_MODERATORS,
+    responses={
+        200: Document(
+            "One row per petition: " + ", ".join(COLUMNS) + "; Link rel=next for the next page",
+            CSV_MEDIA_TYPE,
+        ),
+        403: UNLISTED_REFUSED,
+    },
+)
+async def export_counts(request: web.Request, query: PetitionListQuery) -> web.Response:
+    rows, next_cursor = await _list_page(request, query)
+    return web.Response(
+        text=counts_csv(rows),
+        content_type=CSV_MEDIA_TYPE,
+        charset="utf-8",
+        headers={
+            "Link": page_links(request, next_cursor),
+            "Content-Disposition": 'attachment; filename="petitions.csv"',
+        },
+    )
+
+
+async def _list_page(
+    request: web.Request, query: PetitionListQuery
+) -> tuple[list[Row[Any]], str | None]:
     channel = request.app[STATE]
-    statuses = frozenset({query.status}) if query.status is not None else LISTED
-    limit = page_size(query.limit, channel.settings)
+    terms = search_terms(query.q) if query.q is not None and query.q.strip() else None
+    if terms == []:
+        # Nothing searchable was asked (only punctuation): nothing can match.
+        return [], None
     async with request.app[keys.DATABASE].read() as conn:
-        rows, next_cursor = await list_petitions(
+        return await list_petitions(
             conn,
-            statuses=statuses,
+            statuses=frozenset({query.status}) if query.status is not None else LISTED,
             addressee=query.addressee,
             sort=query.sort,
-            limit=limit,
+            limit=page_size(query.limit, channel.settings),
             cursor=query.cursor,
+            terms=terms,
         )
-    now = utcnow()
-    return json_response(
-        {"items": [petition_document(row, now) for row in rows], "next_cursor": next_cursor}
-    )
 
 
 @routes.post(
@@ -275,7 +314,7 @@ async def signers(request: web.Request, query: PageQuery) -> web.Response:
         items, next_cursor = await list_signers(
             conn, petition_id, limit=limit, after=after, cursors=cursors
         )
-    return json_response({"items": items, "next_cursor": next_cursor})
+    return page_response(request, items, next_cursor)
 
 
 @routes.post(

@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from core.openapi import REGISTERED_AGENCY, SAME_AS_MARK
+from core.paging import PageCursor, PageLimit
 from plugins.petitions.lifecycle import Status
 from plugins.petitions.reasons import RejectionReason, described
 
@@ -23,17 +25,42 @@ class PetitionCreate(Body):
         min_length=1,
         max_length=64,
         description="the code of the agency that must answer, from GET /api/v1/agencies",
+        json_schema_extra=REGISTERED_AGENCY,
     )
     addressee_agency: str | None = Field(
         default=None,
         min_length=1,
         max_length=64,
         description="deprecated: the same code as addressee, accepted when equal to it",
+        json_schema_extra={SAME_AS_MARK: "addressee"},
     )
 
 
 class ModerationDecision(Body):
     """A moderator's decision on a petition in moderation."""
+
+    # A rejection cites its ground and an approval cites none; the document says so too.
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra={
+            "oneOf": [
+                {
+                    "properties": {
+                        "decision": {"const": "approve"},
+                        "reason_code": {"type": "null"},
+                    }
+                },
+                {
+                    "properties": {
+                        "decision": {"const": "reject"},
+                        "reason_code": {"type": "string"},
+                    },
+                    "required": ["reason_code"],
+                },
+            ]
+        },
+    )
 
     decision: Literal["approve", "reject"]
     reason_code: RejectionReason | None = Field(
@@ -56,11 +83,25 @@ class PetitionListQuery(Body):
 
     model_config = ConfigDict(extra="forbid")
 
-    status: Status | None = None
-    addressee: str | None = Field(default=None, max_length=64)
-    sort: Literal["created", "signatures"] = "created"
-    limit: int | None = Field(default=None, ge=1)
-    cursor: str | None = Field(default=None, max_length=200)
+    status: Status | None = Field(
+        default=None,
+        description="one status; without it, every status the public sees (moderators may ask "
+        "for the others)",
+    )
+    addressee: str | None = Field(
+        default=None, max_length=64, description="only petitions to the agency with this code"
+    )
+    sort: Literal["created", "signatures"] = Field(
+        default="created", description="newest first, or most signed first"
+    )
+    q: str | None = Field(
+        default=None,
+        max_length=200,
+        description="words to find in titles and texts, every one of them; best match first, "
+        "then by sort",
+    )
+    limit: PageLimit = None
+    cursor: PageCursor = None
 
 
 class PageQuery(Body):
@@ -68,8 +109,8 @@ class PageQuery(Body):
 
     model_config = ConfigDict(extra="forbid")
 
-    limit: int | None = Field(default=None, ge=1)
-    cursor: str | None = Field(default=None, max_length=200)
+    limit: PageLimit = None
+    cursor: PageCursor = None
 
 
 class Response(BaseModel):

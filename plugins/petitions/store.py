@@ -9,9 +9,17 @@ import sqlalchemy as sa
 from pydantic import TypeAdapter
 
 from core.clock import as_utc, iso
-from core.paging import KEYSET_CURSOR, CursorCount, CursorId, decode_cursor, encode_cursor
+from core.paging import (
+    KEYSET_CURSOR,
+    OFFSET_CURSOR,
+    CursorCount,
+    CursorId,
+    decode_cursor,
+    encode_cursor,
+)
 from plugins.petitions.lifecycle import Status
 from plugins.petitions.reasons import labels
+from plugins.petitions.search import matching
 from plugins.petitions.signer_cursors import Position, SignerCursors
 from plugins.petitions.tables import petitions, signatures
 
@@ -81,12 +89,23 @@ async def list_petitions(
     sort: str,
     limit: int,
     cursor: str | None,
+    terms: list[str] | None = None,
 ) -> tuple[list[Row[Any]], str | None]:
-    """A keyset-paginated page, newest or most-signed first; ties break on id."""
+    """A keyset-paginated page, newest or most-signed first; ties break on id.
+
+    With search ``terms``, best match first, then by ``sort``; such pages carry an offset
+    cursor, since a relevance score is no stable key to page on.
+    """
     order_column = petitions.c.created_at if sort == "created" else petitions.c.signature_count
     query = sa.select(petitions).where(petitions.c.status.in_([s.value for s in statuses]))
     if addressee is not None:
         query = query.where(petitions.c.addressee == addressee)
+    if terms is not None:
+        offset = decode_cursor(cursor, OFFSET_CURSOR)[0] if cursor is not None else 0
+        query = matching(query, conn.dialect.name, terms)
+        query = query.order_by(order_column.desc(), petitions.c.id.desc())
+        rows = list((await conn.execute(query.offset(offset).limit(limit + 1))).all())
+        return rows[:limit], encode_cursor([offset + limit]) if len(rows) > limit else None
     if cursor is not None:
         value: dt.datetime | int
         if sort == "created":

@@ -113,6 +113,51 @@ async def _version_2(conn: AsyncConnection) -> None:
     await conn.exec_driver_sql("ALTER TABLE petitions ADD COLUMN moderation_flag TEXT")
 
 
+# plugins.petitions.search queries these: a table of its own, filled by triggers when a petition
+# is filed, so that signing (which updates the petition's row) never re-tokenises its text.
+_SEARCH_SQLITE = [
+    "CREATE VIRTUAL TABLE petitions_fts USING fts5(petition_id UNINDEXED, title, text)",
+    "CREATE TRIGGER petitions_fts_insert AFTER INSERT ON petitions BEGIN "
+    "INSERT INTO petitions_fts(petition_id, title, text) VALUES (new.id, new.title, new.text); "
+    "END",
+    "CREATE TRIGGER petitions_fts_update AFTER UPDATE OF title, text ON petitions BEGIN "
+    "DELETE FROM petitions_fts WHERE petition_id = old.id; "
+    "INSERT INTO petitions_fts(petition_id, title, text) VALUES (new.id, new.title, new.text); "
+    "END",
+    "CREATE TRIGGER petitions_fts_delete AFTER DELETE ON petitions BEGIN "
+    "DELETE FROM petitions_fts WHERE petition_id = old.id; END",
+    "INSERT INTO petitions_fts(petition_id, title, text) SELECT id, title, text FROM petitions",
+]
+_SEARCH_DOCUMENT = (
+    "setweight(to_tsvector('simple'::regconfig, {row}.title), 'A') || "
+    "setweight(to_tsvector('simple'::regconfig, {row}.text), 'B')"
+)
+_SEARCH_POSTGRESQL = [
+    "CREATE TABLE petitions_search (petition_id VARCHAR(32) PRIMARY KEY "
+    "REFERENCES petitions (id) ON DELETE CASCADE, document tsvector NOT NULL)",
+    "CREATE INDEX ix_petitions_search_document ON petitions_search USING GIN (document)",
+    "CREATE FUNCTION petitions_search_refresh() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+    "INSERT INTO petitions_search (petition_id, document) "
+    f"VALUES (NEW.id, {_SEARCH_DOCUMENT.format(row='NEW')}) "
+    "ON CONFLICT (petition_id) DO UPDATE SET document = EXCLUDED.document; "
+    "RETURN NULL; END $$",
+    "CREATE TRIGGER petitions_search_refresh AFTER INSERT OR UPDATE OF title, text ON petitions "
+    "FOR EACH ROW EXECUTE FUNCTION petitions_search_refresh()",
+    "INSERT INTO petitions_search (petition_id, document) "
+    f"SELECT id, {_SEARCH_DOCUMENT.format(row='petitions')} FROM petitions",
+]
+
+
+async def _version_3(conn: AsyncConnection) -> None:
+    statements = {"sqlite": _SEARCH_SQLITE, "postgresql": _SEARCH_POSTGRESQL}
+    try:
+        dialect_statements = statements[conn.dialect.name]
+    except KeyError:
+        raise ValueError(f"no full-text search for the {conn.dialect.name!r} database") from None
+    for statement in dialect_statements:
+        await conn.exec_driver_sql(statement)
+
+
 MIGRATIONS = MigrationSet(
     namespace="petitions",
     migrations=[
@@ -125,6 +170,11 @@ MIGRATIONS = MigrationSet(
             version=2,
             description="the statutory reason code of a rejection, and a moderation plugin's flag",
             upgrade=_version_2,
+        ),
+        Migration(
+            version=3,
+            description="full-text search over petition titles and texts",
+            upgrade=_version_3,
         ),
     ],
 )

@@ -13,6 +13,7 @@ from core import keys
 from core.admission.middleware import admission_middleware, triage_middleware
 from core.admission.wiring import admission_ctx
 from core.app import create_app, readiness_ctx, redis_ctx, storage_ctx
+from core.compression import compression_middleware
 from core.connections import guard_sweeper_ctx
 from core.hookspecs import hookimpl
 from core.idempotency import idempotency_ctx
@@ -54,7 +55,11 @@ class ContextPlugin:
 
 def test_with_admission_off_the_chain_is_the_envelope_then_identity(make_settings) -> None:
     app = create_app(make_settings())
-    assert list(app.middlewares) == [envelope_middleware, identity_middleware]
+    assert list(app.middlewares) == [
+        compression_middleware,
+        envelope_middleware,
+        identity_middleware,
+    ]
 
 
 def test_with_admission_on_triage_runs_before_identity_and_admission_after_it(
@@ -62,6 +67,7 @@ def test_with_admission_on_triage_runs_before_identity_and_admission_after_it(
 ) -> None:
     app = create_app(make_settings(admission={"enabled": True}))
     assert list(app.middlewares) == [
+        compression_middleware,
         envelope_middleware,
         triage_middleware,
         identity_middleware,

@@ -268,8 +268,40 @@ async def test_a_head_aiohttp_refuses_gets_its_400_not_the_lanes_answer(
     served = lane_served(server)
     assert served == 1
     connection = await connect(server)
-    [(status, _, _)] = await connection.exchange(request("GET", target, *extra))
+    try:
+        [(status, _, _)] = await connection.exchange(request("GET", target, *extra))
+    finally:
+        connection.close()
+        warm.close()
     assert status == 400
     assert lane_served(server) == served
-    warm.close()
+
+
+async def test_the_lane_and_the_ordinary_path_name_the_server_without_versions(
+    serve, petition_on
+) -> None:
+    server = await serve()
+    petition_id = await petition_on(server)
+    connection = await connect(server)
+    target = petition_url(petition_id)
+    [ordinary] = await connection.exchange(request("GET", target))
+    [laned] = await connection.exchange(request("GET", target))
+    assert lane_served(server) == 1
+    assert ordinary[1]["Server"] == laned[1]["Server"] == "Qatysu"
+    connection.close()
+
+
+async def test_a_cross_origin_read_takes_the_ordinary_path_which_adds_cors_headers(
+    serve, petition_on
+) -> None:
+    server = await serve(server={"cors_origins": ["https://portal.example.kz"]})
+    petition_id = await petition_on(server)
+    connection = await connect(server)
+    target = petition_url(petition_id)
+    await connection.exchange(request("GET", target))
+    [answer] = await connection.exchange(
+        request("GET", target, "Origin: https://portal.example.kz")
+    )
+    assert lane_served(server) == 0
+    assert answer[1]["Access-Control-Allow-Origin"] == "https://portal.example.kz"
     connection.close()

@@ -12,6 +12,7 @@ from core import keys
 from core.admission.middleware import admission_middleware, triage_middleware
 from core.admission.priority import Priority, RatePolicy
 from core.bodies import json_response
+from core.compression import compression_middleware
 from core.hookspecs import hookimpl
 from core.identity import Identity
 from core.middlewares import envelope_middleware, identity_middleware
@@ -69,6 +70,7 @@ async def test_with_admission_on_identity_runs_between_triage_and_admission(
 ) -> None:
     client = await make_client(admission=ADMISSION)
     assert list(client.app.middlewares) == [
+        compression_middleware,
         envelope_middleware,
         triage_middleware,
         identity_middleware,
@@ -78,7 +80,11 @@ async def test_with_admission_on_identity_runs_between_triage_and_admission(
 
 async def test_with_admission_off_only_the_envelope_and_identity_run(make_client: Any) -> None:
     client = await make_client(admission={"enabled": False})
-    assert list(client.app.middlewares) == [envelope_middleware, identity_middleware]
+    assert list(client.app.middlewares) == [
+        compression_middleware,
+        envelope_middleware,
+        identity_middleware,
+    ]
 
 
 @pytest.mark.parametrize("admission", [True, False], ids=["admission-on", "admission-off"])

@@ -11,6 +11,7 @@ from openapi_spec_validator import validate
 
 from core import keys
 from core.routing import RouteRegistry
+from tests.support.services import SHIPPED_CONFIG
 
 
 @pytest.fixture
@@ -143,3 +144,172 @@ def test_the_document_passes_the_openapi_spec_validator(
 ) -> None:
     spec, _ = document
     validate(spec)
+
+
+def operations(spec: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    for path, item in spec["paths"].items():
+        for method, operation in item.items():
+            yield path, method, operation
+
+
+def test_every_parameter_has_a_description(
+    document: tuple[dict[str, Any], RouteRegistry],
+) -> None:
+    spec, _ = document
+    undescribed = [
+        (method, path, parameter["name"])
+        for path, method, operation in operations(spec)
+        for parameter in operation.get("parameters", [])
+        if not parameter.get("description")
+    ]
+    assert undescribed == []
+
+
+def test_page_limits_state_the_maximum_and_cursors_say_they_are_server_issued(
+    document: tuple[dict[str, Any], RouteRegistry],
+) -> None:
+    spec, _ = document
+    limits = cursors = 0
+    for _, _, operation in operations(spec):
+        for parameter in operation.get("parameters", []):
+            schema = parameter["schema"]["anyOf"][0] if "anyOf" in parameter["schema"] else None
+            if parameter["name"] == "limit":
+                limits += 1
+                assert schema is not None
+                assert (schema["minimum"], schema["maximum"]) == (1, 100)
+            if parameter["name"] == "cursor":
+                cursors += 1
+                assert "opaque and server-issued" in parameter["description"]
+    assert limits >= 7
+    assert cursors == limits
+
+
+async def test_a_limit_above_the_stated_maximum_is_422(make_client: Any) -> None:
+    client = await make_client()
+    for path in ("/api/v1/petitions", "/api/v1/information", "/api/v1/consultations"):
+        response = await client.get(path, params={"limit": "101"})
+        assert response.status == 422, path
+        assert (await client.get(path, params={"limit": "100"})).status == 200
+
+
+def headers_of(spec: dict[str, Any], path: str, method: str, status: str) -> set[str]:
+    return set(spec["paths"][path][method]["responses"][status].get("headers", {}))
+
+
+def test_response_headers_are_described_where_they_are_sent(
+    document: tuple[dict[str, Any], RouteRegistry],
+) -> None:
+    spec, _ = document
+    petitions = "/api/v1/petitions"
+    assert {"Location", "RateLimit", "RateLimit-Policy"} <= headers_of(
+        spec, petitions, "post", "201"
+    )
+    assert {"Retry-After", "RateLimit"} <= headers_of(spec, petitions, "post", "429")
+    assert "Retry-After" in headers_of(spec, petitions, "post", "503")
+    assert {"ETag", "Cache-Control"} <= headers_of(spec, f"{petitions}/{{id}}", "get", "200")
+    assert "Link" in headers_of(spec, petitions, "get", "200")
+    assert "Link" in headers_of(spec, "/api/v1/petitions.csv", "get", "200")
+    assert "Link" in headers_of(spec, "/api/v1/information", "get", "200")
+    assert "Link" not in headers_of(spec, f"{petitions}/{{id}}", "get", "200")
+    assert "RateLimit" not in headers_of(spec, "/healthz", "get", "200")
+    for _, _, operation in operations(spec):
+        for response in operation["responses"].values():
+            for header in response.get("headers", {}).values():
+                assert header["description"]
+                assert header["schema"]["type"] == "string"
+                assert header.get("required", False) is False
+
+
+def test_registered_codes_are_enums_of_the_agency_register(
+    document: tuple[dict[str, Any], RouteRegistry],
+) -> None:
+    spec, _ = document
+    codes = sorted(SHIPPED_CONFIG["agencies"])
+    schemas = spec["components"]["schemas"]
+    assert schemas["PetitionCreate"]["properties"]["addressee"]["enum"] == codes
+    branches = schemas["PetitionCreate"]["anyOf"]
+    assert [b["properties"]["addressee"]["const"] for b in branches] == codes
+    assert all(
+        b["properties"]["addressee_agency"]["enum"] == [b["properties"]["addressee"]["const"], None]
+        for b in branches
+    )
+    request_create = next(
+        s
+        for name, s in schemas.items()
+        if "agency" in s.get("properties", {}) and s["properties"]["agency"].get("enum")
+    )
+    assert request_create["properties"]["agency"]["enum"] == codes
+
+
+async def test_the_enums_follow_the_configured_register(make_client: Any) -> None:
+    client = await make_client(
+        agencies={
+            "only-one": {
+                "names": {"kk": "Бір", "ru": "Один", "en": "Only one"},
+                "level": "republic",
+                "kind": "ministry",
+            }
+        }
+    )
+    spec = await (await client.get("/openapi.json")).json()
+    addressee = spec["components"]["schemas"]["PetitionCreate"]["properties"]["addressee"]
+    assert "only-one" in addressee["enum"]
+    assert addressee["enum"] == sorted(client.app[keys.AGENCIES].codes())
+
+
+def test_idempotency_key_pattern_is_the_servers_rule(
+    document: tuple[dict[str, Any], RouteRegistry],
+) -> None:
+    spec, _ = document
+    [key] = [
+        p
+        for p in spec["paths"]["/api/v1/petitions"]["post"]["parameters"]
+        if p["name"] == "Idempotency-Key"
+    ]
+    pattern = re.compile(key["schema"]["pattern"])
+    for accepted in (" ", "~", "a" * 255, "key-1 with spaces"):
+        assert pattern.fullmatch(accepted), accepted
+    for refused in ("", "a" * 256, "é", "\x7f", "tab\there", "\x00"):
+        assert not pattern.fullmatch(refused), refused
+
+
+def test_free_text_strings_state_that_nul_is_refused(
+    document: tuple[dict[str, Any], RouteRegistry],
+) -> None:
+    spec, _ = document
+    title = spec["components"]["schemas"]["PetitionCreate"]["properties"]["title"]
+    pattern = re.compile(title["pattern"])
+    assert pattern.fullmatch("Publish the queues")
+    assert not pattern.fullmatch("Publish\x00")
+    [q] = [p for p in spec["paths"]["/api/v1/petitions"]["get"]["parameters"] if p["name"] == "q"]
+    q_pattern = re.compile(q["schema"]["anyOf"][0]["pattern"])
+    assert q_pattern.fullmatch(" ")
+    assert not q_pattern.fullmatch("school\x00")
+
+
+def test_a_csv_answer_is_documented_with_its_media_type(
+    document: tuple[dict[str, Any], RouteRegistry],
+) -> None:
+    spec, _ = document
+    ok = spec["paths"]["/api/v1/petitions.csv"]["get"]["responses"]["200"]
+    assert list(ok["content"]) == ["text/csv"]
+    assert ok["content"]["text/csv"]["schema"]["type"] == "string"
+    assert "signature_count" in ok["description"]
+
+
+def test_a_stripped_string_needs_something_besides_white_space(
+    document: tuple[dict[str, Any], RouteRegistry],
+) -> None:
+    spec, _ = document
+    schemas = spec["components"]["schemas"]
+    heading = next(
+        branch
+        for branch in schemas["SectionDraft"]["properties"]["heading"]["anyOf"]
+        if branch.get("type") == "string"
+    )
+    pattern = re.compile(heading["pattern"])
+    assert pattern.fullmatch(" Section one ")
+    for blank in ("\n", " \t", "\x85\u3000", "a\x00"):
+        assert not pattern.fullmatch(blank), repr(blank)
+    # \x1f is not white space to the model's stripping, so it counts as content.
+    assert pattern.fullmatch("\x1f")

@@ -145,10 +145,12 @@ async def test_the_list_status_filter_selects_one_listed_status(
     assert awaiting == {"items": [], "next_cursor": None}
 
 
-async def test_a_limit_above_the_maximum_is_clamped(list_client, public_petitions) -> None:
+async def test_a_limit_above_the_configured_maximum_is_clamped(
+    list_client, public_petitions
+) -> None:
     await public_petitions(list_client, [("government", 1)] * 5)
 
-    page = await (await list_client.get(BASE, params={"limit": "1000"})).json()
+    page = await (await list_client.get(BASE, params={"limit": "100"})).json()
     default = await (await list_client.get(BASE)).json()
 
     assert len(page["items"]) == LIST_FIGURES["max_page_size"]
@@ -173,3 +175,20 @@ async def test_a_cursor_this_server_did_not_issue_is_400(
     await public_petitions(list_client, [("government", 1)])
 
     await problem(await list_client.get(BASE, params={"sort": sort, "cursor": cursor}), 400)
+
+
+async def test_link_headers_name_the_page_itself_and_the_next_until_the_last(
+    list_client, public_petitions
+) -> None:
+    await public_petitions(list_client, [("government", 1)] * 3)
+    first = await list_client.get(BASE, params={"sort": "signatures"})
+    page = await first.json()
+    assert first.links["self"]["url"].path_qs == f"{BASE}?sort=signatures"
+    next_url = first.links["next"]["url"]
+    assert next_url.path == BASE
+    assert dict(next_url.query) == {"sort": "signatures", "cursor": page["next_cursor"]}
+    last = await list_client.get(next_url.path_qs)
+    assert last.status == 200
+    assert len((await last.json())["items"]) == 1
+    assert "next" not in last.links
+    assert last.links["self"]["url"].path_qs == next_url.path_qs

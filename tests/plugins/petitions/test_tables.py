@@ -45,14 +45,14 @@ async def test_version_2_adds_the_moderation_columns_to_a_version_1_table(
 
     applied = await migrate(database, [MIGRATIONS])
 
-    assert [line.split(":")[0] for line in applied] == ["petitions 2"]
+    assert [line.split(":")[0] for line in applied] == ["petitions 2", "petitions 3"]
     assert await _columns(database) >= ADDED_IN_2
 
 
-async def test_a_fresh_database_gets_every_column_from_both_versions(database: Database) -> None:
+async def test_a_fresh_database_gets_every_column_from_every_version(database: Database) -> None:
     applied = await migrate(database, [MIGRATIONS])
 
-    assert [line.split(":")[0] for line in applied] == ["petitions 1", "petitions 2"]
+    assert [line.split(":")[0] for line in applied] == ["petitions 1", "petitions 2", "petitions 3"]
     assert await _columns(database) == {column.name for column in petitions.columns}
 
 
