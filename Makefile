@@ -19,8 +19,9 @@ $(UV):
 	$(PYTHON) -m venv $(TOOLS)
 	$(TOOLS)/bin/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
+# --inexact: `make run` after `make test` must not remove the dev tools from the shared venv.
 $(STAMP_RUN): pyproject.toml uv.lock | $(UV)
-	$(UV) sync --quiet --locked --python $(PYTHON)
+	$(UV) sync --quiet --locked --inexact --python $(PYTHON)
 	touch $@
 
 $(STAMP_DEV): pyproject.toml uv.lock | $(UV)
