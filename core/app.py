@@ -21,6 +21,7 @@ from core.connections import (
     guard_sweeper_ctx,
     on_response_prepare,
 )
+from core.fanout import build_fanout, fanout_ctx
 from core.fastlane import FastLane
 from core.idempotency import idempotency_ctx
 from core.identity import TokenVerifier, token_keys
@@ -73,6 +74,7 @@ def create_app(settings: Settings, *, extra_plugins: Sequence[object] = ()) -> w
     app[keys.AGENCIES] = AgencyRegister(settings)
     app[keys.READINESS] = Readiness()
     app[keys.EVENTS] = EventBus(host, app)
+    app[keys.FANOUT] = build_fanout(settings, metrics)
     app[keys.OPENAPI_CACHE] = {}
     lane = None
     if admission is not None:
@@ -116,6 +118,7 @@ def create_app(settings: Settings, *, extra_plugins: Sequence[object] = ()) -> w
 
     app.cleanup_ctx.append(storage_ctx)
     app.cleanup_ctx.append(redis_ctx)
+    app.cleanup_ctx.append(fanout_ctx)
     app.cleanup_ctx.append(idempotency_ctx)
     app.cleanup_ctx.append(event_loop_lag_ctx)
     if admission is not None:

@@ -11,6 +11,7 @@ from core import keys
 from core.settings import SettingsError
 from plugins.petitions.settings import answer_level
 from plugins.petitions.signing import SignOutcome, SignRequest, signing_kind
+from plugins.petitions.watchers import LiveCounts
 
 if TYPE_CHECKING:
     from prometheus_client import Counter
@@ -28,6 +29,7 @@ class PetitionState:
     # Each registered agency's threshold, computed once: the register changes only at a restart.
     thresholds: dict[str, int]
     signatures: Counter
+    live: LiveCounts
 
     @classmethod
     def build(cls, settings: PetitionSettings, app: web.Application) -> PetitionState:
@@ -52,7 +54,10 @@ class PetitionState:
                 )
             thresholds[code] = rule.signatures_needed(region.population if region else None)
             levels[code] = answer_level(agency)
+        live = LiveCounts(settings, app)
+        app.on_shutdown.append(live.on_shutdown)
         return cls(
+            live=live,
             settings=settings,
             calendar=calendar,
             signing=signing_kind(settings, calendar, levels),

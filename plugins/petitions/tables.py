@@ -56,6 +56,8 @@ signatures = sa.Table(
     sa.Column("citizen_hash", sa.String(64), primary_key=True),
     sa.Column("public_name", sa.String(120), nullable=False),
     sa.Column("signed_at", sa.DateTime(timezone=True), nullable=False),
+    # The signer's region code from the register, when the identity provider vouched for one.
+    sa.Column("region", sa.String(64)),
     sa.Index("ix_signatures_petition_time", "petition_id", "signed_at"),
 )
 
@@ -113,6 +115,10 @@ async def _version_2(conn: AsyncConnection) -> None:
     await conn.exec_driver_sql("ALTER TABLE petitions ADD COLUMN moderation_flag TEXT")
 
 
+async def _version_3(conn: AsyncConnection) -> None:
+    await conn.exec_driver_sql("ALTER TABLE petition_signatures ADD COLUMN region VARCHAR(64)")
+
+
 MIGRATIONS = MigrationSet(
     namespace="petitions",
     migrations=[
@@ -125,6 +131,11 @@ MIGRATIONS = MigrationSet(
             version=2,
             description="the statutory reason code of a rejection, and a moderation plugin's flag",
             upgrade=_version_2,
+        ),
+        Migration(
+            version=3,
+            description="the signer's region, for the map of signatures",
+            upgrade=_version_3,
         ),
     ],
 )
