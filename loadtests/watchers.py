@@ -53,7 +53,7 @@ _CLK_TCK = 100
 _PAGE = 4096
 # Sockets the generator keeps besides its watchers (signers, files, the loop).
 _SPARE_FDS = 400
-OPEN_BATCH = 250
+OPEN_BATCH = 100
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -168,18 +168,20 @@ class StreamWatcher(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.buffer += data
+        if not self.first.done():
+            head_end = self.buffer.find(b"\r\n\r\n")
+            if head_end < 0:
+                return
+            if not self.buffer.startswith(b"HTTP/1.1 200"):
+                status = self.buffer[9:12].decode("latin-1")
+                self.tally.statuses[status] = self.tally.statuses.get(status, 0) + 1
+                self.first.set_result(None)
+                return
+            self.first.set_result(None)
         end = self.buffer.rfind(b"\n\n")
         if end < 0:
             return
         whole, self.buffer = self.buffer[: end + 2], self.buffer[end + 2 :]
-        if not self.first.done():
-            if not whole.startswith(b"HTTP/1.1 200"):
-                status = whole[9:12].decode("latin-1")
-                self.tally.statuses[status] = self.tally.statuses.get(status, 0) + 1
-                self.first.set_result(None)
-                return
-            self.tally.opened += 1
-            self.first.set_result(None)
         for count in counts_in(whole):
             self.tally.saw(count, self.last, self.record)
             self.last = max(self.last, count)
@@ -312,7 +314,7 @@ def _instance_env(watchers: int, interval: float) -> dict[str, str]:
 
 
 async def _open_streams(
-    ports: list[int], petition_id: str, per_instance: int, tally: Tally, *, patience: float = 90.0
+    ports: list[int], petition_id: str, per_instance: int, tally: Tally, *, patience: float = 180.0
 ) -> list[StreamWatcher]:
     """Open ``per_instance`` streams on each port; a refused one retries after a second, as a
     client honouring ``Retry-After`` would, until ``patience`` runs out."""
@@ -339,6 +341,8 @@ async def _open_streams(
             )
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.gather(*firsts), timeout=30)
+            # The first event follows the head at once.
+            await asyncio.sleep(0.05)
             refused = 0
             for result in made:
                 if isinstance(result, BaseException):

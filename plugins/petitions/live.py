@@ -38,6 +38,10 @@ if TYPE_CHECKING:
 LIVE = streaming("petition-live", rate=1.0, burst=10)
 MAP = normal("petition-map", rate=10.0, burst=20)
 
+# The edge's drop probability from which new streams are all refused: PIE decays geometrically
+# and reaches exactly zero only long after an overload, so "any at all" would refuse for minutes.
+REFUSE_AT = 0.001
+
 live_routes = Routes("/api/v1/petitions", tags=("petitions",))
 
 
@@ -56,7 +60,7 @@ def _overloaded(request: web.Request) -> bool:
     if admission is None:
         return False
     controller = admission.controller
-    return admission.pie.probability > 0.0 or controller.queue_length() > 0
+    return admission.pie.probability >= REFUSE_AT or controller.queue_length() > 0
 
 
 def _refusal(refused: StreamRefused) -> Exception:
@@ -106,6 +110,8 @@ async def live(request: web.Request) -> web.StreamResponse:
                 raise NotFound("no such petition")
             if topic.closed and last_id is not None and last_id >= topic.sent_id:
                 return web.Response(status=204)
+            if request.method == "HEAD":
+                return web.Response(headers={"Content-Type": "text/event-stream"})
             response = web.StreamResponse(
                 headers={
                     "Content-Type": "text/event-stream",

@@ -210,3 +210,16 @@ async def test_open_streams_are_counted_in_the_gauge(make_client, approved_petit
             break
         await asyncio.sleep(0.05)
     assert gauge._value.get() == 0
+
+
+async def test_head_answers_the_stream_headers_without_holding_a_stream(
+    make_client, approved_petition
+) -> None:
+    client = await make_client(petitions=FAST)
+    petition = await approved_petition(client)
+
+    response = await client.head(live_url(petition["id"]))
+
+    assert response.status == 200
+    assert response.headers["Content-Type"] == "text/event-stream"
+    assert client.app[STATE].live.open == 0

@@ -105,3 +105,19 @@ async def test_open_streams_end_with_a_shutdown_event_on_drain(
         await asyncio.wait_for(closing, timeout=10.0)
 
     assert [event.name for event in rest] == ["shutdown"]
+
+
+async def test_a_drop_probability_decayed_near_zero_refuses_no_stream(
+    make_client, approved_petition, monkeypatch
+) -> None:
+    client = await make_client(petitions=FAST, admission=ADMISSION)
+    petition = await approved_petition(client)
+    pie = client.app[keys.ADMISSION].pie
+    # PIE decays by a factor each tick once calm: it stays above zero long after an overload.
+    monkeypatch.setattr(pie, "update", lambda delay, elapsed=None: 1e-9)
+    pie.probability = 1e-9
+
+    reader = await open_stream(client, petition["id"])
+
+    assert client.app[STATE].live.open == 1
+    reader.response.close()
