@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import orjson
 import sqlalchemy as sa
-from aiohttp import web
+from aiohttp import HttpVersion11, web
 
 from core import keys
 from core.admission.clients import client_address
@@ -121,6 +121,9 @@ async def live(request: web.Request) -> web.StreamResponse:
             )
             # The stream ends with its connection: no request follows it on this one.
             response.force_close()
+            chunked = request.version >= HttpVersion11
+            if chunked:
+                response.enable_chunked_encoding()
             await response.prepare(request)
             guard = app.get(keys.GUARD)
             if guard is not None:
@@ -130,7 +133,11 @@ async def live(request: web.Request) -> web.StreamResponse:
             # The watcher may leave at any write; aiohttp reports a closed transport as either.
             with contextlib.suppress(ConnectionError, RuntimeError):
                 await hub.serve(
-                    topic, response.write, first=f"retry: {retry}\n\n".encode(), last_id=last_id
+                    topic,
+                    response.write,
+                    first=f"retry: {retry}\n\n".encode(),
+                    last_id=last_id,
+                    direct=request.transport if chunked else None,
                 )
             return response
         finally:

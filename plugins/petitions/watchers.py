@@ -91,8 +91,8 @@ class Topic:
         "regions_version",
         "sent_id",
         "status",
+        "subscribers",
         "timer",
-        "wakeup",
         "watchers",
     )
 
@@ -111,7 +111,7 @@ class Topic:
         self.regions_count = -1
         self.notice_frame = b""
         self.notice_version = 0
-        self.wakeup = asyncio.Event()
+        self.subscribers: set[Subscriber] = set()
         self.loaded: asyncio.Future[None] | None = None
 
     @property
@@ -119,11 +119,40 @@ class Topic:
         return self.sent_id >= 0 and is_closed(self.status)
 
     def wake(self) -> None:
-        woken, self.wakeup = self.wakeup, asyncio.Event()
-        woken.set()
+        for subscriber in self.subscribers:
+            subscriber.wakeup.set()
 
     def pending_id(self) -> int:
         return -1 if self.pending is None else event_id(self.pending[0], self.pending[1])
+
+
+# A watcher whose socket holds more unsent bytes than this is served by its own task, which
+# waits for the client to read (a slow reader skips counts; it never piles them up).
+DIRECT_WRITE_LIMIT = 16 * 1024
+
+
+class Subscriber:
+    """One open stream of a topic: what it was last sent, and how to reach it.
+
+    ``direct`` is the stream's transport when its body is chunked: a new count is then written
+    to it from ``LiveCounts._flush``, once rendered for all, without waking the stream's task.
+    Everything else (the first event, regions, notices, heartbeats, the final events, and counts
+    for a socket that is behind) is written by the task, woken through ``wakeup``.
+    """
+
+    __slots__ = ("direct", "ready", "sent", "wakeup")
+
+    def __init__(self, direct: asyncio.Transport | None, sent: int) -> None:
+        self.direct = direct
+        self.sent = sent
+        # False until the task has written the stream's first bytes: nothing may precede them.
+        self.ready = False
+        self.wakeup = asyncio.Event()
+
+
+def chunk(data: bytes) -> bytes:
+    """``data`` as one chunk of a chunked HTTP/1.1 body."""
+    return b"%x\r\n" % len(data) + data + b"\r\n"
 
 
 class StreamRefused(Exception):
@@ -248,7 +277,26 @@ class LiveCounts:
         )
         if at is not None:
             self._lag.observe(max(0.0, time.time() - at))
-        topic.wake()
+        if is_closed(status):
+            topic.wake()
+            return
+        framed = chunk(topic.count_frame)
+        written = 0
+        for subscriber in topic.subscribers:
+            transport = subscriber.direct
+            if (
+                subscriber.ready
+                and transport is not None
+                and not transport.is_closing()
+                and transport.get_write_buffer_size() < DIRECT_WRITE_LIMIT
+            ):
+                transport.write(framed)
+                subscriber.sent = topic.sent_id
+                written += 1
+            else:
+                subscriber.wakeup.set()
+        if written:
+            self._sent["count"].inc(written)
 
     def _on_degraded(self, degraded: bool) -> None:
         notice = frame(
@@ -321,10 +369,21 @@ class LiveCounts:
         *,
         first: bytes,
         last_id: int | None,
+        direct: asyncio.Transport | None = None,
     ) -> None:
         """Write ``first`` and the events of ``topic`` newer than ``last_id`` until the petition
-        closes, the server stops, or the watcher leaves (``write`` raises)."""
-        sent = -1 if last_id is None else last_id
+        closes, the server stops, or the watcher leaves (``write`` raises). ``direct``: the
+        stream's transport, when its body is chunked (``Subscriber``)."""
+        subscriber = Subscriber(direct, -1 if last_id is None else last_id)
+        topic.subscribers.add(subscriber)
+        try:
+            await self._serve(topic, subscriber, write, first)
+        finally:
+            topic.subscribers.discard(subscriber)
+
+    async def _serve(
+        self, topic: Topic, subscriber: Subscriber, write: Callable[[bytes], Any], first: bytes
+    ) -> None:
         regions_seen = 0
         notice_seen = topic.notice_version
         heartbeat_seen = self.heartbeat_version
@@ -333,10 +392,10 @@ class LiveCounts:
             out += self._degraded_now()
             self._sent["degraded"].inc()
         while True:
-            wakeup = topic.wakeup
-            if topic.sent_id > sent:
+            subscriber.wakeup.clear()
+            if topic.sent_id > subscriber.sent:
                 out += topic.count_frame
-                sent = topic.sent_id
+                subscriber.sent = topic.sent_id
                 self._sent["closed" if topic.closed else "count"].inc()
             if topic.regions_version > regions_seen and topic.regions_frame:
                 out += topic.regions_frame
@@ -357,11 +416,14 @@ class LiveCounts:
                 await write(out)
                 return
             if out:
+                # aiohttp hands the bytes to the transport before it waits for a slow reader, so
+                # a direct write that follows cannot overtake them.
                 await write(out)
                 out = b""
-            if topic.closed and sent >= topic.sent_id:
+            subscriber.ready = True
+            if topic.closed and subscriber.sent >= topic.sent_id:
                 return
-            await wakeup.wait()
+            await subscriber.wakeup.wait()
 
     def _degraded_now(self) -> bytes:
         return frame(

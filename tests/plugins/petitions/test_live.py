@@ -8,7 +8,9 @@ from typing import Any
 import pytest
 
 from core import keys
+from plugins.petitions.lifecycle import Status
 from plugins.petitions.state import STATE
+from plugins.petitions.watchers import DIRECT_WRITE_LIMIT, Subscriber, chunk, event_id
 from tests.support.live import EventReader
 from tests.support.petitions import SMALL_FIGURES, THRESHOLD, fixed_thresholds, petition_url
 
@@ -223,3 +225,43 @@ async def test_head_answers_the_stream_headers_without_holding_a_stream(
     assert response.status == 200
     assert response.headers["Content-Type"] == "text/event-stream"
     assert client.app[STATE].live.open == 0
+
+
+class FakeTransport:
+    def __init__(self, buffered: int) -> None:
+        self.buffered = buffered
+        self.written: list[bytes] = []
+
+    def is_closing(self) -> bool:
+        return False
+
+    def get_write_buffer_size(self) -> int:
+        return self.buffered
+
+    def write(self, data: bytes) -> None:
+        self.written.append(data)
+
+
+async def test_a_count_is_written_once_rendered_to_caught_up_sockets_and_a_slow_one_is_woken(
+    make_client, approved_petition
+) -> None:
+    client = await make_client(petitions=FAST)
+    petition = await approved_petition(client)
+    hub = client.app[STATE].live
+    topic = await hub.topic(petition["id"])
+    quick, slow = FakeTransport(0), FakeTransport(DIRECT_WRITE_LIMIT)
+    subscribers = [Subscriber(quick, topic.sent_id), Subscriber(slow, topic.sent_id)]
+    for subscriber in subscribers:
+        subscriber.ready = True
+        topic.subscribers.add(subscriber)
+
+    hub.offer(topic, 7, Status.RESTRICTED, None)
+    hub._flush(topic)
+
+    assert quick.written == [chunk(topic.count_frame)]
+    assert b'"signature_count":7' in topic.count_frame
+    assert subscribers[0].sent == event_id(7, Status.RESTRICTED)
+    assert not subscribers[0].wakeup.is_set()
+    assert slow.written == []
+    assert subscribers[1].wakeup.is_set()
+    hub.release(topic)
