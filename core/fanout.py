@@ -42,6 +42,9 @@ log = logging.getLogger(__name__)
 Listener = Callable[[str, dict[str, Any]], None]
 DegradedListener = Callable[[bool], None]
 RECONNECT_SECONDS = 1.0
+# An idle subscription is pinged this often; one silent for three pings is lost (a Redis that
+# stopped answering without closing the connection, as behind a partition).
+PING_SECONDS = 5.0
 
 
 class Fanout:
@@ -54,10 +57,12 @@ class Fanout:
         channel: str = "qatysu:fanout",
         metrics: Metrics | None = None,
         reconnect: float = RECONNECT_SECONDS,
+        ping_every: float = PING_SECONDS,
     ) -> None:
         self.redis_url = redis_url
         self.channel = channel
         self.reconnect = reconnect
+        self.ping_every = ping_every
         self._metrics = metrics
         self._listeners: list[Listener] = []
         self._degraded_listeners: list[DegradedListener] = []
@@ -165,10 +170,7 @@ class Fanout:
                 self._set_degraded(False)
                 if not ready.done():
                     ready.set_result(None)
-                while True:
-                    message = await pubsub.get_message(timeout=None)
-                    if message is not None:
-                        self._receive(message["data"])
+                await self._listen(pubsub)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -182,6 +184,21 @@ class Fanout:
                 with contextlib.suppress(Exception):
                     await client.aclose()
             await asyncio.sleep(self.reconnect)
+
+    async def _listen(self, pubsub: Any) -> None:
+        loop = asyncio.get_running_loop()
+        heard = loop.time()
+        while True:
+            message = await pubsub.get_message(timeout=self.ping_every)
+            now = loop.time()
+            if message is not None:
+                heard = now
+                if message["type"] == "message":
+                    self._receive(message["data"])
+                continue
+            if now - heard > 3 * self.ping_every:
+                raise ConnectionError(f"Redis silent for {now - heard:.1f} s")
+            await pubsub.ping()
 
     def _receive(self, data: bytes) -> None:
         try:

@@ -4,6 +4,7 @@ degraded state when Redis is lost."""
 from __future__ import annotations
 
 import asyncio
+import signal
 import uuid
 from typing import TYPE_CHECKING, Any
 
@@ -82,3 +83,21 @@ async def test_losing_redis_degrades_and_counts_a_fallback_until_it_is_back(
         await fanout.close()
 
     assert changes == [False, True, False]
+
+
+async def test_a_redis_that_stops_answering_without_closing_is_found_lost_by_its_pings(
+    redis_server: RedisServerProcess,
+) -> None:
+    url = f"redis://127.0.0.1:{redis_server.port}/0"
+    fanout = Fanout(redis_url=url, channel="fanout", reconnect=0.1, ping_every=0.1)
+    await fanout.start()
+    assert redis_server.process is not None
+    try:
+        assert not fanout.degraded
+        await asyncio.sleep(0.5)  # idle, answering pings: still fine
+        assert not fanout.degraded
+        redis_server.process.send_signal(signal.SIGSTOP)
+        await until(lambda: fanout.degraded)
+    finally:
+        redis_server.process.send_signal(signal.SIGCONT)
+        await fanout.close()
