@@ -61,6 +61,15 @@ class AgencyRegister:
             return None
         return self._regions.get(agency.region)
 
+    def has_region(self, code: str) -> bool:
+        return code in self._regions
+
+    def region(self, code: str) -> RegionSettings | None:
+        return self._regions.get(code)
+
+    def region_codes(self) -> list[str]:
+        return sorted(self._regions)
+
     def codes(self) -> list[str]:
         return sorted(self._agencies)
 

@@ -24,6 +24,7 @@ from core.connections import (
 )
 from core.cors import cors_middleware
 from core.docs import routes as docs_routes
+from core.fanout import build_fanout, fanout_ctx
 from core.fastlane import FastLane
 from core.health import DependencyChecks
 from core.idempotency import idempotency_ctx
@@ -83,6 +84,7 @@ def create_app(settings: Settings, *, extra_plugins: Sequence[object] = ()) -> w
     app[keys.AGENCIES] = AgencyRegister(settings)
     app[keys.READINESS] = Readiness()
     app[keys.EVENTS] = EventBus(host, app)
+    app[keys.FANOUT] = build_fanout(settings, metrics)
     app[keys.OPENAPI_CACHE] = {}
     app[keys.DEPENDENCY_CHECKS] = DependencyChecks(
         app, migration_sets=host.migrations(), ttl=settings.server.readiness_cache_seconds
@@ -132,6 +134,7 @@ def create_app(settings: Settings, *, extra_plugins: Sequence[object] = ()) -> w
 
     app.cleanup_ctx.append(storage_ctx)
     app.cleanup_ctx.append(redis_ctx)
+    app.cleanup_ctx.append(fanout_ctx)
     app.cleanup_ctx.append(idempotency_ctx)
     app.cleanup_ctx.append(event_loop_lag_ctx)
     if admission is not None:

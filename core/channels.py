@@ -52,6 +52,8 @@ class Channel(Generic[S, T]):
     migrations: MigrationSet | None = None
     sweep: Callable[[web.Application], Awaitable[object]] | None = None
     demo: Callable[[web.Application], Awaitable[Sequence[str]]] | None = None
+    # The channel's own background work for the app's lifetime, after the sweeper's.
+    contexts: Sequence[CleanupContext] = ()
 
     @hookimpl
     def qatysu_settings_section(self) -> tuple[str, type[BaseModel]]:
@@ -76,12 +78,12 @@ class Channel(Generic[S, T]):
 
     @hookimpl
     def qatysu_cleanup_ctx(self, app: web.Application) -> Sequence[CleanupContext]:
-        """The channel's sweeper, at the interval its settings give."""
+        """The channel's sweeper, at the interval its settings give, and its own contexts."""
         if self.sweep is None:
-            return ()
+            return tuple(self.contexts)
         settings: Any = app[keys.PLUGINS].settings_of(self.name, self.settings)
         interval: float = settings.sweep_interval_seconds
-        return [periodic_ctx(f"{self.name}-sweeper", interval, self.sweep)]
+        return [periodic_ctx(f"{self.name}-sweeper", interval, self.sweep), *self.contexts]
 
     @hookimpl
     async def qatysu_demo_seed(self, app: web.Application) -> Sequence[str]:

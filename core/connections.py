@@ -569,6 +569,13 @@ class ConnectionGuard:
         if connection is not None:
             connection.await_next_head()
 
+    def long_response(self, transport: Any) -> None:
+        """The response now started on ``transport`` lasts (an event stream) and ends with the
+        connection: no next request head is due meanwhile."""
+        connection = self._open.get(transport)
+        if connection is not None:
+            connection.head_deadline = None
+
     def arrival(self, transport: Any) -> float | None:
         """When the request now entering the middlewares on ``transport`` arrived, if known."""
         connection = self._open.get(transport)

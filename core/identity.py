@@ -60,6 +60,8 @@ class Identity:
     role: Role
     agency: str | None = None
     name: str | None = None
+    # The region the identity provider vouches for (its configured claim), unvalidated here.
+    region: str | None = None
 
     @property
     def public_name(self) -> str:
@@ -89,6 +91,8 @@ class TokenKeys:
     issuer: str | None = None
     audience: str | None = None
     token_types: tuple[str, ...] = ("JWT", "at+jwt")
+    # The claim naming the citizen's region, when the identity provider supplies one.
+    region_claim: str | None = None
     # The longest exp - iat of each role's tokens, in seconds.
     lifetimes: Mapping[str, float] = field(default_factory=lambda: role_lifetimes(TokenLifetimes()))
 
@@ -114,6 +118,7 @@ def token_keys(settings: Settings) -> TokenKeys:
         audience=identity.audience,
         token_types=identity.token_types,
         lifetimes=role_lifetimes(identity.max_token_lifetime_seconds),
+        region_claim=identity.region_claim,
     )
 
 
@@ -195,7 +200,15 @@ class TokenVerifier:
             role=role,
             agency=agency if isinstance(agency, str) else None,
             name=name if isinstance(name, str) else None,
+            region=self._region(claims),
         )
+
+    def _region(self, claims: dict[str, Any]) -> str | None:
+        """The region claim's value when one is configured and it is a short string."""
+        if self._keys.region_claim is None:
+            return None
+        region = claims.get(self._keys.region_claim)
+        return region if isinstance(region, str) and 0 < len(region) <= 64 else None
 
     def _decode(self, token: str) -> dict[str, Any]:
         try:
@@ -278,6 +291,7 @@ def mint_token(
     agency: str | None = None,
     name: str | None = None,
     ttl: float = 3600,
+    **extra: Any,
 ) -> str:
     """An HS256 token as the server expects it: for the CLI, demos and load tests."""
     now = int(time.time())
@@ -286,6 +300,7 @@ def mint_token(
         claims["agency"] = agency
     if name is not None:
         claims["name"] = name
+    claims.update(extra)
     return jwt.encode(claims, secret, algorithm="HS256")
 
 

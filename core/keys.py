@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from core.agencies import AgencyRegister
     from core.cache import MicroCache
     from core.connections import ConnectionGuard
+    from core.fanout import Fanout
     from core.fastlane import FastLane
     from core.health import DependencyChecks
     from core.idempotency import AnswerStore
@@ -46,6 +47,8 @@ AGENCIES: web.AppKey[AgencyRegister] = web.AppKey("agencies")
 ANSWERS: web.AppKey[AnswerStore] = web.AppKey("idempotency_answers")
 GUARD: web.AppKey[ConnectionGuard] = web.AppKey("connection_guard")
 DEPENDENCY_CHECKS: web.AppKey[DependencyChecks] = web.AppKey("dependency_checks")
+# Committed changes to every instance's listeners (``core.fanout``).
+FANOUT: web.AppKey[Fanout] = web.AppKey("fanout")
 # The API description, built on its first request: the routes do not change after start.
 OPENAPI_CACHE: web.AppKey[dict[str, object]] = web.AppKey("openapi_cache")
 

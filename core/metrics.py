@@ -172,6 +172,29 @@ class Metrics:
             multiprocess_mode="max",
         )
         self.build_info.labels(qatysu_version(), platform.python_version(), aiohttp_version).set(1)
+        self.live_streams = Gauge(
+            "qatysu_live_streams",
+            "Open server-sent event streams of live counts.",
+            registry=r,
+            multiprocess_mode="livesum",
+        )
+        self.live_events = Counter(
+            "qatysu_live_events_total",
+            "Events written to live streams, one per stream each.",
+            ["event"],
+            registry=r,
+        )
+        self.live_lag = Histogram(
+            "qatysu_live_lag_seconds",
+            "From a change's commit to its event going out to this instance's watchers.",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.fanout_fallbacks = Counter(
+            "qatysu_fanout_fallbacks_total",
+            "Times the fan-out lost Redis and watchers fell back to polling.",
+            registry=r,
+        )
         self._request_children: dict[tuple[str, str, int], Counter] = {}
         self._duration_children: dict[tuple[str, str], Histogram] = {}
         self._unavailable_children: dict[str, Counter] = {}

@@ -74,13 +74,16 @@ class RoutePolicy:
 
     ``rate`` is the budget for one client (a citizen, or an address when anonymous); operators
     override it by the policy's name in ``[admission.rate_overrides]``. ``bypass`` is for
-    operations routes, which must answer even when everything else is shed.
+    operations routes, which must answer even when everything else is shed. ``stream`` is for
+    long-lived answers (server-sent events): rate-limited, but holding no concurrency slot and
+    no in-flight seat, since a watcher may stay for hours; the handler bounds them itself.
     """
 
     priority: Priority = Priority.NORMAL
     rate: RatePolicy | None = None
     deadline: float | None = None
     bypass: bool = False
+    stream: bool = False
 
 
 OPERATIONS = RoutePolicy(priority=Priority.CRITICAL, bypass=True)
@@ -102,6 +105,15 @@ def sheddable(name: str, rate: float, burst: int) -> RoutePolicy:
     """A list or a search: shed first, since a citizen can come back to it."""
     return RoutePolicy(
         priority=Priority.SHEDDABLE, rate=RatePolicy(name=name, rate=rate, burst=burst)
+    )
+
+
+def streaming(name: str, rate: float, burst: int) -> RoutePolicy:
+    """A long-lived stream: refused first under overload, and holding no slot once open."""
+    return RoutePolicy(
+        priority=Priority.SHEDDABLE,
+        rate=RatePolicy(name=name, rate=rate, burst=burst),
+        stream=True,
     )
 
 

@@ -150,6 +150,9 @@ class IdentitySettings(Section):
     issuer: str | None = None
     audience: str | None = None
     token_types: tuple[str, ...] = ("JWT", "at+jwt")
+    # The token claim that names the citizen's region code (None: none is recorded). The region
+    # is never derived from the IIN.
+    region_claim: str | None = Field(default=None, min_length=1, max_length=64)
     max_token_lifetime_seconds: TokenLifetimes = TokenLifetimes()
 
     @field_validator("max_token_lifetime_seconds", mode="before")

@@ -7,6 +7,7 @@
     python -m loadtests.bench overload   # four modes, open loop, at 1x/3x/10x capacity
     python -m loadtests.bench costs      # CPU per request served or refused at each layer
     python -m loadtests.bench generator  # the flood generator's own ceiling
+    python -m loadtests.bench watchers --watchers 10000  # live streams vs polling, 2 instances
 
 Every figure printed is measured in this run; nothing is assumed or carried over. The server runs
 pinned to core 0 and the load tool to core 1 (when there are two cores and taskset).
@@ -46,6 +47,9 @@ from loadtests.servers import (
     pin_this_process,
     qatysu_server,
 )
+from loadtests.watchers import TOPOLOGY as WATCHERS_TOPOLOGY
+from loadtests.watchers import add_arguments as watcher_arguments
+from loadtests.watchers import run_watchers
 from loadtests.wrk import WRK_INSTALL_HINT, WrkResult, run_wrk, wrk_available, wrk_lua_script
 
 SERVER_CPU = 0
@@ -458,16 +462,21 @@ def build_parser() -> argparse.ArgumentParser:
         "generator", help="the flood generator's own ceiling against a bare hello"
     )
     ceiling_arguments(generator)
+    watchers = modes.add_parser(
+        "watchers", help="N live-count streams on two instances vs the same watchers polling"
+    )
+    watcher_arguments(watchers)
     return parser
 
 
-OPEN_LOOP = frozenset({"overload", "costs", "generator"})
+OPEN_LOOP = frozenset({"overload", "costs", "generator", "watchers"})
 RUNNERS: dict[str, Callable[[argparse.Namespace, Out], dict[str, Any]]] = {
     "signing": run_signing,
     "hotread": run_hotread,
     "overload": run_overload,
     "costs": run_costs,
     "generator": run_ceiling,
+    "watchers": run_watchers,
 }
 
 
@@ -484,7 +493,8 @@ def main(argv: list[str] | None = None, out: Out = print) -> int:
 
     from loadtests.signing_scale import scaled_topology
 
-    print_preamble(flushed, facts, topology=scaled_topology(args))
+    topology = WATCHERS_TOPOLOGY if args.mode == "watchers" else scaled_topology(args)
+    print_preamble(flushed, facts, topology=topology)
     if args.mode in OPEN_LOOP and not pin_this_process(LOAD_CPU):
         flushed("generator: NOT pinned (fewer than two cores or no affinity)")
     payload = RUNNERS[args.mode](args, flushed)

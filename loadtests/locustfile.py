@@ -18,13 +18,15 @@ from __future__ import annotations
 import json
 import logging
 import random
+import socket
 import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import gevent
-from locust import FastHttpUser, events, task
+from locust import FastHttpUser, User, events, task
 from locust.runners import MasterRunner, WorkerRunner
 
 from core.iin import synthetic_iin
@@ -423,6 +425,102 @@ class AgencyOfficial(Person):
                 expected=(200, 409),
                 json={"text": "The akimat will fund the work in next year's budget."},
             )
+
+
+class Watcher(User):
+    """Holds a live-count stream of the viral petition and checks that its count never goes
+    back, across its reconnections too (each resumes with ``Last-Event-ID``).
+
+    Each event is recorded as a request named ``/api/v1/petitions/{id}/live event``; a count
+    lower than one already seen fails it. A stream is held ``hold`` seconds, then reopened.
+    """
+
+    weight = 1
+    hold = 30.0
+
+    def wait_time(self) -> float:
+        return max(0.5, self.resume_at - time.monotonic())
+
+    def on_start(self) -> None:
+        if Run.stage is None:
+            log.error("no stage was set for this run; stopping")
+            stop_run(self.environment)
+            return
+        number = next_serial()
+        self.address = f"10.250.{number >> 8 & 255}.{number & 255}"
+        self.last_count = -1
+        self.last_id: str | None = None
+        self.resume_at = 0.0
+
+    @task
+    def watch(self) -> None:
+        assert Run.stage is not None
+        assert self.host is not None
+        target = urlsplit(self.host)
+        path = f"/api/v1/petitions/{Run.stage.petition_id}/live"
+        head = [
+            f"GET {path} HTTP/1.1",
+            f"Host: {target.netloc}",
+            "Accept: text/event-stream",
+            f"X-Forwarded-For: {self.address}",
+        ]
+        if self.last_id is not None:
+            head.append(f"Last-Event-ID: {self.last_id}")
+        started = time.monotonic()
+        try:
+            sock = socket.create_connection((target.hostname, target.port or 80), timeout=30)
+        except OSError as exc:
+            self.fire("/api/v1/petitions/{id}/live", started, exc)
+            return
+        with sock, sock.makefile("rb") as stream:
+            sock.sendall(("\r\n".join(head) + "\r\n\r\n").encode())
+            self.read(stream, started)
+
+    def read(self, stream: Any, started: float) -> None:
+        status_line = stream.readline()
+        status = int(status_line.split()[1]) if status_line.startswith(b"HTTP/") else 0
+        retry_after = None
+        while (line := stream.readline()) not in (b"\r\n", b""):
+            name, _, value = line.decode("latin-1").partition(":")
+            if name.lower() == "retry-after":
+                retry_after = value.strip()
+        if status != 200:
+            if status in (204,):
+                self.last_id, self.last_count = None, -1  # the petition closed: start over
+            self.resume_at = time.monotonic() + retry_after_seconds(retry_after)
+            error = None if status in (204, 429, 503) else RuntimeError(f"HTTP {status}")
+            self.fire("/api/v1/petitions/{id}/live", started, error)
+            return
+        self.fire("/api/v1/petitions/{id}/live", started, None)
+        until = time.monotonic() + self.hold
+        while time.monotonic() < until:
+            line = stream.readline()
+            if not line:
+                return
+            if line.startswith(b"id: "):
+                self.last_id = line[4:].strip().decode()
+            elif line.startswith(b"data: "):
+                self.check(json.loads(line[6:]), time.monotonic())
+
+    def check(self, data: dict[str, Any], received: float) -> None:
+        count = data.get("signature_count")
+        if not isinstance(count, int):
+            return
+        error = None
+        if count < self.last_count:
+            error = RuntimeError(f"the count went down from {self.last_count} to {count}")
+        self.last_count = max(self.last_count, count)
+        self.fire("/api/v1/petitions/{id}/live event", received, error)
+
+    def fire(self, name: str, started: float, error: BaseException | None) -> None:
+        self.environment.events.request.fire(
+            request_type="SSE",
+            name=name,
+            response_time=(time.monotonic() - started) * 1000,
+            response_length=0,
+            exception=error,
+            context={},
+        )
 
 
 class Moderator(Person):

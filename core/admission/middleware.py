@@ -110,6 +110,13 @@ async def admission_middleware(request: web.Request, handler: Handler) -> web.St
                 },
             )
 
+    if policy.stream:
+        # A stream holds nothing of admission's while it lasts; its handler caps streams.
+        response = await handler(request)
+        if rate_headers is not None and not response.prepared:
+            response.headers.update(rate_headers)
+        return response
+
     seat = _seat(request, admission, policy.priority)
     try:
         if app[keys.ROUTES].reads_body(request.match_info.route.name):

@@ -43,6 +43,7 @@ class RoutePolicies:
                 rate=rate,
                 deadline=policy.deadline,
                 bypass=policy.bypass,
+                stream=policy.stream,
             )
             self._cache[route_name] = cached
         return cached

@@ -31,6 +31,7 @@ from plugins.petitions.models import (
     PetitionCreate,
     PetitionListQuery,
 )
+from plugins.petitions.regions import signer_region
 from plugins.petitions.search import search_terms
 from plugins.petitions.settings import SECTION
 from plugins.petitions.signing import SignRequest
@@ -270,10 +271,17 @@ async def sign(request: web.Request, identity: Identity) -> web.Response:
     channel = request.app[STATE]
     outcome = await request.app[keys.WRITER].submit_batched(
         channel.signing,
-        SignRequest(request.match_info["id"], citizen.subject, citizen.public_name, utcnow()),
+        SignRequest(
+            request.match_info["id"],
+            citizen.subject,
+            citizen.public_name,
+            utcnow(),
+            signer_region(citizen, request.app[keys.AGENCIES]),
+        ),
     )
     if outcome.created:
         channel.signatures.inc()
+        channel.live.changed(outcome.petition_id, outcome.signature_count, outcome.status)
     if outcome.became is not None:
         request.app[keys.CACHE].invalidate(_cache_key(outcome.petition_id))
         name = (

@@ -182,6 +182,24 @@ class Signer(BaseModel):
     signed_at: str
 
 
+class RegionCount(BaseModel):
+    """Signatures from one region of the register."""
+
+    code: str
+    names: Labels | None
+    signatures: int
+
+
+class RegionCounts(BaseModel):
+    """Where signatures come from; regions under ``minimum`` are merged into ``other``."""
+
+    petition_id: str
+    minimum: int
+    regions: list[RegionCount]
+    other: int = Field(description="regions under the minimum, and signatures with no region")
+    total: int
+
+
 class SignerPage(BaseModel):
     """A page of signers."""
 

@@ -76,6 +76,18 @@ class PetitionSettings(BaseModel):
     default_page_size: int = Field(default=20, ge=1)
     max_page_size: int = Field(default=100, ge=1)
     cache_max_age: int = Field(default=1, ge=0)
+    # Live counts (GET /api/v1/petitions/{id}/live): at most one count event per petition per
+    # interval; region counts every regions interval; a heartbeat comment when idle.
+    live_interval_seconds: float = Field(default=1.0, gt=0, le=60)
+    live_regions_interval_seconds: float = Field(default=10.0, gt=0, le=3600)
+    live_heartbeat_seconds: float = Field(default=15.0, gt=0, le=300)
+    # The reconnection delay a stream suggests, spread by up to the jitter.
+    live_retry_ms: int = Field(default=3000, ge=100)
+    live_retry_jitter_ms: int = Field(default=2000, ge=0)
+    live_max_streams: int = Field(default=10_000, ge=1)
+    live_max_streams_per_address: int = Field(default=8, ge=1)
+    # Regions with fewer signatures are merged into "other", so no small count points at anyone.
+    region_minimum: int = Field(default=10, ge=1)
 
     @model_validator(mode="after")
     def _page_sizes_agree(self) -> PetitionSettings:

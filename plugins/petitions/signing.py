@@ -39,6 +39,9 @@ class SignRequest:
     citizen_hash: str
     public_name: str
     signed_at: dt.datetime
+    # A region code of the register, or None when the identity provider gave none (or a
+    # code the register does not know).
+    region: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,6 +193,7 @@ def _insert(conn: Connection, requests: Sequence[SignRequest]) -> set[tuple[str,
             "citizen_hash": r.citizen_hash,
             "public_name": r.public_name,
             "signed_at": r.signed_at,
+            "region": r.region,
         }
         for r in requests
     ]

@@ -12,6 +12,7 @@ from core.settings import SettingsError
 from plugins.petitions.settings import answer_level
 from plugins.petitions.signer_cursors import SignerCursors
 from plugins.petitions.signing import SignOutcome, SignRequest, signing_kind
+from plugins.petitions.watchers import LiveCounts
 
 if TYPE_CHECKING:
     from prometheus_client import Counter
@@ -30,6 +31,7 @@ class PetitionState:
     thresholds: dict[str, int]
     signatures: Counter
     signer_cursors: SignerCursors
+    live: LiveCounts
 
     @classmethod
     def build(cls, settings: PetitionSettings, app: web.Application) -> PetitionState:
@@ -54,7 +56,10 @@ class PetitionState:
                 )
             thresholds[code] = rule.signatures_needed(region.population if region else None)
             levels[code] = answer_level(agency)
+        live = LiveCounts(settings, app)
+        app.on_shutdown.append(live.on_shutdown)
         return cls(
+            live=live,
             settings=settings,
             calendar=calendar,
             signing=signing_kind(settings, calendar, levels),

@@ -12,6 +12,7 @@ from core.clock import utcnow
 from core.events import Event
 from plugins.petitions.lifecycle import Status
 from plugins.petitions.settings import SECTION
+from plugins.petitions.state import STATE
 from plugins.petitions.tables import petitions
 
 
@@ -19,7 +20,7 @@ async def expire_overdue(app: web.Application) -> list[str]:
     """Mark restricted and public petitions past their term as expired; return their ids."""
     now = utcnow()
 
-    async def write(conn: AsyncConnection) -> list[str]:
+    async def write(conn: AsyncConnection) -> list[tuple[str, int]]:
         overdue = sa.or_(
             sa.and_(
                 petitions.c.status == Status.RESTRICTED.value, petitions.c.restricted_until < now
@@ -32,12 +33,14 @@ async def expire_overdue(app: web.Application) -> list[str]:
             sa.update(petitions)
             .where(overdue)
             .values(status=Status.EXPIRED.value, closed_at=now)
-            .returning(petitions.c.id)
+            .returning(petitions.c.id, petitions.c.signature_count)
         )
-        return [row.id for row in result]
+        return [(row.id, row.signature_count) for row in result]
 
-    expired: list[str] = await app[keys.WRITER].submit(write)
-    for petition_id in expired:
+    expired: list[tuple[str, int]] = await app[keys.WRITER].submit(write)
+    live = app[STATE].live
+    for petition_id, count in expired:
         app[keys.CACHE].invalidate(cache_key(SECTION, petition_id))
         app[keys.EVENTS].emit(Event(name="petition.expired", subject_id=petition_id))
-    return expired
+        live.changed(petition_id, count, Status.EXPIRED)
+    return [petition_id for petition_id, _ in expired]

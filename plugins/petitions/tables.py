@@ -56,6 +56,8 @@ signatures = sa.Table(
     sa.Column("citizen_hash", sa.String(64), primary_key=True),
     sa.Column("public_name", sa.String(120), nullable=False),
     sa.Column("signed_at", sa.DateTime(timezone=True), nullable=False),
+    # The signer's region code from the register, when the identity provider vouched for one.
+    sa.Column("region", sa.String(64)),
     sa.Index("ix_signatures_petition_time", "petition_id", "signed_at"),
 )
 
@@ -158,6 +160,10 @@ async def _version_3(conn: AsyncConnection) -> None:
         await conn.exec_driver_sql(statement)
 
 
+async def _version_4(conn: AsyncConnection) -> None:
+    await conn.exec_driver_sql("ALTER TABLE petition_signatures ADD COLUMN region VARCHAR(64)")
+
+
 MIGRATIONS = MigrationSet(
     namespace="petitions",
     migrations=[
@@ -175,6 +181,11 @@ MIGRATIONS = MigrationSet(
             version=3,
             description="full-text search over petition titles and texts",
             upgrade=_version_3,
+        ),
+        Migration(
+            version=4,
+            description="the signer's region, for the map of signatures",
+            upgrade=_version_4,
         ),
     ],
 )

@@ -40,7 +40,8 @@ PROVISIONED_UID = "prometheus"
 MISSING_PROMETHEUS = "prometheus not installed: apt-get install prometheus"
 
 EXPECTED_ROWS = [
-    "Traffic", "Latency", "Admission", "Rate limits", "Writer", "Domain", "Process", "HAProxy"
+    "Traffic", "Latency", "Admission", "Rate limits", "Writer", "Domain", "Process", "HAProxy",
+    "Live counts",
 ]  # fmt: skip
 # Panels choose their Prometheus through this variable; an import asks for DS_PROMETHEUS.
 DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}

@@ -15,6 +15,7 @@ from core.admission.wiring import admission_ctx
 from core.app import create_app, readiness_ctx, redis_ctx, storage_ctx
 from core.compression import compression_middleware
 from core.connections import guard_sweeper_ctx
+from core.fanout import fanout_ctx
 from core.hookspecs import hookimpl
 from core.idempotency import idempotency_ctx
 from core.lifecycle import event_loop_lag_ctx
@@ -34,6 +35,7 @@ CORE_STATE = {
     keys.AGENCIES,
     keys.READINESS,
     keys.EVENTS,
+    keys.FANOUT,
     keys.ROUTES,
     keys.OPENAPI_CACHE,
     keys.GUARD,
@@ -82,6 +84,7 @@ def test_cleanup_contexts_start_storage_first_plugins_after_core_and_readiness_l
     assert list(app.cleanup_ctx) == [
         storage_ctx,
         redis_ctx,
+        fanout_ctx,
         idempotency_ctx,
         event_loop_lag_ctx,
         guard_sweeper_ctx,
@@ -95,6 +98,7 @@ def test_with_admission_on_its_context_follows_the_loop_lag_probe(make_settings)
     assert list(app.cleanup_ctx) == [
         storage_ctx,
         redis_ctx,
+        fanout_ctx,
         idempotency_ctx,
         event_loop_lag_ctx,
         admission_ctx,
@@ -108,6 +112,7 @@ def test_a_separate_metrics_port_adds_its_context_after_the_sweeper(make_setting
     assert list(app.cleanup_ctx) == [
         storage_ctx,
         redis_ctx,
+        fanout_ctx,
         idempotency_ctx,
         event_loop_lag_ctx,
         guard_sweeper_ctx,

@@ -24,10 +24,10 @@ async def database(database_url: str) -> AsyncIterator[Database]:
     await db.dispose()
 
 
-async def _columns(database: Database) -> set[str]:
+async def _columns(database: Database, table: str = "petitions") -> set[str]:
     async with database.read() as conn:
         return await conn.run_sync(
-            lambda sync: {c["name"] for c in sa.inspect(sync).get_columns("petitions")}
+            lambda sync: {c["name"] for c in sa.inspect(sync).get_columns(table)}
         )
 
 
@@ -43,16 +43,36 @@ async def test_version_2_adds_the_moderation_columns_to_a_version_1_table(
     await migrate(database, [MigrationSet(namespace="petitions", migrations=[version_1])])
     assert not ADDED_IN_2 & await _columns(database)
 
-    applied = await migrate(database, [MIGRATIONS])
+    # Up to 3: the stand-in version 1 made no signatures table for version 4 to alter.
+    up_to_3 = MigrationSet(namespace="petitions", migrations=MIGRATIONS.migrations[:3])
+    applied = await migrate(database, [up_to_3])
 
     assert [line.split(":")[0] for line in applied] == ["petitions 2", "petitions 3"]
     assert await _columns(database) >= ADDED_IN_2
 
 
+async def test_version_4_adds_the_region_column_to_the_signatures_of_version_3(
+    database: Database,
+) -> None:
+    up_to_3 = MigrationSet(namespace="petitions", migrations=MIGRATIONS.migrations[:3])
+    await migrate(database, [up_to_3])
+    assert "region" not in await _columns(database, "petition_signatures")
+
+    applied = await migrate(database, [MIGRATIONS])
+
+    assert [line.split(":")[0] for line in applied] == ["petitions 4"]
+    assert "region" in await _columns(database, "petition_signatures")
+
+
 async def test_a_fresh_database_gets_every_column_from_every_version(database: Database) -> None:
     applied = await migrate(database, [MIGRATIONS])
 
-    assert [line.split(":")[0] for line in applied] == ["petitions 1", "petitions 2", "petitions 3"]
+    assert [line.split(":")[0] for line in applied] == [
+        "petitions 1",
+        "petitions 2",
+        "petitions 3",
+        "petitions 4",
+    ]
     assert await _columns(database) == {column.name for column in petitions.columns}
 
 
