@@ -69,6 +69,7 @@ bench: $(STAMP_DEV)
 	$(BIN)/python -m loadtests.bench overload
 	$(BIN)/python -m loadtests.bench costs
 	$(BIN)/python -m loadtests.bench generator
+	$(BIN)/python -m loadtests.bench watchers
 
 # A fresh demo server, then 60 s of the steady shape under the SLO gate; reports in bench-results/.
 loadtest: $(STAMP_DEV)

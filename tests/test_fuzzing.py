@@ -105,6 +105,9 @@ def live_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]
         QATYSU_IDENTITY__IIN_HASH_SECRET="fuzzing-iin-secret-long-enough-0123456789",
         QATYSU_SERVER__ACCESS_LOG="false",
         QATYSU_ADMISSION__ENABLED="false",
+        # A live stream to a demo petition never ends by itself: each would hold its case until
+        # schemathesis's request timeout. A short lifetime still answers with a whole stream.
+        QATYSU_PETITIONS__LIVE_MAX_SECONDS="0.2",
     )
     log_path = tmp_path / "server.log"
     with log_path.open("wb") as log:

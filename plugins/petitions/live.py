@@ -11,6 +11,7 @@ per address and per process.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import random
 from typing import TYPE_CHECKING
@@ -131,14 +132,16 @@ async def live(request: web.Request) -> web.StreamResponse:
             settings = channel.settings
             retry = settings.live_retry_ms + random.randint(0, settings.live_retry_jitter_ms)
             # The watcher may leave at any write; aiohttp reports a closed transport as either.
-            with contextlib.suppress(ConnectionError, RuntimeError):
-                await hub.serve(
-                    topic,
-                    response.write,
-                    first=f"retry: {retry}\n\n".encode(),
-                    last_id=last_id,
-                    direct=request.transport if chunked else None,
-                )
+            # Past its lifetime the stream simply ends, and the client resumes elsewhere.
+            with contextlib.suppress(ConnectionError, RuntimeError, TimeoutError):
+                async with asyncio.timeout(settings.live_max_seconds):
+                    await hub.serve(
+                        topic,
+                        response.write,
+                        first=f"retry: {retry}\n\n".encode(),
+                        last_id=last_id,
+                        direct=request.transport if chunked else None,
+                    )
             return response
         finally:
             hub.release(topic)

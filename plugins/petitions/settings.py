@@ -85,6 +85,9 @@ class PetitionSettings(BaseModel):
     live_retry_ms: int = Field(default=3000, ge=100)
     live_retry_jitter_ms: int = Field(default=2000, ge=0)
     live_max_streams: int = Field(default=10_000, ge=1)
+    # A stream ends after this long and its client reconnects with Last-Event-ID, missing
+    # nothing: long-lived streams then spread over instances added since they opened.
+    live_max_seconds: float = Field(default=3600.0, gt=0, le=86_400)
     live_max_streams_per_address: int = Field(default=8, ge=1)
     # Regions with fewer signatures are merged into "other", so no small count points at anyone.
     region_minimum: int = Field(default=10, ge=1)

@@ -198,6 +198,27 @@ async def test_heartbeats_keep_an_idle_stream_alive(make_client, approved_petiti
     assert heartbeat.comments == ["heartbeat"]
 
 
+async def test_a_stream_ends_at_its_lifetime_so_its_client_resumes(
+    make_client, approved_petition
+) -> None:
+    client = await make_client(petitions={**FAST, "live_max_seconds": 0.3})
+    petition = await approved_petition(client)
+    reader = await open_stream(client, petition["id"])
+    first = await reader.next_named("count")
+
+    # Idle (no heartbeat due for 15 s): only the lifetime can end it, well within 3 s.
+    rest = [event async for event in _until_end(reader, within=3.0)]
+
+    assert first.id == 0
+    assert all(event.name != "count" for event in rest)
+    assert client.app[keys.METRICS].registry.get_sample_value("qatysu_live_streams") == 0.0
+
+
+async def _until_end(reader: EventReader, *, within: float) -> Any:
+    while (event := await reader.next(within=within)) is not None:
+        yield event
+
+
 async def test_open_streams_are_counted_in_the_gauge(make_client, approved_petition) -> None:
     client = await make_client(petitions=FAST)
     petition = await approved_petition(client)
