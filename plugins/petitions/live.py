@@ -61,7 +61,12 @@ def _overloaded(request: web.Request) -> bool:
     if admission is None:
         return False
     controller = admission.controller
-    return admission.pie.probability >= REFUSE_AT or controller.queue_length() > 0
+    return (
+        admission.pie.probability >= REFUSE_AT
+        or controller.queue_length() > 0
+        # Connections wait in the kernel's accept queue: the flood has not reached Python yet.
+        or admission.kernel_standing.standing
+    )
 
 
 def _refusal(refused: StreamRefused) -> Exception:

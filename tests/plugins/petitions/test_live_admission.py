@@ -8,6 +8,7 @@ from typing import Any
 import aiohttp
 
 from core import keys
+from core.admission.kernel import StandingWait
 from plugins.petitions.state import STATE
 from tests.support.live import EventReader
 from tests.support.petitions import SMALL_FIGURES, petition_url
@@ -72,6 +73,22 @@ async def test_under_overload_new_streams_are_refused_but_reads_and_signatures_p
     assert signed.status == 201
     rejected = client.app[keys.METRICS].admission_rejected
     assert rejected.labels("live_overload", "sheddable")._value.get() == 1
+
+
+async def test_while_a_wait_stands_in_the_kernels_queue_new_streams_are_refused(
+    make_client, approved_petition, sign, monkeypatch
+) -> None:
+    client = await make_client(petitions=FAST, admission=ADMISSION)
+    petition = await approved_petition(client)
+    # Held standing, whatever the observer's ticks measure on this machine meanwhile.
+    monkeypatch.setattr(StandingWait, "update", lambda self, now, queue_length: True)
+    client.app[keys.ADMISSION].kernel_standing.standing = True
+
+    refused = await client.get(petition_url(petition["id"], "/live"))
+    signed = await sign(client, petition["id"], 1)
+
+    assert refused.status == 503
+    assert signed.status == 201
 
 
 async def test_open_streams_hold_no_concurrency_slot(make_client, approved_petition) -> None:
