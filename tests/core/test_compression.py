@@ -12,8 +12,13 @@ from core.compression import accepts_gzip
 
 
 async def raw_get(client: Any, path: str, **headers: str) -> Any:
-    # auto_decompress off: the test reads the bytes on the wire.
-    return await client.session.get(client.make_url(path), headers=headers, auto_decompress=False)
+    # auto_decompress off: the test reads the bytes on the wire. Read whole here, so that the
+    # connection goes back to the pool: the test client does not track a session's responses.
+    response = await client.session.get(
+        client.make_url(path), headers=headers, auto_decompress=False
+    )
+    await response.read()
+    return response
 
 
 async def test_a_large_json_answer_is_gzipped_when_the_client_accepts_it(make_client: Any) -> None:
