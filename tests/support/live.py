@@ -3,33 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import shutil
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import orjson
-import pytest
-
-from tests.support.admission import RedisServerProcess
-from tests.support.services import service_unavailable
 
 if TYPE_CHECKING:
     from aiohttp import ClientResponse
-
-
-@pytest.fixture
-async def redis_server() -> AsyncIterator[RedisServerProcess]:
-    """A private redis-server that a test may kill; killed after the test in any case."""
-    executable = shutil.which("redis-server")
-    if executable is None:
-        service_unavailable("redis-server is not on PATH")
-    server = RedisServerProcess(executable)
-    try:
-        await server.start()
-        yield server
-    finally:
-        await server.kill()
 
 
 @dataclass

@@ -6,13 +6,12 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 from core import keys
-from tests.support.live import EventReader, redis_server
+from tests.support.live import EventReader
 from tests.support.petitions import SMALL_FIGURES, fixed_thresholds, petition_url
 
 if TYPE_CHECKING:
     from tests.support.admission import RedisServerProcess
 
-__all__ = ["redis_server"]
 
 FIGURES = {**SMALL_FIGURES, "thresholds": fixed_thresholds(1000), "live_interval_seconds": 0.2}
 
