@@ -10,12 +10,9 @@ from typing import TYPE_CHECKING, Any
 
 from core.fanout import Fanout
 from core.metrics import Metrics
-from tests.support.live import redis_server
 
 if TYPE_CHECKING:
     from tests.support.admission import RedisServerProcess
-
-__all__ = ["redis_server"]
 
 
 async def until(condition: Any) -> None:
