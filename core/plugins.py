@@ -1,12 +1,11 @@
 """The plugin manager and a typed façade over its hooks.
 
-The built-in plugins (the three channels and bearer-token identity) are loaded by dotted name
-from ``DEFAULT_PLUGINS``, exactly as a third-party plugin is loaded from the ``qatysu``
-entry-point group: core imports them by name only, never by reference. A module that defines
-``plugin`` (a ``core.channels.Channel``, say) is registered as that object; any other module is
-registered itself, its ``qatysu_*`` functions being the hook implementations. Optional plugins
-shipped with Qatysu are loaded by name from ``[plugins] enabled``; any plugin can be switched
-off by name in ``[plugins] disabled``.
+Plugins are found through the ``qatysu`` entry-point group: the built-in ones (the three
+channels and bearer-token identity) are declared there in Qatysu's own ``pyproject.toml``,
+exactly as a third-party package declares its own, so core never names one. Optional plugins
+shipped with Qatysu are loaded by dotted name from ``[plugins] enabled``: a module that defines
+``plugin`` (a ``Channel``, say) is registered as that object, any other module as itself. Any
+plugin can be switched off by its name in ``[plugins] disabled``.
 """
 
 from __future__ import annotations
@@ -39,13 +38,6 @@ if TYPE_CHECKING:
     from core.storage.migrations import MigrationSet
 
 log = logging.getLogger(__name__)
-
-DEFAULT_PLUGINS: tuple[str, ...] = (
-    "plugins.petitions",
-    "plugins.information",
-    "plugins.consultations",
-    "plugins.bearer_tokens",
-)
 
 T = TypeVar("T")
 M = TypeVar("M", bound="BaseModel")
@@ -81,7 +73,7 @@ class PluginHost:
         self._loaded_by_name: set[str] = set()
         for name in settings.plugins.disabled:
             self.pm.set_blocked(name)
-        for name in (*DEFAULT_PLUGINS, *settings.plugins.enabled):
+        for name in settings.plugins.enabled:
             if self.pm.is_blocked(name):
                 continue
             try:

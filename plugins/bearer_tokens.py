@@ -9,16 +9,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from core import keys
-from core.hookspecs import hookimpl
+from core.sdk import VERIFIER, hookimpl
 
 if TYPE_CHECKING:
     from aiohttp import web
 
-    from core.identity import Identity
+    from core.sdk import Identity
 
 
 @hookimpl(trylast=True)
 def qatysu_identify(request: web.Request, token: str) -> Identity:
     """Verify a bearer JWT with the server's keys."""
-    return request.app[keys.VERIFIER].verify(token)
+    return request.app[VERIFIER].verify(token)

@@ -25,9 +25,7 @@ import re
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from core import keys
-from core.hookspecs import hookimpl
-from core.moderation import ModerationResult, TextSubmission, Verdict
+from core.sdk import PLUGINS, ModerationResult, TextSubmission, Verdict, hookimpl
 
 SECTION = "pattern_moderation"
 NAME = "pattern_moderation"
@@ -114,9 +112,7 @@ def qatysu_settings_section() -> tuple[str, type[BaseModel]]:
 @hookimpl
 def qatysu_startup(app: web.Application) -> None:
     """Compile this app's patterns once."""
-    app[MODERATOR] = PatternModerator(
-        app[keys.PLUGINS].settings_of(SECTION, PatternModerationSettings)
-    )
+    app[MODERATOR] = PatternModerator(app[PLUGINS].settings_of(SECTION, PatternModerationSettings))
 
 
 @hookimpl

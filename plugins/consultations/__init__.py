@@ -6,7 +6,7 @@ Registered like any third-party channel: a ``core.channels.Channel`` named ``plu
 
 from __future__ import annotations
 
-from core.channels import Channel
+from core.sdk import Channel
 from plugins.consultations.demo import seed_consultation
 from plugins.consultations.handlers import routes
 from plugins.consultations.settings import SECTION, ConsultationSettings

@@ -7,9 +7,7 @@ from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
-from core import keys
-from core.clock import utcnow
-from core.iin import synthetic_iin
+from core.sdk import VERIFIER, WRITER, synthetic_iin, utcnow
 from plugins.consultations.lifecycle import TALLY_COLUMNS, Position
 from plugins.consultations.store import thread_key
 from plugins.consultations.tables import comments, consultations, sections, votes
@@ -79,7 +77,7 @@ _VOTES = (Position.SUPPORT, Position.SUPPORT, Position.SUPPORT, Position.OPPOSE,
 
 
 async def seed_consultation(app: web.Application) -> list[str]:
-    citizen_hash = app[keys.VERIFIER].citizen_hash
+    citizen_hash = app[VERIFIER].citizen_hash
     now = utcnow()
 
     async def write(conn: AsyncConnection) -> bool:
@@ -146,6 +144,6 @@ async def seed_consultation(app: web.Application) -> list[str]:
         )
         return True
 
-    created = await app[keys.WRITER].submit(write)
+    created = await app[WRITER].submit(write)
     status = "1 demo consultation seeded" if created else "demo data present"
     return [f"consultations: {status}", f"  demo consultation id: {DEMO_ID}"]

@@ -9,19 +9,37 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from aiohttp import web
 
-from core import keys
-from core.bodies import json_response
-from core.cache import cache_key, cached_document
-from core.clock import as_utc, utcnow
-from core.errors import Conflict, Forbidden, NotFound, Unprocessable, field_error, invalid
-from core.events import emit_event
-from core.idempotency import already_stored, resource_id
-from core.identity import Identity, Role
-from core.moderation import Verdict, moderate_texts
-from core.pagelinks import page_response
-from core.paging import page_size
-from core.routing import QueryRoles, Routes, critical, normal, sheddable
-from core.transitions import transition
+from core.sdk import (
+    CACHE,
+    DATABASE,
+    WRITER,
+    Conflict,
+    Forbidden,
+    Identity,
+    NotFound,
+    QueryRoles,
+    Role,
+    Routes,
+    Unprocessable,
+    Verdict,
+    already_stored,
+    as_utc,
+    cache_key,
+    cached_document,
+    critical,
+    emit_event,
+    field_error,
+    invalid,
+    json_response,
+    moderate_texts,
+    normal,
+    page_response,
+    page_size,
+    resource_id,
+    sheddable,
+    transition,
+    utcnow,
+)
 from plugins.consultations import models
 from plugins.consultations.lifecycle import Status, status_at, status_condition
 from plugins.consultations.models import (
@@ -58,7 +76,7 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Row
     from sqlalchemy.ext.asyncio import AsyncConnection
 
-    from core.errors import Problem
+    from core.sdk import Problem
     from plugins.consultations.settings import ConsultationSettings
 
 VOTE = critical("consultation-vote", rate=1.0, burst=10)
@@ -121,7 +139,7 @@ async def open_consultation(
         await conn.execute(sections.insert(), section_rows)
         return True
 
-    if await request.app[keys.WRITER].submit(insert):
+    if await request.app[WRITER].submit(insert):
         emit_event(
             request,
             "consultation.opened",
@@ -191,7 +209,7 @@ def check_discussion_period(
 async def list_all(request: web.Request, query: ConsultationListQuery) -> web.Response:
     limit = page_size(query.limit, request.app[STATE].settings)
     now = utcnow()
-    async with request.app[keys.DATABASE].read() as conn:
+    async with request.app[DATABASE].read() as conn:
         rows, next_cursor = await list_consultations(
             conn,
             status=query.status,
@@ -246,7 +264,7 @@ async def post_comment(
     citizen = identity
     consultation_id = request.match_info["id"]
     settings = request.app[STATE].settings
-    async with request.app[keys.DATABASE].read() as conn:
+    async with request.app[DATABASE].read() as conn:
         await ensure_open(conn, consultation_id, utcnow())
         section, parent_key, depth = await _placement(conn, consultation_id, body, settings)
     verdict = await moderate_texts(request, "consultations", {"text": body.text})
@@ -278,8 +296,8 @@ async def post_comment(
             raise await closed_meanwhile(conn, consultation_id, now)
         await conn.execute(comments.insert().values(**row))
 
-    await request.app[keys.WRITER].submit(insert)
-    request.app[keys.CACHE].invalidate(_cache_key(consultation_id))
+    await request.app[WRITER].submit(insert)
+    request.app[CACHE].invalidate(_cache_key(consultation_id))
     stored = await _comment(request, consultation_id, comment_id)
     return json_response(
         comment_document(stored),
@@ -335,7 +353,7 @@ async def _placement(
 async def list_thread(request: web.Request, query: CommentListQuery) -> web.Response:
     consultation_id = request.match_info["id"]
     limit = page_size(query.limit, request.app[STATE].settings)
-    async with request.app[keys.DATABASE].read() as conn:
+    async with request.app[DATABASE].read() as conn:
         if await fetch_consultation(conn, consultation_id) is None:
             raise NotFound("no such consultation")
         rows, next_cursor = await list_comments(
@@ -393,8 +411,8 @@ async def hide_comment(
             .values(comment_count=consultations.c.comment_count - 1)
         )
 
-    await request.app[keys.WRITER].submit(hide)
-    request.app[keys.CACHE].invalidate(_cache_key(consultation_id))
+    await request.app[WRITER].submit(hide)
+    request.app[CACHE].invalidate(_cache_key(consultation_id))
     stored = await _comment(request, consultation_id, comment_id)
     return json_response(comment_document(stored, moderation=True))
 
@@ -419,10 +437,10 @@ async def vote(request: web.Request, identity: Identity, body: VoteCast) -> web.
     citizen = identity
     consultation_id = request.match_info["id"]
     now = utcnow()
-    outcome = await request.app[keys.WRITER].submit(
+    outcome = await request.app[WRITER].submit(
         lambda conn: cast_vote(conn, consultation_id, citizen.subject, body.position, now)
     )
-    request.app[keys.CACHE].invalidate(_cache_key(consultation_id))
+    request.app[CACHE].invalidate(_cache_key(consultation_id))
     return json_response(
         {
             "consultation_id": consultation_id,
@@ -457,7 +475,7 @@ async def publish_report(
     _refuse_repeated_answers(answered)
     now = utcnow()
     settings = request.app[STATE].settings
-    async with request.app[keys.DATABASE].read() as conn:
+    async with request.app[DATABASE].read() as conn:
         row = await fetch_consultation(conn, consultation_id)
         if row is None:
             raise NotFound("no such consultation")
@@ -518,8 +536,8 @@ async def publish_report(
         )
         return closed.rowcount == 1
 
-    closed_now = await request.app[keys.WRITER].submit(publish)
-    request.app[keys.CACHE].invalidate(_cache_key(consultation_id))
+    closed_now = await request.app[WRITER].submit(publish)
+    request.app[CACHE].invalidate(_cache_key(consultation_id))
     emit_event(
         request,
         "consultation.report_published",
@@ -585,7 +603,7 @@ def report_allowed_from(row: Row[Any], min_days: int) -> dt.datetime:
 
 
 async def _document(request: web.Request, consultation_id: str) -> dict[str, Any]:
-    async with request.app[keys.DATABASE].read() as conn:
+    async with request.app[DATABASE].read() as conn:
         row = await fetch_consultation(conn, consultation_id)
         if row is None:
             raise NotFound("no such consultation")
@@ -593,7 +611,7 @@ async def _document(request: web.Request, consultation_id: str) -> dict[str, Any
 
 
 async def _comment(request: web.Request, consultation_id: str, comment_id: str) -> Row[Any]:
-    async with request.app[keys.DATABASE].read() as conn:
+    async with request.app[DATABASE].read() as conn:
         row = await fetch_comment(conn, consultation_id, comment_id)
     if row is None:
         raise NotFound("no such comment in this consultation")

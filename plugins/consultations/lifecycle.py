@@ -15,8 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from core.clock import as_utc, iso
-from core.errors import Conflict
+from core.sdk import Conflict, as_utc, iso
 from plugins.consultations.tables import consultations
 
 if TYPE_CHECKING:

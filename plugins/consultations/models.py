@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from core.bounds import INT4_MAX, Moment
-from core.paging import PageCursor, PageLimit
+from core.sdk import INT4_MAX, Moment, PageCursor, PageLimit
 from plugins.consultations.lifecycle import Position, Status
 
 

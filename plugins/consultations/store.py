@@ -9,9 +9,16 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from pydantic import TypeAdapter
 
-from core.clock import iso
-from core.errors import Conflict, NotFound, Problem
-from core.paging import KEYSET_CURSOR, CursorKey, decode_cursor, encode_cursor
+from core.sdk import (
+    KEYSET_CURSOR,
+    Conflict,
+    CursorKey,
+    NotFound,
+    Problem,
+    decode_cursor,
+    encode_cursor,
+    iso,
+)
 from plugins.consultations.lifecycle import Status, not_open, status_at, status_condition
 from plugins.consultations.tables import comments, consultations, report_answers, sections
 

@@ -6,10 +6,7 @@ from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
-from core import keys
-from core.cache import cache_key
-from core.clock import utcnow
-from core.events import Event
+from core.sdk import CACHE, EVENTS, WRITER, Event, cache_key, utcnow
 from plugins.consultations.settings import SECTION
 from plugins.consultations.tables import consultations
 
@@ -31,10 +28,10 @@ async def record_closed(app: web.Application) -> list[str]:
         )
         return [row.id for row in result]
 
-    closed: list[str] = await app[keys.WRITER].submit(write)
+    closed: list[str] = await app[WRITER].submit(write)
     for consultation_id in closed:
-        app[keys.CACHE].invalidate(cache_key(SECTION, consultation_id))
-        app[keys.EVENTS].emit(
+        app[CACHE].invalidate(cache_key(SECTION, consultation_id))
+        app[EVENTS].emit(
             Event(
                 name="consultation.closed", subject_id=consultation_id, payload={"by": "deadline"}
             )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from core.storage.migrations import Migration, MigrationSet, create_tables
+from core.sdk import Migration, MigrationSet, create_tables
 
 metadata = sa.MetaData()
 

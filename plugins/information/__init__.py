@@ -6,7 +6,7 @@ Registered like any third-party channel: a ``core.channels.Channel`` named ``plu
 
 from __future__ import annotations
 
-from core.channels import Channel
+from core.sdk import Channel
 from plugins.information.demo import seed_information
 from plugins.information.item_handlers import routes as item_routes
 from plugins.information.migrations import MIGRATIONS

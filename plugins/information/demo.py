@@ -9,9 +9,7 @@ import sqlalchemy as sa
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from core import keys
-from core.clock import utcnow
-from core.iin import synthetic_iin
+from core.sdk import VERIFIER, WRITER, synthetic_iin, utcnow
 from plugins.information.item_store import insert_item
 from plugins.information.lifecycle import RequestStatus
 from plugins.information.state import STATE
@@ -108,7 +106,7 @@ _REQUESTS = (
 
 async def seed_information(app: web.Application) -> list[str]:
     channel = app[STATE]
-    citizen_hash = app[keys.VERIFIER].citizen_hash
+    citizen_hash = app[VERIFIER].citizen_hash
     now = utcnow()
 
     async def write(conn: AsyncConnection) -> int:
@@ -163,7 +161,7 @@ async def seed_information(app: web.Application) -> list[str]:
             await conn.execute(requests.insert().values(**row))
         return len(_ITEMS) + len(_REQUESTS)
 
-    created = await app[keys.WRITER].submit(write)
+    created = await app[WRITER].submit(write)
     return [
         f"information: {created} demo items and requests seeded"
         if created

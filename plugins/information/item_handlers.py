@@ -7,16 +7,21 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from core import keys
-from core.bodies import json_response
-from core.cache import cache_key, cached_document
-from core.clock import utcnow
-from core.events import emit_event
-from core.idempotency import resource_id
-from core.identity import Identity, Role
-from core.pagelinks import page_response
-from core.paging import page_size
-from core.routing import Routes
+from core.sdk import (
+    DATABASE,
+    WRITER,
+    Identity,
+    Role,
+    Routes,
+    cache_key,
+    cached_document,
+    emit_event,
+    json_response,
+    page_response,
+    page_size,
+    resource_id,
+    utcnow,
+)
 from plugins.information import models
 from plugins.information.item_store import fetch_item, insert_item, item_document, list_items
 from plugins.information.models import ItemListQuery, ItemPublish
@@ -66,7 +71,7 @@ async def publish_item(request: web.Request, identity: Identity, body: ItemPubli
         await insert_item(conn, item, item_translations)
         return True, item_document(item, item_translations)
 
-    created, document = await request.app[keys.WRITER].submit(insert)
+    created, document = await request.app[WRITER].submit(insert)
     if created:
         emit_event(
             request,
@@ -94,7 +99,7 @@ async def list_all(request: web.Request, query: ItemListQuery) -> web.Response:
     if terms == []:
         # Nothing searchable was asked (only punctuation): nothing can match.
         return page_response(request, [], None)
-    async with request.app[keys.DATABASE].read() as conn:
+    async with request.app[DATABASE].read() as conn:
         documents, next_cursor = await list_items(
             conn,
             agency=query.agency,

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from core.clock import iso
+from core.sdk import iso
 from plugins.information.paging import decode_keyset, decode_offset, keyset_cursor, offset_cursor
 from plugins.information.search import backend_for
 from plugins.information.tables import items, translations

@@ -6,8 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-from core.openapi import REGISTERED_AGENCY
-from core.paging import PageCursor, PageLimit
+from core.sdk import REGISTERED_AGENCY, PageCursor, PageLimit
 from plugins.information.lifecycle import RequestStatus
 
 Language = Literal["kk", "ru", "en"]

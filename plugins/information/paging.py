@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from core.clock import iso
-from core.paging import KEYSET_CURSOR, OFFSET_CURSOR, decode_cursor, encode_cursor
+from core.sdk import KEYSET_CURSOR, OFFSET_CURSOR, decode_cursor, encode_cursor, iso
 
 
 def keyset_cursor(at: dt.datetime, row_id: str) -> str:

@@ -3,7 +3,7 @@ search sheddable. Items and requests share the read and list budgets."""
 
 from __future__ import annotations
 
-from core.routing import critical, normal, sheddable
+from core.sdk import critical, normal, sheddable
 
 PUBLISH = critical("information-publish", rate=10.0, burst=50)
 REPLY = critical("information-reply", rate=10.0, burst=50)

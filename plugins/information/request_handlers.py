@@ -12,18 +12,28 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from aiohttp import web
 
-from core import keys
-from core.bodies import json_response
-from core.clock import utcnow
-from core.errors import NotFound, invalid
-from core.events import emit_event
-from core.idempotency import resource_id
-from core.identity import Identity, Role
-from core.moderation import Verdict, moderate_texts
-from core.pagelinks import page_response
-from core.paging import page_size
-from core.routing import QueryRoles, Responses, Routes
-from core.transitions import not_found_or_conflict, transition
+from core.sdk import (
+    AGENCIES,
+    DATABASE,
+    WRITER,
+    Identity,
+    NotFound,
+    QueryRoles,
+    Responses,
+    Role,
+    Routes,
+    Verdict,
+    emit_event,
+    invalid,
+    json_response,
+    moderate_texts,
+    not_found_or_conflict,
+    page_response,
+    page_size,
+    resource_id,
+    transition,
+    utcnow,
+)
 from plugins.information import models
 from plugins.information.lifecycle import OPEN, RequestStatus
 from plugins.information.models import (
@@ -50,7 +60,7 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Row
     from sqlalchemy.ext.asyncio import AsyncConnection
 
-    from core.errors import Problem
+    from core.sdk import Problem
 
 BASE = "/api/v1/information-requests"
 PRIVATE = {"Cache-Control": "private, no-store"}
@@ -76,7 +86,7 @@ routes = Routes(BASE, tags=("information-requests",))
 )
 async def file_request(request: web.Request, identity: Identity, body: RequestFile) -> web.Response:
     channel = request.app[STATE]
-    if body.agency not in request.app[keys.AGENCIES]:
+    if body.agency not in request.app[AGENCIES]:
         raise invalid(
             "agency", "no registered agency has this code; GET /api/v1/agencies lists them"
         )
@@ -113,7 +123,7 @@ async def file_request(request: web.Request, identity: Identity, body: RequestFi
         await conn.execute(requests.insert().values(**row))
         return True, row
 
-    created, stored = await request.app[keys.WRITER].submit(insert)
+    created, stored = await request.app[WRITER].submit(insert)
     if created:
         emit_event(
             request,
@@ -173,7 +183,7 @@ async def list_own(
         where.append(requests.c.status == query.status.value)
     if query.overdue is not None:
         where.append(overdue_clause(now) if query.overdue else sa.not_(overdue_clause(now)))
-    async with request.app[keys.DATABASE].read() as conn:
+    async with request.app[DATABASE].read() as conn:
         rows, next_cursor = await list_requests(
             conn,
             where=where,
@@ -201,7 +211,7 @@ async def list_public(request: web.Request, query: PublicRequestQuery) -> web.Re
         where.append(requests.c.agency == query.agency)
     if query.status is not None:
         where.append(requests.c.status == query.status.value)
-    async with request.app[keys.DATABASE].read() as conn:
+    async with request.app[DATABASE].read() as conn:
         rows, next_cursor = await list_requests(
             conn,
             where=where,
@@ -221,7 +231,7 @@ async def list_public(request: web.Request, query: PublicRequestQuery) -> web.Re
     responses={200: models.PublicInformationRequest, 404: "No such public request"},
 )
 async def get_public(request: web.Request) -> web.Response:
-    async with request.app[keys.DATABASE].read() as conn:
+    async with request.app[DATABASE].read() as conn:
         row = await fetch_request(conn, request.match_info["id"])
     if row is None or not row.public:
         raise NotFound("no such public information request")
@@ -237,7 +247,7 @@ async def get_public(request: web.Request) -> web.Response:
     responses={200: models.InformationRequest, 404: NOT_YOURS},
 )
 async def get_request(request: web.Request, identity: Identity | None) -> web.Response:
-    async with request.app[keys.DATABASE].read() as conn:
+    async with request.app[DATABASE].read() as conn:
         row = await fetch_request(conn, request.match_info["id"])
     if row is None or not _is_party(identity, row._mapping):
         raise NotFound("no such information request")
@@ -364,5 +374,5 @@ async def _move(
             also=(requests.c.agency == official.agency,),
         )
 
-    row: Row[Any] = await request.app[keys.WRITER].submit(write)
+    row: Row[Any] = await request.app[WRITER].submit(write)
     return row

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from core.clock import as_utc, iso
+from core.sdk import as_utc, iso
 from plugins.information.lifecycle import OPEN, RequestStatus
 from plugins.information.paging import decode_keyset, keyset_cursor
 from plugins.information.tables import requests

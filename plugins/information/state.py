@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from core import keys
+from core.sdk import CALENDAR
 
 if TYPE_CHECKING:
-    from core.workdays import WorkCalendar
+    from core.sdk import WorkCalendar
     from plugins.information.settings import InformationSettings
 
 
@@ -21,7 +21,7 @@ class InformationState:
 
     @classmethod
     def build(cls, settings: InformationSettings, app: web.Application) -> InformationState:
-        return cls(settings=settings, calendar=app[keys.CALENDAR])
+        return cls(settings=settings, calendar=app[CALENDAR])
 
 
 STATE: web.AppKey[InformationState] = web.AppKey("information.state")

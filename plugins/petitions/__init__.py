@@ -5,7 +5,7 @@ Registered like any third-party channel: a ``core.channels.Channel`` named ``plu
 
 from __future__ import annotations
 
-from core.channels import Channel
+from core.sdk import Channel
 from plugins.petitions.demo import seed_petitions
 from plugins.petitions.handlers import routes
 from plugins.petitions.live import live_routes

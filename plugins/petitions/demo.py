@@ -9,9 +9,7 @@ import sqlalchemy as sa
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from core import keys
-from core.clock import utcnow
-from core.iin import synthetic_iin
+from core.sdk import VERIFIER, WRITER, synthetic_iin, utcnow
 from plugins.petitions.lifecycle import Status
 from plugins.petitions.state import STATE
 from plugins.petitions.tables import petitions, signatures
@@ -70,7 +68,7 @@ async def seed_petitions(app: web.Application) -> list[str]:
     unregistered = sorted({addressee for _, _, addressee, *_ in _DEMO} - set(channel.thresholds))
     if unregistered:
         return [f"petitions: no demo data, the register lacks {', '.join(unregistered)}"]
-    citizen_hash = app[keys.VERIFIER].citizen_hash
+    citizen_hash = app[VERIFIER].citizen_hash
     now = utcnow()
 
     async def write(conn: AsyncConnection) -> int:
@@ -138,7 +136,7 @@ async def seed_petitions(app: web.Application) -> list[str]:
                 await conn.execute(signatures.insert(), signers)
         return len(_DEMO)
 
-    created = await app[keys.WRITER].submit(write)
+    created = await app[WRITER].submit(write)
     ids = ", ".join(pid for pid, *_ in _DEMO)
     return [
         f"petitions: {created} demo petitions seeded"

@@ -11,7 +11,7 @@ import csv
 import io
 from typing import TYPE_CHECKING, Any
 
-from core.clock import iso
+from core.sdk import iso
 
 if TYPE_CHECKING:
     from collections.abc import Iterable

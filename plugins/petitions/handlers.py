@@ -8,19 +8,39 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from aiohttp import web
 
-from core import keys
-from core.bodies import json_response
-from core.cache import RenderedBody, cache_key, cached_response, render
-from core.clock import utcnow
-from core.errors import Conflict, Forbidden, NotFound, invalid
-from core.events import emit_event
-from core.idempotency import already_stored, resource_id
-from core.identity import Identity, Role
-from core.moderation import Verdict, moderate_texts
-from core.pagelinks import page_links, page_response
-from core.paging import page_size
-from core.routing import Document, QueryRoles, Routes, critical, normal, sheddable
-from core.transitions import transition
+from core.sdk import (
+    AGENCIES,
+    CACHE,
+    DATABASE,
+    WRITER,
+    Conflict,
+    Document,
+    Forbidden,
+    Identity,
+    NotFound,
+    QueryRoles,
+    RenderedBody,
+    Role,
+    Routes,
+    Verdict,
+    already_stored,
+    cache_key,
+    cached_response,
+    critical,
+    emit_event,
+    invalid,
+    json_response,
+    moderate_texts,
+    normal,
+    page_links,
+    page_response,
+    page_size,
+    render,
+    resource_id,
+    sheddable,
+    transition,
+    utcnow,
+)
 from plugins.petitions import models
 from plugins.petitions.export import COLUMNS, CSV_MEDIA_TYPE, counts_csv
 from plugins.petitions.lifecycle import LISTED, PRIVATE, Status
@@ -43,7 +63,7 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Row
     from sqlalchemy.ext.asyncio import AsyncConnection
 
-    from core.errors import Problem
+    from core.sdk import Problem
 
 SIGN = critical("petition-sign", rate=1.0, burst=10)
 FILE = critical("petition-file", rate=0.05, burst=5)
@@ -115,9 +135,9 @@ async def create_petition(
         await conn.execute(petitions.insert().values(**row))
         return True
 
-    if await request.app[keys.WRITER].submit(insert):
+    if await request.app[WRITER].submit(insert):
         emit_event(request, "petition.filed", petition_id, {"addressee": body.addressee})
-    async with request.app[keys.DATABASE].read() as conn:
+    async with request.app[DATABASE].read() as conn:
         stored = await fetch_petition(conn, petition_id)
     assert stored is not None
     return json_response(
@@ -139,7 +159,7 @@ async def get_petition(request: web.Request, identity: Identity | None) -> web.R
     app = request.app
 
     async def load() -> RenderedBody:
-        async with app[keys.DATABASE].read() as conn:
+        async with app[DATABASE].read() as conn:
             row = await fetch_petition(conn, petition_id)
         if row is None:
             return render(None)
@@ -147,7 +167,7 @@ async def get_petition(request: web.Request, identity: Identity | None) -> web.R
             petition_document(row, utcnow()), meta=Visibility(Status(row.status), row.author_hash)
         )
 
-    rendered = await app[keys.CACHE].get(_cache_key(petition_id), load)
+    rendered = await app[CACHE].get(_cache_key(petition_id), load)
     visibility: Visibility | None = rendered.meta
     if visibility is None:
         raise NotFound("no such petition")
@@ -241,7 +261,7 @@ async def _list_page(
     if terms == []:
         # Nothing searchable was asked (only punctuation): nothing can match.
         return [], None
-    async with request.app[keys.DATABASE].read() as conn:
+    async with request.app[DATABASE].read() as conn:
         return await list_petitions(
             conn,
             statuses=frozenset({query.status}) if query.status is not None else LISTED,
@@ -269,21 +289,21 @@ async def _list_page(
 async def sign(request: web.Request, identity: Identity) -> web.Response:
     citizen = identity
     channel = request.app[STATE]
-    outcome = await request.app[keys.WRITER].submit_batched(
+    outcome = await request.app[WRITER].submit_batched(
         channel.signing,
         SignRequest(
             request.match_info["id"],
             citizen.subject,
             citizen.public_name,
             utcnow(),
-            signer_region(citizen, request.app[keys.AGENCIES]),
+            signer_region(citizen, request.app[AGENCIES]),
         ),
     )
     if outcome.created:
         channel.signatures.inc()
         channel.live.changed(outcome.petition_id, outcome.signature_count, outcome.status)
     if outcome.became is not None:
-        request.app[keys.CACHE].invalidate(_cache_key(outcome.petition_id))
+        request.app[CACHE].invalidate(_cache_key(outcome.petition_id))
         name = (
             "petition.threshold_reached"
             if outcome.became is Status.AWAITING_RESPONSE
@@ -315,7 +335,7 @@ async def signers(request: web.Request, query: PageQuery) -> web.Response:
     limit = page_size(query.limit, channel.settings)
     cursors = channel.signer_cursors
     after = cursors.open(petition_id, query.cursor) if query.cursor is not None else None
-    async with request.app[keys.DATABASE].read() as conn:
+    async with request.app[DATABASE].read() as conn:
         row = await fetch_petition(conn, petition_id)
         if row is None or Status(row.status) in PRIVATE:
             raise NotFound("no such petition")
@@ -437,12 +457,12 @@ async def _transition(
             also=addressed,
         )
 
-    await request.app[keys.WRITER].submit(write)
-    request.app[keys.CACHE].invalidate(_cache_key(petition_id))
+    await request.app[WRITER].submit(write)
+    request.app[CACHE].invalidate(_cache_key(petition_id))
 
 
 async def _current(request: web.Request, petition_id: str) -> web.Response:
-    async with request.app[keys.DATABASE].read() as conn:
+    async with request.app[DATABASE].read() as conn:
         row = await fetch_petition(conn, petition_id)
     if row is None:
         raise NotFound("no such petition")

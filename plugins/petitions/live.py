@@ -20,11 +20,25 @@ import orjson
 import sqlalchemy as sa
 from aiohttp import HttpVersion11, web
 
-from core import keys
-from core.admission.clients import client_address
-from core.cache import cache_key, cached_response, render
-from core.errors import NotFound, ServiceUnavailable, TooManyRequests, invalid
-from core.routing import Routes, normal, streaming
+from core.sdk import (
+    AGENCIES,
+    CACHE,
+    DATABASE,
+    NotFound,
+    Routes,
+    ServiceUnavailable,
+    TooManyRequests,
+    cache_key,
+    cached_response,
+    count_refusal,
+    invalid,
+    lasts,
+    normal,
+    overloaded,
+    render,
+    requester_address,
+    streaming,
+)
 from plugins.petitions import models
 from plugins.petitions.lifecycle import PRIVATE, Status
 from plugins.petitions.regions import region_counts, region_csv, region_document
@@ -34,14 +48,10 @@ from plugins.petitions.tables import petitions
 from plugins.petitions.watchers import StreamRefused
 
 if TYPE_CHECKING:
-    from core.cache import RenderedBody
+    from core.sdk import RenderedBody
 
 LIVE = streaming("petition-live", rate=1.0, burst=10)
 MAP = normal("petition-map", rate=10.0, burst=20)
-
-# The edge's drop probability from which new streams are all refused: PIE decays geometrically
-# and reaches exactly zero only long after an overload, so "any at all" would refuse for minutes.
-REFUSE_AT = 0.001
 
 live_routes = Routes("/api/v1/petitions", tags=("petitions",))
 
@@ -53,20 +63,6 @@ def _last_event_id(request: web.Request) -> int | None:
     if not value.isdigit() or len(value) > 18:
         raise invalid("Last-Event-ID", "must be the id of an event this stream sent")
     return int(value)
-
-
-def _overloaded(request: web.Request) -> bool:
-    """Whether admission sees overload now: new streams are the first thing it refuses."""
-    admission = request.app.get(keys.ADMISSION)
-    if admission is None:
-        return False
-    controller = admission.controller
-    return (
-        admission.pie.probability >= REFUSE_AT
-        or controller.queue_length() > 0
-        # Connections wait in the kernel's accept queue: the flood has not reached Python yet.
-        or admission.kernel_standing.standing
-    )
 
 
 def _refusal(refused: StreamRefused) -> Exception:
@@ -102,12 +98,11 @@ async def live(request: web.Request) -> web.StreamResponse:
     channel = app[STATE]
     hub = channel.live
     last_id = _last_event_id(request)
-    admission = app.get(keys.ADMISSION)
-    address = client_address(request, admission.trusted) if admission is not None else None
+    address = requester_address(request)
     try:
-        hub.admit(address, _overloaded(request))
+        hub.admit(address, overloaded(app))
     except StreamRefused as refused:
-        app[keys.METRICS].admission_rejected.labels(f"live_{refused.kind}", "sheddable").inc()
+        count_refusal(app, f"live_{refused.kind}")
         raise _refusal(refused) from None
     try:
         topic = await hub.topic(request.match_info["id"])
@@ -131,9 +126,7 @@ async def live(request: web.Request) -> web.StreamResponse:
             if chunked:
                 response.enable_chunked_encoding()
             await response.prepare(request)
-            guard = app.get(keys.GUARD)
-            if guard is not None:
-                guard.long_response(request.transport)
+            lasts(request)
             settings = channel.settings
             retry = settings.live_retry_ms + random.randint(0, settings.live_retry_jitter_ms)
             # The watcher may leave at any write; aiohttp reports a closed transport as either.
@@ -164,7 +157,7 @@ async def _region_document(request: web.Request) -> RenderedBody:
     settings = app[STATE].settings
 
     async def load() -> RenderedBody:
-        async with app[keys.DATABASE].read() as conn:
+        async with app[DATABASE].read() as conn:
             row = (
                 await conn.execute(
                     sa.select(petitions.c.status).where(petitions.c.id == petition_id)
@@ -174,11 +167,11 @@ async def _region_document(request: web.Request) -> RenderedBody:
                 return render(None)
             counts = await region_counts(conn, petition_id)
         return render(
-            region_document(petition_id, counts, settings.region_minimum, app[keys.AGENCIES]),
+            region_document(petition_id, counts, settings.region_minimum, app[AGENCIES]),
             meta=True,
         )
 
-    rendered = await app[keys.CACHE].get(_map_key(petition_id), load)
+    rendered = await app[CACHE].get(_map_key(petition_id), load)
     if rendered.meta is None:
         raise NotFound("no such petition")
     return rendered

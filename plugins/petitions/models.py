@@ -6,8 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from core.openapi import REGISTERED_AGENCY, SAME_AS_MARK
-from core.paging import PageCursor, PageLimit
+from core.sdk import REGISTERED_AGENCY, SAME_AS_MARK, PageCursor, PageLimit
 from plugins.petitions.lifecycle import Status
 from plugins.petitions.reasons import RejectionReason, described
 

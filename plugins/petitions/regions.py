@@ -19,8 +19,7 @@ from plugins.petitions.tables import signatures
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection
 
-    from core.agencies import AgencyRegister
-    from core.identity import Identity
+    from core.sdk import AgencyRegister, Identity
 
 OTHER = "other"
 UNKNOWN = None

@@ -7,8 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from core.settings import AgencySettings
-from core.terms import Term
+from core.sdk import AgencySettings, Term
 
 SECTION = "petitions"
 

@@ -22,11 +22,10 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from pydantic import TypeAdapter
 
-from core.errors import BadRequest
-from core.paging import CursorId
+from core.sdk import BadRequest, CursorId
 
 if TYPE_CHECKING:
-    from core.identity import TokenVerifier
+    from core.sdk import TokenVerifier
 
 NONCE_BYTES = 12
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)

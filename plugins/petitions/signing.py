@@ -18,9 +18,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from core.clock import as_utc
-from core.errors import Conflict, NotFound
-from core.storage.writer import BatchKind
+from core.sdk import BatchKind, Conflict, NotFound, as_utc
 from plugins.petitions.lifecycle import PRIVATE, SIGNABLE, Status, status_after_signatures
 from plugins.petitions.tables import petitions, signatures
 
@@ -29,7 +27,7 @@ if TYPE_CHECKING:
 
     from sqlalchemy import Connection
 
-    from core.workdays import WorkCalendar
+    from core.sdk import WorkCalendar
     from plugins.petitions.settings import Level, PetitionSettings
 
 

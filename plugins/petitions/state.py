@@ -7,8 +7,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from core import keys
-from core.settings import SettingsError
+from core.sdk import AGENCIES, CALENDAR, METRICS, VERIFIER, SettingsError
 from plugins.petitions.settings import answer_level
 from plugins.petitions.signer_cursors import SignerCursors
 from plugins.petitions.signing import SignOutcome, SignRequest, signing_kind
@@ -17,8 +16,7 @@ from plugins.petitions.watchers import LiveCounts
 if TYPE_CHECKING:
     from prometheus_client import Counter
 
-    from core.storage.writer import BatchKind
-    from core.workdays import WorkCalendar
+    from core.sdk import BatchKind, WorkCalendar
     from plugins.petitions.settings import Level, PetitionSettings
 
 
@@ -35,8 +33,8 @@ class PetitionState:
 
     @classmethod
     def build(cls, settings: PetitionSettings, app: web.Application) -> PetitionState:
-        register = app[keys.AGENCIES]
-        calendar = app[keys.CALENDAR]
+        register = app[AGENCIES]
+        calendar = app[CALENDAR]
         thresholds: dict[str, int] = {}
         levels: dict[str, Level] = {}
         for code in register.codes():
@@ -64,10 +62,10 @@ class PetitionState:
             calendar=calendar,
             signing=signing_kind(settings, calendar, levels),
             thresholds=thresholds,
-            signatures=app[keys.METRICS].add_counter(
+            signatures=app[METRICS].add_counter(
                 "qatysu_petition_signatures_total", "Petition signatures committed."
             ),
-            signer_cursors=SignerCursors.for_server(app[keys.VERIFIER]),
+            signer_cursors=SignerCursors.for_server(app[VERIFIER]),
         )
 
 

@@ -8,14 +8,15 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from pydantic import TypeAdapter
 
-from core.clock import as_utc, iso
-from core.paging import (
+from core.sdk import (
     KEYSET_CURSOR,
     OFFSET_CURSOR,
     CursorCount,
     CursorId,
+    as_utc,
     decode_cursor,
     encode_cursor,
+    iso,
 )
 from plugins.petitions.lifecycle import Status
 from plugins.petitions.reasons import labels

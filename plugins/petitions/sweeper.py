@@ -6,10 +6,7 @@ import sqlalchemy as sa
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from core import keys
-from core.cache import cache_key
-from core.clock import utcnow
-from core.events import Event
+from core.sdk import CACHE, EVENTS, WRITER, Event, cache_key, utcnow
 from plugins.petitions.lifecycle import Status
 from plugins.petitions.settings import SECTION
 from plugins.petitions.state import STATE
@@ -37,10 +34,10 @@ async def expire_overdue(app: web.Application) -> list[str]:
         )
         return [(row.id, row.signature_count) for row in result]
 
-    expired: list[tuple[str, int]] = await app[keys.WRITER].submit(write)
+    expired: list[tuple[str, int]] = await app[WRITER].submit(write)
     live = app[STATE].live
     for petition_id, count in expired:
-        app[keys.CACHE].invalidate(cache_key(SECTION, petition_id))
-        app[keys.EVENTS].emit(Event(name="petition.expired", subject_id=petition_id))
+        app[CACHE].invalidate(cache_key(SECTION, petition_id))
+        app[EVENTS].emit(Event(name="petition.expired", subject_id=petition_id))
         live.changed(petition_id, count, Status.EXPIRED)
     return [petition_id for petition_id, _ in expired]

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
-from core.storage.migrations import Migration, MigrationSet, create_tables
+from core.sdk import Migration, MigrationSet, create_tables
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection

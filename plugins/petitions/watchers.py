@@ -32,10 +32,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 import sqlalchemy as sa
 
-from core import keys
-from core.admission.inflight import CappedCounts
-from core.background import stop
-from core.fanout import committed_at
+from core.sdk import AGENCIES, DATABASE, FANOUT, METRICS, CappedCounts, committed_at, stop
 from plugins.petitions.lifecycle import PRIVATE, SIGNABLE, Status
 from plugins.petitions.regions import region_counts, region_document
 from plugins.petitions.tables import petitions
@@ -177,14 +174,14 @@ class LiveCounts:
         self.heartbeat_version = 0
         self._to_publish: dict[str, tuple[int, Status, float]] = {}
         self._publish_scheduled = False
-        metrics = app[keys.METRICS]
+        metrics = app[METRICS]
         self._gauge = metrics.live_streams
         self._lag = metrics.live_lag
         self._sent = {
             name: metrics.live_events.labels(name)
             for name in ("count", "closed", "regions", "degraded", "heartbeat", "shutdown")
         }
-        fanout = app[keys.FANOUT]
+        fanout = app[FANOUT]
         fanout.listen(self._on_message)
         fanout.on_degraded(self._on_degraded)
 
@@ -227,7 +224,7 @@ class LiveCounts:
     def _publish(self) -> None:
         self._publish_scheduled = False
         batch, self._to_publish = self._to_publish, {}
-        fanout = self.app[keys.FANOUT]
+        fanout = self.app[FANOUT]
         for petition_id, (count, status, at) in batch.items():
             fanout.publish(TOPIC_PREFIX + petition_id, {"c": count, "s": status.value, "at": at})
 
@@ -341,7 +338,7 @@ class LiveCounts:
         return topic
 
     async def _load(self, topic: Topic) -> None:
-        async with self.app[keys.DATABASE].read() as conn:
+        async with self.app[DATABASE].read() as conn:
             row = (
                 await conn.execute(
                     sa.select(petitions.c.signature_count, petitions.c.status).where(
@@ -389,7 +386,7 @@ class LiveCounts:
         notice_seen = topic.notice_version
         heartbeat_seen = self.heartbeat_version
         out = first
-        if self.app[keys.FANOUT].degraded:
+        if self.app[FANOUT].degraded:
             out += self._degraded_now()
             self._sent["degraded"].inc()
         while True:
@@ -449,7 +446,7 @@ class LiveCounts:
             await asyncio.sleep(tick)
             now = time.monotonic()
             try:
-                if self.app[keys.FANOUT].degraded and self.topics:
+                if self.app[FANOUT].degraded and self.topics:
                     await self._poll()
                 if now >= next_regions:
                     next_regions = now + settings.live_regions_interval_seconds
@@ -465,7 +462,7 @@ class LiveCounts:
     async def _poll(self) -> None:
         """Read every watched petition's count at once: the fall-back while Redis is lost."""
         ids = list(self.topics)
-        async with self.app[keys.DATABASE].read() as conn:
+        async with self.app[DATABASE].read() as conn:
             rows = (
                 await conn.execute(
                     sa.select(
@@ -479,11 +476,11 @@ class LiveCounts:
                 self.offer(topic, row.signature_count, Status(row.status), None)
 
     async def _read_regions(self) -> None:
-        register = self.app[keys.AGENCIES]
+        register = self.app[AGENCIES]
         for topic in list(self.topics.values()):
             if topic.sent_id < 0 or topic.count == topic.regions_count:
                 continue
-            async with self.app[keys.DATABASE].read() as conn:
+            async with self.app[DATABASE].read() as conn:
                 counts = await region_counts(conn, topic.petition_id)
             topic.regions_count = topic.count
             topic.regions_frame = frame(

@@ -21,10 +21,16 @@ from core.idempotency import idempotency_ctx
 from core.lifecycle import event_loop_lag_ctx
 from core.metrics_exposure import metrics_port_ctx
 from core.middlewares import envelope_middleware, identity_middleware
-from core.plugins import DEFAULT_PLUGINS
 
 # Without the built-in channels, so that what is asserted is exactly what core builds.
-NO_CHANNELS = {"disabled": list(DEFAULT_PLUGINS)}
+NO_CHANNELS = {
+    "disabled": [
+        "plugins.petitions",
+        "plugins.information",
+        "plugins.consultations",
+        "plugins.bearer_tokens",
+    ]
+}
 CORE_STATE = {
     keys.SETTINGS,
     keys.PLUGINS,

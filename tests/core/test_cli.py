@@ -3,6 +3,7 @@ through ``core.cli.main``."""
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import logging
 import os
@@ -288,12 +289,14 @@ def test_migrate_refuses_an_unsupported_database_with_exit_2(
     )
 
 
-def test_plugins_lists_the_built_in_petitions_plugin(capsys: pytest.CaptureFixture[str]) -> None:
+def test_plugins_lists_the_built_in_petitions_plugin_with_its_package_version(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     code, out, _ = run(capsys, "plugins")
     assert code == 0
     [line] = [line for line in out.splitlines() if line.startswith("plugins.petitions")]
     name, _, hooks = line.partition(": ")
-    assert name == "plugins.petitions"
+    assert name == f"plugins.petitions {importlib.metadata.version('qatysu')}"
     assert set(hooks.split(", ")) >= {
         "qatysu_add_routes",
         "qatysu_migrations",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.metadata
 import logging
 import sys
 from pathlib import Path
@@ -12,13 +13,14 @@ import pytest
 from aiohttp import web
 
 from core import keys
+from core import plugins as plugins_module
 from core.bodies import json_response
 from core.cli import main
 from core.events import Event
 from core.hookspecs import hookimpl
 from core.identity import Identity, Role
 from core.moderation import ModerationResult, TextSubmission, Verdict
-from core.plugins import DEFAULT_PLUGINS, EventBus, PluginHost, resolve, resolve_all
+from core.plugins import EventBus, PluginHost, resolve, resolve_all
 from core.routing import RoutePolicy, RouteRegistry
 from core.settings import SettingsError, build_settings
 from tests.support import identities
@@ -106,12 +108,36 @@ def host(*plugins: object, **sections: Any) -> PluginHost:
 # --- loading ---------------------------------------------------------------------------------
 
 
-def test_the_built_in_channels_are_loaded_by_name() -> None:
+BUILT_INS = {
+    "plugins.petitions": "plugins.petitions:plugin",
+    "plugins.information": "plugins.information:plugin",
+    "plugins.consultations": "plugins.consultations:plugin",
+    "plugins.bearer_tokens": "plugins.bearer_tokens",
+}
+
+
+def test_the_built_ins_are_declared_in_the_qatysu_entry_point_group() -> None:
+    declared = {
+        ep.name: ep.value
+        for ep in importlib.metadata.entry_points(group="qatysu")
+        if ep.dist is not None and ep.dist.name == "qatysu"
+    }
+    assert declared == BUILT_INS
+
+
+def test_the_built_ins_are_loaded_through_their_entry_points_with_qatysu_s_version() -> None:
     loaded = host()
-    for name in DEFAULT_PLUGINS:
-        module = sys.modules[name]
-        assert loaded.pm.get_plugin(name) is getattr(module, "plugin", module)
-    assert "plugins.petitions" in [info.name for info in loaded.plugins()]
+    infos = {info.name: info for info in loaded.plugins()}
+    for name, value in BUILT_INS.items():
+        module_name, _, attribute = value.partition(":")
+        module = sys.modules[module_name]
+        assert loaded.pm.get_plugin(name) is (getattr(module, attribute) if attribute else module)
+        assert infos[name].version == importlib.metadata.version("qatysu")
+
+
+def test_core_names_no_built_in_plugin() -> None:
+    source = Path(plugins_module.__file__ or "").read_text()
+    assert not any(name in source for name in BUILT_INS)
 
 
 async def test_a_registered_third_party_plugin_adds_a_route_that_answers(make_client: Any) -> None:

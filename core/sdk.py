@@ -1,0 +1,172 @@
+"""The plugin API: everything a channel, identity provider or moderation filter may use.
+
+A plugin imports from this module and from nothing else in ``core``. The rest of ``core`` is
+private to it and may change in any release; what is named here changes only with a note in
+CHANGELOG.md, and a name is removed only after a release that deprecates it. The contract is
+checked by import-linter (``[tool.importlinter]`` in ``pyproject.toml``).
+"""
+
+from __future__ import annotations
+
+from core.admission.inflight import CappedCounts
+from core.admission.streams import count_refusal, lasts, overloaded, requester_address
+from core.agencies import AgencyRegister
+from core.background import stop
+from core.bodies import json_response
+from core.bounds import INT4_MAX, Moment
+from core.cache import RenderedBody, cache_key, cached_document, cached_response, render
+from core.channels import Channel
+from core.clock import as_utc, iso, utcnow
+from core.errors import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    NotFound,
+    Problem,
+    ServiceUnavailable,
+    TooManyRequests,
+    Unprocessable,
+    field_error,
+    invalid,
+)
+from core.events import Event, emit_event
+from core.fanout import committed_at
+from core.hookspecs import hookimpl
+from core.idempotency import already_stored, resource_id
+from core.identity import Identity, Role, TokenVerifier
+from core.iin import synthetic_iin
+from core.keys import (
+    AGENCIES,
+    CACHE,
+    CALENDAR,
+    DATABASE,
+    EVENTS,
+    FANOUT,
+    METRICS,
+    PLUGINS,
+    VERIFIER,
+    WRITER,
+)
+from core.moderation import ModerationResult, TextSubmission, Verdict, moderate_texts
+from core.openapi import REGISTERED_AGENCY, SAME_AS_MARK
+from core.pagelinks import page_links, page_response
+from core.paging import (
+    KEYSET_CURSOR,
+    OFFSET_CURSOR,
+    CursorCount,
+    CursorId,
+    CursorKey,
+    PageCursor,
+    PageLimit,
+    decode_cursor,
+    encode_cursor,
+    page_size,
+)
+from core.routing import (
+    Document,
+    QueryRoles,
+    Responses,
+    RoutePolicy,
+    RouteRegistry,
+    Routes,
+    critical,
+    normal,
+    sheddable,
+    streaming,
+)
+from core.settings import AgencySettings, SettingsError
+from core.storage.migrations import Migration, MigrationSet, create_tables
+from core.storage.writer import BatchKind
+from core.terms import Term
+from core.transitions import not_found_or_conflict, transition
+from core.workdays import WorkCalendar
+
+__all__ = [
+    "AGENCIES",
+    "CACHE",
+    "CALENDAR",
+    "DATABASE",
+    "EVENTS",
+    "FANOUT",
+    "INT4_MAX",
+    "KEYSET_CURSOR",
+    "METRICS",
+    "OFFSET_CURSOR",
+    "PLUGINS",
+    "REGISTERED_AGENCY",
+    "SAME_AS_MARK",
+    "VERIFIER",
+    "WRITER",
+    "AgencyRegister",
+    "AgencySettings",
+    "BadRequest",
+    "BatchKind",
+    "CappedCounts",
+    "Channel",
+    "Conflict",
+    "CursorCount",
+    "CursorId",
+    "CursorKey",
+    "Document",
+    "Event",
+    "Forbidden",
+    "Identity",
+    "Migration",
+    "MigrationSet",
+    "ModerationResult",
+    "Moment",
+    "NotFound",
+    "PageCursor",
+    "PageLimit",
+    "Problem",
+    "QueryRoles",
+    "RenderedBody",
+    "Responses",
+    "Role",
+    "RoutePolicy",
+    "RouteRegistry",
+    "Routes",
+    "ServiceUnavailable",
+    "SettingsError",
+    "Term",
+    "TextSubmission",
+    "TokenVerifier",
+    "TooManyRequests",
+    "Unprocessable",
+    "Verdict",
+    "WorkCalendar",
+    "already_stored",
+    "as_utc",
+    "cache_key",
+    "cached_document",
+    "cached_response",
+    "committed_at",
+    "count_refusal",
+    "create_tables",
+    "critical",
+    "decode_cursor",
+    "emit_event",
+    "encode_cursor",
+    "field_error",
+    "hookimpl",
+    "invalid",
+    "iso",
+    "json_response",
+    "lasts",
+    "moderate_texts",
+    "normal",
+    "not_found_or_conflict",
+    "overloaded",
+    "page_links",
+    "page_response",
+    "page_size",
+    "render",
+    "requester_address",
+    "resource_id",
+    "sheddable",
+    "stop",
+    "streaming",
+    "synthetic_iin",
+    "transition",
+    "utcnow",
+]
