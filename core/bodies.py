@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import orjson
 from aiohttp import web
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from core import keys
 from core.bounds import refused_characters, refused_fields
@@ -175,3 +175,10 @@ def json_response(
         content_type="application/json",
         headers=headers,
     )
+
+
+class Body(BaseModel):
+    """The base of every request body a route declares: an unknown field is a 422 naming it,
+    rather than silently dropped, and text is stripped of surrounding whitespace."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)

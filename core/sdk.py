@@ -12,7 +12,7 @@ from core.admission.inflight import CappedCounts
 from core.admission.streams import count_refusal, lasts, overloaded, requester_address
 from core.agencies import AgencyRegister
 from core.background import stop
-from core.bodies import json_response
+from core.bodies import Body, json_response
 from core.bounds import INT4_MAX, Moment
 from core.cache import RenderedBody, cache_key, cached_document, cached_response, render
 from core.channels import Channel
@@ -101,6 +101,7 @@ __all__ = [
     "AgencySettings",
     "BadRequest",
     "BatchKind",
+    "Body",
     "CappedCounts",
     "Channel",
     "Conflict",

@@ -4,12 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from core.sdk import INT4_MAX, Moment, PageCursor, PageLimit
+from core.sdk import INT4_MAX, Body, Moment, PageCursor, PageLimit
 from plugins.consultations.lifecycle import Position, Status
-
-
-class Body(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
 class SectionDraft(Body):

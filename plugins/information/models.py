@@ -6,14 +6,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-from core.sdk import REGISTERED_AGENCY, PageCursor, PageLimit
+from core.sdk import REGISTERED_AGENCY, Body, PageCursor, PageLimit
 from plugins.information.lifecycle import RequestStatus
 
 Language = Literal["kk", "ru", "en"]
-
-
-class Body(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
 class Query(BaseModel):

@@ -6,13 +6,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from core.sdk import REGISTERED_AGENCY, SAME_AS_MARK, PageCursor, PageLimit
+from core.sdk import REGISTERED_AGENCY, SAME_AS_MARK, Body, PageCursor, PageLimit
 from plugins.petitions.lifecycle import Status
 from plugins.petitions.reasons import RejectionReason, described
-
-
-class Body(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
 class PetitionCreate(Body):
