@@ -1,4 +1,4 @@
-"""``qatysu serve | token | migrate | demo reset | plugins``."""
+"""``qatysu serve | token | migrate | demo reset | plugins | new-channel``."""
 
 from __future__ import annotations
 
@@ -84,6 +84,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     plugins = commands.add_parser("plugins", help="list the loaded plugins")
     plugins.add_argument("--config", type=Path, help="TOML settings file")
+
+    scaffold = commands.add_parser(
+        "new-channel", help="generate a working channel package, ready to install"
+    )
+    scaffold.add_argument("name", help="the channel's name: lower-case letters, digits and _")
+    scaffold.add_argument(
+        "--into", type=Path, default=Path(), help="directory to write qatysu-NAME in (default .)"
+    )
     return parser
 
 
@@ -130,6 +138,8 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
 def main(argv: list[str] | None = None) -> int:
     configure_logging()
     args = build_parser().parse_args(argv)
+    if args.command == "new-channel":
+        return generate_channel(args.name, args.into)
     try:
         settings = settings_from_args(args)
         configure_logging(settings.logging.level, settings.logging.format)
@@ -148,6 +158,20 @@ def main(argv: list[str] | None = None) -> int:
     except StartupFailure as exc:
         print(f"qatysu: {exc}", file=sys.stderr)
         return 1
+
+
+def generate_channel(name: str, into: Path) -> int:
+    from core.scaffold import ScaffoldError, new_channel
+
+    try:
+        target = new_channel(name, into)
+    except ScaffoldError as exc:
+        print(f"qatysu: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {target}")
+    print(f"install it beside Qatysu: pip install -e {target}")
+    print(f"then run its tests:       pytest {target / 'tests'}")
+    return 0
 
 
 def print_token(settings: Settings, args: argparse.Namespace) -> int:
