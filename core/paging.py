@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import datetime as dt
 from typing import TYPE_CHECKING, Annotated, Any, Protocol, TypeVar
 
 import orjson
 from pydantic import Field, StringConstraints, TypeAdapter, ValidationError
 
 from core.bounds import INT4_MAX, Moment
+from core.clock import iso
 from core.errors import BadRequest
 
 if TYPE_CHECKING:
@@ -78,3 +80,26 @@ def decode_cursor(cursor: str, shape: TypeAdapter[T]) -> T:
         return shape.validate_json(raw, strict=True)
     except (binascii.Error, UnicodeEncodeError, ValueError, ValidationError):
         raise BadRequest("the cursor is not one this server issued") from None
+
+
+def keyset_cursor(at: dt.datetime, row_id: str) -> str:
+    """The cursor after a row of a list ordered by a time and then an id."""
+    return encode_cursor([iso(at), row_id])
+
+
+def decode_keyset(cursor: str) -> tuple[dt.datetime, str]:
+    """The time and id a keyset cursor points after; 400 for any other cursor."""
+    return decode_cursor(cursor, KEYSET_CURSOR)
+
+
+def offset_cursor(offset: int) -> str:
+    """The cursor of a list without a stable key (ranked search): the rows to skip."""
+    return encode_cursor([offset])
+
+
+def decode_offset(cursor: str | None) -> int:
+    """The rows an offset cursor skips (0 without one); 400 for any other cursor."""
+    if cursor is None:
+        return 0
+    (offset,) = decode_cursor(cursor, OFFSET_CURSOR)
+    return offset

@@ -10,14 +10,15 @@ import sqlalchemy as sa
 from pydantic import TypeAdapter
 
 from core.sdk import (
-    KEYSET_CURSOR,
     Conflict,
     CursorKey,
     NotFound,
     Problem,
     decode_cursor,
+    decode_keyset,
     encode_cursor,
     iso,
+    keyset_cursor,
 )
 from plugins.consultations.lifecycle import Status, not_open, status_at, status_condition
 from plugins.consultations.tables import comments, consultations, report_answers, sections
@@ -171,7 +172,7 @@ async def list_consultations(
     if agency is not None:
         query = query.where(c.agency == agency)
     if cursor is not None:
-        created_at, last_id = decode_cursor(cursor, KEYSET_CURSOR)
+        created_at, last_id = decode_keyset(cursor)
         query = query.where(
             sa.or_(c.created_at < created_at, sa.and_(c.created_at == created_at, c.id < last_id))
         )
@@ -180,7 +181,7 @@ async def list_consultations(
     next_cursor = None
     if len(rows) > limit:
         rows = rows[:limit]
-        next_cursor = encode_cursor([iso(rows[-1].created_at), rows[-1].id])
+        next_cursor = keyset_cursor(rows[-1].created_at, rows[-1].id)
     return rows, next_cursor
 
 

@@ -6,8 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from core.sdk import iso
-from plugins.information.paging import decode_keyset, decode_offset, keyset_cursor, offset_cursor
+from core.sdk import decode_keyset, decode_offset, iso, keyset_cursor, offset_cursor
 from plugins.information.search import backend_for
 from plugins.information.tables import items, translations
 

@@ -6,9 +6,8 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from core.sdk import as_utc, iso
+from core.sdk import as_utc, decode_keyset, iso, keyset_cursor
 from plugins.information.lifecycle import OPEN, RequestStatus
-from plugins.information.paging import decode_keyset, keyset_cursor
 from plugins.information.tables import requests
 
 if TYPE_CHECKING:

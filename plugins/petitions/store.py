@@ -9,14 +9,16 @@ import sqlalchemy as sa
 from pydantic import TypeAdapter
 
 from core.sdk import (
-    KEYSET_CURSOR,
-    OFFSET_CURSOR,
     CursorCount,
     CursorId,
     as_utc,
     decode_cursor,
+    decode_keyset,
+    decode_offset,
     encode_cursor,
     iso,
+    keyset_cursor,
+    offset_cursor,
 )
 from plugins.petitions.lifecycle import Status
 from plugins.petitions.reasons import labels
@@ -102,15 +104,15 @@ async def list_petitions(
     if addressee is not None:
         query = query.where(petitions.c.addressee == addressee)
     if terms is not None:
-        offset = decode_cursor(cursor, OFFSET_CURSOR)[0] if cursor is not None else 0
+        offset = decode_offset(cursor)
         query = matching(query, conn.dialect.name, terms)
         query = query.order_by(order_column.desc(), petitions.c.id.desc())
         rows = list((await conn.execute(query.offset(offset).limit(limit + 1))).all())
-        return rows[:limit], encode_cursor([offset + limit]) if len(rows) > limit else None
+        return rows[:limit], offset_cursor(offset + limit) if len(rows) > limit else None
     if cursor is not None:
         value: dt.datetime | int
         if sort == "created":
-            value, last_id = decode_cursor(cursor, KEYSET_CURSOR)
+            value, last_id = decode_keyset(cursor)
         else:
             value, last_id = decode_cursor(cursor, _BY_SIGNATURES_CURSOR)
         query = query.where(
@@ -122,8 +124,11 @@ async def list_petitions(
     if len(rows) > limit:
         rows = rows[:limit]
         last = rows[-1]
-        sort_value = iso(last.created_at) if sort == "created" else last.signature_count
-        next_cursor = encode_cursor([sort_value, last.id])
+        next_cursor = (
+            keyset_cursor(last.created_at, last.id)
+            if sort == "created"
+            else encode_cursor([last.signature_count, last.id])
+        )
     return rows, next_cursor
 
 

@@ -1,18 +1,16 @@
-"""The petition schema's versions: a database made before a column gets it on upgrade, a fresh
-install reaches the declared tables, and version 1 does not follow later changes to them."""
+"""The petition schema's own upgrade steps: a database made before a column gets it on upgrade
+(the versions every channel shares are tested in tests/plugins/test_schemas.py)."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
 from core.storage.database import Database
 from core.storage.migrations import Migration, MigrationSet, create_tables, migrate
-from plugins.petitions.tables import MIGRATIONS, metadata, petitions
-from tests.support.schemas import added_column, declared, migrated, sibling_database
+from plugins.petitions.tables import MIGRATIONS, petitions
 
 ADDED_IN_2 = {"moderation_reason_code", "moderation_flag"}
 
@@ -74,26 +72,3 @@ async def test_a_fresh_database_gets_every_column_from_every_version(database: D
         "petitions 4",
     ]
     assert await _columns(database) == {column.name for column in petitions.columns}
-
-
-async def test_a_fresh_install_reaches_the_declared_tables(
-    database_url: str, tmp_path: Path
-) -> None:
-    async with sibling_database(database_url, tmp_path) as sibling:
-        expected = await declared(sibling, metadata)
-
-    assert await migrated(database_url, MIGRATIONS, metadata.tables) == expected
-
-
-async def test_version_1_creates_the_same_tables_after_a_live_table_changes(
-    database_url: str, tmp_path: Path
-) -> None:
-    version_1 = MigrationSet(namespace="petitions", migrations=MIGRATIONS.migrations[:1])
-    async with sibling_database(database_url, tmp_path) as sibling:
-        as_shipped = await migrated(sibling, version_1, metadata.tables)
-
-    with added_column(petitions):
-        changed = await migrated(database_url, version_1, metadata.tables)
-
-    assert "added_later" not in changed["petitions"]["columns"]
-    assert changed == as_shipped
