@@ -27,6 +27,7 @@ import json
 import socket
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -184,26 +185,20 @@ def measure_case(
     warm_read_cost: float | None,
     out: Out,
 ) -> CaseResult:
-    name = f"cost-{case.key}"
-    petition_id = None
-    if case.stage_without_env:
-        with running_stack(
-            MODES["direct-on"],
-            workdir=workdir,
-            name=name,
-            cpu_fraction=None,
-            proxy_settings=ProxySettings(),
-        ) as stage:
-            petition_id = stage.petition_id
-    with running_stack(
+    # Mode 2, uncapped: what a request costs, not how many fit in a budget.
+    uncapped = partial(
+        running_stack,
         MODES["direct-on"],
         workdir=workdir,
-        name=name,
+        name=f"cost-{case.key}",
         cpu_fraction=None,
         proxy_settings=ProxySettings(),
-        extra_env=case.env,
-        petition_id=petition_id,
-    ) as stack:
+    )
+    petition_id = None
+    if case.stage_without_env:
+        with uncapped() as stage:
+            petition_id = stage.petition_id
+    with uncapped(extra_env=case.env, petition_id=petition_id) as stack:
         held = hold_one_connection(stack.server.port) if case.hold_connection else None
         try:
             base = flood_config(
