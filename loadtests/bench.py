@@ -27,49 +27,59 @@ import sys
 import time
 from collections.abc import Callable
 from contextlib import suppress
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from loadtests.ceiling import add_arguments as ceiling_arguments
 from loadtests.ceiling import run_ceiling
+from loadtests.closedloop import (
+    HOTREAD_CLIENTS,
+    WrkRun,
+    format_errors,
+    format_statuses,
+    measure_hello,
+    signature_verdict,
+    write_tokens,
+    wrk_measure,
+)
 from loadtests.costs import add_arguments as cost_arguments
 from loadtests.costs import run_costs
+from loadtests.options import (
+    add_cpu_cap,
+    add_duration,
+    add_instance_counts,
+    add_mix,
+    add_requests_per_connection,
+    add_warmup,
+)
 from loadtests.overload import add_arguments as overload_arguments
 from loadtests.overload import run_overload
-from loadtests.report import markdown_table
+from loadtests.report import Out, markdown_table
 from loadtests.seeding import create_approved_petition, settled_signature_count
 from loadtests.servers import (
     BENCH_SECRET_ENV,
+    LOAD_CPU,
     REPO_ROOT,
+    SERVER_CPU,
+    TRUST_LOOPBACK_ENV,
     bench_workdir,
     hello_server,
     pin_this_process,
     qatysu_server,
 )
+from loadtests.signing_scale import run_signing_scaled, scaled_topology
 from loadtests.watchers import TOPOLOGY as WATCHERS_TOPOLOGY
 from loadtests.watchers import add_arguments as watcher_arguments
 from loadtests.watchers import run_watchers
-from loadtests.wrk import WRK_INSTALL_HINT, WrkResult, run_wrk, wrk_available, wrk_lua_script
+from loadtests.wrk import WRK_INSTALL_HINT, WrkResult, wrk_available, wrk_lua_script
 
-SERVER_CPU = 0
-LOAD_CPU = 1
 SIGNING_TARGET = 5000.0
 HOTREAD_TARGET_RATIO = 1.0
-P99_SLO = 0.250
-# A step whose sends were this late at p99 says more about the generator than the server.
-GENERATOR_FAILING_LAG = 0.100
 RESULTS_DIR = REPO_ROOT / "bench-results"
-
-Out = Callable[[str], None]
 
 
 # ---------------------------------------------------------------------------------------------
 # Reporting
-
-
-def ms(seconds: float | None) -> float | None:
-    return None if seconds is None else round(seconds * 1000, 1)
 
 
 def cpu_model() -> str:
@@ -81,9 +91,12 @@ def cpu_model() -> str:
 
 
 def machine_facts() -> dict[str, Any]:
+    # aiohttp takes 0.3 s to import, and every generator process the open-loop modes spawn
+    # re-imports this module (multiprocessing's spawn runs ``-m loadtests.bench`` as
+    # __mp_main__): only the parent, which reports, pays for it.
     import aiohttp
 
-    try:
+    try:  # uvloop is a dependency everywhere but Windows
         import uvloop
 
         uvloop_version: str | None = getattr(uvloop, "__version__", None)
@@ -131,60 +144,8 @@ def write_results(name: str, payload: dict[str, Any]) -> Path:
 # Closed-loop comparisons with wrk (signing, hotread)
 
 
-@dataclass(frozen=True, kw_only=True)
-class WrkRun:
-    warmup: WrkResult | None
-    measured: WrkResult
-
-
-def wrk_measure(
-    url: str,
-    script: Path,
-    *,
-    connections: int,
-    duration: float,
-    warmup: float,
-    warmup_script: Path | None = None,
-) -> WrkRun:
-    warm = None
-    if warmup > 0:
-        warm = run_wrk(
-            url, warmup_script or script, connections=connections, duration=warmup, cpu=LOAD_CPU
-        )
-    measured = run_wrk(url, script, connections=connections, duration=duration, cpu=LOAD_CPU)
-    return WrkRun(warmup=warm, measured=measured)
-
-
-def measure_hello(workdir: Path, args: argparse.Namespace, out: Out) -> WrkRun:
-    script = workdir / "hello.lua"
-    script.write_text(wrk_lua_script(path="/hello"))
-    with hello_server(cpu=SERVER_CPU, workdir=workdir) as server:
-        out(f"baseline: {server.printable}")
-        run = wrk_measure(
-            server.url + "/hello",
-            script,
-            connections=args.connections,
-            duration=args.duration,
-            warmup=args.warmup,
-        )
-    out(f"  {run.measured.command}")
-    return run
-
-
-def write_tokens(path: Path, secret: str, first: int, count: int) -> None:
-    from loadtests.flood import mint_citizen_tokens
-
-    path.write_bytes(b"\n".join(mint_citizen_tokens(secret, first, count)) + b"\n")
-
-
-def format_statuses(statuses: dict[int, int]) -> str:
-    return ", ".join(f"{status}: {count}" for status, count in statuses.items()) or "none"
-
-
 def run_signing(args: argparse.Namespace, out: Out) -> dict[str, Any]:
     if args.database_url or args.instances != [1]:
-        from loadtests.signing_scale import run_signing_scaled
-
         return run_signing_scaled(args, out)
     workdir = bench_workdir()
     hello = measure_hello(workdir, args, out)
@@ -298,39 +259,12 @@ def report_signing(
     return payload
 
 
-def signature_verdict(created: int, counted: int, sent: int, connections: int) -> str:
-    """Judge the count read back against what the client saw.
-
-    wrk stops each run with up to one request per connection in flight: the server may commit
-    those signatures, but their 201s are never read. So the count can exceed the 201s received
-    by at most that many; it must never be below them (an acknowledged signature lost), nor above
-    the requests sent (a signature nobody asked for).
-    """
-    if counted == created:
-        return "EQUAL"
-    if counted < created:
-        return f"LOST: {created - counted:,} acknowledged signatures are not counted"
-    if counted > sent:
-        return f"PHANTOM: {counted - sent:,} more signatures than requests sent"
-    return (
-        f"count exceeds 201s received by {counted - created:,}: requests in flight when wrk"
-        f" stopped (at most {connections} per run), committed but never read; none lost"
-    )
-
-
-def format_errors(result: WrkResult) -> str:
-    return ", ".join(f"{k}: {v}" for k, v in result.errors.items() if v) or "none"
-
-
-HOTREAD_CLIENTS = 10_000
-
-
 def run_hotread(args: argparse.Namespace, out: Out) -> dict[str, Any]:
     """Hello and the hot read, interleaved ``--repeat`` times, every request from one of many
     citizens behind a trusted proxy, so the per-client rate limiter stays on and is exercised."""
     workdir = bench_workdir()
     secret = BENCH_SECRET_ENV["QATYSU_JWT_SECRET"]
-    extra_env = {"QATYSU_SERVER__TRUSTED_PROXIES": '["127.0.0.1/32"]'}
+    extra_env = dict(TRUST_LOOPBACK_ENV)
     hello = hello_server(cpu=SERVER_CPU, workdir=workdir)
     server = qatysu_server(
         cpu=SERVER_CPU,
@@ -421,8 +355,8 @@ def build_parser() -> argparse.ArgumentParser:
     modes = parser.add_subparsers(dest="mode", required=True)
     for name, connections in (("signing", 256), ("hotread", 64)):
         sub = modes.add_parser(name)
-        sub.add_argument("--duration", type=float, default=10.0, help="measured seconds")
-        sub.add_argument("--warmup", type=float, default=2.0, help="warm-up seconds")
+        add_duration(sub, 10.0)
+        add_warmup(sub)
         sub.add_argument(
             "--connections",
             type=int,
@@ -435,28 +369,21 @@ def build_parser() -> argparse.ArgumentParser:
                 "--repeat", type=int, default=3, help="interleaved hello/read repetitions"
             )
         if name == "signing":
-            from loadtests.signing_scale import parse_instance_counts
-
             sub.add_argument(
                 "--database-url",
                 help="a PostgreSQL server (postgresql://user@host/db): the run creates a fresh"
                 " database there and drops it afterwards (default: SQLite)",
             )
-            sub.add_argument(
-                "--instances",
-                type=parse_instance_counts,
-                default=[1],
-                help="instance counts to measure in turn on the shared database, e.g. 1,2",
-            )
+            add_instance_counts(sub)
     overload = modes.add_parser(
         "overload", help="four modes, open loop, at multiples of mode 2's capacity"
     )
     overload_arguments(overload)
     cost_arguments(overload)
     costs = modes.add_parser("costs", help="CPU per request served or refused at each layer")
-    costs.add_argument("--mix", default="read=90,sign=10")
-    costs.add_argument("--requests-per-connection", type=int, default=3)
-    costs.add_argument("--cpu-cap", type=float, default=0.2, help="the budget, share of a core")
+    add_mix(costs)
+    add_requests_per_connection(costs)
+    add_cpu_cap(costs)
     cost_arguments(costs)
     generator = modes.add_parser(
         "generator", help="the flood generator's own ceiling against a bare hello"
@@ -490,8 +417,6 @@ def main(argv: list[str] | None = None, out: Out = print) -> int:
     def flushed(line: str) -> None:
         out(line)
         sys.stdout.flush()
-
-    from loadtests.signing_scale import scaled_topology
 
     topology = WATCHERS_TOPOLOGY if args.mode == "watchers" else scaled_topology(args)
     print_preamble(flushed, facts, topology=topology)

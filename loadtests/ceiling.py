@@ -10,22 +10,19 @@ within the budget: an overload row above it is generator-bound, and says so.
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
 from typing import Any
 
 from loadtests.flood import LAG_P99_BUDGET, FloodConfig, parse_mix, run_flood_processes
-from loadtests.overload import add_generator_arguments
-from loadtests.report import markdown_table
-from loadtests.servers import bench_workdir, hello_server
-
-Out = Callable[[str], None]
+from loadtests.options import add_clients, add_generator_arguments, add_requests_per_connection
+from loadtests.report import Out, markdown_table
+from loadtests.servers import SERVER_CPU, bench_workdir, hello_server
 
 
 def run_ceiling(args: argparse.Namespace, out: Out) -> dict[str, Any]:
     workdir = bench_workdir()
     steps: list[dict[str, Any]] = []
     ceiling = 0.0
-    with hello_server(cpu=0, workdir=workdir) as server:
+    with hello_server(cpu=SERVER_CPU, workdir=workdir) as server:
         out(
             f"target: {server.printable}; {args.generator_processes} generator process(es);"
             f" {args.clients} client addresses, {args.requests_per_connection or 'unlimited'}"
@@ -81,6 +78,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=[500.0, 1000.0, 2000.0, 3000.0, 4000.0, 6000.0],
     )
     parser.add_argument("--seconds", type=float, default=4.0)
-    parser.add_argument("--clients", type=int, default=2048)
-    parser.add_argument("--requests-per-connection", type=int, default=3)
+    add_clients(parser)
+    add_requests_per_connection(parser)
     add_generator_arguments(parser)

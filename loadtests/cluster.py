@@ -27,7 +27,9 @@ from loadtests.instances import (
     postgres_admin_url,
     qatysu_instance,
 )
-from loadtests.servers import REPO_ROOT, ManagedServer, free_port
+from loadtests.options import add_instance_count
+from loadtests.seeding import mint
+from loadtests.servers import REPO_ROOT, TRUST_LOOPBACK_ENV, ManagedServer, free_port
 
 HAPROXY_CONFIG = REPO_ROOT / "deploy" / "haproxy.cfg"
 ALERT_RULES = REPO_ROOT / "config" / "alerts.yml"
@@ -107,7 +109,7 @@ def start_cluster(
         redis = PrivateRedis.start(workdir)
         stack.callback(redis.stop)
         # The proxy is on loopback too: X-Forwarded-For is believed from it alone.
-        env = {"QATYSU_SERVER__TRUSTED_PROXIES": '["127.0.0.1/32"]', **(extra_env or {})}
+        env = {**TRUST_LOOPBACK_ENV, **(extra_env or {})}
         servers = []
         for number in range(1, instances + 1):
             server = qatysu_instance(
@@ -172,7 +174,7 @@ def start_cluster(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m loadtests.cluster", description=__doc__)
-    parser.add_argument("--instances", type=int, default=2, choices=(1, 2))
+    add_instance_count(parser)
     parser.add_argument("--workers", type=int, default=1, help="gunicorn workers per instance")
     parser.add_argument("--no-prometheus", action="store_true")
     args = parser.parse_args(argv)
@@ -190,8 +192,6 @@ def main(argv: list[str] | None = None) -> int:
         },
     )
     try:
-        from loadtests.seeding import mint
-
         print(f"proxy       {cluster.url}  (HAProxy, deploy/haproxy.cfg)")
         for server in cluster.instances:
             print(f"instance    {server.url}  log {server.log_path}")

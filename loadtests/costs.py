@@ -26,19 +26,19 @@ import argparse
 import json
 import socket
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from loadtests.flood import parse_mix
 from loadtests.limits import blended_cost, limit_lines
-from loadtests.report import markdown_table
+from loadtests.options import DEFAULT_GIVE_UP, comma_separated
+from loadtests.report import Out, markdown_table
 from loadtests.seeding import SetupError
-from loadtests.servers import ProxySettings, cpu_seconds
+from loadtests.servers import ProxySettings, bench_workdir, cpu_seconds
 from loadtests.stacks import MODES, CitizenCounter, flood_config, measure_step, running_stack
 
-Out = Callable[[str], None]
 # A case is isolated when at least this share of its requests got the answer it measures.
 ISOLATED_SHARE = 0.9
 
@@ -52,8 +52,9 @@ class Case:
     # Outcomes that are the same answer seen differently: a canned refusal whose connection
     # closes before the client reads it arrives as a reset.
     also: tuple[str, ...] = ()
-    clients: int
-    requests_per_connection: int
+    # A warm connection by default: a few clients, each keeping its connection alive.
+    clients: int = 16
+    requests_per_connection: int = 0
     env: dict[str, str] = field(default_factory=dict)
     hold_connection: bool = False
     rate_share: float = 1.0
@@ -67,8 +68,6 @@ CASES = (
         title="served cached read, warm connection",
         mix="read=1",
         target="2xx",
-        clients=16,
-        requests_per_connection=0,
     ),
     Case(
         key="read_new",
@@ -83,8 +82,6 @@ CASES = (
         title="signature (new citizen), warm connection",
         mix="sign=1",
         target="2xx",
-        clients=16,
-        requests_per_connection=0,
         rate_share=0.5,
     ),
     Case(
@@ -92,8 +89,6 @@ CASES = (
         title="429 at the rate-limit middleware, warm connection",
         mix="read=1",
         target="429",
-        clients=16,
-        requests_per_connection=0,
         env={"QATYSU_ADMISSION__RATE_OVERRIDES": '{"public-read": {"rate": 0.001, "burst": 1}}'},
     ),
     Case(
@@ -101,8 +96,6 @@ CASES = (
         title="503 at the edge (before parsing), warm connection",
         mix="list=1",
         target="503",
-        clients=16,
-        requests_per_connection=0,
         env={
             "QATYSU_ADMISSION__BROWNOUT": "0.98",
             "QATYSU_ADMISSION__RATE_OVERRIDES": '{"public-list": {"rate": 1e5, "burst": 100000}}',
@@ -128,8 +121,6 @@ CASES = (
         title="503 at the middleware for a signature (writer pressure), warm connection",
         mix="sign=1",
         target="503",
-        clients=16,
-        requests_per_connection=0,
         env={"QATYSU_WRITER__COMMIT_TIMEOUT": "0.003"},
         rate_share=0.5,
         stage_without_env=True,
@@ -194,32 +185,26 @@ def measure_case(
     warm_read_cost: float | None,
     out: Out,
 ) -> CaseResult:
-    name = f"cost-{case.key}"
-    petition_id = None
-    if case.stage_without_env:
-        with running_stack(
-            MODES["direct-on"],
-            workdir=workdir,
-            name=name,
-            cpu_fraction=None,
-            proxy_settings=ProxySettings(),
-        ) as stage:
-            petition_id = stage.petition_id
-    with running_stack(
+    # Mode 2, uncapped: what a request costs, not how many fit in a budget.
+    uncapped = partial(
+        running_stack,
         MODES["direct-on"],
         workdir=workdir,
-        name=name,
+        name=f"cost-{case.key}",
         cpu_fraction=None,
         proxy_settings=ProxySettings(),
-        extra_env=case.env,
-        petition_id=petition_id,
-    ) as stack:
+    )
+    petition_id = None
+    if case.stage_without_env:
+        with uncapped() as stage:
+            petition_id = stage.petition_id
+    with uncapped(extra_env=case.env, petition_id=petition_id) as stack:
         held = hold_one_connection(stack.server.port) if case.hold_connection else None
         try:
             base = flood_config(
                 stack,
                 parse_mix(case.mix, stack.petition_id),
-                give_up=2.0,
+                give_up=DEFAULT_GIVE_UP,
                 clients=case.clients,
                 requests_per_connection=case.requests_per_connection,
             )
@@ -417,13 +402,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cost-seconds", type=float, default=4.0, help="measured seconds")
     parser.add_argument(
         "--cases",
-        type=lambda text: [part.strip() for part in text.split(",") if part.strip()],
+        type=comma_separated,
         default=[case.key for case in CASES],
         help="comma-separated: " + ", ".join(case.key for case in CASES),
     )
 
 
 def run_costs(args: argparse.Namespace, out: Out) -> dict[str, Any]:
-    from loadtests.servers import bench_workdir
-
     return measure_costs(args, bench_workdir(), out)

@@ -53,7 +53,15 @@ from multiprocessing import get_context
 from typing import Literal, cast
 from urllib.parse import urlsplit
 
-DEFAULT_GIVE_UP = 2.0
+from loadtests.eventloop import use_uvloop
+from loadtests.options import (
+    DEFAULT_GIVE_UP,
+    add_crowd_arguments,
+    add_duration,
+    add_server_url,
+)
+from loadtests.seeding import create_approved_petition, mint_citizen_tokens, secret_from_env
+
 # Goodput counts a 2xx only when it arrived within this SLO of the intended send time.
 DEFAULT_SLO = 0.250
 # Generator lag (actual send time minus scheduled time) above this at p99 means the generator
@@ -301,20 +309,6 @@ def source_address(client: int) -> str:
     if second >= 254:
         raise ValueError(f"client {client} is beyond the loopback addresses this tool uses")
     return f"127.{second + 1}.{third}.{fourth + 1}"
-
-
-def mint_citizen_tokens(secret: str, first: int, count: int) -> list[bytes]:
-    """Tokens for ``count`` distinct citizens, minted before the clock starts (~20 us each)."""
-    from core.identity import mint_token
-    from core.iin import synthetic_iin
-
-    key = secret.encode()
-    return [
-        mint_token(
-            key, role="citizen", sub=synthetic_iin(n), name="Aigerim Sadykova", ttl=4 * 3600
-        ).encode("ascii")
-        for n in range(first, first + count)
-    ]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -946,14 +940,6 @@ async def wait_for_answers(flood: Flood, *, patience: float) -> None:
             await flood.all_answered.wait()
 
 
-def use_uvloop() -> None:
-    try:
-        import uvloop
-    except ImportError:  # pragma: no cover - uvloop is a dependency off Windows
-        return
-    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
-
-
 def run_flood_sync(config: FloodConfig) -> FloodResult:
     """Run one generator on uvloop in this process (the entry point of generator processes)."""
     if config.cpu_affinity is not None and hasattr(os, "sched_setaffinity"):
@@ -1060,33 +1046,21 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m loadtests.flood", description="Open-loop HTTP flood generator."
     )
-    parser.add_argument("--url", required=True, help="http://127.0.0.1:PORT")
+    add_server_url(parser)
     parser.add_argument("--rate", type=float, required=True, help="requests per second offered")
-    parser.add_argument("--duration", type=float, default=10.0, help="seconds")
-    parser.add_argument(
-        "--mix",
-        default="read=90,sign=10",
-        help="name=weight,...: read, sign, list, hello or METHOD:/path",
-    )
+    add_duration(parser, 10.0)
+    add_crowd_arguments(parser)
     parser.add_argument("--petition-id", help="the petition that 'read' and 'sign' target")
     parser.add_argument(
         "--setup",
         action="store_true",
         help="create and approve a petition first (needs QATYSU_JWT_SECRET)",
     )
-    parser.add_argument("--give-up", type=float, default=DEFAULT_GIVE_UP, help="seconds")
     parser.add_argument("--arrivals", choices=("poisson", "uniform"), default="poisson")
-    parser.add_argument("--clients", type=int, default=2048, help="distinct source addresses")
     parser.add_argument(
         "--max-connections",
         type=int,
         help="the generator's connection cap (default: rate x give-up x 1.5 + 256)",
-    )
-    parser.add_argument(
-        "--requests-per-connection",
-        type=int,
-        default=3,
-        help="a citizen's connection closes after this many requests (0: keep-alive forever)",
     )
     parser.add_argument("--slo", type=float, default=DEFAULT_SLO, help="seconds, for goodput")
     parser.add_argument("--processes", type=int, default=1, help="generator processes")
@@ -1123,8 +1097,6 @@ def main(argv: list[str] | None = None, *, out: Callable[[str], None] = print) -
     args = build_parser().parse_args(argv)
     petition_id = args.petition_id
     if args.setup:
-        from loadtests.seeding import create_approved_petition, secret_from_env
-
         petition_id = create_approved_petition(args.url, secret_from_env())
         out(f"created and approved petition {petition_id}")
     config = config_from_args(args, petition_id)

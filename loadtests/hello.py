@@ -9,10 +9,11 @@ the same run, so it runs on the same event loop as the server (uvloop) with the 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 
 from aiohttp import web
+
+from loadtests.eventloop import use_uvloop
 
 HELLO_BODY = b'{"hello":"world"}'
 
@@ -27,22 +28,14 @@ def create_hello_app() -> web.Application:
     return app
 
 
-def use_uvloop() -> None:
-    """Run on uvloop like the server does, so the baseline is not handicapped."""
-    try:
-        import uvloop
-    except ImportError:  # pragma: no cover - uvloop is a dependency off Windows
-        print("uvloop is missing: the baseline runs on asyncio's own loop", file=sys.stderr)
-        return
-    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="A bare aiohttp JSON hello, the baseline.")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=18081)
     args = parser.parse_args(argv)
-    use_uvloop()
+    # On uvloop like the server, so that the baseline is not handicapped.
+    if not use_uvloop():  # pragma: no cover - uvloop is a dependency off Windows
+        print("uvloop is missing: the baseline runs on asyncio's own loop", file=sys.stderr)
     web.run_app(
         create_hello_app(),
         host=args.host,

@@ -21,10 +21,15 @@ import statistics
 import uuid
 from pathlib import Path
 
-from loadtests.bench import HOTREAD_CLIENTS, LOAD_CPU, SERVER_CPU
+from loadtests.closedloop import HOTREAD_CLIENTS
+from loadtests.instances import redis_command_calls
+from loadtests.options import add_duration, add_redis_url, add_rounds, add_trees, add_warmup
 from loadtests.seeding import create_approved_petition
 from loadtests.servers import (
     BENCH_SECRET_ENV,
+    LOAD_CPU,
+    SERVER_CPU,
+    TRUST_LOOPBACK_ENV,
     ManagedServer,
     bench_workdir,
     cpu_seconds,
@@ -34,7 +39,7 @@ from loadtests.wrk import run_wrk, wrk_lua_script
 
 
 def tree_server(tree: Path, workdir: Path, name: str, redis_url: str | None) -> ManagedServer:
-    env = {"QATYSU_SERVER__TRUSTED_PROXIES": '["127.0.0.1/32"]'}
+    env = dict(TRUST_LOOPBACK_ENV)
     if redis_url is not None:
         env |= {"QATYSU_REDIS__URL": redis_url, "QATYSU_REDIS__KEY_PREFIX": f"{name}:"}
     return qatysu_server(
@@ -48,14 +53,7 @@ def tree_server(tree: Path, workdir: Path, name: str, redis_url: str | None) -> 
 
 
 def redis_script_calls(redis_url: str) -> int:
-    import redis
-
-    client = redis.Redis.from_url(redis_url, socket_timeout=5)
-    try:
-        stats = client.info("commandstats")
-    finally:
-        client.close()
-    return sum(int(v["calls"]) for k, v in stats.items() if k.startswith("cmdstat_eval"))
+    return sum(v for k, v in redis_command_calls(redis_url).items() if k.startswith("eval"))
 
 
 def measure(tree: Path, workdir: Path, name: str, args: argparse.Namespace) -> dict[str, float]:
@@ -82,11 +80,11 @@ def measure(tree: Path, workdir: Path, name: str, args: argparse.Namespace) -> d
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m loadtests.hotread_cpu", description=__doc__)
-    parser.add_argument("--tree", type=Path, action="append", required=True)
-    parser.add_argument("--redis-url")
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--duration", type=float, default=5.0)
-    parser.add_argument("--warmup", type=float, default=2.0)
+    add_trees(parser)
+    add_redis_url(parser, help="a Redis the servers share their rate budget through")
+    add_rounds(parser, 3)
+    add_duration(parser, 5.0)
+    add_warmup(parser)
     args = parser.parse_args(argv)
     workdir = bench_workdir()
     figures: dict[Path, list[dict[str, float]]] = {tree: [] for tree in args.tree}

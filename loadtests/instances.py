@@ -17,15 +17,16 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+import asyncpg
+
 from loadtests.servers import (
-    BENCH_SECRET_ENV,
-    BENCH_THRESHOLDS,
-    ONE_ADDRESS_FOR_MANY_ENV,
     REPO_ROOT,
     VENV_BIN,
     ManagedServer,
+    bench_server_env,
     free_port,
     pinned,
+    serve_command,
 )
 
 DEFAULT_POSTGRES_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -56,8 +57,6 @@ class FreshDatabase:
         asyncio.run(self._admin(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)'))
 
     async def _admin(self, statement: str) -> None:
-        import asyncpg
-
         conn = await asyncpg.connect(self.admin_url, timeout=5)
         try:
             await conn.execute(statement)
@@ -68,8 +67,6 @@ class FreshDatabase:
         """Rows of one query on this database, read straight from PostgreSQL."""
 
         async def run() -> list[tuple[object, ...]]:
-            import asyncpg
-
             conn = await asyncpg.connect(self.url, timeout=5)
             try:
                 return [tuple(row) for row in await conn.fetch(sql, *args)]
@@ -136,15 +133,7 @@ class PrivateRedis:
         return redis
 
     def command_calls(self) -> dict[str, int]:
-        """How many times Redis has run each command (INFO commandstats)."""
-        import redis
-
-        client = redis.Redis(port=self.port, socket_timeout=5)
-        try:
-            stats = client.info("commandstats")
-        finally:
-            client.close()
-        return {name.removeprefix("cmdstat_"): int(value["calls"]) for name, value in stats.items()}
+        return redis_command_calls(self.url)
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -154,6 +143,20 @@ class PrivateRedis:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+
+
+def redis_command_calls(url: str) -> dict[str, int]:
+    """How many times the Redis at ``url`` has run each command (INFO commandstats)."""
+    # redis-py takes 0.4 s to import, and the generator processes that the open-loop benchmarks
+    # spawn import this module too; only the runs that count commands pay for it.
+    import redis
+
+    client = redis.Redis.from_url(url, socket_timeout=5)
+    try:
+        stats = client.info("commandstats")
+    finally:
+        client.close()
+    return {name.removeprefix("cmdstat_"): int(value["calls"]) for name, value in stats.items()}
 
 
 def instance_env(
@@ -166,17 +169,8 @@ def instance_env(
     """The environment of one instance: explicit secrets, shared database and Redis."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("QATYSU_")}
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    env.update(BENCH_SECRET_ENV)
-    env.update(ONE_ADDRESS_FOR_MANY_ENV)
-    env.update(
-        {
-            "QATYSU_SERVER__DATA_DIR": str(data_dir),
-            "QATYSU_SERVER__ACCESS_LOG": "false",
-            "QATYSU_DATABASE_URL": database_url,
-            # The benchmark petition goes to the government and must not reach its threshold.
-            "QATYSU_PETITIONS__THRESHOLDS": BENCH_THRESHOLDS,
-        }
-    )
+    env.update(bench_server_env(data_dir))
+    env["QATYSU_DATABASE_URL"] = database_url
     if redis_url is not None:
         env["QATYSU_REDIS_URL"] = redis_url
     env.update(extra_env or {})
@@ -214,16 +208,7 @@ def qatysu_instance(
     port = free_port()
     data_dir = workdir / name
     data_dir.mkdir(parents=True, exist_ok=True)
-    command = [
-        str(VENV_BIN / "qatysu"),
-        "serve",
-        "--port",
-        str(port),
-        "--workers",
-        str(workers),
-        "--admission",
-        "on" if admission else "off",
-    ]
+    command = [*serve_command(VENV_BIN, port, admission=admission), "--workers", str(workers)]
     return ManagedServer(
         command=pinned(command, cpu),
         env=instance_env(

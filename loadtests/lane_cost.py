@@ -32,6 +32,7 @@ from core.admission.leases import LeasedBudget
 from core.admission.priority import RatePolicy
 from core.cache import MicroCache, render
 from core.metrics import Metrics
+from loadtests.options import add_number, add_rounds
 
 TARGET = "/api/v1/petitions/YComBcrzdkBW29Rw"
 # Never exhausted while timing: every answer pays for a full, allowed check.
@@ -82,7 +83,7 @@ def leased_budget() -> LeasedBudget:
 
 
 def load_fastlane(path: Path | None) -> ModuleType:
-    if path is None:
+    if path is None:  # this tree's lane, imported only when no other is named
         import core.fastlane
 
         return core.fastlane
@@ -146,8 +147,8 @@ def lane_answering(module: ModuleType, limiter: Any) -> Callable[[bytes], bytes]
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m loadtests.lane_cost", description=__doc__)
-    parser.add_argument("--rounds", type=int, default=15)
-    parser.add_argument("--number", type=int, default=20_000)
+    add_rounds(parser)
+    add_number(parser, help="answers per round")
     parser.add_argument("--against", type=Path, help="another fastlane.py to time alongside")
     args = parser.parse_args(argv)
 

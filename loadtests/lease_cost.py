@@ -20,6 +20,7 @@ import redis.asyncio as aioredis
 from core.admission.gcra import Want
 from core.admission.priority import RatePolicy
 from core.admission.ratelimit_redis import RedisRateLimiter
+from loadtests.options import add_redis_url
 
 POLICY = RatePolicy(name="public-read", rate=50.0, burst=100)
 BATCHES = (1, 5, 20, 100)
@@ -50,7 +51,7 @@ async def measure(redis_url: str, top_ups: int) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m loadtests.lease_cost", description=__doc__)
-    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
+    add_redis_url(parser, "redis://127.0.0.1:6379/0", help="the Redis to time against")
     parser.add_argument("--top-ups", type=int, default=2000, help="top-ups per batch size")
     args = parser.parse_args(argv)
     asyncio.run(measure(args.redis_url, args.top_ups))

@@ -16,16 +16,23 @@ from __future__ import annotations
 import argparse
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from loadtests.capacity import CAPACITY_GOOD_SHARE, CapacitySearch, find_capacity, spread
+from loadtests.costs import measure_costs
 from loadtests.flood import LAG_P99_BUDGET, FloodConfig, parse_mix
 from loadtests.limits import limit_lines, physical_limit
-from loadtests.report import markdown_table
+from loadtests.options import (
+    add_cpu_cap,
+    add_crowd_arguments,
+    add_generator_arguments,
+    comma_separated,
+)
+from loadtests.report import Out, markdown_table, ms
 from loadtests.servers import ProxySettings, bench_workdir, haproxy_available, server_code
 from loadtests.stacks import (
     INTERLEAVED,
@@ -38,12 +45,7 @@ from loadtests.stacks import (
     running_stack,
 )
 
-Out = Callable[[str], None]
 RECOVERY = "recovery"
-
-
-def ms(seconds: float | None) -> float | None:
-    return None if seconds is None else round(seconds * 1000, 1)
 
 
 def mib(value: int | None) -> float | None:
@@ -422,8 +424,6 @@ def run_overload(args: argparse.Namespace, out: Out) -> dict[str, Any]:
     out(f"server code: {server_code()}")
     costs: dict[str, Any] | None = None
     if args.costs:
-        from loadtests.costs import measure_costs
-
         costs = measure_costs(args, workdir, out)
     search, capacity_steps = search_capacity(args, workdir, citizens, out)
     capacity = search.capacity
@@ -501,19 +501,11 @@ def run_overload(args: argparse.Namespace, out: Out) -> dict[str, Any]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--mix", default="read=90,sign=10")
-    parser.add_argument("--give-up", type=float, default=2.0)
-    parser.add_argument("--clients", type=int, default=2048, help="distinct client addresses")
-    parser.add_argument(
-        "--requests-per-connection",
-        type=int,
-        default=3,
-        help="each citizen's connection closes after this many requests (0: never)",
-    )
-    parser.add_argument("--cpu-cap", type=float, default=0.2, help="share of one core")
+    add_crowd_arguments(parser)
+    add_cpu_cap(parser)
     parser.add_argument(
         "--modes",
-        type=lambda text: [part.strip() for part in text.split(",") if part.strip()],
+        type=comma_separated,
         default=list(INTERLEAVED),
         help="comma-separated: direct-off, direct-on, proxy-off, proxy-on",
     )
@@ -549,25 +541,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         dest="costs",
         action="store_false",
         help="skip the per-request cost measurement (and so the physical limit)",
-    )
-
-
-def cpu_list(text: str) -> list[int]:
-    return [int(part) for part in text.split(",") if part.strip()]
-
-
-def add_generator_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--generator-processes",
-        type=int,
-        default=1,
-        help="generator processes; more than one only when 10x capacity is beyond one's ceiling",
-    )
-    parser.add_argument(
-        "--generator-cpus",
-        type=cpu_list,
-        default=[1],
-        help="cores the generator processes are pinned to, in turn (e.g. 1,0)",
     )
 
 

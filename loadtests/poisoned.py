@@ -19,6 +19,7 @@ from collections import Counter
 
 import aiohttp
 
+from loadtests.options import add_server_url
 from loadtests.seeding import (
     citizen_token,
     create_approved_petition,
@@ -69,7 +70,7 @@ def _detail(body: bytes) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--url", default="http://127.0.0.1:8080")
+    add_server_url(parser, "http://127.0.0.1:8080")
     parser.add_argument("--valid", type=int, default=600)
     parser.add_argument("--every", type=int, default=100, help="a poisoned request after every N")
     parser.add_argument("--shape", choices=("burst", "steady"), default="burst")

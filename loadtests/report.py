@@ -1,8 +1,16 @@
-"""Markdown for the benchmark's reports."""
+"""Markdown for the benchmark's reports, and the units their figures are given in."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+
+# Where a benchmark writes its report, a line at a time.
+Out = Callable[[str], None]
+
+
+def ms(seconds: float | None) -> float | None:
+    """Seconds as milliseconds to a tenth; None (not measured) stays None."""
+    return None if seconds is None else round(seconds * 1000, 1)
 
 
 def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:

@@ -27,6 +27,7 @@ from core import keys
 from core.bodies import query_model
 from core.identity import Identity, Role, ensure_role
 from core.routing import RoutePolicy, Routes, endpoint
+from loadtests.options import add_number, add_rounds
 
 
 class Page(BaseModel):
@@ -86,8 +87,8 @@ async def measure(rounds: int, number: int) -> dict[str, list[float]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m loadtests.route_cost", description=__doc__)
-    parser.add_argument("--rounds", type=int, default=15)
-    parser.add_argument("--number", type=int, default=20_000)
+    add_rounds(parser)
+    add_number(parser, help="requests per round")
     arguments = parser.parse_args()
     figures = asyncio.run(measure(arguments.rounds, arguments.number))
     medians = {name: statistics.median(values) for name, values in figures.items()}

@@ -34,16 +34,38 @@ def secret_from_env() -> str:
     return secret
 
 
+# Tokens outlive any run. core.identity is imported where tokens are minted, not at the top:
+# it takes over half a second, and every server wrapper and spawned generator process imports
+# this module, most of them to mint nothing.
+TOKEN_TTL = 4 * 3600
+CITIZEN_NAME = "Aigerim Sadykova"
+
+
 def mint(secret: str, *, role: str, sub: str, **claims: Any) -> str:
     from core.identity import mint_token
 
-    return mint_token(secret.encode(), role=role, sub=sub, ttl=4 * 3600, **claims)
+    return mint_token(secret.encode(), role=role, sub=sub, ttl=TOKEN_TTL, **claims)
 
 
-def citizen_token(secret: str, number: int, name: str = "Aigerim Sadykova") -> str:
+def citizen_token(secret: str, number: int, name: str = CITIZEN_NAME) -> str:
     from core.iin import synthetic_iin
 
     return mint(secret, role="citizen", sub=synthetic_iin(number), name=name)
+
+
+def mint_citizen_tokens(secret: str, first: int, count: int) -> list[bytes]:
+    """Tokens for ``count`` distinct citizens, minted before the clock starts (~20 us each);
+    the same tokens as ``citizen_token``, without its per-token overhead."""
+    from core.identity import mint_token
+    from core.iin import synthetic_iin
+
+    key = secret.encode()
+    return [
+        mint_token(
+            key, role="citizen", sub=synthetic_iin(n), name=CITIZEN_NAME, ttl=TOKEN_TTL
+        ).encode("ascii")
+        for n in range(first, first + count)
+    ]
 
 
 def call(

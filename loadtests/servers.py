@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
+import psutil
+
 from loadtests.seeding import wait_until_ready
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -22,6 +24,9 @@ VENV_BIN = Path(sys.executable).parent
 # Qatysu runs from the tree whose virtualenv runs the benchmark: the same tree, or (run with
 # another worktree's .venv/bin/python) that tree's code under this benchmark, side by side.
 SERVER_ROOT = VENV_BIN.parent.parent if (VENV_BIN.parent.parent / "core").is_dir() else REPO_ROOT
+# With two cores, the server under test runs on one and whatever loads it on the other.
+SERVER_CPU = 0
+LOAD_CPU = 1
 
 
 def free_port() -> int:
@@ -144,7 +149,33 @@ ONE_ADDRESS_FOR_MANY_ENV = {
 }
 
 
+# The benchmark petition goes to the Government; at the real 50,000 it would stop accepting
+# signatures (409) in the middle of a fast run.
 BENCH_THRESHOLDS = '{"republic": {"signatures": 1000000000, "source": "a benchmark figure"}}'
+# Loopback is the trusted proxy: the X-Forwarded-For a load tool sends names the citizen.
+TRUST_LOOPBACK_ENV = {"QATYSU_SERVER__TRUSTED_PROXIES": '["127.0.0.1/32"]'}
+
+
+def bench_server_env(data_dir: Path) -> dict[str, str]:
+    """The settings every benchmarked Qatysu runs with (as the reports print them)."""
+    return {
+        **BENCH_SECRET_ENV,
+        **ONE_ADDRESS_FOR_MANY_ENV,
+        "QATYSU_SERVER__DATA_DIR": str(data_dir),
+        "QATYSU_SERVER__ACCESS_LOG": "false",
+        "QATYSU_PETITIONS__THRESHOLDS": BENCH_THRESHOLDS,
+    }
+
+
+def serve_command(venv_bin: Path, port: int, *, admission: bool) -> list[str]:
+    return [
+        str(venv_bin / "qatysu"),
+        "serve",
+        "--port",
+        str(port),
+        "--admission",
+        "on" if admission else "off",
+    ]
 
 
 def qatysu_server(
@@ -161,32 +192,14 @@ def qatysu_server(
     port = free_port()
     data_dir = workdir / name
     data_dir.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ)
-    env.update(BENCH_SECRET_ENV)
-    env.update(ONE_ADDRESS_FOR_MANY_ENV)
-    env.update(
-        {
-            "QATYSU_SERVER__DATA_DIR": str(data_dir),
-            "QATYSU_SERVER__ACCESS_LOG": "false",
-            # The benchmark petition goes to the Government; at the real 50,000 it would stop
-            # accepting signatures (409) in the middle of a fast run.
-            "QATYSU_PETITIONS__THRESHOLDS": BENCH_THRESHOLDS,
-        }
-    )
-    env.update(extra_env or {})
     command = [
-        str(venv_bin / "qatysu"),
-        "serve",
-        "--port",
-        str(port),
-        "--admission",
-        "on" if admission else "off",
+        *serve_command(venv_bin, port, admission=admission),
         "--database-url",
         f"sqlite:///{data_dir / 'q.db'}",
     ]
     return ManagedServer(
         command=pinned(command, cpu),
-        env=env,
+        env=dict(os.environ) | bench_server_env(data_dir) | (extra_env or {}),
         ready_path="/readyz",
         port=port,
         log_path=workdir / f"{name}.log",
@@ -296,8 +309,6 @@ def cap_cpu(pid: int, fraction: float, name: str) -> CpuCap:
 
 def rss_bytes(pid: int) -> int | None:
     try:
-        import psutil
-
         rss: int = psutil.Process(pid).memory_info().rss
         return rss
     except Exception:  # the process may be gone; a missing figure is printed as "-"
@@ -306,8 +317,6 @@ def rss_bytes(pid: int) -> int | None:
 
 def cpu_seconds(pids: list[int]) -> float:
     """User plus system CPU time consumed so far by these processes (their threads included)."""
-    import psutil
-
     total = 0.0
     for pid in pids:
         with suppress(psutil.Error):

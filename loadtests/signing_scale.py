@@ -15,19 +15,19 @@ import argparse
 import math
 import os
 import re
-import urllib.request
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from loadtests.closedloop import measure_hello, signature_verdict, write_tokens
 from loadtests.instances import FreshDatabase, PrivateRedis, migrate, qatysu_instance
+from loadtests.report import Out, markdown_table
+from loadtests.scrape import fetch
 from loadtests.seeding import create_approved_petition, settled_signature_count
-from loadtests.servers import BENCH_SECRET_ENV, ManagedServer, bench_workdir
+from loadtests.servers import BENCH_SECRET_ENV, LOAD_CPU, ManagedServer, bench_workdir
 from loadtests.wrk import WrkResult, run_wrk, wrk_lua_script
-
-Out = Callable[[str], None]
 
 DURABILITY_SETTINGS = ("synchronous_commit", "fsync", "wal_sync_method", "full_page_writes")
 
@@ -42,16 +42,6 @@ def scaled_topology(args: argparse.Namespace) -> str | None:
         f" sharing {storage}; access log off; the government threshold raised to 10^9;"
         " pinning: instance i on core i mod nproc, every wrk on the load core (taskset)"
     )
-
-
-def parse_instance_counts(text: str) -> list[int]:
-    try:
-        counts = [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--instances {text!r}: expected e.g. 1,2") from None
-    if not counts or any(n < 1 or n > 8 for n in counts):
-        raise argparse.ArgumentTypeError(f"--instances {text!r}: counts from 1 to 8")
-    return counts
 
 
 @dataclass(frozen=True)
@@ -76,25 +66,14 @@ class BatchSizes:
         return f"{totals} ({'; '.join(spread)})"
 
 
-def batch_sizes(base_url: str) -> BatchSizes:
-    with urllib.request.urlopen(base_url + "/metrics", timeout=10) as response:
-        return parse_batch_sizes(response.read().decode())
-
-
-def ratelimit_backend_errors(base_url: str) -> int:
-    with urllib.request.urlopen(base_url + "/metrics", timeout=10) as response:
-        text = response.read().decode()
-    match = re.search(r"^qatysu_ratelimit_backend_errors_total ([0-9.e+]+)$", text, re.MULTILINE)
-    return int(float(match.group(1))) if match else 0
+def sample_value(text: str, name: str) -> float:
+    """The value of the unlabelled sample ``name`` in a Prometheus text exposition, else 0."""
+    match = re.search(rf"^{name} ([0-9.e+]+)$", text, re.MULTILINE)
+    return float(match.group(1)) if match else 0.0
 
 
 def parse_batch_sizes(text: str) -> BatchSizes:
     """The ``qatysu_writer_batch_size`` histogram in a Prometheus text exposition."""
-
-    def value(name: str) -> float:
-        match = re.search(rf"^{name} ([0-9.e+]+)$", text, re.MULTILINE)
-        return float(match.group(1)) if match else 0.0
-
     buckets = {
         bound: int(float(count))
         for bound, count in re.findall(
@@ -102,8 +81,8 @@ def parse_batch_sizes(text: str) -> BatchSizes:
         )
     }
     return BatchSizes(
-        commits=int(value("qatysu_writer_batch_size_count")),
-        writes=int(value("qatysu_writer_batch_size_sum")),
+        commits=int(sample_value(text, "qatysu_writer_batch_size_count")),
+        writes=int(sample_value(text, "qatysu_writer_batch_size_sum")),
         buckets=buckets,
     )
 
@@ -114,8 +93,6 @@ def run_concurrently(jobs: list[Callable[[], WrkResult]]) -> list[WrkResult]:
 
 
 def run_signing_scaled(args: argparse.Namespace, out: Out) -> dict[str, Any]:
-    from loadtests.bench import LOAD_CPU, measure_hello, signature_verdict, write_tokens
-
     workdir = bench_workdir()
     hello = measure_hello(workdir, args, out).measured
     database: FreshDatabase | None = None
@@ -139,9 +116,7 @@ def run_signing_scaled(args: argparse.Namespace, out: Out) -> dict[str, Any]:
         migrate(url, workdir)
         rows, first_token = [], 0
         for count in args.instances:
-            row, first_token = _measure(
-                count, url, redis, hello, workdir, first_token, args, out, write_tokens
-            )
+            row, first_token = _measure(count, url, redis, hello, workdir, first_token, args, out)
             rows.append(row)
             payload["runs"].append(row)
             if database is not None:
@@ -164,7 +139,7 @@ def run_signing_scaled(args: argparse.Namespace, out: Out) -> dict[str, Any]:
             redis.stop()
         if database is not None:
             database.drop()
-    _report(rows, hello, args, out, LOAD_CPU)
+    _report(rows, hello, args, out)
     return payload
 
 
@@ -177,7 +152,6 @@ def _measure(
     first_token: int,
     args: argparse.Namespace,
     out: Out,
-    write_tokens: Callable[[Path, str, int, int], None],
 ) -> tuple[dict[str, Any], int]:
     secret = BENCH_SECRET_ENV["QATYSU_JWT_SECRET"]
     cores = os.cpu_count() or 1
@@ -219,22 +193,25 @@ def _measure(
         measured = run_concurrently(jobs)
         calls_after = redis.command_calls() if redis is not None else {}
         calls = {k: v - calls_before.get(k, 0) for k, v in calls_after.items()}
-        scripts = calls.get("evalsha", 0) + calls.get("eval", 0)
-        others = sum(calls.values()) - scripts
+        script_calls = calls.get("evalsha", 0) + calls.get("eval", 0)
+        others = sum(calls.values()) - script_calls
         for result in measured:
             out(f"  {result.command}")
         created = sum(r.status_count(201) for r in (*warm, *measured))
         sent = sum(r.tokens_used for r in (*warm, *measured))
         counted = settled_signature_count(servers[0].url, petition_id)
-        batches = [batch_sizes(server.url) for server in servers]
+        metrics = [fetch(server.url + "/metrics", timeout=10) for server in servers]
+        batches = [parse_batch_sizes(text) for text in metrics]
         for number, sizes in enumerate(batches, 1):
             out(f"  instance {number} writer batches: {sizes.describe()}")
         requests = sum(r.requests for r in measured)
-        backend_errors = sum(ratelimit_backend_errors(server.url) for server in servers)
+        backend_errors = sum(
+            int(sample_value(text, "qatysu_ratelimit_backend_errors_total")) for text in metrics
+        )
         if redis is not None and requests:
             out(
-                f"  redis, measured run: {scripts:,} rate-limit scripts (EVALSHA/EVAL),"
-                f" {scripts / requests:.2f} per request; {others:,} other commands;"
+                f"  redis, measured run: {script_calls:,} rate-limit scripts (EVALSHA/EVAL),"
+                f" {script_calls / requests:.2f} per request; {others:,} other commands;"
                 f" {backend_errors:,} checks fell back to local limits (Redis too slow)"
             )
     finally:
@@ -249,7 +226,7 @@ def _measure(
         "socket_errors": sum(sum(r.errors.values()) for r in measured),
         "commits": sum(b.commits for b in batches),
         "mean_batch": sum(b.writes for b in batches) / max(1, sum(b.commits for b in batches)),
-        "redis_scripts": scripts if redis is not None else None,
+        "redis_scripts": script_calls if redis is not None else None,
         "redis_other_commands": others if redis is not None else None,
         "ratelimit_backend_errors": backend_errors,
         "created": created,
@@ -261,16 +238,12 @@ def _measure(
 
 
 def _wrk_job(url: str, script: Path, connections: int, duration: float) -> Callable[[], WrkResult]:
-    from loadtests.bench import LOAD_CPU
-
     return lambda: run_wrk(url, script, connections=connections, duration=duration, cpu=LOAD_CPU)
 
 
 def _report(
-    rows: list[dict[str, Any]], hello: WrkResult, args: argparse.Namespace, out: Out, load_cpu: int
+    rows: list[dict[str, Any]], hello: WrkResult, args: argparse.Namespace, out: Out
 ) -> None:
-    from loadtests.report import markdown_table
-
     out("")
     table = [
         [
@@ -315,7 +288,7 @@ def _report(
     out("")
     out(
         f"wrk -c{args.connections} in total (split evenly, one wrk per instance, all on core"
-        f" {load_cpu}), {args.duration:g} s measured after {args.warmup:g} s warm-up;"
+        f" {LOAD_CPU}), {args.duration:g} s measured after {args.warmup:g} s warm-up;"
         f" instance i pinned to core i mod {cores}; the database and Redis are not pinned;"
         " 201/s counts only signatures acknowledged after their commit"
     )

@@ -32,12 +32,15 @@ from pathlib import Path
 
 import aiohttp
 
-from loadtests.seeding import (
-    citizen_token,
-    create_approved_petition,
-    wait_until_ready,
+from loadtests.options import add_tree
+from loadtests.seeding import citizen_token, create_approved_petition
+from loadtests.servers import (
+    BENCH_SECRET_ENV,
+    REPO_ROOT,
+    TRUST_LOOPBACK_ENV,
+    ManagedServer,
+    free_port,
 )
-from loadtests.servers import BENCH_SECRET_ENV, REPO_ROOT, free_port
 
 SLOW_HEAD = (
     "POST /api/v1/petitions HTTP/1.1\r\nHost: qatysu\r\nContent-Type: application/json\r\n"
@@ -62,22 +65,17 @@ def server(tree: Path, port: int) -> Iterator[str]:
             "PYTHONPATH": str(tree),
             "QATYSU_SERVER__DATA_DIR": data_dir,
             "QATYSU_SERVER__ACCESS_LOG": "false",
-            "QATYSU_SERVER__TRUSTED_PROXIES": '["127.0.0.1/32"]',
+            **TRUST_LOOPBACK_ENV,
         }
-        command = [sys.executable, "-m", "core.cli", "serve", "--port", str(port)]
-        with (Path(data_dir) / "server.log").open("wb") as log:
-            process = subprocess.Popen(command, cwd=tree, env=env, stdout=log, stderr=log)
-        url = f"http://127.0.0.1:{port}"
-        try:
-            wait_until_ready(url, timeout=60)
-            yield url
-        finally:
-            process.terminate()
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        with ManagedServer(
+            command=[sys.executable, "-m", "core.cli", "serve", "--port", str(port)],
+            env=env,
+            ready_path="/readyz",
+            port=port,
+            log_path=Path(data_dir) / "server.log",
+            cwd=tree,
+        ) as managed:
+            yield managed.url
 
 
 async def slow_request(
@@ -177,7 +175,7 @@ async def attack(url: str, port: int, args: argparse.Namespace) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tree", type=Path, default=REPO_ROOT, help="the code to serve")
+    add_tree(parser, REPO_ROOT)
     parser.add_argument("--slow", type=int, default=250, help="slow-body connections")
     parser.add_argument("--ordinary", type=int, default=100, help="other clients' requests")
     parser.add_argument("--settle", type=float, default=3.0, help="seconds before them")

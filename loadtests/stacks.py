@@ -9,7 +9,6 @@ counters of ``/metrics`` and of HAProxy's stats.
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 from collections.abc import Iterator, Sequence
@@ -32,6 +31,8 @@ from loadtests.scrape import (
 from loadtests.seeding import create_approved_petition
 from loadtests.servers import (
     BENCH_SECRET_ENV,
+    SERVER_CPU,
+    TRUST_LOOPBACK_ENV,
     CpuCap,
     ManagedServer,
     ProxySettings,
@@ -41,10 +42,6 @@ from loadtests.servers import (
     qatysu_server,
     rss_bytes,
 )
-
-SERVER_CPU = 0
-# The address HAProxy connects to the backend from; Qatysu trusts its X-Forwarded-For.
-PROXY_SOURCE = "127.0.0.1/32"
 
 
 @dataclass(frozen=True)
@@ -122,7 +119,8 @@ def running_stack(
     """
     env = dict(extra_env or {})
     if mode.proxy:
-        env["QATYSU_SERVER__TRUSTED_PROXIES"] = json.dumps([PROXY_SOURCE])
+        # HAProxy connects to the backend from loopback; Qatysu trusts its X-Forwarded-For.
+        env.update(TRUST_LOOPBACK_ENV)
     server = qatysu_server(
         cpu=SERVER_CPU, workdir=workdir, admission=mode.admission, name=name, extra_env=env
     )

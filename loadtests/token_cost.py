@@ -21,6 +21,7 @@ import jwt
 from core.hs256 import verify_hs256
 from core.identity import TokenKeys, TokenVerifier, mint_token
 from core.iin import synthetic_iin
+from loadtests.options import add_number, add_rounds
 
 SECRET = b"token-cost-secret-not-for-production-0123456789"
 IIN_SECRET = b"token-cost-iin-secret-not-for-production-01234"
@@ -42,8 +43,8 @@ def candidates(token: str) -> dict[str, Callable[[], object]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--rounds", type=int, default=15)
-    parser.add_argument("--number", type=int, default=20_000, help="verifications per round")
+    add_rounds(parser)
+    add_number(parser, help="verifications per round")
     args = parser.parse_args()
     token = mint_token(SECRET, role="citizen", sub=synthetic_iin(7), name="Aigerim Sadykova")
     runs = candidates(token)

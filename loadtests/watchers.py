@@ -29,9 +29,9 @@ import json
 import resource
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
+from loadtests.eventloop import use_uvloop
 from loadtests.instances import (
     FreshDatabase,
     PrivateRedis,
@@ -39,18 +39,23 @@ from loadtests.instances import (
     postgres_admin_url,
     qatysu_instance,
 )
-from loadtests.report import markdown_table
+from loadtests.options import add_duration
+from loadtests.report import Out, markdown_table, ms
 from loadtests.seeding import citizen_token, create_approved_petition
-from loadtests.servers import BENCH_SECRET_ENV, ManagedServer, bench_workdir
+from loadtests.servers import (
+    BENCH_SECRET_ENV,
+    SERVER_CPU,
+    ManagedServer,
+    bench_workdir,
+    cpu_seconds,
+    rss_bytes,
+)
 
-SERVER_CPU = 0
 TOPOLOGY = (
     "servers: two instances, each one process, both on core 0 (taskset), sharing PostgreSQL"
     " (fresh database) and a private Redis; access log off; the government threshold raised"
     " to 10^9; the generator on core 1"
 )
-_CLK_TCK = 100
-_PAGE = 4096
 # Sockets the generator keeps besides its watchers (signers, files, the loop).
 _SPARE_FDS = 400
 OPEN_BATCH = 100
@@ -59,22 +64,13 @@ OPEN_BATCH = 100
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--watchers", type=int, default=10_000, help="streams per instance")
     parser.add_argument("--sign-rate", type=float, default=20.0, help="signatures a second")
-    parser.add_argument("--duration", type=float, default=20.0, help="measured seconds a phase")
+    add_duration(parser, 20.0, help="measured seconds a phase")
     parser.add_argument("--interval", type=float, default=1.0, help="live/polling interval, s")
     parser.add_argument("--signers", type=int, default=32, help="closed-loop signers")
     parser.add_argument("--throughput-seconds", type=float, default=6.0)
 
 
 # -- process figures --------------------------------------------------------------------------
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / _CLK_TCK
-
-
-def rss_bytes(pid: int) -> int:
-    return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * _PAGE
 
 
 def raise_fd_limit() -> int:
@@ -246,6 +242,8 @@ class Signers:
         self.errors = 0
 
     async def sign_one(self, session: Any) -> None:
+        # aiohttp takes 0.3 s to import; this module is imported by the benchmark, whose spawned
+        # generator processes import it again, so only a watchers run pays for it.
         import aiohttp
 
         number = self.next_citizen
@@ -411,9 +409,9 @@ def _percentile(values: list[float], share: float) -> float | None:
 
 
 async def _measure(
-    servers: list[ManagedServer], args: argparse.Namespace, secret: str, out: Any
+    servers: list[ManagedServer], args: argparse.Namespace, secret: str, out: Out
 ) -> dict[str, Any]:
-    import aiohttp
+    import aiohttp  # 0.3 s to import: see sign_one
 
     ports = [server.port for server in servers]
     pids = [server.pid for server in servers]
@@ -427,33 +425,31 @@ async def _measure(
         out(f"signing, no watchers: {throughput_none:.0f}/s")
 
         await asyncio.sleep(2.0)
-        cpu_before = sum(cpu_seconds(pid) for pid in pids)
+        cpu_before = cpu_seconds(pids)
         started = time.monotonic()
         await signers.steady(session, args.sign_rate, args.duration)
         await asyncio.sleep(args.interval * 2)
-        base_cpu_per_second = (sum(cpu_seconds(pid) for pid in pids) - cpu_before) / (
-            time.monotonic() - started
-        )
+        base_cpu_per_second = (cpu_seconds(pids) - cpu_before) / (time.monotonic() - started)
         out(f"signing alone at {args.sign_rate:g}/s: {base_cpu_per_second:.3f} CPU s/s")
-        rss_before = [rss_bytes(pid) for pid in pids]
+        rss_before = [rss_bytes(pid) or 0 for pid in pids]
         stream = Tally()
         watchers = await _open_streams(ports, petition_id, args.watchers, stream)
         await asyncio.sleep(2.0)
-        rss_after = [rss_bytes(pid) for pid in pids]
+        rss_after = [rss_bytes(pid) or 0 for pid in pids]
         out(
             f"streams open: {stream.opened} (not opened {stream.failed}; refusals on the way,"
             f" retried: {stream.statuses})"
         )
 
         stream.counting = True
-        cpu_before = sum(cpu_seconds(pid) for pid in pids)
+        cpu_before = cpu_seconds(pids)
         started = time.monotonic()
         stream_from = time.time()
         await signers.steady(session, args.sign_rate, args.duration)
         stream_until = time.time()
         await asyncio.sleep(args.interval * 2)
         stream_window = time.monotonic() - started
-        stream_cpu = sum(cpu_seconds(pid) for pid in pids) - cpu_before
+        stream_cpu = cpu_seconds(pids) - cpu_before
         stream.counting = False
         out(f"stream phase: {stream.events} events, {stream_cpu:.2f} s CPU")
 
@@ -472,7 +468,7 @@ async def _measure(
         pollers = await _open_pollers(ports, petition_id, args.watchers, poll)
         await asyncio.sleep(1.0)
         poll.counting = True
-        cpu_before = sum(cpu_seconds(pid) for pid in pids)
+        cpu_before = cpu_seconds(pids)
         started = time.monotonic()
         poll_from = time.time()
         await asyncio.gather(
@@ -482,7 +478,7 @@ async def _measure(
         poll_until = time.time()
         await asyncio.sleep(args.interval)
         poll_window = time.monotonic() - started
-        poll_cpu = sum(cpu_seconds(pid) for pid in pids) - cpu_before
+        poll_cpu = cpu_seconds(pids) - cpu_before
         poll.counting = False
         answered = sum(p.answered for p in pollers)
         out(f"polling phase: {answered} answers, {poll_cpu:.2f} s CPU")
@@ -509,11 +505,11 @@ async def _measure(
         "stream_window_seconds": round(stream_window, 2),
         "stream_cpu_per_event_us": round(stream_cpu / max(1, stream.events) * 1e6, 2),
         "stream_cpu_per_second": round(stream_cpu / stream_window, 3),
-        "lag_p50_ms": _ms(_percentile(stream_lags, 0.50)),
-        "lag_p99_ms": _ms(_percentile(stream_lags, 0.99)),
+        "lag_p50_ms": ms(_percentile(stream_lags, 0.50)),
+        "lag_p99_ms": ms(_percentile(stream_lags, 0.99)),
         "lag_samples": len(stream_lags),
-        "poll_lag_p50_ms": _ms(_percentile(poll_lags, 0.50)),
-        "poll_lag_p99_ms": _ms(_percentile(poll_lags, 0.99)),
+        "poll_lag_p50_ms": ms(_percentile(poll_lags, 0.50)),
+        "poll_lag_p99_ms": ms(_percentile(poll_lags, 0.99)),
         "stream_counts_went_down": stream.went_down,
         "poll_answers": answered,
         "poll_cpu_seconds": round(poll_cpu, 3),
@@ -540,20 +536,13 @@ async def _measure(
     }
 
 
-def _ms(seconds: float | None) -> float | None:
-    return None if seconds is None else round(seconds * 1000, 1)
-
-
-def run_watchers(args: argparse.Namespace, out: Any) -> dict[str, Any]:
+def run_watchers(args: argparse.Namespace, out: Out) -> dict[str, Any]:
     limit = raise_fd_limit()
     allowed = max(1, (limit - _SPARE_FDS) // 2)
     if args.watchers > allowed:
         out(f"file limit {limit}: {args.watchers} watchers per instance lowered to {allowed}")
         args.watchers = allowed
-    with contextlib.suppress(ImportError):
-        import uvloop
-
-        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    use_uvloop()
     secret = BENCH_SECRET_ENV["QATYSU_JWT_SECRET"]
     workdir = bench_workdir()
     database = FreshDatabase.create(postgres_admin_url(), prefix="qatysu_watchers")
@@ -582,7 +571,7 @@ def run_watchers(args: argparse.Namespace, out: Any) -> dict[str, Any]:
     return {"watchers": figures}
 
 
-def _report(f: dict[str, Any], out: Any) -> None:
+def _report(f: dict[str, Any], out: Out) -> None:
     rows = [
         ["open streams (2 instances)", f["streams_opened"], "10,000 per process"],
         ["RSS per open stream", f"{f['rss_per_stream_kib']} KiB", "<= 30 KiB"],

@@ -6,7 +6,8 @@ import itertools
 import shlex
 from array import array
 
-from loadtests.bench import RUNNERS, build_parser, signature_verdict
+from loadtests.bench import RUNNERS, build_parser
+from loadtests.closedloop import signature_verdict
 from loadtests.flood import FloodResult, format_flood_report
 from loadtests.report import markdown_table
 from loadtests.servers import REPO_ROOT

@@ -7,7 +7,8 @@ import argparse
 import pytest
 
 from loadtests.bench import build_parser
-from loadtests.signing_scale import parse_batch_sizes, parse_instance_counts, scaled_topology
+from loadtests.options import parse_instance_counts
+from loadtests.signing_scale import parse_batch_sizes, scaled_topology
 
 METRICS = """\
 # HELP qatysu_writer_batch_size Writes committed in one transaction.
