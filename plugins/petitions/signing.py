@@ -21,6 +21,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from core.clock import as_utc
 from core.errors import Conflict, NotFound
 from core.storage.writer import BatchKind
+from plugins.petitions.collection import collection_ends
 from plugins.petitions.lifecycle import PRIVATE, SIGNABLE, Status, status_after_signatures
 from plugins.petitions.tables import petitions, signatures
 
@@ -236,7 +237,8 @@ def _count_and_advance(
     values: dict[str, Any] = {"status": target.value}
     if target is Status.PUBLIC:
         values.update(
-            was_public=True, collection_ends_at=calendar.term_end(now, settings.collection_term)
+            was_public=True,
+            collection_ends_at=collection_ends(calendar, now, settings.collection_term),
         )
     else:
         level = levels.get(row.addressee, "central")
