@@ -39,6 +39,7 @@ def _statutory_sources() -> dict[str, str]:
         "information.answer_term": information.answer_term.source,
         "information.extension": information.extension.source,
         "consultations.min_discussion_days": consultations.min_discussion_source,
+        "consultations.public_service_discussion": consultations.public_service_discussion.source,
         "calendar.holidays": calendar.holidays_source,
     }
     sources |= {
