@@ -8,18 +8,30 @@ Messages are English templates with named fields (``"the petition is {status}"``
 catalogues are ``core/locale/<language>/LC_MESSAGES/qatysu.po``; ``make locale`` compiles them
 to the ``.mo`` files read here, which are committed, and a test checks that they are up to date.
 A message missing from a catalogue answers in English.
+
+Numbers: a template with a *count field* (one of ``COUNT_FIELDS``: a number of things, such as
+``{count}`` or ``{days}``; never an ordinal or an identifier such as ``{line}`` or ``{number}``)
+is a plural entry of each catalogue, with every form its ``Plural-Forms`` declares, and is
+looked up with ``ngettext``: Russian needs "1 день", "2 дня", "5 дней", "21 день". The form
+follows the template's first count field; its ``msgid`` and ``msgid_plural`` are both the
+English template, written to read for any number. A fraction takes the form the catalogue
+gives 2 (Russian's "1,5 секунды", the plural in Kazakh and English), since gettext's plural
+formulas count whole things only.
 """
 
 from __future__ import annotations
 
 import functools
 import gettext
+import string
 from pathlib import Path
 
 LANGUAGES = ("kk", "ru", "en")
 DEFAULT_LANGUAGE = "en"
 DOMAIN = "qatysu"
 LOCALE_DIR = Path(__file__).parent / "locale"
+# The fields that count things, so that the words around them agree with the number.
+COUNT_FIELDS = frozenset({"count", "days", "depth", "limit", "received", "seconds"})
 
 
 class Message(str):
@@ -48,6 +60,29 @@ def translate(message: str, language: str) -> str:
     return catalogue(language).gettext(message) if message else message
 
 
+def translate_plural(message: str, number: int, language: str) -> str:
+    """The form of the plural entry ``message`` that agrees with ``number`` in ``language``."""
+    return catalogue(language).ngettext(message, message, number)
+
+
+def count_field(template: str) -> str | None:
+    """The first count field of ``template``, which chooses its plural form; None if it has none."""
+    for _, name, _, _ in string.Formatter().parse(template):
+        if name in COUNT_FIELDS:
+            return name
+    return None
+
+
+def plural_number(value: object) -> int:
+    """The whole number that chooses a plural form for ``value``: a fraction (or anything that
+    is not a number) chooses as 2 does."""
+    try:
+        number = float(str(value))
+    except ValueError:
+        return 2
+    return int(number) if number.is_integer() else 2
+
+
 def render(template: str, params: dict[str, object], language: str) -> str:
     """``template`` in ``language`` with its fields filled; English if a translation is broken."""
     if not params:
@@ -56,8 +91,13 @@ def render(template: str, params: dict[str, object], language: str) -> str:
         key: render(value.template, value.params, language) if isinstance(value, Message) else value
         for key, value in params.items()
     }
+    field = count_field(template)
     try:
-        return translate(template, language).format(**values)
+        if field is not None and field in values:
+            translated = translate_plural(template, plural_number(values[field]), language)
+        else:
+            translated = translate(template, language)
+        return translated.format(**values)
     except (KeyError, IndexError, ValueError):
         return template.format(**values)
 

@@ -41,6 +41,7 @@ from core.sdk import (
     utcnow,
 )
 from plugins.consultations import models
+from plugins.consultations.discussion import DraftKind, earliest_close, minimum
 from plugins.consultations.lifecycle import Status, status_at, status_condition
 from plugins.consultations.models import (
     CommentCreate,
@@ -78,6 +79,7 @@ if TYPE_CHECKING:
 
     from core.sdk import Problem
     from plugins.consultations.settings import ConsultationSettings
+    from plugins.consultations.state import ConsultationState
 
 VOTE = critical("consultation-vote", rate=1.0, burst=10)
 COMMENT = critical("consultation-comment", rate=0.2, burst=10)
@@ -108,11 +110,11 @@ async def open_consultation(
     request: web.Request, identity: Identity, body: ConsultationCreate
 ) -> web.Response:
     agency = identity
-    settings = request.app[STATE].settings
+    channel = request.app[STATE]
     numbers = section_numbers(body.sections)
     now = utcnow()
     opens_at, closes_at = body.opens_at.astimezone(dt.UTC), body.closes_at.astimezone(dt.UTC)
-    check_discussion_period(opens_at, closes_at, now, settings.min_discussion_days)
+    check_discussion_period(opens_at, closes_at, now, body.kind, channel)
     consultation_id = resource_id(request)
     row = {
         "id": consultation_id,
@@ -122,6 +124,7 @@ async def open_consultation(
         "opens_at": opens_at,
         "closes_at": closes_at,
         "created_at": now,
+        "kind": body.kind.value,
         "support_count": 0,
         "oppose_count": 0,
         "neutral_count": 0,
@@ -184,17 +187,30 @@ def section_numbers(drafts: list[SectionDraft]) -> list[int]:
 
 
 def check_discussion_period(
-    opens_at: dt.datetime, closes_at: dt.datetime, now: dt.datetime, min_days: int
+    opens_at: dt.datetime,
+    closes_at: dt.datetime,
+    now: dt.datetime,
+    kind: DraftKind,
+    channel: ConsultationState,
 ) -> None:
-    """The discussion must close after it opens and last the legal minimum; the minimum counts
-    from the later of ``opens_at`` and now, so a backdated opening cannot shorten it."""
+    """The discussion must close after it opens and last the legal minimum of its kind; the
+    minimum counts from the later of ``opens_at`` and now, so a backdated opening cannot
+    shorten it."""
     if closes_at <= opens_at:
         raise invalid("closes_at", "must be after opens_at")
-    if closes_at - max(opens_at, now) < dt.timedelta(days=min_days):
+    start = max(opens_at, now)
+    if closes_at < earliest_close(kind, start, channel.settings, channel.calendar):
+        rule = minimum(kind, channel.settings)
+        if rule.unit == "working":
+            raise invalid(
+                "closes_at",
+                "the discussion must last at least {days} working days from when it opens",
+                days=rule.days,
+            )
         raise invalid(
             "closes_at",
             "the discussion must last at least {days} calendar days from when it opens",
-            days=min_days,
+            days=rule.days,
         )
 
 
@@ -474,14 +490,14 @@ async def publish_report(
     answered = [answer.comment_id for answer in body.answers]
     _refuse_repeated_answers(answered)
     now = utcnow()
-    settings = request.app[STATE].settings
+    channel = request.app[STATE]
     async with request.app[DATABASE].read() as conn:
         row = await fetch_consultation(conn, consultation_id)
         if row is None:
             raise NotFound("no such consultation")
         if row.agency != agency.agency:
             raise Forbidden("the consultation belongs to another agency")
-        early = _report_refusal(row, now, settings.min_discussion_days)
+        early = _report_refusal(row, now, channel)
         if early is not None:
             raise early
         belonging = await comments_of(conn, consultation_id, answered)
@@ -500,9 +516,7 @@ async def publish_report(
     def refused(row: Row[Any] | None) -> Problem:
         if row is None:
             return NotFound("no such consultation")
-        return _report_refusal(row, now, settings.min_discussion_days) or Conflict(
-            "the report cannot be published"
-        )
+        return _report_refusal(row, now, channel) or Conflict("the report cannot be published")
 
     async def publish(conn: AsyncConnection) -> bool:
         await transition(
@@ -562,7 +576,7 @@ def _refuse_repeated_answers(comment_ids: list[str]) -> None:
         raise Unprocessable("a comment is answered more than once", errors=errors)
 
 
-def _report_refusal(row: Row[Any], now: dt.datetime, min_days: int) -> Conflict | None:
+def _report_refusal(row: Row[Any], now: dt.datetime, channel: ConsultationState) -> Conflict | None:
     if row.report_published_at is not None:
         return Conflict(
             "the report of this consultation is already published",
@@ -574,12 +588,15 @@ def _report_refusal(row: Row[Any], now: dt.datetime, min_days: int) -> Conflict 
             "the discussion has not opened yet",
             extra={"consultation_status": Status.UPCOMING.value},
         )
-    allowed_from = report_allowed_from(row, min_days)
+    allowed_from = report_allowed_from(row, channel)
     if now < allowed_from:
         return Conflict(
             "the report closes the discussion, which must last at least {days} days: "
             "it may be published from {allowed_from}",
-            params={"days": min_days, "allowed_from": allowed_from.isoformat()},
+            params={
+                "days": minimum(DraftKind(row.kind), channel.settings).days,
+                "allowed_from": allowed_from.isoformat(),
+            },
             extra={
                 "consultation_status": status.value,
                 "report_allowed_from": allowed_from.isoformat(),
@@ -588,9 +605,10 @@ def _report_refusal(row: Row[Any], now: dt.datetime, min_days: int) -> Conflict 
     return None
 
 
-def report_allowed_from(row: Row[Any], min_days: int) -> dt.datetime:
-    """When the statutory minimum discussion has passed: ``min_days`` from the later of the
-    opening and the creation (a backdated opening shortens nothing), or the closing time."""
+def report_allowed_from(row: Row[Any], channel: ConsultationState) -> dt.datetime:
+    """When the statutory minimum discussion of the draft's kind has passed, counted from the
+    later of the opening and the creation (a backdated opening shortens nothing), or the
+    closing time."""
     opens_at, created_at, closes_at = (
         as_utc(row.opens_at),
         as_utc(row.created_at),
@@ -599,7 +617,9 @@ def report_allowed_from(row: Row[Any], min_days: int) -> dt.datetime:
     assert opens_at is not None
     assert created_at is not None
     assert closes_at is not None
-    return min(closes_at, max(opens_at, created_at) + dt.timedelta(days=min_days))
+    start = max(opens_at, created_at)
+    earliest = earliest_close(DraftKind(row.kind), start, channel.settings, channel.calendar)
+    return min(closes_at, earliest)
 
 
 async def _document(request: web.Request, consultation_id: str) -> dict[str, Any]:

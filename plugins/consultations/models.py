@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 from core.sdk import INT4_MAX, Body, Moment, PageCursor, PageLimit
+from plugins.consultations.discussion import DraftKind
 from plugins.consultations.lifecycle import Position, Status
 
 
@@ -27,10 +28,16 @@ class ConsultationCreate(Body):
     title: str = Field(min_length=5, max_length=300)
     summary: str = Field(min_length=1, max_length=5_000)
     sections: list[SectionDraft] = Field(min_length=1, max_length=500)
+    kind: DraftKind = Field(
+        default=DraftKind.REGULATORY,
+        description="public_service: a draft by-law on public services, discussed for at least "
+        "[consultations] public_service_discussion (10 working days); regulatory: any other "
+        "draft, at least min_discussion_days calendar days",
+    )
     opens_at: Moment = Field(description="ISO 8601 with a time zone")
     closes_at: Moment = Field(
-        description="after opens_at, leaving at least [consultations] min_discussion_days "
-        "calendar days from the later of opens_at and now",
+        description="after opens_at, leaving at least the minimum discussion of the draft's "
+        "kind from the later of opens_at and now",
     )
 
 
@@ -139,6 +146,7 @@ class ConsultationSummary(BaseModel):
     title: str
     summary: str
     status: Status
+    kind: DraftKind
     opens_at: str
     closes_at: str
     created_at: str

@@ -1,4 +1,5 @@
-"""What the consultation channel keeps per app: its validated settings."""
+"""What the consultation channel keeps per app: its validated settings and the working-day
+calendar."""
 
 from __future__ import annotations
 
@@ -7,17 +8,21 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from core.sdk import CALENDAR
+
 if TYPE_CHECKING:
+    from core.sdk import WorkCalendar
     from plugins.consultations.settings import ConsultationSettings
 
 
 @dataclass(frozen=True, slots=True)
 class ConsultationState:
     settings: ConsultationSettings
+    calendar: WorkCalendar
 
     @classmethod
     def build(cls, settings: ConsultationSettings, app: web.Application) -> ConsultationState:
-        return cls(settings=settings)
+        return cls(settings=settings, calendar=app[CALENDAR])
 
 
 STATE: web.AppKey[ConsultationState] = web.AppKey("consultations.state")

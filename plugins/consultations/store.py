@@ -49,6 +49,7 @@ def summary_document(row: Row[Any], now: dt.datetime) -> dict[str, Any]:
         "title": row.title,
         "summary": row.summary,
         "status": status_at(row, now).value,
+        "kind": row.kind,
         "opens_at": iso(row.opens_at),
         "closes_at": iso(row.closes_at),
         "created_at": iso(row.created_at),

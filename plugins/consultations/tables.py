@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import sqlalchemy as sa
 
 from core.sdk import Migration, MigrationSet, create_tables
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection
 
 metadata = sa.MetaData()
 
@@ -18,6 +23,15 @@ consultations = sa.Table(
     sa.Column("opens_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("closes_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    # What the draft is: a draft on public services is discussed longer
+    # (plugins.consultations.discussion).
+    sa.Column(
+        "kind",
+        sa.String(16),
+        nullable=False,
+        default="regulatory",
+        server_default=sa.text("'regulatory'"),
+    ),
     # Tallies change by +1/-1 in SQL in the transaction that changes the vote, so they are exact
     # and a hot read costs one row instead of a count over every vote.
     sa.Column("support_count", sa.Integer, nullable=False, default=0),
@@ -180,6 +194,13 @@ sa.Table(
     sa.Column("answer", sa.Text, nullable=False),
 )
 
+
+async def _version_2_kind(conn: AsyncConnection) -> None:
+    await conn.exec_driver_sql(
+        "ALTER TABLE consultations ADD COLUMN kind VARCHAR(16) DEFAULT 'regulatory' NOT NULL"
+    )
+
+
 MIGRATIONS = MigrationSet(
     namespace="consultations",
     migrations=[
@@ -187,6 +208,11 @@ MIGRATIONS = MigrationSet(
             version=1,
             description="consultations, their sections, comments, votes and report answers",
             upgrade=create_tables(*_version_1.sorted_tables),
+        ),
+        Migration(
+            version=2,
+            description="the kind of draft, which sets the minimum discussion",
+            upgrade=_version_2_kind,
         ),
     ],
 )

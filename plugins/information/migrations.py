@@ -107,6 +107,20 @@ async def _version_1_schema(conn: AsyncConnection) -> None:
         await conn.exec_driver_sql(statement)
 
 
+# Version 2: a request's extension of its answer term.
+_EXTENSION_COLUMNS = (
+    ("extended_at", sa.DateTime(timezone=True)),
+    ("extension_reason", sa.Text()),
+    ("extension_language", sa.String(2)),
+)
+
+
+async def _version_2_extensions(conn: AsyncConnection) -> None:
+    for name, column_type in _EXTENSION_COLUMNS:
+        ddl = column_type.compile(dialect=conn.dialect)
+        await conn.exec_driver_sql(f"ALTER TABLE information_requests ADD COLUMN {name} {ddl}")
+
+
 MIGRATIONS = MigrationSet(
     namespace="information",
     migrations=[
@@ -114,6 +128,11 @@ MIGRATIONS = MigrationSet(
             version=1,
             description="published items with a full-text index, and access requests",
             upgrade=_version_1_schema,
+        ),
+        Migration(
+            version=2,
+            description="a request's extension of its answer term",
+            upgrade=_version_2_extensions,
         ),
     ],
 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
@@ -132,6 +133,17 @@ class RequestRefusal(Body):
     language: Language
 
 
+class RequestExtension(Body):
+    """The agency's extension of the answer term: the new last day, and why."""
+
+    until: dt.date = Field(
+        description="the term's new last day, in the authority's time zone: after the current "
+        "one, and at most the statutory maximum from filing (information.extension)"
+    )
+    reason: str = Field(min_length=1, max_length=5_000)
+    language: Language
+
+
 class RequestListQuery(Query):
     """The agency's queue (``queue=agency``) or the citizen's own requests (``mine=true``)."""
 
@@ -172,6 +184,12 @@ class Refusal(BaseModel):
     refused_at: str
 
 
+class Extension(BaseModel):
+    reason: str
+    language: Language
+    extended_at: str
+
+
 class PublicInformationRequest(BaseModel):
     """A request as the public sees it: nothing about who filed it."""
 
@@ -187,6 +205,7 @@ class PublicInformationRequest(BaseModel):
     started_at: str | None
     answer: Answer | None
     refusal: Refusal | None
+    extension: Extension | None = Field(description="the agency's extension of the term, if any")
 
 
 class InformationRequest(PublicInformationRequest):

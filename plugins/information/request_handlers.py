@@ -16,6 +16,7 @@ from core.sdk import (
     AGENCIES,
     DATABASE,
     WRITER,
+    Conflict,
     Identity,
     NotFound,
     QueryRoles,
@@ -25,6 +26,7 @@ from core.sdk import (
     Verdict,
     emit_event,
     invalid,
+    iso,
     json_response,
     moderate_texts,
     not_found_or_conflict,
@@ -35,10 +37,12 @@ from core.sdk import (
     utcnow,
 )
 from plugins.information import models
+from plugins.information.extensions import check_extension, end_of_day
 from plugins.information.lifecycle import OPEN, RequestStatus
 from plugins.information.models import (
     PublicRequestQuery,
     RequestAnswer,
+    RequestExtension,
     RequestFile,
     RequestListQuery,
     RequestRefusal,
@@ -114,6 +118,9 @@ async def file_request(request: web.Request, identity: Identity, body: RequestFi
         "reply_text": None,
         "reply_language": None,
         "replied_at": None,
+        "extended_at": None,
+        "extension_reason": None,
+        "extension_language": None,
     }
 
     async def insert(conn: AsyncConnection) -> tuple[bool, Mapping[Any, Any]]:
@@ -340,6 +347,71 @@ async def refuse(request: web.Request, identity: Identity, body: RequestRefusal)
         {"agency": row.agency, "public": bool(row.public)},
     )
     return json_response(private_document(row._mapping, utcnow()), headers=PRIVATE)
+
+
+@routes.post(
+    "/{id}/extension",
+    name="information_requests.extension",
+    summary="Extend the answer term, once, within the notice period after filing and up to the "
+    "statutory maximum; the requester is told the reason",
+    policy=REPLY,
+    roles=Role.AGENCY,
+    body=RequestExtension,
+    responses={
+        **REPLY_RESPONSES,
+        409: "Not open, already extended, or past the notice period",
+        422: "The new last day is not after the current one, or beyond the maximum",
+    },
+)
+async def extend(request: web.Request, identity: Identity, body: RequestExtension) -> web.Response:
+    channel = request.app[STATE]
+    request_id = request.match_info["id"]
+    now = utcnow()
+
+    async def write(conn: AsyncConnection) -> Row[Any]:
+        row = await fetch_request(conn, request_id)
+        # Another agency's request is as unknown to this one as a request that does not exist.
+        if row is None or row.agency != identity.agency:
+            raise NotFound("no such information request")
+        check_extension(channel.calendar, channel.settings.extension, row._mapping, body, now)
+        values = {
+            "due_at": end_of_day(channel.calendar, body.until),
+            "extended_at": now,
+            "extension_reason": body.reason,
+            "extension_language": body.language,
+        }
+        # Guarded on what was checked, so that a racing answer or extension wins cleanly.
+        return await transition(
+            conn,
+            requests,
+            request_id,
+            values,
+            allowed_from=[status.value for status in OPEN],
+            refusal=lambda current: Conflict(
+                "the request changed while it was being extended; read it and try again"
+            ),
+            also=(
+                requests.c.agency == identity.agency,
+                requests.c.extended_at.is_(None),
+                requests.c.due_at == row.due_at,
+            ),
+        )
+
+    row: Row[Any] = await request.app[WRITER].submit(write)
+    # The requester is told of the extension and its reason: the event carries both.
+    emit_event(
+        request,
+        "information_request.extended",
+        row.id,
+        {
+            "agency": row.agency,
+            "requester": row.requester_hash,
+            "due_at": iso(row.due_at),
+            "reason": body.reason,
+            "language": body.language,
+        },
+    )
+    return json_response(private_document(row._mapping, now), headers=PRIVATE)
 
 
 async def _move(

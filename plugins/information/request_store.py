@@ -36,6 +36,13 @@ def public_document(row: Mapping[Any, Any], now: dt.datetime) -> dict[str, Any]:
             "language": row["reply_language"],
             "refused_at": replied_at,
         }
+    extension = None
+    if row["extended_at"] is not None:
+        extension = {
+            "reason": row["extension_reason"],
+            "language": row["extension_language"],
+            "extended_at": iso(row["extended_at"]),
+        }
     return {
         "id": row["id"],
         "agency": row["agency"],
@@ -49,6 +56,7 @@ def public_document(row: Mapping[Any, Any], now: dt.datetime) -> dict[str, Any]:
         "started_at": iso(row["started_at"]),
         "answer": answer,
         "refusal": refusal,
+        "extension": extension,
     }
 
 

@@ -57,6 +57,11 @@ requests = sa.Table(
     sa.Column("reply_text", sa.Text),
     sa.Column("reply_language", sa.String(2)),
     sa.Column("replied_at", sa.DateTime(timezone=True)),
+    # The agency's extension of the answer term (due_at then holds the extended date): when it
+    # was decided, and the reason the requester is told, in its language.
+    sa.Column("extended_at", sa.DateTime(timezone=True)),
+    sa.Column("extension_reason", sa.Text),
+    sa.Column("extension_language", sa.String(2)),
     sa.Index("ix_information_requests_queue", "agency", "due_at", "id"),
     sa.Index("ix_information_requests_requester", "requester_hash", "filed_at", "id"),
     sa.Index("ix_information_requests_public", "public", "filed_at", "id"),

@@ -10,6 +10,7 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.sdk import VERIFIER, WRITER, synthetic_iin, utcnow
+from plugins.petitions.collection import collection_ends
 from plugins.petitions.lifecycle import Status
 from plugins.petitions.state import STATE
 from plugins.petitions.tables import petitions, signatures
@@ -105,8 +106,8 @@ async def seed_petitions(app: web.Application) -> list[str]:
                     ),
                 )
             if status is Status.PUBLIC:
-                row["collection_ends_at"] = channel.calendar.term_end(
-                    now, channel.settings.collection_term
+                row["collection_ends_at"] = collection_ends(
+                    channel.calendar, now, channel.settings.collection_term
                 )
             if status in (Status.AWAITING_RESPONSE, Status.ANSWERED):
                 row.update(

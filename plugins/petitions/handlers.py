@@ -51,6 +51,7 @@ from plugins.petitions.models import (
     PetitionCreate,
     PetitionListQuery,
 )
+from plugins.petitions.reasons import require_in_force
 from plugins.petitions.regions import signer_region
 from plugins.petitions.search import search_terms
 from plugins.petitions.settings import SECTION
@@ -365,6 +366,9 @@ async def moderate(
         raise invalid("reason_code", "only a rejection cites a ground")
     petition_id = request.match_info["id"]
     now = utcnow()
+    if body.reason_code is not None:
+        # Only a ground in force on the day of the decision, in the authority's zone.
+        require_in_force(body.reason_code, now.astimezone(channel.calendar.timezone).date())
     if body.decision == "approve":
         values: dict[str, Any] = {
             "status": Status.RESTRICTED.value,

@@ -38,6 +38,16 @@ class ThresholdRule(BaseModel):
         return max(1, math.ceil(population * self.population_percent / 100))
 
 
+class MonthsTerm(BaseModel):
+    """A statutory term in calendar months, and its source (``plugins.petitions.collection``
+    says when it starts and ends)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    months: int = Field(ge=1)
+    source: str = Field(min_length=1)
+
+
 def _default_thresholds() -> dict[str, ThresholdRule]:
     source = _BUILT_IN
     return {
@@ -70,7 +80,8 @@ class PetitionSettings(BaseModel):
     # Restricted collection: co-signers needed to go public, within co_signer_term.
     co_signer_minimum: int = Field(default=50, ge=1)
     co_signer_term: Term = Term(days=10, source=_BUILT_IN)
-    collection_term: Term = Term(days=180, unit="calendar", source=_BUILT_IN)
+    # Months, from the day the petition goes public (plugins.petitions.collection).
+    collection_term: MonthsTerm = MonthsTerm(months=6, source=_BUILT_IN)
     sweep_interval_seconds: float = Field(default=60.0, gt=0)
     default_page_size: int = Field(default=20, ge=1)
     max_page_size: int = Field(default=100, ge=1)

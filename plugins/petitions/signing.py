@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from core.sdk import BatchKind, Conflict, NotFound, as_utc
+from plugins.petitions.collection import collection_ends
 from plugins.petitions.lifecycle import PRIVATE, SIGNABLE, Status, status_after_signatures
 from plugins.petitions.tables import petitions, signatures
 
@@ -234,7 +235,8 @@ def _count_and_advance(
     values: dict[str, Any] = {"status": target.value}
     if target is Status.PUBLIC:
         values.update(
-            was_public=True, collection_ends_at=calendar.term_end(now, settings.collection_term)
+            was_public=True,
+            collection_ends_at=collection_ends(calendar, now, settings.collection_term),
         )
     else:
         level = levels.get(row.addressee, "central")

@@ -21,7 +21,15 @@ from babel.messages.pofile import read_po
 from core import errors
 from core.app import create_app
 from core.errors import Conflict, Problem, invalid
-from core.i18n import LANGUAGES, LOCALE_DIR, Message, catalogue, negotiate, render
+from core.i18n import (
+    COUNT_FIELDS,
+    LANGUAGES,
+    LOCALE_DIR,
+    Message,
+    catalogue,
+    negotiate,
+    render,
+)
 from tests.support.identities import JWT_SECRET, agency, auth, citizen, moderator, token
 from tests.support.petitions import BASE, PETITION
 from tests.support.services import REPO_ROOT
@@ -39,6 +47,20 @@ UNTRANSLATED_MODULES = {"core/connections.py"}
 def _po(language: str) -> Any:
     with (LOCALE_DIR / language / "LC_MESSAGES" / "qatysu.po").open("rb") as handle:
         return read_po(handle)
+
+
+def _msgid(message: Any) -> str:
+    """A message's English template: its ``msgid``, the singular of a plural entry."""
+    return message.id[0] if isinstance(message.id, tuple) else message.id
+
+
+def _translations(message: Any) -> list[str]:
+    """Every translated form of a message: one, or each form of a plural entry."""
+    return list(message.string) if isinstance(message.string, tuple) else [message.string]
+
+
+def _catalogue_messages(language: str) -> dict[str, list[str]]:
+    return {_msgid(message): _translations(message) for message in _po(language) if message.id}
 
 
 def _problem_types() -> set[type[Problem]]:
@@ -143,18 +165,22 @@ def test_the_compiled_catalogue_is_up_to_date_with_its_po_file(language: str) ->
 def test_no_problem_type_lacks_a_translated_title(language: str, make_settings: Any) -> None:
     create_app(make_settings())  # loads every plugin, and any problem type a plugin defines
     titles = {cls.title for cls in _problem_types()}
-    messages = {message.id: message.string for message in _po(language) if message.id}
+    messages = _catalogue_messages(language)
 
-    missing = sorted(title for title in titles if not messages.get(title))
+    missing = sorted(title for title in titles if not all(messages.get(title, [""])))
 
     assert not missing, f"{language}: no translation of problem titles {missing}"
 
 
 @pytest.mark.parametrize("language", TRANSLATED)
 def test_every_problem_message_in_the_source_is_translated(language: str) -> None:
-    messages = {message.id: message.string for message in _po(language) if message.id}
+    messages = _catalogue_messages(language)
 
-    missing = {text: where for text, where in _source_messages().items() if not messages.get(text)}
+    missing = {
+        text: where
+        for text, where in _source_messages().items()
+        if not all(messages.get(text, [""]))
+    }
 
     assert not missing, f"{language}: add these to the catalogue: {missing}"
 
@@ -173,9 +199,108 @@ def _is_f_string(argument: ast.expr) -> bool:
 
 @pytest.mark.parametrize("language", TRANSLATED)
 def test_every_translation_keeps_the_fields_of_its_template(language: str) -> None:
-    for message in _po(language):
-        if message.id:
-            assert _fields(message.string) == _fields(message.id), message.id
+    for template, forms in _catalogue_messages(language).items():
+        for form in forms:
+            assert _fields(form) == _fields(template), template
+
+
+@pytest.mark.parametrize("language", TRANSLATED)
+def test_every_message_with_a_count_is_a_plural_entry_with_every_declared_form(
+    language: str,
+) -> None:
+    catalog = _po(language)
+    declared = catalog.num_plurals
+    counted = [
+        message for message in catalog if message.id and _fields(_msgid(message)) & COUNT_FIELDS
+    ]
+    wrong = [
+        _msgid(message)
+        for message in counted
+        if not isinstance(message.id, tuple)
+        or message.id[1] != message.id[0]
+        or len(_translations(message)) != declared
+        or not all(_translations(message))
+    ]
+
+    assert declared == {"kk": 2, "ru": 3}[language]
+    assert len(counted) == 14
+    assert not wrong, f"{language}: make these plural entries with {declared} forms: {wrong}"
+
+
+def test_every_source_message_with_a_count_is_in_the_catalogues_as_a_plural_entry() -> None:
+    counted = {text for text in _source_messages() if _fields(text) & COUNT_FIELDS}
+    plural = {
+        _msgid(message) for message in _po("ru") if message.id and isinstance(message.id, tuple)
+    }
+
+    assert counted - plural == set()
+
+
+@pytest.mark.parametrize(
+    ("days", "russian"),
+    [
+        (1, "не менее 1 календарного дня"),
+        (2, "не менее 2 календарных дней"),
+        (5, "не менее 5 календарных дней"),
+        (21, "не менее 21 календарного дня"),
+        (22, "не менее 22 календарных дней"),
+        (25, "не менее 25 календарных дней"),
+    ],
+)
+def test_russian_words_agree_with_the_number_of_days(days: int, russian: str) -> None:
+    template = "the discussion must last at least {days} calendar days from when it opens"
+
+    rendered = render(template, {"days": days}, "ru")
+
+    assert rendered == f"обсуждение должно длиться {russian} с момента открытия"
+
+
+@pytest.mark.parametrize(
+    ("count", "russian"),
+    [
+        (1, "неверно заполнено 1 поле — x"),
+        (2, "неверно заполнены 2 поля — x"),
+        (5, "неверно заполнено 5 полей — x"),
+        (21, "неверно заполнено 21 поле — x"),
+        (22, "неверно заполнены 22 поля — x"),
+        (25, "неверно заполнено 25 полей — x"),
+    ],
+)
+def test_russian_words_agree_with_the_count_of_fields(count: int, russian: str) -> None:
+    rendered = render(
+        "{count} field(s) are invalid: {fields}", {"count": count, "fields": "x"}, "ru"
+    )
+
+    assert rendered == russian
+
+
+@pytest.mark.parametrize(
+    ("seconds", "russian"),
+    [
+        ("1", "1 секунду"),
+        (2, "2 секунды"),
+        (11, "11 секунд"),
+        (1.5, "1.5 секунды"),
+        (21.0, "21.0 секунду"),
+    ],
+)
+def test_a_count_given_as_text_or_a_fraction_chooses_its_form(
+    seconds: object, russian: str
+) -> None:
+    rendered = render("the token lives longer than {seconds} seconds", {"seconds": seconds}, "ru")
+
+    assert rendered == f"срок действия токена превышает {russian}"
+
+
+@pytest.mark.parametrize("days", [1, 2, 5, 21, 22, 25])
+def test_kazakh_keeps_the_noun_singular_after_any_number(days: int) -> None:
+    template = "the discussion must last at least {days} calendar days from when it opens"
+
+    rendered = render(template, {"days": days}, "kk")
+
+    assert (
+        rendered == f"талқылау ашылған сәттен бастап кемінде {days} күнтізбелік күнге созылуы керек"
+    )
 
 
 def test_a_translation_with_a_wrong_field_falls_back_to_english(
@@ -183,6 +308,9 @@ def test_a_translation_with_a_wrong_field_falls_back_to_english(
 ) -> None:
     class Broken:
         def gettext(self, message: str) -> str:
+            return "петиция {статус}"
+
+        def ngettext(self, message: str, plural: str, number: int) -> str:
             return "петиция {статус}"
 
     monkeypatch.setattr("core.i18n.catalogue", lambda language: Broken())
@@ -308,9 +436,8 @@ async def test_router_problems_and_unregistered_agencies_answer_in_the_language(
 
 def test_every_message_template_is_a_plain_format_string() -> None:
     for language in TRANSLATED:
-        for message in _po(language):
-            if message.id:
-                assert not re.search(r"\{[^}]*[!:][^}]*\}", message.id), message.id
+        for template in _catalogue_messages(language):
+            assert not re.search(r"\{[^}]*[!:][^}]*\}", template), template
     assert isinstance(Message("x"), str)
 
 
@@ -328,7 +455,7 @@ def _hand_signed(claims: dict[str, Any]) -> str:
 @pytest.mark.parametrize(
     ("language", "detail"),
     [
-        ("kk", "токендегі sub талабы мәтіндік жол емес"),
+        ("kk", "токендегі sub өрісі мәтіндік жол емес"),
         ("ru", "claim sub в токене не является строкой"),
         ("en", "the token's sub claim is not a string"),
     ],

@@ -18,6 +18,7 @@ POLICIES = {
     ("post", "/api/v1/information-requests/{id}/progress"): "critical",
     ("post", "/api/v1/information-requests/{id}/answer"): "critical",
     ("post", "/api/v1/information-requests/{id}/refusal"): "critical",
+    ("post", "/api/v1/information-requests/{id}/extension"): "critical",
 }
 
 

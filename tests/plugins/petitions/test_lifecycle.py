@@ -8,6 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from core import keys
+from plugins.petitions.collection import add_months
 from plugins.petitions.sweeper import expire_overdue
 from plugins.petitions.tables import petitions
 from tests.support.identities import agency, citizen
@@ -166,9 +167,10 @@ async def test_reaching_the_co_signer_minimum_makes_a_petition_public(
     public = await read_back(client, petition["id"])
     assert public["status"] == "public"
     ends = parse_time(public["collection_ends_at"])
-    # 180 calendar days, to the end of the day in Almaty, moved past any weekend.
+    # Six calendar months from the day it went public, to the end of the same-numbered day (or
+    # the month's last) in Almaty, moved past any weekend.
     earliest = dt.datetime.combine(
-        before.astimezone(ALMATY).date() + dt.timedelta(days=180), dt.time(23, 59, 59), ALMATY
+        add_months(before.astimezone(ALMATY).date(), 6), dt.time(23, 59, 59), ALMATY
     )
     assert earliest <= ends <= earliest + dt.timedelta(days=3)
     assert ends.astimezone(ALMATY).weekday() < 5
