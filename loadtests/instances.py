@@ -174,7 +174,7 @@ def instance_env(
             "QATYSU_SERVER__ACCESS_LOG": "false",
             "QATYSU_DATABASE_URL": database_url,
             # The benchmark petition goes to the government and must not reach its threshold.
-            "QATYSU_PETITIONS__THRESHOLDS": BENCH_THRESHOLDS,
+            "QATYSU_KAZAKHSTAN__THRESHOLDS": BENCH_THRESHOLDS,
         }
     )
     if redis_url is not None:

@@ -41,7 +41,7 @@ def mint(secret: str, *, role: str, sub: str, **claims: Any) -> str:
 
 
 def citizen_token(secret: str, number: int, name: str = "Aigerim Sadykova") -> str:
-    from core.iin import synthetic_iin
+    from plugins.kazakhstan.iin import synthetic_iin
 
     return mint(secret, role="citizen", sub=synthetic_iin(number), name=name)
 

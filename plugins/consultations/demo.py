@@ -9,7 +9,6 @@ import sqlalchemy as sa
 
 from core import keys
 from core.clock import utcnow
-from core.iin import synthetic_iin
 from plugins.consultations.lifecycle import TALLY_COLUMNS, Position
 from plugins.consultations.store import thread_key
 from plugins.consultations.tables import comments, consultations, sections, votes
@@ -80,6 +79,7 @@ _VOTES = (Position.SUPPORT, Position.SUPPORT, Position.SUPPORT, Position.OPPOSE,
 
 async def seed_consultation(app: web.Application) -> list[str]:
     citizen_hash = app[keys.VERIFIER].citizen_hash
+    sample_id = app[keys.JURISDICTION].sample_national_id
     now = utcnow()
 
     async def write(conn: AsyncConnection) -> bool:
@@ -126,7 +126,7 @@ async def seed_consultation(app: web.Application) -> list[str]:
                     depth=2 if parent is not None else 1,
                     thread_key=keys_by_id[cid],
                     text=text,
-                    author_hash=citizen_hash(synthetic_iin(3_000_000 + author)),
+                    author_hash=citizen_hash(sample_id(3_000_000 + author)),
                     author_name=name.split()[0] + f" {name.split()[1][0]}.",
                     flagged=False,
                     created_at=created_at,
@@ -137,7 +137,7 @@ async def seed_consultation(app: web.Application) -> list[str]:
             [
                 {
                     "consultation_id": DEMO_ID,
-                    "citizen_hash": citizen_hash(synthetic_iin(n)),
+                    "citizen_hash": citizen_hash(sample_id(n)),
                     "position": position.value,
                     "voted_at": now,
                 }

@@ -11,7 +11,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core import keys
 from core.clock import utcnow
-from core.iin import synthetic_iin
 from plugins.information.item_store import insert_item
 from plugins.information.lifecycle import RequestStatus
 from plugins.information.state import STATE
@@ -109,6 +108,7 @@ _REQUESTS = (
 async def seed_information(app: web.Application) -> list[str]:
     channel = app[STATE]
     citizen_hash = app[keys.VERIFIER].citizen_hash
+    sample_id = app[keys.JURISDICTION].sample_national_id
     now = utcnow()
 
     async def write(conn: AsyncConnection) -> int:
@@ -148,7 +148,7 @@ async def seed_information(app: web.Application) -> list[str]:
                 "subject": demo.subject,
                 "text": demo.text,
                 "language": demo.language,
-                "requester_hash": citizen_hash(synthetic_iin(3_000_000 + index)),
+                "requester_hash": citizen_hash(sample_id(3_000_000 + index)),
                 "requester_name": "Aigerim Sadykova",
                 "public": demo.public,
                 "flagged": False,

@@ -76,7 +76,7 @@ routes = Routes(BASE, tags=("information-requests",))
 )
 async def file_request(request: web.Request, identity: Identity, body: RequestFile) -> web.Response:
     channel = request.app[STATE]
-    if body.agency not in request.app[keys.AGENCIES]:
+    if request.app[keys.JURISDICTION].addressee(body.agency) is None:
         raise invalid(
             "agency", "no registered agency has this code; GET /api/v1/agencies lists them"
         )

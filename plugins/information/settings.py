@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from core.terms import Term
+from core.jurisdiction import Term
 
 SECTION = "information"
 

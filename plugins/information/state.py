@@ -10,18 +10,18 @@ from aiohttp import web
 from core import keys
 
 if TYPE_CHECKING:
-    from core.workdays import WorkCalendar
+    from core.jurisdiction import WorkingDays
     from plugins.information.settings import InformationSettings
 
 
 @dataclass(frozen=True, slots=True)
 class InformationState:
     settings: InformationSettings
-    calendar: WorkCalendar
+    calendar: WorkingDays
 
     @classmethod
     def build(cls, settings: InformationSettings, app: web.Application) -> InformationState:
-        return cls(settings=settings, calendar=app[keys.CALENDAR])
+        return cls(settings=settings, calendar=app[keys.JURISDICTION])
 
 
 STATE: web.AppKey[InformationState] = web.AppKey("information.state")

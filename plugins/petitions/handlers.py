@@ -276,7 +276,7 @@ async def sign(request: web.Request, identity: Identity) -> web.Response:
             citizen.subject,
             citizen.public_name,
             utcnow(),
-            signer_region(citizen, request.app[keys.AGENCIES]),
+            signer_region(citizen, request.app[keys.JURISDICTION]),
         ),
     )
     if outcome.created:

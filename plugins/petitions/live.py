@@ -174,7 +174,7 @@ async def _region_document(request: web.Request) -> RenderedBody:
                 return render(None)
             counts = await region_counts(conn, petition_id)
         return render(
-            region_document(petition_id, counts, settings.region_minimum, app[keys.AGENCIES]),
+            region_document(petition_id, counts, settings.region_minimum, app[keys.JURISDICTION]),
             meta=True,
         )
 

@@ -479,7 +479,7 @@ class LiveCounts:
                 self.offer(topic, row.signature_count, Status(row.status), None)
 
     async def _read_regions(self) -> None:
-        register = self.app[keys.AGENCIES]
+        register = self.app[keys.JURISDICTION]
         for topic in list(self.topics.values()):
             if topic.sent_id < 0 or topic.count == topic.regions_count:
                 continue

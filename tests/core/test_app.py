@@ -22,17 +22,19 @@ from core.lifecycle import event_loop_lag_ctx
 from core.metrics_exposure import metrics_port_ctx
 from core.middlewares import envelope_middleware, identity_middleware
 from core.plugins import DEFAULT_PLUGINS
+from plugins.kazakhstan.register import REGISTER
 
-# Without the built-in channels, so that what is asserted is exactly what core builds.
-NO_CHANNELS = {"disabled": list(DEFAULT_PLUGINS)}
+# Without the built-in channels, so that what is asserted is exactly what core builds; the
+# jurisdiction stays, since core needs exactly one, and keeps its register for its route.
+NO_CHANNELS = {"disabled": [name for name in DEFAULT_PLUGINS if name != "plugins.kazakhstan"]}
 CORE_STATE = {
     keys.SETTINGS,
     keys.PLUGINS,
     keys.VERIFIER,
     keys.METRICS,
     keys.CACHE,
-    keys.CALENDAR,
-    keys.AGENCIES,
+    keys.JURISDICTION,
+    REGISTER,
     keys.READINESS,
     keys.EVENTS,
     keys.FANOUT,

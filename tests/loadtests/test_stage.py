@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from core.iin import is_valid_iin, synthetic_iin
 from loadtests.stage import CITIZEN_BLOCK, CITIZEN_BLOCKS, NoSecret, Stage, find_secret
+from plugins.kazakhstan.iin import is_valid_iin, synthetic_iin
 
 
 def stage(first_block: int = 0) -> Stage:

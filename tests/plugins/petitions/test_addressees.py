@@ -1,4 +1,4 @@
-"""Addressees come from the agency register; each one's threshold follows from its level."""
+"""Addressees come from the jurisdiction's register; each one's threshold follows from its level."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from tests.support.services import REGISTER
 
 
 def _population(region: str) -> int:
-    population: int = REGISTER["regions"][region]["population"]
+    population: int = REGISTER["kazakhstan"]["regions"][region]["population"]
     return population
 
 
@@ -46,9 +46,9 @@ async def test_the_threshold_follows_from_the_addressee_level_and_region(
 async def test_regional_percentages_are_of_the_configured_population(
     make_client, file_petition
 ) -> None:
-    regions = {**REGISTER["regions"]}
+    regions = {**REGISTER["kazakhstan"]["regions"]}
     regions["almaty"] = {**regions["almaty"], "population": 1_000_001}
-    client = await make_client(regions=regions)
+    client = await make_client(kazakhstan={"regions": regions})
 
     akimat = await file_petition(client, addressee="almaty-akimat")
     maslikhat = await file_petition(client, addressee="almaty-maslikhat")
@@ -82,11 +82,11 @@ def test_a_registered_agency_without_a_threshold_rule_stops_the_server(make_sett
     rules = {"republic": {"signatures": 10, "source": "a test figure"}}
 
     with pytest.raises(SettingsError, match=r"no rule for agency 'almaty-akimat'"):
-        create_app(make_settings(petitions={"thresholds": rules}))
+        create_app(make_settings(kazakhstan={"thresholds": rules}))
 
 
 def test_a_threshold_rule_gives_signatures_or_a_percentage_not_both(make_settings) -> None:
     both = {"republic": {"signatures": 10, "population_percent": 1.0, "source": "a test"}}
 
     with pytest.raises(SettingsError, match=r"either signatures or population_percent"):
-        create_app(make_settings(petitions={"thresholds": both}))
+        create_app(make_settings(kazakhstan={"thresholds": both}))

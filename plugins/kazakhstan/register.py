@@ -1,6 +1,7 @@
 """The agency register: who a citizen may address, who may answer, and the regions they serve.
 
-Agencies and regions come from config (``[agencies.<code>]``, ``[regions.<code>]``). A petition
+Agencies and regions come from config (``[kazakhstan.agencies.<code>]``,
+``[kazakhstan.regions.<code>]``). A petition
 or an information request may only be addressed to a registered agency, and an agency token
 whose ``agency`` claim is not registered is refused: an agency that does not exist can neither
 be asked nor answer. ``GET /api/v1/agencies`` publishes the register so that clients offer the
@@ -19,11 +20,12 @@ from core.cache import RenderedBody, cache_key, cached_response, render
 from core.errors import Forbidden
 from core.identity import Role
 from core.routing import Routes, normal
-from core.settings import AgencyKind, AgencyLevel, Names
+from core.settings import Names
+from plugins.kazakhstan.settings import AgencyKind, AgencyLevel
 
 if TYPE_CHECKING:
     from core.identity import Identity
-    from core.settings import AgencySettings, RegionSettings, Settings
+    from plugins.kazakhstan.settings import AgencySettings, KazakhstanSettings, RegionSettings
 
 READ = normal("agencies-read", rate=10.0, burst=20)
 # The register changes only with the config, that is, at a restart.
@@ -41,7 +43,7 @@ class UnregisteredAgency(Forbidden):
 class AgencyRegister:
     """The configured agencies and regions, looked up by code."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: KazakhstanSettings) -> None:
         self._agencies = dict(settings.agencies)
         self._regions = dict(settings.regions)
         self.rendered: RenderedBody = render(self.document())
@@ -131,6 +133,8 @@ class AgencyList(BaseModel):
     items: list[Agency]
 
 
+REGISTER: web.AppKey[AgencyRegister] = web.AppKey("kazakhstan.register")
+
 routes = Routes("/api/v1/agencies", tags=("agencies",))
 
 
@@ -142,7 +146,7 @@ routes = Routes("/api/v1/agencies", tags=("agencies",))
     responses={200: AgencyList, 304: "Not modified"},
 )
 async def list_agencies(request: web.Request) -> web.Response:
-    register = request.app[keys.AGENCIES]
+    register = request.app[REGISTER]
 
     async def load() -> RenderedBody:
         return register.rendered
