@@ -1,108 +1,12 @@
-"""Jurisdictions for tests: Kazakhstan as shipped, and a tiny fake country.
-
-``Freedonia`` answers the ``core.jurisdiction`` contract with nothing Kazakh in it: two
-addressees, one region, Monday-to-Friday working days with no holidays, and national
-identifiers of the form ``FD-`` and six digits. ``FreedoniaPlugin`` provides it through the
-``qatysu_jurisdiction`` hook, as a country's plugin would.
-"""
+"""Kazakhstan as shipped, as a jurisdiction object for tests that build a verifier themselves."""
 
 from __future__ import annotations
 
-import datetime as dt
-from typing import TYPE_CHECKING
-
-from core.errors import Forbidden
-from core.hookspecs import hookimpl
-from core.identity import Role
-from core.jurisdiction import Addressee, Region
 from plugins.kazakhstan.jurisdiction import Kazakhstan
 from plugins.kazakhstan.settings import KazakhstanSettings
 from tests.support.services import SHIPPED_REGISTER
-
-if TYPE_CHECKING:
-    from collections.abc import Sequence
-
-    from core.identity import Identity
-    from core.jurisdiction import Term
-    from core.settings import Settings
 
 
 def kazakhstan() -> Kazakhstan:
     """Kazakhstan with the shipped register and the built-in thresholds and calendar."""
     return Kazakhstan(KazakhstanSettings.model_validate(SHIPPED_REGISTER))
-
-
-FREEDONIA_ADDRESSEES = {
-    "chancellery": Addressee(
-        code="chancellery",
-        names={"kk": "Chancellery", "ru": "Chancellery", "en": "Chancellery"},
-        level="national",
-        kind="executive",
-        central=True,
-        threshold=3,
-    ),
-    "capital-council": Addressee(
-        code="capital-council",
-        names={"kk": "Capital council", "ru": "Capital council", "en": "Capital council"},
-        level="municipal",
-        kind="council",
-        central=False,
-        threshold=2,
-        region="capital",
-    ),
-}
-
-
-class Freedonia:
-    """A fake country: the contract answered from constants."""
-
-    name = "freedonia"
-    national_id_refusal = "the token's subject is not a Freedonian identifier: {problem}"
-
-    def addressee(self, code: str) -> Addressee | None:
-        return FREEDONIA_ADDRESSEES.get(code)
-
-    def addressee_codes(self) -> Sequence[str]:
-        return sorted(FREEDONIA_ADDRESSEES)
-
-    def region(self, code: str) -> Region | None:
-        names = {"kk": "Capital", "ru": "Capital", "en": "Capital"}
-        return Region(code="capital", names=names, population=100) if code == "capital" else None
-
-    def is_working_day(self, day: dt.date) -> bool:
-        return day.weekday() < 5
-
-    def add_working_days(self, start: dt.datetime, days: int) -> dt.datetime:
-        day = start.astimezone(dt.UTC).date()
-        while days:
-            day += dt.timedelta(days=1)
-            days -= self.is_working_day(day)
-        return dt.datetime.combine(day, dt.time(23, 59, 59), tzinfo=dt.UTC)
-
-    def term_end(self, start: dt.datetime, term: Term) -> dt.datetime:
-        if term.unit == "working":
-            return self.add_working_days(start, term.days)
-        end = start.astimezone(dt.UTC).date() + dt.timedelta(days=term.days)
-        return dt.datetime.combine(end, dt.time(23, 59, 59), tzinfo=dt.UTC)
-
-    def national_id_problem(self, value: str) -> str | None:
-        ok = value.startswith("FD-") and len(value) == 9 and value[3:].isdigit()
-        return None if ok else "a Freedonian identifier is FD- and six digits"
-
-    def resembles_national_id(self, value: str) -> bool:
-        return value.startswith("FD-")
-
-    def sample_national_id(self, n: int) -> str:
-        return f"FD-{n % 1_000_000:06d}"
-
-    def check_identity(self, identity: Identity) -> None:
-        if identity.role is Role.AGENCY and identity.agency not in FREEDONIA_ADDRESSEES:
-            raise Forbidden("the token's agency is not a Freedonian addressee")
-
-
-class FreedoniaPlugin:
-    """Provides Freedonia through the jurisdiction hook."""
-
-    @hookimpl
-    def qatysu_jurisdiction(self, settings: Settings) -> Freedonia:
-        return Freedonia()
