@@ -56,7 +56,9 @@ class Kazakhstan:
             kind=agency.kind,
             # Republican bodies answer in the central term; akimats and maslikhats locally.
             central=agency.level == "republic",
-            threshold=rule.signatures_needed(region.population if region else None),
+            threshold=rule.signatures_needed(
+                region.population if region else None, agency.population
+            ),
             region=agency.region,
         )
 

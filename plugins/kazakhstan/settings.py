@@ -55,34 +55,72 @@ class RegionSettings(_Section):
 
 
 class AgencySettings(_Section):
-    """A registered agency: who may be addressed, and who may answer."""
+    """A registered agency: who may be addressed, and who may answer.
+
+    ``population`` is the population of the unit a city or district body serves, with its
+    source: a threshold rule with a small-unit clause needs it.
+    """
 
     names: Names
     level: AgencyLevel
     kind: AgencyKind
     region: str | None = None
+    population: int | None = Field(default=None, ge=1)
+    population_source: str | None = Field(default=None, min_length=1)
+
+    @model_validator(mode="after")
+    def _population_has_a_source(self) -> AgencySettings:
+        if (self.population is None) != (self.population_source is None):
+            raise ValueError("population and population_source go together")
+        return self
 
 
 class ThresholdRule(_Section):
-    """Signatures an addressee needs: a fixed number, or a share of its region's population."""
+    """Signatures an addressee needs: a fixed number, or a share of its region's population.
+
+    A fixed number may carry a small-unit clause: a unit of fewer than ``small_unit_below``
+    residents needs ``small_unit_percent`` of its own population instead (an akimat of a
+    district of 30,000 needs 5% of them, not 2,500).
+    """
 
     signatures: int | None = Field(default=None, ge=1)
     population_percent: float | None = Field(default=None, gt=0, le=100)
+    small_unit_below: int | None = Field(default=None, ge=1)
+    small_unit_percent: float | None = Field(default=None, gt=0, le=100)
     source: str = Field(min_length=1)
 
     @model_validator(mode="after")
     def _one_kind(self) -> ThresholdRule:
         if (self.signatures is None) == (self.population_percent is None):
             raise ValueError("a threshold gives either signatures or population_percent")
+        if (self.small_unit_below is None) != (self.small_unit_percent is None):
+            raise ValueError("small_unit_below and small_unit_percent go together")
+        if self.small_unit_below is not None and self.signatures is None:
+            raise ValueError("a small-unit clause refines a fixed number of signatures")
         return self
 
-    def signatures_needed(self, population: int | None) -> int:
+    @property
+    def needs_unit_population(self) -> bool:
+        return self.small_unit_below is not None
+
+    def signatures_needed(self, region_population: int | None, unit_population: int | None) -> int:
         """The threshold; "not less than N%" of a population rounds up."""
         if self.signatures is not None:
+            if (
+                self.small_unit_below is not None
+                and self.small_unit_percent is not None
+                and unit_population is not None
+                and unit_population < self.small_unit_below
+            ):
+                return _percent_of(unit_population, self.small_unit_percent)
             return self.signatures
         assert self.population_percent is not None
-        assert population is not None
-        return max(1, math.ceil(population * self.population_percent / 100))
+        assert region_population is not None
+        return _percent_of(region_population, self.population_percent)
+
+
+def _percent_of(population: int, percent: float) -> int:
+    return max(1, math.ceil(population * percent / 100))
 
 
 def _default_thresholds() -> dict[str, ThresholdRule]:
@@ -135,6 +173,12 @@ class KazakhstanSettings(_Section):
                 raise ValueError(
                     f"thresholds: agency {code!r} has a percentage threshold "
                     "but no region with a population"
+                )
+            if rule.needs_unit_population and agency.population is None:
+                raise ValueError(
+                    f"agencies.{code}.population: its threshold depends on the population of "
+                    f"the unit it serves (under {rule.small_unit_below}: "
+                    f"{rule.small_unit_percent:g}%); give population and population_source"
                 )
         return self
 

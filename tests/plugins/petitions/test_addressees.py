@@ -7,8 +7,6 @@ from typing import Any
 
 import pytest
 
-from core.app import create_app
-from core.settings import SettingsError
 from tests.support.identities import citizen
 from tests.support.petitions import BASE, PETITION
 from tests.support.problems import error_fields, problem
@@ -76,17 +74,3 @@ async def test_addressee_agency_that_differs_from_addressee_is_refused(client: A
 
     body = await problem(response, 422)
     assert error_fields(body) == ["addressee_agency"]
-
-
-def test_a_registered_agency_without_a_threshold_rule_stops_the_server(make_settings) -> None:
-    rules = {"republic": {"signatures": 10, "source": "a test figure"}}
-
-    with pytest.raises(SettingsError, match=r"no rule for agency 'almaty-akimat'"):
-        create_app(make_settings(kazakhstan={"thresholds": rules}))
-
-
-def test_a_threshold_rule_gives_signatures_or_a_percentage_not_both(make_settings) -> None:
-    both = {"republic": {"signatures": 10, "population_percent": 1.0, "source": "a test"}}
-
-    with pytest.raises(SettingsError, match=r"either signatures or population_percent"):
-        create_app(make_settings(kazakhstan={"thresholds": both}))
