@@ -48,12 +48,6 @@ class AgencyRegister:
         self._regions = dict(settings.regions)
         self.rendered: RenderedBody = render(self.document())
 
-    def __contains__(self, code: object) -> bool:
-        return code in self._agencies
-
-    def __len__(self) -> int:
-        return len(self._agencies)
-
     def get(self, code: str) -> AgencySettings | None:
         return self._agencies.get(code)
 
@@ -62,15 +56,6 @@ class AgencyRegister:
         if agency is None or agency.region is None:
             return None
         return self._regions.get(agency.region)
-
-    def has_region(self, code: str) -> bool:
-        return code in self._regions
-
-    def region(self, code: str) -> RegionSettings | None:
-        return self._regions.get(code)
-
-    def region_codes(self) -> list[str]:
-        return sorted(self._regions)
 
     def codes(self) -> list[str]:
         return sorted(self._agencies)
