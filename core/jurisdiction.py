@@ -81,10 +81,16 @@ class WorkingDays(Protocol):
 class Jurisdiction(WorkingDays, Protocol):
     """One country's rules, as core and the channels ask for them."""
 
-    name: str
-    # The detail of the 401 for a citizen token whose subject is not a national identifier: a
-    # message template with a ``{problem}`` field, which ``national_id_problem`` fills.
-    national_id_refusal: str
+    @property
+    def name(self) -> str:
+        """The jurisdiction's name, for messages."""
+        ...
+
+    @property
+    def national_id_refusal(self) -> str:
+        """The detail of the 401 for a citizen token whose subject is not a national
+        identifier: a message template whose ``{problem}`` field ``national_id_problem`` fills."""
+        ...
 
     def addressee(self, code: str) -> Addressee | None:
         """The registered addressee with this code, or None."""

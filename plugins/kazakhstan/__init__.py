@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from aiohttp import web
     from pydantic import BaseModel
 
+    from core.jurisdiction import Jurisdiction
     from core.routing import RouteRegistry
     from core.settings import Settings
 
@@ -34,7 +35,7 @@ def qatysu_settings_section() -> tuple[str, type[BaseModel]]:
 
 
 @hookimpl
-def qatysu_jurisdiction(settings: Settings) -> Kazakhstan:
+def qatysu_jurisdiction(settings: Settings) -> Jurisdiction:
     """Kazakhstan's rules, from the validated ``[kazakhstan]`` section."""
     return Kazakhstan(validate_section(SECTION, KazakhstanSettings, settings))
 
