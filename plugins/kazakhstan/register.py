@@ -1,10 +1,9 @@
 """The agency register: who a citizen may address, who may answer, and the regions they serve.
 
 Agencies and regions come from config (``[kazakhstan.agencies.<code>]``,
-``[kazakhstan.regions.<code>]``). A petition
-or an information request may only be addressed to a registered agency, and an agency token
-whose ``agency`` claim is not registered is refused: an agency that does not exist can neither
-be asked nor answer. ``GET /api/v1/agencies`` publishes the register so that clients offer the
+``[kazakhstan.regions.<code>]``). A petition or an information request may only be addressed
+to a registered agency, and an agency token whose ``agency`` claim is not registered is
+refused: an agency that does not exist can neither be asked nor answer. ``GET /api/v1/agencies`` publishes the register so that clients offer the
 right addressees.
 """
 
