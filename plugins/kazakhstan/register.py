@@ -3,8 +3,8 @@
 Agencies and regions come from config (``[kazakhstan.agencies.<code>]``,
 ``[kazakhstan.regions.<code>]``). A petition or an information request may only be addressed
 to a registered agency, and an agency token whose ``agency`` claim is not registered is
-refused: an agency that does not exist can neither be asked nor answer. ``GET /api/v1/agencies`` publishes the register so that clients offer the
-right addressees.
+refused: an agency that does not exist can neither be asked nor answer.
+``GET /api/v1/agencies`` publishes the register so that clients offer the right addressees.
 """
 
 from __future__ import annotations
