@@ -11,8 +11,6 @@ from aiohttp.typedefs import Middleware
 
 from core import keys
 from core.admission.clients import client_addressing
-from core.agencies import AgencyRegister
-from core.agencies import routes as agency_routes
 from core.bodies import BodyTimes
 from core.cache import MicroCache
 from core.compression import compression_middleware
@@ -41,7 +39,6 @@ from core.server_name import name_the_server
 from core.settings import Settings
 from core.storage.opening import open_database
 from core.storage.writer import Writer
-from core.workdays import WorkCalendar
 
 log = logging.getLogger("qatysu")
 
@@ -49,7 +46,8 @@ log = logging.getLogger("qatysu")
 def create_app(settings: Settings, *, extra_plugins: Sequence[object] = ()) -> web.Application:
     """Build the application. Plugins are loaded and routes mounted here; I/O waits for startup."""
     host = PluginHost(settings, extra_plugins=extra_plugins)
-    verifier = TokenVerifier(token_keys(settings))
+    jurisdiction = host.jurisdiction()
+    verifier = TokenVerifier(token_keys(settings), jurisdiction)
 
     metrics = Metrics(slo_seconds=settings.metrics.slo_seconds)
     # Outermost first, in the order they run (core/middlewares.py says why this order).
@@ -80,8 +78,7 @@ def create_app(settings: Settings, *, extra_plugins: Sequence[object] = ()) -> w
     app[keys.CACHE] = MicroCache(
         ttl=settings.cache.ttl_seconds, max_entries=settings.cache.max_entries
     )
-    app[keys.CALENDAR] = WorkCalendar(settings.calendar)
-    app[keys.AGENCIES] = AgencyRegister(settings)
+    app[keys.JURISDICTION] = jurisdiction
     app[keys.READINESS] = Readiness()
     app[keys.EVENTS] = EventBus(host, app)
     app[keys.FANOUT] = build_fanout(settings, metrics)
@@ -118,7 +115,6 @@ def create_app(settings: Settings, *, extra_plugins: Sequence[object] = ()) -> w
     host.startup(app)
     routes = RouteRegistry()
     routes.include(operations_routes(settings.metrics.exposure))
-    routes.include(agency_routes)
     routes.include(docs_routes)
     routes.include(problem_page_routes)
     host.add_routes(routes, app)

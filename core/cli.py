@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from core.logs import LOG_LEVELS, configure_logging
-from core.settings import Settings, SettingsError, load_settings, require_agency_register
+from core.settings import Settings, SettingsError, load_settings
 from core.startup import StartupFailure
 from core.version import qatysu_version
 
@@ -56,7 +56,11 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument(
         "--role", required=True, choices=("citizen", "agency", "moderator", "operator")
     )
-    token.add_argument("--sub", required=True, help="the citizen's IIN, or the official's id")
+    token.add_argument(
+        "--sub",
+        required=True,
+        help="the citizen's national identifier (an IIN), or the official's id",
+    )
     token.add_argument("--agency", help="agency code (for --role agency)")
     token.add_argument("--name", help="display name")
     token.add_argument(
@@ -176,10 +180,12 @@ def generate_channel(name: str, into: Path) -> int:
 
 def print_token(settings: Settings, args: argparse.Namespace) -> int:
     from core.identity import mint_token, token_keys
-    from core.iin import iin_problem
+    from core.plugins import PluginHost
 
-    if args.role == "citizen" and (problem := iin_problem(args.sub)) is not None:
-        raise SettingsError(f"--sub: {problem}")
+    if args.role == "citizen":
+        problem = PluginHost(settings).jurisdiction().national_id_problem(args.sub)
+        if problem is not None:
+            raise SettingsError(f"--sub: {problem}")
     if args.role == "agency" and not args.agency:
         raise SettingsError("--agency is required with --role agency")
     keys = token_keys(settings)
@@ -244,7 +250,7 @@ def serve(settings: Settings) -> int:
 
     # Checked before any worker forks, so a missing secret is one clear message, not N.
     resolve_secrets(settings)
-    require_agency_register(settings)
+    require_addressees(settings)
     if settings.server.workers > 1:
         from core.workers import serve_workers
 
@@ -260,6 +266,20 @@ def _install_event_loop(settings: Settings) -> None:
         except ImportError:  # pragma: no cover - uvloop is a dependency off Windows
             return
         asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+
+
+def require_addressees(settings: Settings) -> None:
+    """Refuse to serve when the jurisdiction registers no addressee: no petition or request
+    could be addressed, nor answered."""
+    from core.plugins import PluginHost
+
+    jurisdiction = PluginHost(settings).jurisdiction()
+    if not jurisdiction.addressee_codes():
+        raise SettingsError(
+            f"the {jurisdiction.name} jurisdiction registers no addressee: its register needs at "
+            "least one (a config file overlays config/default.toml's unless its table sets "
+            "__replace__ = true)"
+        )
 
 
 async def serve_forever(settings: Settings) -> int:

@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING
 
 from core import keys
 from core.identity import mint_token, role_lifetimes
-from core.iin import synthetic_iin
 from core.secret_keys import DEV_SECRETS_FILE, resolve_secrets
 from core.settings import Settings, SettingsError
 
@@ -31,7 +30,8 @@ if TYPE_CHECKING:
 
     from aiohttp import web
 
-DEMO_AGENCY = "almaty-akimat"
+    from core.jurisdiction import Jurisdiction
+
 DEMO_DATABASE = "qatysu.db"
 # SQLite's write-ahead log and shared-memory index belong to the database file.
 SQLITE_COMPANIONS = ("", "-wal", "-shm", "-journal")
@@ -50,18 +50,24 @@ async def print_demo(app: web.Application) -> None:
         ]
     else:
         lines += demo_token_lines(
-            server_secrets.jwt_secret, role_lifetimes(settings.identity.max_token_lifetime_seconds)
+            server_secrets.jwt_secret,
+            role_lifetimes(settings.identity.max_token_lifetime_seconds),
+            app[keys.JURISDICTION],
         )
     address = f"{settings.server.host}:{settings.server.port}"
     print("\n".join(line.replace("HOST", address) for line in lines), flush=True)
 
 
-def demo_token_lines(secret: bytes, lifetimes: Mapping[str, float]) -> list[str]:
+def demo_token_lines(
+    secret: bytes, lifetimes: Mapping[str, float], jurisdiction: Jurisdiction
+) -> list[str]:
+    # The sample citizen and agency are the jurisdiction's: a valid identifier, the first code.
+    agency = next(iter(jurisdiction.addressee_codes()), None)
     tokens = {
         "citizen": mint_token(
             secret,
             role="citizen",
-            sub=synthetic_iin(42),
+            sub=jurisdiction.sample_national_id(42),
             name="Aigerim Sadykova",
             ttl=lifetimes["citizen"],
         ),
@@ -76,8 +82,8 @@ def demo_token_lines(secret: bytes, lifetimes: Mapping[str, float]) -> list[str]
             secret,
             role="agency",
             sub="official-demo",
-            agency=DEMO_AGENCY,
-            name="Akimat Official",
+            agency=agency,
+            name="Agency Official",
             ttl=lifetimes["agency"],
         ),
         "operator": mint_token(

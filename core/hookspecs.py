@@ -16,8 +16,10 @@ if TYPE_CHECKING:
 
     from core.events import Event
     from core.identity import Identity
+    from core.jurisdiction import Jurisdiction
     from core.moderation import ModerationResult, TextSubmission
     from core.routing import RouteRegistry
+    from core.settings import Settings
     from core.storage.migrations import MigrationSet
 
 PROJECT = "qatysu"
@@ -30,6 +32,11 @@ CleanupContext = Callable[["web.Application"], AsyncIterator[None]]
 @hookspec
 def qatysu_settings_section() -> tuple[str, type[BaseModel]] | None:
     """Name the settings section this plugin owns and the model that validates it."""
+
+
+@hookspec(firstresult=True)
+def qatysu_jurisdiction(settings: Settings) -> Jurisdiction | None:
+    """Return the country's rules; exactly one loaded plugin may implement this hook."""
 
 
 @hookspec

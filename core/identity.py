@@ -1,10 +1,12 @@
-"""Bearer-token identity: verification, roles, and the keyed hash that stands in for an IIN.
+"""Bearer-token identity: verification, roles, and the keyed hash that stands in for a national
+identifier.
 
-A citizen's ``sub`` claim is an IIN. It is checked (control digit included) and at once replaced
-by its keyed hash. An official's ``sub`` is kept as it is, unless it is shaped like an IIN (the
-national identity provider uses the IIN as ``sub`` for everyone): then it is hashed too. So
-``Identity.subject`` never holds a raw IIN, and nothing downstream (storage, event payloads,
-logs, metrics, rate-limit keys) can leak one.
+A citizen's ``sub`` claim is a national identifier. It is checked by the jurisdiction's rule
+(``Jurisdiction.national_id_problem``: for Kazakhstan, the IIN and its control digit) and at
+once replaced by its keyed hash. An official's ``sub`` is kept as it is, unless it
+resembles a national identifier (a national identity provider may use it as ``sub`` for
+everyone): then it is hashed too. So ``Identity.subject`` never holds a raw national identifier,
+and nothing downstream (storage, event payloads, logs, metrics, rate-limit keys) can leak one.
 
 Every token, whatever signed it, must carry numeric ``iat`` and ``exp`` no further apart than
 its role's maximum lifetime (``identity.max_token_lifetime_seconds``; ``core.hs256.check_times``
@@ -33,7 +35,7 @@ from core.hs256 import (
     verify_hs256_segments,
 )
 from core.i18n import Message
-from core.iin import iin_hash, iin_problem
+from core.national_id import national_id_hash
 from core.secret_keys import resolve_secrets
 from core.settings import SettingsError, TokenLifetimes
 
@@ -42,6 +44,7 @@ if TYPE_CHECKING:
 
     from aiohttp import web
 
+    from core.jurisdiction import Jurisdiction
     from core.settings import Settings
 
 
@@ -54,7 +57,8 @@ class Role(enum.StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Identity:
-    """Who is calling. For citizens ``subject`` is the keyed hash of the IIN, never the IIN."""
+    """Who is calling. For citizens ``subject`` is the keyed hash of the national identifier,
+    never the identifier itself."""
 
     subject: str
     role: Role
@@ -83,7 +87,7 @@ class TokenKeys:
     """What verifies and signs tokens."""
 
     hs256_secret: bytes
-    iin_secret: bytes
+    national_id_secret: bytes
     public_key: str | None = None
     algorithms: tuple[str, ...] = ("HS256",)
     leeway: float = 30.0
@@ -110,7 +114,7 @@ def token_keys(settings: Settings) -> TokenKeys:
             raise SettingsError(f"identity.jwt_public_key_file: cannot read it: {exc}") from None
     return TokenKeys(
         hs256_secret=server_secrets.jwt_secret,
-        iin_secret=server_secrets.iin_hash_secret,
+        national_id_secret=server_secrets.iin_hash_secret,
         public_key=public_key,
         algorithms=identity.algorithms,
         leeway=identity.leeway_seconds,
@@ -154,8 +158,9 @@ def load_public_key(pem: str, algorithms: tuple[str, ...]) -> PublicKey:
 class TokenVerifier:
     """Verifies bearer JWTs and turns their claims into an Identity."""
 
-    def __init__(self, keys: TokenKeys) -> None:
+    def __init__(self, keys: TokenKeys, jurisdiction: Jurisdiction) -> None:
         self._keys = keys
+        self._jurisdiction = jurisdiction
         self._hs256 = "HS256" in keys.algorithms
         self._pk_algorithms = [a for a in keys.algorithms if not a.startswith("HS")]
         self._public_key = (
@@ -165,9 +170,9 @@ class TokenVerifier:
         )
         self._token_types = {_media_type(t) for t in keys.token_types}
 
-    def citizen_hash(self, iin: str) -> str:
-        """The keyed hash that stands for this IIN everywhere the server keeps it."""
-        return iin_hash(iin, self._keys.iin_secret)
+    def citizen_hash(self, national_id: str) -> str:
+        """The keyed hash that stands for this national identifier wherever the server keeps it."""
+        return national_id_hash(national_id, self._keys.national_id_secret)
 
     def verify(self, token: str) -> Identity:
         claims = self._decode(token)
@@ -187,14 +192,13 @@ class TokenVerifier:
             raise Unauthorized("an agency token must carry an agency claim")
         name = claims.get("name")
         if role is Role.CITIZEN:
-            problem = iin_problem(subject)
+            problem = self._jurisdiction.national_id_problem(subject)
             if problem is not None:
                 raise Unauthorized(
-                    "the token's subject is not a valid IIN: {problem}",
-                    params={"problem": Message(problem)},
+                    self._jurisdiction.national_id_refusal, params={"problem": Message(problem)}
                 )
-        if role is Role.CITIZEN or is_iin_shaped(subject):
-            subject = iin_hash(subject, self._keys.iin_secret)
+        if role is Role.CITIZEN or self._jurisdiction.resembles_national_id(subject):
+            subject = national_id_hash(subject, self._keys.national_id_secret)
         return Identity(
             subject=subject,
             role=role,
@@ -270,11 +274,6 @@ class TokenVerifier:
             claims, now=time.time(), leeway=self._keys.leeway, lifetimes=self._keys.lifetimes
         )
         return claims
-
-
-def is_iin_shaped(subject: str) -> bool:
-    """True for twelve ASCII digits: an IIN, or near enough to one that it must not be kept."""
-    return len(subject) == 12 and subject.isascii() and subject.isdigit()
 
 
 def _media_type(typ: str) -> str:

@@ -10,7 +10,6 @@ if TYPE_CHECKING:
     import redis.asyncio as aioredis
 
     from core.admission.state import Admission
-    from core.agencies import AgencyRegister
     from core.cache import MicroCache
     from core.connections import ConnectionGuard
     from core.fanout import Fanout
@@ -18,6 +17,7 @@ if TYPE_CHECKING:
     from core.health import DependencyChecks
     from core.idempotency import AnswerStore
     from core.identity import Identity, TokenVerifier
+    from core.jurisdiction import Jurisdiction
     from core.lifecycle import LoopLag, Readiness
     from core.metrics import Metrics
     from core.plugins import EventBus, PluginHost
@@ -25,7 +25,6 @@ if TYPE_CHECKING:
     from core.settings import Settings
     from core.storage.database import Database
     from core.storage.writer import Writer
-    from core.workdays import WorkCalendar
 
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
 PLUGINS: web.AppKey[PluginHost] = web.AppKey("plugins")
@@ -37,13 +36,13 @@ WRITER: web.AppKey[Writer] = web.AppKey("writer")
 CACHE: web.AppKey[MicroCache] = web.AppKey("cache")
 EVENTS: web.AppKey[EventBus] = web.AppKey("events")
 VERIFIER: web.AppKey[TokenVerifier] = web.AppKey("verifier")
-CALENDAR: web.AppKey[WorkCalendar] = web.AppKey("calendar")
 READINESS: web.AppKey[Readiness] = web.AppKey("readiness")
 LOOP_LAG: web.AppKey[LoopLag] = web.AppKey("loop_lag")
 REDIS: web.AppKey[aioredis.Redis | None] = web.AppKey("redis")
 ADMISSION: web.AppKey[Admission] = web.AppKey("admission")
 FAST_LANE: web.AppKey[FastLane] = web.AppKey("fast_lane")
-AGENCIES: web.AppKey[AgencyRegister] = web.AppKey("agencies")
+# The one jurisdiction plugin's rules (``core.jurisdiction``): channels ask it, never the plugin.
+JURISDICTION: web.AppKey[Jurisdiction] = web.AppKey("jurisdiction")
 ANSWERS: web.AppKey[AnswerStore] = web.AppKey("idempotency_answers")
 GUARD: web.AppKey[ConnectionGuard] = web.AppKey("connection_guard")
 DEPENDENCY_CHECKS: web.AppKey[DependencyChecks] = web.AppKey("dependency_checks")

@@ -129,6 +129,6 @@ async def identity_middleware(request: web.Request, handler: Handler) -> web.Str
             await charge_failed_authentication(request)
             raise
         if identity is not None:
-            request.app[keys.AGENCIES].check_token(identity)
+            request.app[keys.JURISDICTION].check_identity(identity)
         request[keys.IDENTITY] = identity
     return await handler(request)

@@ -65,7 +65,7 @@ async def openapi(request: web.Request) -> web.Response:
         cache["document"] = build_openapi(
             request.app[keys.ROUTES],
             version=package_version(),
-            agency_codes=request.app[keys.AGENCIES].codes(),
+            agency_codes=list(request.app[keys.JURISDICTION].addressee_codes()),
         )
     return json_response(cache["document"])
 

@@ -1,11 +1,15 @@
 """The plugin manager and a typed façade over its hooks.
 
 Plugins are found through the ``qatysu`` entry-point group: the built-in ones (the three
-channels and bearer-token identity) are declared there in Qatysu's own ``pyproject.toml``,
-exactly as a third-party package declares its own, so core never names one. Optional plugins
-shipped with Qatysu are loaded by dotted name from ``[plugins] enabled``: a module that defines
-``plugin`` (a ``Channel``, say) is registered as that object, any other module as itself. Any
-plugin can be switched off by its name in ``[plugins] disabled``.
+channels, bearer-token identity and the jurisdiction of Kazakhstan) are declared there in
+Qatysu's own ``pyproject.toml``, exactly as a third-party package declares its own, so core
+never names one. Optional plugins shipped with Qatysu are loaded by dotted name from
+``[plugins] enabled``: a module that defines ``plugin`` (a ``Channel``, say) is registered as
+that object, any other module as itself. Any plugin can be switched off by its name in
+``[plugins] disabled``.
+
+Exactly one loaded plugin implements ``qatysu_jurisdiction`` (``core.jurisdiction``): with none,
+or with two, the server does not start, and the message says which.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ if TYPE_CHECKING:
     from core.events import Event
     from core.hookspecs import CleanupContext
     from core.identity import Identity
+    from core.jurisdiction import Jurisdiction
     from core.moderation import TextSubmission
     from core.routing import RouteRegistry
     from core.settings import Settings
@@ -91,6 +96,7 @@ class PluginHost:
         self._sections = self._collect_sections()
         self._identify_impls: tuple[HookImpl, ...] = ()
         self._identify_callers: list[HookCaller] = []
+        self._jurisdiction: Jurisdiction | None = None
 
     def _collect_sections(self) -> dict[str, BaseModel]:
         sections: dict[str, type[BaseModel]] = {}
@@ -116,6 +122,25 @@ class PluginHost:
         if not isinstance(section, model):
             raise TypeError(f"the [{name}] section is a {type(section).__name__}, not {model}")
         return section
+
+    def jurisdiction(self) -> Jurisdiction:
+        """The one jurisdiction plugin's rules, built on first use; SettingsError unless exactly
+        one loaded plugin provides them."""
+        if self._jurisdiction is None:
+            impls = self.pm.hook.qatysu_jurisdiction.get_hookimpls()
+            if len(impls) != 1:
+                found = ", ".join(sorted(impl.plugin_name for impl in impls)) or "none"
+                raise SettingsError(
+                    "exactly one jurisdiction plugin (implementing qatysu_jurisdiction) must be "
+                    f"loaded; found {len(impls)}: {found}"
+                )
+            jurisdiction = self.pm.hook.qatysu_jurisdiction(settings=self.settings)
+            if jurisdiction is None:
+                raise SettingsError(
+                    f"the jurisdiction plugin {impls[0].plugin_name} gave no jurisdiction"
+                )
+            self._jurisdiction = jurisdiction
+        return self._jurisdiction
 
     def plugins(self) -> list[PluginInfo]:
         infos = []

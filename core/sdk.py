@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from core.admission.inflight import CappedCounts
 from core.admission.streams import count_refusal, lasts, overloaded, requester_address
-from core.agencies import AgencyRegister
 from core.background import stop
 from core.bodies import Body, json_response
 from core.bounds import INT4_MAX, Moment
@@ -32,16 +31,16 @@ from core.errors import (
 from core.events import Event, emit_event
 from core.fanout import committed_at
 from core.hookspecs import hookimpl
+from core.i18n import Message
 from core.idempotency import already_stored, resource_id
 from core.identity import Identity, Role, TokenVerifier
-from core.iin import synthetic_iin
+from core.jurisdiction import Addressee, Jurisdiction, Region, Term, WorkingDays
 from core.keys import (
-    AGENCIES,
     CACHE,
-    CALENDAR,
     DATABASE,
     EVENTS,
     FANOUT,
+    JURISDICTION,
     METRICS,
     PLUGINS,
     VERIFIER,
@@ -78,21 +77,18 @@ from core.routing import (
     sheddable,
     streaming,
 )
-from core.settings import AgencySettings, SettingsError
+from core.settings import Names, Settings, SettingsError, validate_section
 from core.storage.migrations import Migration, MigrationSet, create_tables
 from core.storage.writer import BatchKind
-from core.terms import Term
 from core.transitions import not_found_or_conflict, transition
-from core.workdays import WorkCalendar
 
 __all__ = [
-    "AGENCIES",
     "CACHE",
-    "CALENDAR",
     "DATABASE",
     "EVENTS",
     "FANOUT",
     "INT4_MAX",
+    "JURISDICTION",
     "KEYSET_CURSOR",
     "METRICS",
     "OFFSET_CURSOR",
@@ -101,8 +97,7 @@ __all__ = [
     "SAME_AS_MARK",
     "VERIFIER",
     "WRITER",
-    "AgencyRegister",
-    "AgencySettings",
+    "Addressee",
     "BadRequest",
     "BatchKind",
     "Body",
@@ -116,15 +111,19 @@ __all__ = [
     "Event",
     "Forbidden",
     "Identity",
+    "Jurisdiction",
+    "Message",
     "Migration",
     "MigrationSet",
     "ModerationResult",
     "Moment",
+    "Names",
     "NotFound",
     "PageCursor",
     "PageLimit",
     "Problem",
     "QueryRoles",
+    "Region",
     "RenderedBody",
     "Responses",
     "Role",
@@ -132,6 +131,7 @@ __all__ = [
     "RouteRegistry",
     "Routes",
     "ServiceUnavailable",
+    "Settings",
     "SettingsError",
     "Term",
     "TextSubmission",
@@ -139,7 +139,7 @@ __all__ = [
     "TooManyRequests",
     "Unprocessable",
     "Verdict",
-    "WorkCalendar",
+    "WorkingDays",
     "already_stored",
     "as_utc",
     "cache_key",
@@ -175,7 +175,7 @@ __all__ = [
     "sheddable",
     "stop",
     "streaming",
-    "synthetic_iin",
     "transition",
     "utcnow",
+    "validate_section",
 ]

@@ -2,11 +2,12 @@
 ``QATYSU_*`` environment <- CLI flags.
 
 Each layer overlays the one before it, table by table: a config file that changes one key keeps
-every other key, the agency register included. A table that carries ``__replace__ = true``
-replaces the table beneath it whole instead (the marker itself is dropped), e.g.
-``[agencies]`` with ``__replace__ = true`` for a register of one's own; in the environment the
-same marker goes in the JSON, ``QATYSU_AGENCIES='{"__replace__": true, ...}'`` (a whole core
-table may be given as JSON under its own name).
+every other key, a jurisdiction's register included. A table that carries
+``__replace__ = true`` replaces the table beneath it whole instead (the marker itself is
+dropped), e.g. ``[kazakhstan.agencies]`` with ``__replace__ = true`` for a register of one's own;
+in the environment the same marker goes in the JSON,
+``QATYSU_KAZAKHSTAN__AGENCIES='{"__replace__": true, ...}'`` (a whole core table may be given
+as JSON under its own name).
 
 Sections and keys are closed: an unknown key, or a value of the wrong type, stops the server at
 start with a message that names the setting. Plugins own sections of their own, declared
@@ -21,10 +22,8 @@ as JSON.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
-import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -249,48 +248,12 @@ class LoggingSettings(Section):
     format: Literal["text", "json"] = "text"
 
 
-class CalendarSettings(Section):
-    weekend: tuple[int, ...] = (5, 6)
-    holidays: tuple[dt.date, ...] = ()
-    holidays_source: str = ""
-    timezone: str = "Asia/Almaty"
-
-    @field_validator("weekend")
-    @classmethod
-    def _weekday_numbers(cls, value: tuple[int, ...]) -> tuple[int, ...]:
-        if any(day < 0 or day > 6 for day in value):
-            raise ValueError("weekend days are 0 (Monday) to 6 (Sunday)")
-        return value
-
-
-AgencyLevel = Literal["republic", "region", "city", "district"]
-AgencyKind = Literal["government", "ministry", "akimat", "maslikhat"]
-REGISTER_CODE = r"^[a-z0-9][a-z0-9-]{0,63}$"
-
-
 class Names(Section):
-    """A name in the three languages the server answers in."""
+    """A name in the three languages the server answers in (``core.i18n.LANGUAGES``)."""
 
     kk: str = Field(min_length=1)
     ru: str = Field(min_length=1)
     en: str = Field(min_length=1)
-
-
-class RegionSettings(Section):
-    """A region (oblast, or a city of republican significance) and the source of its population."""
-
-    names: Names
-    population: int = Field(ge=1)
-    population_source: str = Field(min_length=1)
-
-
-class AgencySettings(Section):
-    """A registered agency: who may be addressed, and who may answer."""
-
-    names: Names
-    level: AgencyLevel
-    kind: AgencyKind
-    region: str | None = None
 
 
 class PluginsSettings(Section):
@@ -310,30 +273,8 @@ class Settings(Section):
     admission: AdmissionSettings = AdmissionSettings()
     metrics: MetricsSettings = MetricsSettings()
     logging: LoggingSettings = LoggingSettings()
-    calendar: CalendarSettings = CalendarSettings()
     plugins: PluginsSettings = PluginsSettings()
-    regions: dict[str, RegionSettings] = Field(default_factory=dict)
-    agencies: dict[str, AgencySettings] = Field(default_factory=dict)
     plugin_sections: dict[str, dict[str, Any]] = Field(default_factory=dict)
-
-    @model_validator(mode="after")
-    def _register_is_consistent(self) -> Settings:
-        for table, codes in (("regions", self.regions), ("agencies", self.agencies)):
-            for code in codes:
-                if not re.match(REGISTER_CODE, code):
-                    raise ValueError(
-                        f"{table}.{code}: a code is lowercase letters, digits and hyphens"
-                    )
-        for code, agency in self.agencies.items():
-            if agency.level == "republic":
-                continue
-            if agency.region is None:
-                raise ValueError(f"agencies.{code}.region: a {agency.level} agency needs a region")
-            if agency.region not in self.regions:
-                raise ValueError(
-                    f"agencies.{code}.region: no region {agency.region!r} in [regions]"
-                )
-        return self
 
     @property
     def database_url(self) -> str:
@@ -413,7 +354,7 @@ def _from_environ(environ: Mapping[str, str]) -> list[dict[str, Any]]:
         elif "__" in name:
             path = tuple(part.lower() for part in name[len(ENV_PREFIX) :].split("__"))
         elif name[len(ENV_PREFIX) :].lower() in CORE_SECTIONS:
-            # A whole core table as JSON, e.g. a register: QATYSU_AGENCIES='{...}'.
+            # A whole core table as JSON, e.g. QATYSU_ADMISSION='{...}'.
             path = (name[len(ENV_PREFIX) :].lower(),)
         else:
             continue
@@ -453,13 +394,3 @@ def _merge(into: dict[str, Any], layer: Mapping[str, Any]) -> None:
             _merge(into[key], value)
         else:
             into[key] = value
-
-
-def require_agency_register(settings: Settings) -> None:
-    """Refuse to serve with no registered agency: no petition could be addressed or answered."""
-    if not settings.agencies:
-        raise SettingsError(
-            "the agency register is empty: [agencies] needs at least one agency (config/"
-            "default.toml has Kazakhstan's; a config file overlays it unless its [agencies] "
-            f"table sets {REPLACE_MARKER} = true)"
-        )

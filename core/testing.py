@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from core.app import create_app
 from core.identity import mint_token
-from core.iin import synthetic_iin
+from core.keys import JURISDICTION
 from core.settings import load_settings
 
 if TYPE_CHECKING:
@@ -49,9 +49,10 @@ def _bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-def citizen_headers(n: int = 1, name: str = "Test Citizen") -> dict[str, str]:
-    """Headers that sign the request as the n-th synthetic citizen."""
-    return _bearer(mint_token(JWT_SECRET.encode(), role="citizen", sub=synthetic_iin(n), name=name))
+def citizen_headers(app: web.Application, n: int = 1, name: str = "Test Citizen") -> dict[str, str]:
+    """Headers that sign the request as the n-th synthetic citizen of ``app``'s jurisdiction."""
+    national_id = app[JURISDICTION].sample_national_id(n)
+    return _bearer(mint_token(JWT_SECRET.encode(), role="citizen", sub=national_id, name=name))
 
 
 def official_headers(agency: str) -> dict[str, str]:

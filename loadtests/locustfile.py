@@ -29,7 +29,6 @@ import gevent
 from locust import FastHttpUser, User, events, task
 from locust.runners import MasterRunner, WorkerRunner
 
-from core.iin import synthetic_iin
 from loadtests import slo
 from loadtests.seeding import SetupError, mint
 from loadtests.stage import (
@@ -39,6 +38,7 @@ from loadtests.stage import (
     information_item,
     set_stage,
 )
+from plugins.kazakhstan.iin import synthetic_iin
 
 log = logging.getLogger("qatysu.loadtest")
 

@@ -28,10 +28,10 @@ from core.admission.priority import Priority, RatePolicy
 from core.app import create_app
 from core.hookspecs import hookimpl
 from core.identity import mint_token
-from core.iin import synthetic_iin
 from core.routing import RoutePolicy
 from core.settings import build_settings
 from core.storage.writer import Writer
+from plugins.kazakhstan.iin import synthetic_iin
 
 JWT_SECRET = "bench-jwt-secret-that-is-long-enough-0123456789"
 IIN_SECRET = "bench-iin-secret-that-is-long-enough-0123456"

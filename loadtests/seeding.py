@@ -48,7 +48,7 @@ def mint(secret: str, *, role: str, sub: str, **claims: Any) -> str:
 
 
 def citizen_token(secret: str, number: int, name: str = CITIZEN_NAME) -> str:
-    from core.iin import synthetic_iin
+    from plugins.kazakhstan.iin import synthetic_iin
 
     return mint(secret, role="citizen", sub=synthetic_iin(number), name=name)
 
@@ -57,7 +57,7 @@ def mint_citizen_tokens(secret: str, first: int, count: int) -> list[bytes]:
     """Tokens for ``count`` distinct citizens, minted before the clock starts (~20 us each);
     the same tokens as ``citizen_token``, without its per-token overhead."""
     from core.identity import mint_token
-    from core.iin import synthetic_iin
+    from plugins.kazakhstan.iin import synthetic_iin
 
     key = secret.encode()
     return [

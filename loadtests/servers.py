@@ -163,7 +163,7 @@ def bench_server_env(data_dir: Path) -> dict[str, str]:
         **ONE_ADDRESS_FOR_MANY_ENV,
         "QATYSU_SERVER__DATA_DIR": str(data_dir),
         "QATYSU_SERVER__ACCESS_LOG": "false",
-        "QATYSU_PETITIONS__THRESHOLDS": BENCH_THRESHOLDS,
+        "QATYSU_KAZAKHSTAN__THRESHOLDS": BENCH_THRESHOLDS,
     }
 
 

@@ -20,16 +20,21 @@ import jwt
 
 from core.hs256 import verify_hs256
 from core.identity import TokenKeys, TokenVerifier, mint_token
-from core.iin import synthetic_iin
 from loadtests.options import add_number, add_rounds
+from plugins.kazakhstan.iin import synthetic_iin
+from plugins.kazakhstan.jurisdiction import Kazakhstan
+from plugins.kazakhstan.settings import KazakhstanSettings
 
 SECRET = b"token-cost-secret-not-for-production-0123456789"
 IIN_SECRET = b"token-cost-iin-secret-not-for-production-01234"
 
 
 def candidates(token: str) -> dict[str, Callable[[], object]]:
-    keys = TokenKeys(hs256_secret=SECRET, iin_secret=IIN_SECRET)
-    verifier, verifier_lifetimes = TokenVerifier(keys), keys.lifetimes
+    keys = TokenKeys(hs256_secret=SECRET, national_id_secret=IIN_SECRET)
+    verifier, verifier_lifetimes = (
+        TokenVerifier(keys, Kazakhstan(KazakhstanSettings())),
+        keys.lifetimes,
+    )
     return {
         "hand-written verify_hs256": lambda: verify_hs256(
             token, SECRET, now=time.time(), leeway=30.0, lifetimes=verifier_lifetimes

@@ -26,7 +26,8 @@ import aiohttp
 import pytest
 
 from core.identity import mint_token
-from core.iin import iin_hash, synthetic_iin
+from core.national_id import national_id_hash
+from plugins.kazakhstan.iin import synthetic_iin
 from tests.support.services import free_port, spawn_server
 
 pytestmark = pytest.mark.slow
@@ -216,8 +217,8 @@ def stored_signatures(database: Path, petition_id: str) -> tuple[set[str], int]:
 
 def assert_nothing_acknowledged_was_lost(flood: Flood, hashes: set[str], count: int) -> None:
     secret = IIN_SECRET.encode()
-    acknowledged = {iin_hash(synthetic_iin(n), secret) for n in flood.acknowledged}
-    attempted = {iin_hash(synthetic_iin(n), secret) for n in flood.attempted}
+    acknowledged = {national_id_hash(synthetic_iin(n), secret) for n in flood.acknowledged}
+    attempted = {national_id_hash(synthetic_iin(n), secret) for n in flood.attempted}
     assert flood.acknowledged, f"no signature was acknowledged before the stop: {flood.statuses}"
     assert len(acknowledged - hashes) == 0, "acknowledged signatures are missing"
     assert hashes <= attempted, "a signature nobody sent is stored"

@@ -44,7 +44,7 @@ from pathlib import Path
 import pytest
 
 from core.identity import mint_token
-from core.iin import synthetic_iin
+from plugins.kazakhstan.iin import synthetic_iin
 from tests.support.services import PostgresServer, free_port
 
 pytestmark = pytest.mark.slow

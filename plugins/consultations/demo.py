@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
-from core.sdk import VERIFIER, WRITER, synthetic_iin, utcnow
+from core.sdk import JURISDICTION, VERIFIER, WRITER, utcnow
 from plugins.consultations.lifecycle import TALLY_COLUMNS, Position
 from plugins.consultations.store import thread_key
 from plugins.consultations.tables import comments, consultations, sections, votes
@@ -78,6 +78,7 @@ _VOTES = (Position.SUPPORT, Position.SUPPORT, Position.SUPPORT, Position.OPPOSE,
 
 async def seed_consultation(app: web.Application) -> list[str]:
     citizen_hash = app[VERIFIER].citizen_hash
+    sample_id = app[JURISDICTION].sample_national_id
     now = utcnow()
 
     async def write(conn: AsyncConnection) -> bool:
@@ -124,7 +125,7 @@ async def seed_consultation(app: web.Application) -> list[str]:
                     depth=2 if parent is not None else 1,
                     thread_key=keys_by_id[cid],
                     text=text,
-                    author_hash=citizen_hash(synthetic_iin(3_000_000 + author)),
+                    author_hash=citizen_hash(sample_id(3_000_000 + author)),
                     author_name=name.split()[0] + f" {name.split()[1][0]}.",
                     flagged=False,
                     created_at=created_at,
@@ -135,7 +136,7 @@ async def seed_consultation(app: web.Application) -> list[str]:
             [
                 {
                     "consultation_id": DEMO_ID,
-                    "citizen_hash": citizen_hash(synthetic_iin(n)),
+                    "citizen_hash": citizen_hash(sample_id(n)),
                     "position": position.value,
                     "voted_at": now,
                 }

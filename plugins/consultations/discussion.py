@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from core.sdk import WorkCalendar
+    from core.sdk import WorkingDays
     from plugins.consultations.settings import ConsultationSettings
 
 
@@ -41,7 +41,7 @@ def minimum(kind: DraftKind, settings: ConsultationSettings) -> Minimum:
 
 
 def earliest_close(
-    kind: DraftKind, start: dt.datetime, settings: ConsultationSettings, work: WorkCalendar
+    kind: DraftKind, start: dt.datetime, settings: ConsultationSettings, work: WorkingDays
 ) -> dt.datetime:
     """The earliest moment a discussion of ``kind`` that starts at ``start`` may close."""
     rule = minimum(kind, settings)

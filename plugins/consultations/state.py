@@ -8,21 +8,21 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from core.sdk import CALENDAR
+from core.sdk import JURISDICTION
 
 if TYPE_CHECKING:
-    from core.sdk import WorkCalendar
+    from core.sdk import WorkingDays
     from plugins.consultations.settings import ConsultationSettings
 
 
 @dataclass(frozen=True, slots=True)
 class ConsultationState:
     settings: ConsultationSettings
-    calendar: WorkCalendar
+    calendar: WorkingDays
 
     @classmethod
     def build(cls, settings: ConsultationSettings, app: web.Application) -> ConsultationState:
-        return cls(settings=settings, calendar=app[CALENDAR])
+        return cls(settings=settings, calendar=app[JURISDICTION])
 
 
 STATE: web.AppKey[ConsultationState] = web.AppKey("consultations.state")

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from core.sdk import VERIFIER, WRITER, synthetic_iin, utcnow
+from core.sdk import JURISDICTION, VERIFIER, WRITER, utcnow
 from plugins.information.item_store import insert_item
 from plugins.information.lifecycle import RequestStatus
 from plugins.information.state import STATE
@@ -107,6 +107,7 @@ _REQUESTS = (
 async def seed_information(app: web.Application) -> list[str]:
     channel = app[STATE]
     citizen_hash = app[VERIFIER].citizen_hash
+    sample_id = app[JURISDICTION].sample_national_id
     now = utcnow()
 
     async def write(conn: AsyncConnection) -> int:
@@ -146,7 +147,7 @@ async def seed_information(app: web.Application) -> list[str]:
                 "subject": demo.subject,
                 "text": demo.text,
                 "language": demo.language,
-                "requester_hash": citizen_hash(synthetic_iin(3_000_000 + index)),
+                "requester_hash": citizen_hash(sample_id(3_000_000 + index)),
                 "requester_name": "Aigerim Sadykova",
                 "public": demo.public,
                 "flagged": False,

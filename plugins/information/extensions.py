@@ -23,13 +23,13 @@ from plugins.information.lifecycle import OPEN, RequestStatus
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from core.sdk import WorkCalendar
+    from core.sdk import WorkingDays
     from plugins.information.models import RequestExtension
     from plugins.information.settings import ExtensionRule
 
 
 def check_extension(
-    work: WorkCalendar,
+    work: WorkingDays,
     rule: ExtensionRule,
     row: Mapping[Any, Any],
     body: RequestExtension,
@@ -64,12 +64,12 @@ def check_extension(
         raise invalid("until", "the term may be extended to {day} at most", day=latest.isoformat())
 
 
-def notice_ends(work: WorkCalendar, filed_at: dt.datetime, rule: ExtensionRule) -> dt.datetime:
+def notice_ends(work: WorkingDays, filed_at: dt.datetime, rule: ExtensionRule) -> dt.datetime:
     """The last moment an extension may be decided for a request filed at ``filed_at``."""
     return work.add_working_days(filed_at, rule.notice_working_days)
 
 
-def latest_day(work: WorkCalendar, filed_at: dt.datetime, rule: ExtensionRule) -> dt.date:
+def latest_day(work: WorkingDays, filed_at: dt.datetime, rule: ExtensionRule) -> dt.date:
     """The last day a request filed at ``filed_at`` may be extended to."""
     filed = filed_at.astimezone(work.timezone).date()
     day = add_months(filed, rule.total_months)
@@ -78,7 +78,7 @@ def latest_day(work: WorkCalendar, filed_at: dt.datetime, rule: ExtensionRule) -
     return day
 
 
-def end_of_day(work: WorkCalendar, day: dt.date) -> dt.datetime:
+def end_of_day(work: WorkingDays, day: dt.date) -> dt.datetime:
     """When a term whose last day is ``day`` runs out, in UTC."""
     local = dt.datetime.combine(day, dt.time(23, 59, 59), tzinfo=work.timezone)
     return local.astimezone(dt.UTC)

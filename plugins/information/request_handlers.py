@@ -13,8 +13,8 @@ import sqlalchemy as sa
 from aiohttp import web
 
 from core.sdk import (
-    AGENCIES,
     DATABASE,
+    JURISDICTION,
     WRITER,
     Conflict,
     Identity,
@@ -90,7 +90,7 @@ routes = Routes(BASE, tags=("information-requests",))
 )
 async def file_request(request: web.Request, identity: Identity, body: RequestFile) -> web.Response:
     channel = request.app[STATE]
-    if body.agency not in request.app[AGENCIES]:
+    if request.app[JURISDICTION].addressee(body.agency) is None:
         raise invalid(
             "agency", "no registered agency has this code; GET /api/v1/agencies lists them"
         )

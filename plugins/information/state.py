@@ -7,21 +7,21 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from core.sdk import CALENDAR
+from core.sdk import JURISDICTION
 
 if TYPE_CHECKING:
-    from core.sdk import WorkCalendar
+    from core.sdk import WorkingDays
     from plugins.information.settings import InformationSettings
 
 
 @dataclass(frozen=True, slots=True)
 class InformationState:
     settings: InformationSettings
-    calendar: WorkCalendar
+    calendar: WorkingDays
 
     @classmethod
     def build(cls, settings: InformationSettings, app: web.Application) -> InformationState:
-        return cls(settings=settings, calendar=app[CALENDAR])
+        return cls(settings=settings, calendar=app[JURISDICTION])
 
 
 STATE: web.AppKey[InformationState] = web.AppKey("information.state")

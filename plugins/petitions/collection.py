@@ -16,11 +16,11 @@ import datetime as dt
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from core.sdk import WorkCalendar
+    from core.sdk import WorkingDays
     from plugins.petitions.settings import MonthsTerm
 
 
-def collection_ends(work: WorkCalendar, published_at: dt.datetime, term: MonthsTerm) -> dt.datetime:
+def collection_ends(work: WorkingDays, published_at: dt.datetime, term: MonthsTerm) -> dt.datetime:
     """When the collection of a petition published at ``published_at`` ends, in UTC."""
     day = add_months(published_at.astimezone(work.timezone).date(), term.months)
     while not work.is_working_day(day):

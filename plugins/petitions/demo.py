@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from core.sdk import VERIFIER, WRITER, synthetic_iin, utcnow
+from core.sdk import JURISDICTION, VERIFIER, WRITER, utcnow
 from plugins.petitions.collection import collection_ends
 from plugins.petitions.lifecycle import Status
 from plugins.petitions.state import STATE
@@ -70,6 +70,7 @@ async def seed_petitions(app: web.Application) -> list[str]:
     if unregistered:
         return [f"petitions: no demo data, the register lacks {', '.join(unregistered)}"]
     citizen_hash = app[VERIFIER].citizen_hash
+    sample_id = app[JURISDICTION].sample_national_id
     now = utcnow()
 
     async def write(conn: AsyncConnection) -> int:
@@ -85,7 +86,7 @@ async def seed_petitions(app: web.Application) -> list[str]:
                 "text": text,
                 "addressee": addressee,
                 "addressee_agency": addressee,
-                "author_hash": citizen_hash(synthetic_iin(1_000_000 + index)),
+                "author_hash": citizen_hash(sample_id(1_000_000 + index)),
                 "author_name": "Aigerim S.",
                 "status": status.value,
                 "flagged": False,
@@ -127,7 +128,7 @@ async def seed_petitions(app: web.Application) -> list[str]:
             signers = [
                 {
                     "petition_id": pid,
-                    "citizen_hash": citizen_hash(synthetic_iin(n)),
+                    "citizen_hash": citizen_hash(sample_id(n)),
                     "public_name": "Demo C.",
                     "signed_at": now,
                 }

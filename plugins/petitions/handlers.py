@@ -9,9 +9,9 @@ import sqlalchemy as sa
 from aiohttp import web
 
 from core.sdk import (
-    AGENCIES,
     CACHE,
     DATABASE,
+    JURISDICTION,
     WRITER,
     Conflict,
     Document,
@@ -297,7 +297,7 @@ async def sign(request: web.Request, identity: Identity) -> web.Response:
             citizen.subject,
             citizen.public_name,
             utcnow(),
-            signer_region(citizen, request.app[AGENCIES]),
+            signer_region(citizen, request.app[JURISDICTION]),
         ),
     )
     if outcome.created:

@@ -21,9 +21,9 @@ import sqlalchemy as sa
 from aiohttp import HttpVersion11, web
 
 from core.sdk import (
-    AGENCIES,
     CACHE,
     DATABASE,
+    JURISDICTION,
     NotFound,
     Routes,
     ServiceUnavailable,
@@ -167,7 +167,7 @@ async def _region_document(request: web.Request) -> RenderedBody:
                 return render(None)
             counts = await region_counts(conn, petition_id)
         return render(
-            region_document(petition_id, counts, settings.region_minimum, app[AGENCIES]),
+            region_document(petition_id, counts, settings.region_minimum, app[JURISDICTION]),
             meta=True,
         )
 

@@ -1,9 +1,10 @@
 """The map: where a petition's signatures come from, by region of the register.
 
 A signature records its signer's region only when the identity provider vouches for one (the
-claim ``identity.region_claim`` names) and the register knows the code; the region is never
-derived from the IIN. Every published count is at least ``region_minimum``: smaller regions
-are merged into ``other``, so that no small count points at a person.
+claim ``identity.region_claim`` names) and the jurisdiction's register knows the code; the
+region is never derived from the national identifier. Every published count is at least
+``region_minimum``: smaller regions are merged into ``other``, so that no small count points at
+a person.
 """
 
 from __future__ import annotations
@@ -19,16 +20,16 @@ from plugins.petitions.tables import signatures
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection
 
-    from core.sdk import AgencyRegister, Identity
+    from core.sdk import Identity, Jurisdiction
 
 OTHER = "other"
 UNKNOWN = None
 
 
-def signer_region(identity: Identity, register: AgencyRegister) -> str | None:
+def signer_region(identity: Identity, jurisdiction: Jurisdiction) -> str | None:
     """The signer's region code when the identity provider gave one the register knows."""
     region = identity.region
-    return region if region is not None and register.has_region(region) else None
+    return region if region is not None and jurisdiction.region(region) is not None else None
 
 
 async def region_counts(conn: AsyncConnection, petition_id: str) -> dict[str | None, int]:
@@ -42,7 +43,7 @@ async def region_counts(conn: AsyncConnection, petition_id: str) -> dict[str | N
 
 
 def region_document(
-    petition_id: str, counts: dict[str | None, int], minimum: int, register: AgencyRegister
+    petition_id: str, counts: dict[str | None, int], minimum: int, jurisdiction: Jurisdiction
 ) -> dict[str, Any]:
     """Counts per region at or above ``minimum``, largest first; the rest (and signatures with
     no region) summed in ``other``."""
@@ -52,8 +53,8 @@ def region_document(
         if code is None or count < minimum:
             other += count
             continue
-        region = register.region(code)
-        names = region.names.model_dump() if region is not None else None
+        region = jurisdiction.region(code)
+        names = dict(region.names) if region is not None else None
         shown.append({"code": code, "names": names, "signatures": count})
     shown.sort(key=lambda item: (-item["signatures"], item["code"]))
     return {

@@ -1,41 +1,20 @@
-"""The petition channel's settings: Kazakhstan's defaults, every figure in config."""
+"""The petition channel's settings: Kazakhstan's defaults, every figure in config.
+
+An addressee's threshold, and whether it answers in the central or the local term, are the
+jurisdiction's (``core.jurisdiction.Addressee``).
+"""
 
 from __future__ import annotations
 
-import math
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from core.sdk import AgencySettings, Term
+from core.sdk import Term
 
 SECTION = "petitions"
 
 Level = Literal["central", "local"]
-
-
-class ThresholdRule(BaseModel):
-    """Signatures an addressee needs: a fixed number, or a share of its region's population."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    signatures: int | None = Field(default=None, ge=1)
-    population_percent: float | None = Field(default=None, gt=0, le=100)
-    source: str = Field(min_length=1)
-
-    @model_validator(mode="after")
-    def _one_kind(self) -> ThresholdRule:
-        if (self.signatures is None) == (self.population_percent is None):
-            raise ValueError("a threshold gives either signatures or population_percent")
-        return self
-
-    def signatures_needed(self, population: int | None) -> int:
-        """The threshold; "not less than N%" of a population rounds up."""
-        if self.signatures is not None:
-            return self.signatures
-        assert self.population_percent is not None
-        assert population is not None
-        return max(1, math.ceil(population * self.population_percent / 100))
 
 
 class MonthsTerm(BaseModel):
@@ -46,19 +25,6 @@ class MonthsTerm(BaseModel):
 
     months: int = Field(ge=1)
     source: str = Field(min_length=1)
-
-
-def _default_thresholds() -> dict[str, ThresholdRule]:
-    source = _BUILT_IN
-    return {
-        "republic": ThresholdRule(signatures=50_000, source=source),
-        "region.akimat": ThresholdRule(population_percent=1.0, source=source),
-        "region.maslikhat": ThresholdRule(population_percent=2.0, source=source),
-        "city.akimat": ThresholdRule(signatures=2_500, source=source),
-        "city.maslikhat": ThresholdRule(signatures=5_000, source=source),
-        "district.akimat": ThresholdRule(signatures=2_500, source=source),
-        "district.maslikhat": ThresholdRule(signatures=5_000, source=source),
-    }
 
 
 _BUILT_IN = "built-in default; config/default.toml gives the statutory source"
@@ -73,8 +39,6 @@ class PetitionSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    # Keyed by an agency's "level.kind" ("region.akimat"), or its level alone ("republic").
-    thresholds: dict[str, ThresholdRule] = Field(default_factory=_default_thresholds)
     response_terms: dict[Level, Term] = Field(default_factory=_default_response_terms)
     moderation_term: Term = Term(days=20, source=_BUILT_IN)
     # Restricted collection: co-signers needed to go public, within co_signer_term.
@@ -109,14 +73,3 @@ class PetitionSettings(BaseModel):
         if self.default_page_size > self.max_page_size:
             raise ValueError("default_page_size cannot exceed max_page_size")
         return self
-
-    def threshold_rule(self, agency: AgencySettings) -> ThresholdRule | None:
-        """The most specific rule for this agency: its level and kind, else its level."""
-        return self.thresholds.get(f"{agency.level}.{agency.kind}") or self.thresholds.get(
-            agency.level
-        )
-
-
-def answer_level(agency: AgencySettings) -> Level:
-    """Republican bodies answer in the central term; akimats and maslikhats in the local one."""
-    return "central" if agency.level == "republic" else "local"

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
     from sqlalchemy import Connection
 
-    from core.sdk import WorkCalendar
+    from core.sdk import WorkingDays
     from plugins.petitions.settings import Level, PetitionSettings
 
 
@@ -54,7 +54,7 @@ class SignOutcome:
 
 
 def signing_kind(
-    settings: PetitionSettings, calendar: WorkCalendar, levels: Mapping[str, Level]
+    settings: PetitionSettings, calendar: WorkingDays, levels: Mapping[str, Level]
 ) -> BatchKind[SignRequest, SignOutcome]:
     """``levels`` gives each addressee's answer term (central or local) by agency code."""
 
@@ -70,7 +70,7 @@ def _apply(
     conn: Connection,
     requests: Sequence[SignRequest],
     settings: PetitionSettings,
-    calendar: WorkCalendar,
+    calendar: WorkingDays,
     levels: Mapping[str, Level],
 ) -> list[SignOutcome | BaseException]:
     ids = sorted({r.petition_id for r in requests})
@@ -214,7 +214,7 @@ def _count_and_advance(
     added: int,
     now: dt.datetime,
     settings: PetitionSettings,
-    calendar: WorkCalendar,
+    calendar: WorkingDays,
     levels: Mapping[str, Level],
 ) -> tuple[int, Status, Status | None]:
     # Increment in SQL, not from the value read: another process may be signing the same

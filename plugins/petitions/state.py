@@ -7,8 +7,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from core.sdk import AGENCIES, CALENDAR, METRICS, VERIFIER, SettingsError
-from plugins.petitions.settings import answer_level
+from core.sdk import JURISDICTION, METRICS, VERIFIER
 from plugins.petitions.signer_cursors import SignerCursors
 from plugins.petitions.signing import SignOutcome, SignRequest, signing_kind
 from plugins.petitions.watchers import LiveCounts
@@ -16,14 +15,14 @@ from plugins.petitions.watchers import LiveCounts
 if TYPE_CHECKING:
     from prometheus_client import Counter
 
-    from core.sdk import BatchKind, WorkCalendar
+    from core.sdk import BatchKind, WorkingDays
     from plugins.petitions.settings import Level, PetitionSettings
 
 
 @dataclass(frozen=True, slots=True)
 class PetitionState:
     settings: PetitionSettings
-    calendar: WorkCalendar
+    calendar: WorkingDays
     signing: BatchKind[SignRequest, SignOutcome]
     # Each registered agency's threshold, computed once: the register changes only at a restart.
     thresholds: dict[str, int]
@@ -33,27 +32,15 @@ class PetitionState:
 
     @classmethod
     def build(cls, settings: PetitionSettings, app: web.Application) -> PetitionState:
-        register = app[AGENCIES]
-        calendar = app[CALENDAR]
+        jurisdiction = app[JURISDICTION]
+        calendar = jurisdiction
         thresholds: dict[str, int] = {}
         levels: dict[str, Level] = {}
-        for code in register.codes():
-            agency = register.get(code)
-            assert agency is not None
-            rule = settings.threshold_rule(agency)
-            if rule is None:
-                raise SettingsError(
-                    f"petitions.thresholds: no rule for agency {code!r} "
-                    f"(give {agency.level}.{agency.kind} or {agency.level})"
-                )
-            region = register.region_of(code)
-            if rule.population_percent is not None and region is None:
-                raise SettingsError(
-                    f"petitions.thresholds: agency {code!r} has a percentage threshold "
-                    "but no region with a population"
-                )
-            thresholds[code] = rule.signatures_needed(region.population if region else None)
-            levels[code] = answer_level(agency)
+        for code in jurisdiction.addressee_codes():
+            addressee = jurisdiction.addressee(code)
+            assert addressee is not None
+            thresholds[code] = addressee.threshold
+            levels[code] = "central" if addressee.central else "local"
         live = LiveCounts(settings, app)
         app.on_shutdown.append(live.on_shutdown)
         return cls(

@@ -32,7 +32,15 @@ from typing import TYPE_CHECKING, Any
 import orjson
 import sqlalchemy as sa
 
-from core.sdk import AGENCIES, DATABASE, FANOUT, METRICS, CappedCounts, committed_at, stop
+from core.sdk import (
+    DATABASE,
+    FANOUT,
+    JURISDICTION,
+    METRICS,
+    CappedCounts,
+    committed_at,
+    stop,
+)
 from plugins.petitions.lifecycle import PRIVATE, SIGNABLE, Status
 from plugins.petitions.regions import region_counts, region_document
 from plugins.petitions.tables import petitions
@@ -476,7 +484,7 @@ class LiveCounts:
                 self.offer(topic, row.signature_count, Status(row.status), None)
 
     async def _read_regions(self) -> None:
-        register = self.app[AGENCIES]
+        register = self.app[JURISDICTION]
         for topic in list(self.topics.values()):
             if topic.sent_id < 0 or topic.count == topic.regions_count:
                 continue

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from core.settings import build_settings
-from core.terms import Term
+from core.jurisdiction import Term
 from plugins.consultations.settings import ConsultationSettings
 from plugins.information.settings import InformationSettings
+from plugins.kazakhstan.settings import KazakhstanSettings
 from plugins.petitions.settings import PetitionSettings
 from tests.support.services import REPO_ROOT
 
@@ -23,9 +23,9 @@ def _statutory_sources() -> dict[str, str]:
     petitions = PetitionSettings.model_validate(CONFIG["petitions"])
     information = InformationSettings.model_validate(CONFIG["information"])
     consultations = ConsultationSettings.model_validate(CONFIG["consultations"])
-    calendar = build_settings({"calendar": CONFIG["calendar"]}).calendar
+    kazakhstan = KazakhstanSettings.model_validate(CONFIG["kazakhstan"])
     sources = {
-        f"petitions.thresholds.{key}": rule.source for key, rule in petitions.thresholds.items()
+        f"kazakhstan.thresholds.{key}": rule.source for key, rule in kazakhstan.thresholds.items()
     }
     sources |= {
         f"petitions.response_terms.{key}": term.source
@@ -40,11 +40,11 @@ def _statutory_sources() -> dict[str, str]:
         "information.extension": information.extension.source,
         "consultations.min_discussion_days": consultations.min_discussion_source,
         "consultations.public_service_discussion": consultations.public_service_discussion.source,
-        "calendar.holidays": calendar.holidays_source,
+        "kazakhstan.calendar.holidays": kazakhstan.calendar.holidays_source,
     }
     sources |= {
-        f"regions.{code}.population": region["population_source"]
-        for code, region in CONFIG["regions"].items()
+        f"kazakhstan.regions.{code}.population": region.population_source
+        for code, region in kazakhstan.regions.items()
     }
     return sources
 
@@ -70,7 +70,7 @@ def test_the_figures_no_text_confirmed_stay_marked_for_verification() -> None:
 
     # The petitions law's text and the Open NPA rules were not reached.
     assert {
-        "petitions.thresholds.republic",
+        "kazakhstan.thresholds.republic",
         "petitions.moderation_term",
         "petitions.collection_term",
         "consultations.min_discussion_days",
@@ -83,10 +83,12 @@ def test_the_figures_no_text_confirmed_stay_marked_for_verification() -> None:
     }.isdisjoint(unverified)
 
 
-def test_a_term_reads_days_unit_extension_and_source() -> None:
+def test_a_term_reads_days_unit_and_source() -> None:
     term = Term.model_validate({"days": 15, "unit": "calendar", "source": "a law"})
 
-    assert (term.days, term.unit, term.extension_days) == (15, "calendar", 0)
+    assert (term.days, term.unit, term.source) == (15, "calendar", "a law")
+    with pytest.raises(ValueError, match="extension_days"):
+        Term.model_validate({"days": 15, "extension_days": 5, "source": "a law"})
     with pytest.raises(ValueError, match="source"):
         Term.model_validate({"days": 15})
     with pytest.raises(ValueError, match="unit"):
@@ -94,7 +96,7 @@ def test_a_term_reads_days_unit_extension_and_source() -> None:
 
 
 def test_the_shipped_holidays_cover_2026_and_2027() -> None:
-    holidays: list[Any] = CONFIG["calendar"]["holidays"]
+    holidays: list[Any] = CONFIG["kazakhstan"]["calendar"]["holidays"]
 
     assert {day.year for day in holidays} == {2026, 2027}
     assert all(day.weekday() < 5 for day in holidays), "a day off on a weekend changes nothing"

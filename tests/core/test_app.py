@@ -21,8 +21,10 @@ from core.idempotency import idempotency_ctx
 from core.lifecycle import event_loop_lag_ctx
 from core.metrics_exposure import metrics_port_ctx
 from core.middlewares import envelope_middleware, identity_middleware
+from plugins.kazakhstan.register import REGISTER
 
-# Without the built-in channels, so that what is asserted is exactly what core builds.
+# Without the built-in channels, so that what is asserted is exactly what core builds; the
+# jurisdiction stays, since core needs exactly one, and keeps its register for its route.
 NO_CHANNELS = {
     "disabled": [
         "plugins.petitions",
@@ -37,8 +39,8 @@ CORE_STATE = {
     keys.VERIFIER,
     keys.METRICS,
     keys.CACHE,
-    keys.CALENDAR,
-    keys.AGENCIES,
+    keys.JURISDICTION,
+    REGISTER,
     keys.READINESS,
     keys.EVENTS,
     keys.FANOUT,

@@ -17,9 +17,10 @@ import pytest
 
 from core.cli import main
 from core.identity import Role, TokenKeys, TokenVerifier
-from core.iin import iin_hash
+from core.national_id import national_id_hash
 from core.secret_keys import development_secrets
 from tests.support.identities import IIN_SECRET, JWT_SECRET
+from tests.support.jurisdictions import kazakhstan
 from tests.support.petitions import PETITION
 from tests.support.services import REPO_ROOT
 
@@ -60,10 +61,11 @@ def test_a_citizen_token_carries_the_claims_and_verifies(
     assert (claims["sub"], claims["role"], claims["name"]) == (IIN, "citizen", "Dana Nur")
     assert claims["exp"] - claims["iat"] == 600
     identity = TokenVerifier(
-        TokenKeys(hs256_secret=JWT_SECRET.encode(), iin_secret=IIN_SECRET.encode())
+        TokenKeys(hs256_secret=JWT_SECRET.encode(), national_id_secret=IIN_SECRET.encode()),
+        kazakhstan(),
     ).verify(bearer)
     assert identity.role is Role.CITIZEN
-    assert identity.subject == iin_hash(IIN, IIN_SECRET.encode())
+    assert identity.subject == national_id_hash(IIN, IIN_SECRET.encode())
 
 
 async def test_a_printed_citizen_token_is_accepted_by_the_app(
@@ -230,7 +232,8 @@ def test_a_ttl_of_exactly_the_roles_maximum_gives_a_token_the_server_accepts(
     claims = jwt.decode(bearer, JWT_SECRET, algorithms=["HS256"])
     assert claims["exp"] - claims["iat"] == ttl
     verifier = TokenVerifier(
-        TokenKeys(hs256_secret=JWT_SECRET.encode(), iin_secret=IIN_SECRET.encode())
+        TokenKeys(hs256_secret=JWT_SECRET.encode(), national_id_secret=IIN_SECRET.encode()),
+        kazakhstan(),
     )
     assert verifier.verify(bearer).role == role
 
@@ -415,14 +418,16 @@ def test_an_unknown_log_level_is_refused_by_the_parser(
     assert "invalid choice: 'loud'" in capsys.readouterr().err
 
 
-def test_serve_refuses_an_empty_agency_register_with_exit_2(
+def test_serve_refuses_a_jurisdiction_with_no_addressee_with_exit_2(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     # The working directory has no config/default.toml, so nothing registers an agency.
     code, out, err = run(capsys, "serve", "--port", "0")
 
     assert (code, out) == (2, "")
-    assert err.startswith("qatysu: the agency register is empty: [agencies] needs at least one")
+    assert err.startswith(
+        "qatysu: the kazakhstan jurisdiction registers no addressee: its register needs at least"
+    )
 
 
 # --- first run: the README's token example, and demo reset -------------------------------------

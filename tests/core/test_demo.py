@@ -15,6 +15,7 @@ from core.identity import TokenKeys, TokenVerifier
 from core.secret_keys import development_secrets
 from core.settings import build_settings
 from tests.support.identities import IIN_SECRET, JWT_SECRET
+from tests.support.jurisdictions import kazakhstan
 from tests.support.services import REGISTER
 
 
@@ -80,5 +81,7 @@ async def test_each_printed_token_lives_its_roles_longest_lifetime_and_is_accept
     }
     lifetimes = {role: value["exp"] - value["iat"] for role, value in claims.items()}
     assert lifetimes == {"citizen": 86400, "moderator": 28800, "agency": 28800, "operator": 28800}
-    verifier = TokenVerifier(TokenKeys(hs256_secret=secret.encode(), iin_secret=b"i" * 32))
+    verifier = TokenVerifier(
+        TokenKeys(hs256_secret=secret.encode(), national_id_secret=b"i" * 32), kazakhstan()
+    )
     assert {verifier.verify(value).role for value in printed.values()} == set(printed)

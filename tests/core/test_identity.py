@@ -29,10 +29,11 @@ from core.identity import (
     role_lifetimes,
     token_keys,
 )
-from core.iin import iin_hash
+from core.national_id import national_id_hash
 from core.routing import RoutePolicy, RouteRegistry
 from core.settings import SettingsError, build_settings, load_settings
 from tests.support.identities import IIN_SECRET, JWT_SECRET, auth, token
+from tests.support.jurisdictions import kazakhstan
 from tests.support.problems import problem
 
 IIN = "900101300126"
@@ -80,9 +81,12 @@ class WhoAmIPlugin:
 
 
 def verifier(**changes: Any) -> TokenVerifier:
-    keys: dict[str, Any] = {"hs256_secret": JWT_SECRET.encode(), "iin_secret": IIN_SECRET.encode()}
+    keys: dict[str, Any] = {
+        "hs256_secret": JWT_SECRET.encode(),
+        "national_id_secret": IIN_SECRET.encode(),
+    }
     keys.update(changes)
-    return TokenVerifier(TokenKeys(**keys))
+    return TokenVerifier(TokenKeys(**keys), kazakhstan())
 
 
 def b64url(data: bytes) -> str:
@@ -334,7 +338,9 @@ def test_a_valid_citizen_token_gives_an_identity_with_the_hashed_iin() -> None:
         )
     )
     assert identity == Identity(
-        subject=iin_hash(IIN, IIN_SECRET.encode()), role=Role.CITIZEN, name="Aigerim Sadykova"
+        subject=national_id_hash(IIN, IIN_SECRET.encode()),
+        role=Role.CITIZEN,
+        name="Aigerim Sadykova",
     )
     assert IIN not in identity.subject
 
@@ -440,7 +446,7 @@ async def test_a_valid_citizen_token_over_http_gives_the_hashed_subject(make_cli
     )
     assert response.status == 200
     assert await response.json() == {
-        "subject": iin_hash(IIN, IIN_SECRET.encode()),
+        "subject": national_id_hash(IIN, IIN_SECRET.encode()),
         "role": "citizen",
         "agency": None,
         "name": "Aigerim Sadykova",
@@ -758,14 +764,14 @@ async def test_a_non_ascii_bearer_token_is_a_401_problem_not_a_500(make_client: 
 def test_an_official_whose_subject_is_an_iin_is_known_by_its_hash(role: str) -> None:
     claims = {"sub": IIN, "role": role, "iat": issued(), "exp": future(), "agency": "almaty-akimat"}
     identity = verifier().verify(hs256(claims))
-    assert identity.subject == iin_hash(IIN, IIN_SECRET.encode())
+    assert identity.subject == national_id_hash(IIN, IIN_SECRET.encode())
 
 
 def test_an_official_subject_of_twelve_digits_is_hashed_even_with_a_bad_control_digit() -> None:
     identity = verifier().verify(
         hs256({"sub": "900101300123", "role": "moderator", "iat": issued(), "exp": future()})
     )
-    assert identity.subject == iin_hash("900101300123", IIN_SECRET.encode())
+    assert identity.subject == national_id_hash("900101300123", IIN_SECRET.encode())
 
 
 def test_an_official_subject_that_is_not_iin_shaped_is_kept() -> None:
@@ -914,7 +920,7 @@ def test_token_keys_carry_the_configured_secrets_key_and_provider_rules(tmp_path
 
     assert keys == TokenKeys(
         hs256_secret=JWT_SECRET.encode(),
-        iin_secret=IIN_SECRET.encode(),
+        national_id_secret=IIN_SECRET.encode(),
         public_key=public_pem(key).decode(),
         algorithms=("HS256", "RS256"),
         leeway=5.0,

@@ -7,17 +7,19 @@ from typing import Any
 import pytest
 
 from core.identity import TokenKeys, TokenVerifier
-from core.iin import synthetic_iin
+from plugins.kazakhstan.iin import synthetic_iin
 from tests.support.identities import IIN_SECRET, JWT_SECRET, token
+from tests.support.jurisdictions import kazakhstan
 
 
 def verifier(region_claim: str | None) -> TokenVerifier:
     return TokenVerifier(
         TokenKeys(
             hs256_secret=JWT_SECRET.encode(),
-            iin_secret=IIN_SECRET.encode(),
+            national_id_secret=IIN_SECRET.encode(),
             region_claim=region_claim,
-        )
+        ),
+        kazakhstan(),
     )
 
 

@@ -11,7 +11,7 @@ from openapi_spec_validator import validate
 
 from core import keys
 from core.routing import RouteRegistry
-from tests.support.services import SHIPPED_CONFIG
+from tests.support.services import SHIPPED_REGISTER
 
 
 @pytest.fixture
@@ -224,7 +224,7 @@ def test_registered_codes_are_enums_of_the_agency_register(
     document: tuple[dict[str, Any], RouteRegistry],
 ) -> None:
     spec, _ = document
-    codes = sorted(SHIPPED_CONFIG["agencies"])
+    codes = sorted(SHIPPED_REGISTER["agencies"])
     schemas = spec["components"]["schemas"]
     assert schemas["PetitionCreate"]["properties"]["addressee"]["enum"] == codes
     branches = schemas["PetitionCreate"]["anyOf"]
@@ -243,18 +243,20 @@ def test_registered_codes_are_enums_of_the_agency_register(
 
 async def test_the_enums_follow_the_configured_register(make_client: Any) -> None:
     client = await make_client(
-        agencies={
-            "only-one": {
-                "names": {"kk": "Бір", "ru": "Один", "en": "Only one"},
-                "level": "republic",
-                "kind": "ministry",
+        kazakhstan={
+            "agencies": {
+                "only-one": {
+                    "names": {"kk": "Бір", "ru": "Один", "en": "Only one"},
+                    "level": "republic",
+                    "kind": "ministry",
+                }
             }
         }
     )
     spec = await (await client.get("/openapi.json")).json()
     addressee = spec["components"]["schemas"]["PetitionCreate"]["properties"]["addressee"]
     assert "only-one" in addressee["enum"]
-    assert addressee["enum"] == sorted(client.app[keys.AGENCIES].codes())
+    assert addressee["enum"] == list(client.app[keys.JURISDICTION].addressee_codes())
 
 
 def test_idempotency_key_pattern_is_the_servers_rule(

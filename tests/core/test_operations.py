@@ -128,7 +128,7 @@ async def test_metrics_expose_the_latency_histogram_with_a_bucket_at_the_slo(cli
 
 
 async def test_metrics_never_contain_an_iin(client: Any, approved_petition, sign) -> None:
-    from core.iin import synthetic_iin
+    from plugins.kazakhstan.iin import synthetic_iin
 
     petition = await approved_petition(client)
     assert (await sign(client, petition["id"], 4242)).status == 201

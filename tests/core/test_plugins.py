@@ -113,6 +113,7 @@ BUILT_INS = {
     "plugins.information": "plugins.information:plugin",
     "plugins.consultations": "plugins.consultations:plugin",
     "plugins.bearer_tokens": "plugins.bearer_tokens",
+    "plugins.kazakhstan": "plugins.kazakhstan",
 }
 
 

@@ -21,9 +21,10 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from core.iin import iin_hash, synthetic_iin
+from core.national_id import national_id_hash
 from loadtests.seeding import call, citizen_token, create_approved_petition
 from loadtests.servers import BENCH_SECRET_ENV
+from plugins.kazakhstan.iin import synthetic_iin
 from tests.support.services import service_unavailable
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis]
@@ -109,7 +110,7 @@ def test_signatures_through_the_proxy_land_exactly_once(cluster, petition: str) 
     assert [status for status, _ in again] == [200] * len(citizens)
     assert all(body["already_signed"] is True for _, body in again)
     hashes = stored_hashes(cluster, petition)
-    wanted = {iin_hash(synthetic_iin(n), IIN_SECRET) for n in citizens}
+    wanted = {national_id_hash(synthetic_iin(n), IIN_SECRET) for n in citizens}
     assert sorted(h for h in hashes if h in wanted) == sorted(wanted)
     assert stored_count(cluster, petition) == len(hashes)
 
@@ -176,6 +177,8 @@ def test_killing_an_instance_mid_flood_loses_no_acknowledged_signature(
 
     assert reads == [200] * 20
     hashes = set(stored_hashes(cluster, petition))
-    missing = {n for n in acknowledged if iin_hash(synthetic_iin(n), IIN_SECRET) not in hashes}
+    missing = {
+        n for n in acknowledged if national_id_hash(synthetic_iin(n), IIN_SECRET) not in hashes
+    }
     assert missing == set()
     assert stored_count(cluster, petition) == len(hashes)

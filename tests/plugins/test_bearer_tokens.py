@@ -16,8 +16,9 @@ from core.app import create_app
 from core.errors import Unauthorized
 from core.hookspecs import hookimpl
 from core.identity import Identity, Role, mint_token
-from core.iin import iin_hash, synthetic_iin
+from core.national_id import national_id_hash
 from plugins import bearer_tokens
+from plugins.kazakhstan.iin import synthetic_iin
 from tests.support.identities import IIN_SECRET, token
 from tests.support.services import REPO_ROOT, SettingsFactory
 
@@ -52,7 +53,9 @@ async def test_a_valid_token_gives_the_identity_with_the_hashed_iin(
     identity = await identify(app, token("citizen", iin, name="Aigerim Sadykova"))
 
     assert identity == Identity(
-        subject=iin_hash(iin, IIN_SECRET.encode()), role=Role.CITIZEN, name="Aigerim Sadykova"
+        subject=national_id_hash(iin, IIN_SECRET.encode()),
+        role=Role.CITIZEN,
+        name="Aigerim Sadykova",
     )
 
 
@@ -63,10 +66,10 @@ async def test_each_app_verifies_with_its_own_keys(make_settings: SettingsFactor
     theirs = app_with(make_settings, identity={"iin_hash_secret": OTHER_IIN_SECRET})
 
     assert (await identify(ours, bearer)) == Identity(
-        subject=iin_hash(iin, IIN_SECRET.encode()), role=Role.CITIZEN
+        subject=national_id_hash(iin, IIN_SECRET.encode()), role=Role.CITIZEN
     )
     assert (await identify(theirs, bearer)) == Identity(
-        subject=iin_hash(iin, OTHER_IIN_SECRET.encode()), role=Role.CITIZEN
+        subject=national_id_hash(iin, OTHER_IIN_SECRET.encode()), role=Role.CITIZEN
     )
 
 

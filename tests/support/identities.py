@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from core.identity import mint_token
-from core.iin import synthetic_iin
+from plugins.kazakhstan.iin import synthetic_iin
 
 JWT_SECRET = "test-jwt-secret-that-is-long-enough-0123456789"
 IIN_SECRET = "test-iin-secret-that-is-long-enough-0123456"

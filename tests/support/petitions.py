@@ -32,10 +32,14 @@ def fixed_thresholds(signatures: int) -> dict[str, dict[str, Any]]:
     }
 
 
-SMALL_FIGURES: dict[str, Any] = {
-    "co_signer_minimum": CO_SIGNER_MINIMUM,
-    "thresholds": fixed_thresholds(THRESHOLD),
-}
+def thresholds(signatures: int) -> dict[str, Any]:
+    """The jurisdiction's settings with every level's threshold fixed at ``signatures``."""
+    return {"thresholds": fixed_thresholds(signatures)}
+
+
+# The petition channel's small figures, and the jurisdiction's small thresholds to go with them.
+SMALL_FIGURES: dict[str, Any] = {"co_signer_minimum": CO_SIGNER_MINIMUM}
+SMALL_THRESHOLDS = thresholds(THRESHOLD)
 
 ALMATY = ZoneInfo("Asia/Almaty")
 

@@ -32,7 +32,11 @@ SettingsFactory = Callable[..., Settings]
 ClientFactory = Callable[..., Any]
 # Tests address the shipped agency register, so it is exercised as it is configured.
 SHIPPED_CONFIG = tomllib.loads((REPO_ROOT / "config" / "default.toml").read_text())
-REGISTER = {"agencies": SHIPPED_CONFIG["agencies"], "regions": SHIPPED_CONFIG["regions"]}
+SHIPPED_REGISTER = {
+    "agencies": SHIPPED_CONFIG["kazakhstan"]["agencies"],
+    "regions": SHIPPED_CONFIG["kazakhstan"]["regions"],
+}
+REGISTER = {"kazakhstan": SHIPPED_REGISTER}
 
 
 def service_unavailable(reason: str) -> NoReturn:

@@ -11,7 +11,7 @@ import orjson
 from core import keys
 from tests.support.admission import SlowRoutes
 from tests.support.identities import citizen
-from tests.support.petitions import PETITION, SMALL_FIGURES, petition_url
+from tests.support.petitions import PETITION, SMALL_FIGURES, SMALL_THRESHOLDS, petition_url
 from tests.support.slowbodies import status_of
 
 ADMISSION = {"enabled": True, "fixed_limit": 4, "queue_capacity": 2, "critical_reserve": 0.25}
@@ -148,6 +148,7 @@ async def test_a_write_gives_its_slot_back_while_it_waits_for_the_commit(
 ) -> None:
     client = await make_client(
         admission={"enabled": True, "fixed_limit": 1, "queue_capacity": 0},
+        kazakhstan=SMALL_THRESHOLDS,
         petitions=SMALL_FIGURES,
     )
     petition = await approved_petition(client)

@@ -6,8 +6,8 @@ import pytest
 import sqlalchemy as sa
 
 from core import keys
-from core.iin import synthetic_iin
 from plugins.consultations.tables import comments
+from plugins.kazakhstan.iin import synthetic_iin
 from tests.support.consultations import BASE, window
 from tests.support.identities import agency, citizen, moderator
 

@@ -14,11 +14,11 @@ import pytest
 import sqlalchemy as sa
 
 from core.clock import as_utc
-from core.settings import CalendarSettings
-from core.workdays import WorkCalendar
 from plugins.consultations.discussion import DraftKind, earliest_close
 from plugins.consultations.settings import ConsultationSettings
 from plugins.consultations.tables import consultations
+from plugins.kazakhstan.settings import CalendarSettings
+from plugins.kazakhstan.workdays import WorkCalendar
 from tests.support.consultations import BASE, DRAFT, window
 from tests.support.identities import agency
 from tests.support.petitions import statutory_deadline
@@ -26,8 +26,8 @@ from tests.support.problems import problem
 from tests.support.services import SHIPPED_CONFIG
 
 ALMATY = ZoneInfo("Asia/Almaty")
-HOLIDAYS = SHIPPED_CONFIG["calendar"]["holidays"]
-WORK = WorkCalendar(CalendarSettings.model_validate(SHIPPED_CONFIG["calendar"]))
+HOLIDAYS = SHIPPED_CONFIG["kazakhstan"]["calendar"]["holidays"]
+WORK = WorkCalendar(CalendarSettings.model_validate(SHIPPED_CONFIG["kazakhstan"]["calendar"]))
 SETTINGS = ConsultationSettings.model_validate(SHIPPED_CONFIG["consultations"])
 # Thursday 4 March 2027, 10:00 in Almaty: ten working days later (Friday 5, then Tuesday 9 to
 # Friday 19 March, skipping the weekends and Monday 8 March) is Friday 19 March, 10:00.
@@ -41,7 +41,9 @@ RU_FROM_OPENING = "с момента открытия"  # noqa: RUF001 - Russian
 @pytest.fixture
 async def client(make_client: Any, database_url: str) -> Any:
     """The full app on each database, with the shipped holiday calendar."""
-    return await make_client(database_url, calendar=SHIPPED_CONFIG["calendar"])
+    return await make_client(
+        database_url, kazakhstan={"calendar": SHIPPED_CONFIG["kazakhstan"]["calendar"]}
+    )
 
 
 def test_a_public_service_draft_is_discussed_ten_working_days_and_any_other_ten_days() -> None:

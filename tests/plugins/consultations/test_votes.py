@@ -7,8 +7,8 @@ import pytest
 import sqlalchemy as sa
 
 from core import keys
-from core.iin import synthetic_iin
 from plugins.consultations.tables import votes
+from plugins.kazakhstan.iin import synthetic_iin
 from tests.support.consultations import BASE, window
 from tests.support.identities import agency, moderator
 

@@ -50,7 +50,9 @@ class Clock:
 @pytest.fixture
 async def client(make_client: Any, database_url: str) -> Any:
     """The full app on each database, with the shipped holiday calendar."""
-    return await make_client(database_url, calendar=SHIPPED_CONFIG["calendar"])
+    return await make_client(
+        database_url, kazakhstan={"calendar": SHIPPED_CONFIG["kazakhstan"]["calendar"]}
+    )
 
 
 @pytest.fixture
@@ -283,7 +285,9 @@ async def test_the_requester_is_told_by_an_event(
 ) -> None:
     Clock(monkeypatch, FILED)
     listener = EventRecorder()
-    client = await make_client(extra_plugins=(listener,), calendar=SHIPPED_CONFIG["calendar"])
+    client = await make_client(
+        extra_plugins=(listener,), kazakhstan={"calendar": SHIPPED_CONFIG["kazakhstan"]["calendar"]}
+    )
     filed = await file_request(client)
 
     assert (await _extend(client, filed["id"])).status == 200

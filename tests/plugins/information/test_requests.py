@@ -41,9 +41,11 @@ async def test_the_due_date_skips_configured_holidays(
     client = await make_client(
         database_url,
         information={"answer_term": {"days": 3, "source": "a test figure"}},
-        calendar={
-            "weekend": [],
-            "holidays": [str(today + dt.timedelta(days=1)), str(today + dt.timedelta(days=2))],
+        kazakhstan={
+            "calendar": {
+                "weekend": [],
+                "holidays": [str(today + dt.timedelta(days=1)), str(today + dt.timedelta(days=2))],
+            }
         },
     )
     filed = await file_request(client)
@@ -61,7 +63,12 @@ async def test_the_due_date_skips_weekends_and_holidays(
     client = await make_client(
         database_url,
         information={"answer_term": {"days": 2, "source": "a test figure"}},
-        calendar={"weekend": [after[1].weekday(), after[2].weekday()], "holidays": [str(after[3])]},
+        kazakhstan={
+            "calendar": {
+                "weekend": [after[1].weekday(), after[2].weekday()],
+                "holidays": [str(after[3])],
+            }
+        },
     )
     filed = await file_request(client)
     # +1 and +2 fall on weekend days, +3 is a holiday: +4 and +5 are the two working days.
@@ -71,10 +78,10 @@ async def test_the_due_date_skips_weekends_and_holidays(
 
 async def test_the_default_term_is_fifteen_working_days(client, file_request) -> None:
     filed = await file_request(client)
-    calendar = client.app[keys.CALENDAR]
+    calendar = client.app[keys.JURISDICTION]
     filed_at = dt.datetime.fromisoformat(filed["filed_at"])
     due_at = dt.datetime.fromisoformat(filed["due_at"])
-    assert calendar.working_days_between(filed_at, due_at) == 15
+    assert due_at == calendar.add_working_days(filed_at, 15)
     assert due_at.astimezone(ALMATY).time() == dt.time(23, 59, 59)
 
 
@@ -86,7 +93,7 @@ async def test_a_term_in_calendar_days_that_ends_on_a_day_off_ends_on_the_next_w
     client = await make_client(
         database_url,
         information={"answer_term": {"days": 2, "unit": "calendar", "source": "a test figure"}},
-        calendar={"weekend": [after[2].weekday()], "holidays": [str(after[3])]},
+        kazakhstan={"calendar": {"weekend": [after[2].weekday()], "holidays": [str(after[3])]}},
     )
     filed = await file_request(client)
     # Two calendar days end on +2, a weekend day; +3 is a holiday: the term ends on +4.

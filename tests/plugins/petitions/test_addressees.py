@@ -1,4 +1,4 @@
-"""Addressees come from the agency register; each one's threshold follows from its level."""
+"""Addressees come from the jurisdiction's register; each one's threshold follows from its level."""
 
 from __future__ import annotations
 
@@ -7,8 +7,6 @@ from typing import Any
 
 import pytest
 
-from core.app import create_app
-from core.settings import SettingsError
 from tests.support.identities import citizen
 from tests.support.petitions import BASE, PETITION
 from tests.support.problems import error_fields, problem
@@ -16,7 +14,7 @@ from tests.support.services import REGISTER
 
 
 def _population(region: str) -> int:
-    population: int = REGISTER["regions"][region]["population"]
+    population: int = REGISTER["kazakhstan"]["regions"][region]["population"]
     return population
 
 
@@ -46,9 +44,9 @@ async def test_the_threshold_follows_from_the_addressee_level_and_region(
 async def test_regional_percentages_are_of_the_configured_population(
     make_client, file_petition
 ) -> None:
-    regions = {**REGISTER["regions"]}
+    regions = {**REGISTER["kazakhstan"]["regions"]}
     regions["almaty"] = {**regions["almaty"], "population": 1_000_001}
-    client = await make_client(regions=regions)
+    client = await make_client(kazakhstan={"regions": regions})
 
     akimat = await file_petition(client, addressee="almaty-akimat")
     maslikhat = await file_petition(client, addressee="almaty-maslikhat")
@@ -76,17 +74,3 @@ async def test_addressee_agency_that_differs_from_addressee_is_refused(client: A
 
     body = await problem(response, 422)
     assert error_fields(body) == ["addressee_agency"]
-
-
-def test_a_registered_agency_without_a_threshold_rule_stops_the_server(make_settings) -> None:
-    rules = {"republic": {"signatures": 10, "source": "a test figure"}}
-
-    with pytest.raises(SettingsError, match=r"no rule for agency 'almaty-akimat'"):
-        create_app(make_settings(petitions={"thresholds": rules}))
-
-
-def test_a_threshold_rule_gives_signatures_or_a_percentage_not_both(make_settings) -> None:
-    both = {"republic": {"signatures": 10, "population_percent": 1.0, "source": "a test"}}
-
-    with pytest.raises(SettingsError, match=r"either signatures or population_percent"):
-        create_app(make_settings(petitions={"thresholds": both}))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tests.support.identities import citizen, moderator
-from tests.support.petitions import CO_SIGNER_MINIMUM, SMALL_FIGURES, petition_url
+from tests.support.petitions import CO_SIGNER_MINIMUM, SMALL_FIGURES, SMALL_THRESHOLDS, petition_url
 
 
 async def test_a_public_read_carries_an_etag_and_cache_control_for_proxies(
@@ -87,7 +87,7 @@ async def test_a_petition_in_moderation_is_private_and_not_stored(client, file_p
 async def test_a_petition_that_signing_made_public_is_not_served_from_a_stale_cache(
     make_client, database_url, approved_petition, sign_by
 ) -> None:
-    client = await make_client(database_url, petitions=SMALL_FIGURES)
+    client = await make_client(database_url, kazakhstan=SMALL_THRESHOLDS, petitions=SMALL_FIGURES)
     petition = await approved_petition(client)
     assert (await client.get(petition_url(petition["id"]))).status == 200  # now cached
 

@@ -7,15 +7,15 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from core.settings import CalendarSettings
-from core.workdays import WorkCalendar
+from plugins.kazakhstan.settings import CalendarSettings
+from plugins.kazakhstan.workdays import WorkCalendar
 from plugins.petitions.collection import add_months, collection_ends
 from plugins.petitions.settings import MonthsTerm, PetitionSettings
 from tests.support.services import SHIPPED_CONFIG
 
 ALMATY = ZoneInfo("Asia/Almaty")
 SIX_MONTHS = MonthsTerm(months=6, source="a test figure")
-WORK = WorkCalendar(CalendarSettings.model_validate(SHIPPED_CONFIG["calendar"]))
+WORK = WorkCalendar(CalendarSettings.model_validate(SHIPPED_CONFIG["kazakhstan"]["calendar"]))
 
 
 def _almaty(year: int, month: int, day: int, hour: int = 12) -> dt.datetime:

@@ -9,13 +9,12 @@ from typing import Any
 import pytest
 
 from tests.support.identities import moderator
-from tests.support.petitions import BASE, fixed_thresholds
+from tests.support.petitions import BASE, thresholds
 from tests.support.problems import problem
 
 EXPORT = f"{BASE}.csv"
 FIGURES: dict[str, Any] = {
     "co_signer_minimum": 1,
-    "thresholds": fixed_thresholds(1_000),
     "default_page_size": 2,
     "max_page_size": 3,
 }
@@ -23,7 +22,7 @@ FIGURES: dict[str, Any] = {
 
 @pytest.fixture
 async def export_client(make_client: Any, database_url: str) -> Any:
-    return await make_client(database_url, petitions=FIGURES)
+    return await make_client(database_url, kazakhstan=thresholds(1_000), petitions=FIGURES)
 
 
 def parsed(text: str) -> list[dict[str, str]]:

@@ -18,6 +18,7 @@ from tests.support.petitions import (
     CO_SIGNER_MINIMUM,
     PETITION,
     SMALL_FIGURES,
+    SMALL_THRESHOLDS,
     THRESHOLD,
     EventRecorder,
     parse_time,
@@ -39,7 +40,9 @@ async def test_filing_puts_a_petition_in_moderation_due_twenty_working_days_late
     make_client, database_url
 ) -> None:
     holiday = _a_weekday_soon()
-    client = await make_client(database_url, calendar={"holidays": [holiday.isoformat()]})
+    client = await make_client(
+        database_url, kazakhstan={"calendar": {"holidays": [holiday.isoformat()]}}
+    )
 
     response = await client.post(BASE, json=PETITION, headers=citizen(1))
 
@@ -149,7 +152,7 @@ async def test_a_rejection_shows_its_code_with_labels_in_three_languages(
 async def test_reaching_the_co_signer_minimum_makes_a_petition_public(
     make_client, database_url, approved_petition, read_back, sign, sign_by, stored_petition
 ) -> None:
-    client = await make_client(database_url, petitions=SMALL_FIGURES)
+    client = await make_client(database_url, kazakhstan=SMALL_THRESHOLDS, petitions=SMALL_FIGURES)
     petition = await approved_petition(client)
 
     receipts = await sign_by(client, petition["id"], range(10, 10 + CO_SIGNER_MINIMUM - 1))
@@ -191,7 +194,7 @@ async def test_reaching_the_co_signer_minimum_makes_a_petition_public(
 async def test_reaching_the_threshold_sends_the_petition_for_an_answer_due_by_level(
     make_client, database_url, addressee, working_days, approved_petition, read_back, sign_by
 ) -> None:
-    client = await make_client(database_url, petitions=SMALL_FIGURES)
+    client = await make_client(database_url, kazakhstan=SMALL_THRESHOLDS, petitions=SMALL_FIGURES)
     petition = await approved_petition(client, addressee=addressee)
     assert petition["threshold"] == THRESHOLD
 
@@ -211,7 +214,7 @@ async def test_reaching_the_threshold_sends_the_petition_for_an_answer_due_by_le
 async def test_the_addressed_agency_answer_closes_the_petition_with_the_response(
     make_client, database_url, answer, petition_in, read_back
 ) -> None:
-    client = await make_client(database_url, petitions=SMALL_FIGURES)
+    client = await make_client(database_url, kazakhstan=SMALL_THRESHOLDS, petitions=SMALL_FIGURES)
     petition = await petition_in(client, "awaiting_response", addressee="shymkent-akimat")
 
     response = await answer(
@@ -230,7 +233,7 @@ async def test_the_addressed_agency_answer_closes_the_petition_with_the_response
 async def test_the_deprecated_addressee_agency_field_is_accepted_when_it_equals_addressee(
     make_client, database_url, petition_in
 ) -> None:
-    client = await make_client(database_url, petitions=SMALL_FIGURES)
+    client = await make_client(database_url, kazakhstan=SMALL_THRESHOLDS, petitions=SMALL_FIGURES)
     petition = await petition_in(
         client, "awaiting_response", addressee="almaty-akimat", addressee_agency="almaty-akimat"
     )
@@ -257,7 +260,12 @@ async def test_the_sweeper_expires_a_petition_whose_term_ran_out(
     stored_petition,
 ) -> None:
     recorder = EventRecorder()
-    client = await make_client(database_url, petitions=SMALL_FIGURES, extra_plugins=(recorder,))
+    client = await make_client(
+        database_url,
+        kazakhstan=SMALL_THRESHOLDS,
+        petitions=SMALL_FIGURES,
+        extra_plugins=(recorder,),
+    )
     petition = await petition_in(client, status)
     still_open = await petition_in(client, status)
     await move_deadlines_to_past(client, petition["id"])
@@ -278,7 +286,7 @@ async def test_the_sweeper_expires_a_petition_whose_term_ran_out(
 async def test_signing_after_the_term_is_refused_before_the_sweeper_runs(
     make_client, database_url, status, move_deadlines_to_past, petition_in, sign, stored_petition
 ) -> None:
-    client = await make_client(database_url, petitions=SMALL_FIGURES)
+    client = await make_client(database_url, kazakhstan=SMALL_THRESHOLDS, petitions=SMALL_FIGURES)
     petition = await petition_in(client, status)
     count = petition["signature_count"]
     await move_deadlines_to_past(client, petition["id"])
@@ -294,7 +302,7 @@ async def test_signing_after_the_term_is_refused_before_the_sweeper_runs(
 async def test_the_sweeper_leaves_petitions_that_are_not_collecting(
     make_client, database_url, move_deadlines_to_past, petition_in, stored_petition
 ) -> None:
-    client = await make_client(database_url, petitions=SMALL_FIGURES)
+    client = await make_client(database_url, kazakhstan=SMALL_THRESHOLDS, petitions=SMALL_FIGURES)
     ids = {
         status: (await petition_in(client, status))["id"]
         for status in ("moderation", "rejected", "awaiting_response", "answered")
@@ -330,7 +338,7 @@ async def test_a_moderation_past_its_due_date_reads_as_overdue(
 async def test_an_answer_past_its_due_date_reads_as_overdue_until_answered(
     make_client, database_url, answer, execute, petition_in, read_back
 ) -> None:
-    client = await make_client(database_url, petitions=SMALL_FIGURES)
+    client = await make_client(database_url, kazakhstan=SMALL_THRESHOLDS, petitions=SMALL_FIGURES)
     petition = await petition_in(client, "awaiting_response")
     past = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
     await execute(

@@ -8,13 +8,12 @@ import pytest
 
 from core.paging import encode_cursor
 from tests.support.identities import moderator
-from tests.support.petitions import BASE, fixed_thresholds
+from tests.support.petitions import BASE, thresholds
 from tests.support.problems import problem
 
 # Every approved petition with a signature is public, and none reaches its threshold.
 LIST_FIGURES: dict[str, Any] = {
     "co_signer_minimum": 1,
-    "thresholds": fixed_thresholds(1_000),
     "default_page_size": 2,
     "max_page_size": 3,
 }
@@ -53,7 +52,7 @@ async def _walk(client: Any, params: dict[str, str]) -> list[list[str]]:
 
 @pytest.fixture
 async def list_client(make_client, database_url) -> Any:
-    return await make_client(database_url, petitions=LIST_FIGURES)
+    return await make_client(database_url, kazakhstan=thresholds(1_000), petitions=LIST_FIGURES)
 
 
 async def test_the_list_is_newest_first_by_default(list_client, public_petitions) -> None:

@@ -12,7 +12,13 @@ from plugins.petitions.lifecycle import Status
 from plugins.petitions.state import STATE
 from plugins.petitions.watchers import DIRECT_WRITE_LIMIT, Subscriber, chunk, event_id
 from tests.support.live import EventReader
-from tests.support.petitions import SMALL_FIGURES, THRESHOLD, fixed_thresholds, petition_url
+from tests.support.petitions import (
+    SMALL_FIGURES,
+    SMALL_THRESHOLDS,
+    THRESHOLD,
+    petition_url,
+    thresholds,
+)
 
 FAST = {**SMALL_FIGURES, "live_interval_seconds": 0.2}
 
@@ -31,7 +37,7 @@ async def open_stream(client: Any, petition_id: str, **headers: str) -> EventRea
 async def test_the_first_event_carries_the_count_and_status_after_a_retry_hint(
     make_client, approved_petition, sign_by
 ) -> None:
-    client = await make_client(petitions=FAST)
+    client = await make_client(kazakhstan=SMALL_THRESHOLDS, petitions=FAST)
     petition = await approved_petition(client)
     await sign_by(client, petition["id"], [1, 2])
     reader = await open_stream(client, petition["id"])
@@ -53,7 +59,7 @@ async def test_the_first_event_carries_the_count_and_status_after_a_retry_hint(
 
 
 async def test_a_signature_reaches_an_open_stream(make_client, approved_petition, sign_by) -> None:
-    client = await make_client(petitions=FAST)
+    client = await make_client(kazakhstan=SMALL_THRESHOLDS, petitions=FAST)
     petition = await approved_petition(client)
     reader = await open_stream(client, petition["id"])
     assert (await reader.next_named("count")).data["signature_count"] == 0
@@ -68,7 +74,9 @@ async def test_a_signature_reaches_an_open_stream(make_client, approved_petition
 async def test_signatures_within_one_interval_come_as_one_event(
     make_client, approved_petition, sign_by
 ) -> None:
-    client = await make_client(petitions={**SMALL_FIGURES, "live_interval_seconds": 2.0})
+    client = await make_client(
+        kazakhstan=SMALL_THRESHOLDS, petitions={**SMALL_FIGURES, "live_interval_seconds": 2.0}
+    )
     petition = await approved_petition(client)
     reader = await open_stream(client, petition["id"])
     assert (await reader.next_named("count")).data["signature_count"] == 0
@@ -84,7 +92,7 @@ async def test_signatures_within_one_interval_come_as_one_event(
 async def test_a_reconnect_with_last_event_id_resumes_without_old_events(
     make_client, approved_petition, sign_by
 ) -> None:
-    client = await make_client(petitions=FAST)
+    client = await make_client(kazakhstan=SMALL_THRESHOLDS, petitions=FAST)
     petition = await approved_petition(client)
     await sign_by(client, petition["id"], [1])
     reader = await open_stream(client, petition["id"])
@@ -106,7 +114,7 @@ async def test_a_reconnect_with_last_event_id_resumes_without_old_events(
 async def test_a_last_event_id_that_is_not_an_event_id_is_422(
     make_client, approved_petition
 ) -> None:
-    client = await make_client(petitions=FAST)
+    client = await make_client(kazakhstan=SMALL_THRESHOLDS, petitions=FAST)
     petition = await approved_petition(client)
 
     response = await client.get(live_url(petition["id"]), headers={"Last-Event-ID": "-3"})
@@ -118,7 +126,7 @@ async def test_a_last_event_id_that_is_not_an_event_id_is_422(
 async def test_the_stream_ends_with_a_closed_event_at_the_threshold(
     make_client, approved_petition, sign_by
 ) -> None:
-    client = await make_client(petitions=FAST)
+    client = await make_client(kazakhstan=SMALL_THRESHOLDS, petitions=FAST)
     petition = await approved_petition(client)
     reader = await open_stream(client, petition["id"])
     await reader.next_named("count")
@@ -138,7 +146,7 @@ async def test_the_stream_ends_with_a_closed_event_at_the_threshold(
 async def test_a_closed_petition_streams_its_final_event_and_ends(
     make_client, approved_petition, sign_by
 ) -> None:
-    client = await make_client(petitions=FAST)
+    client = await make_client(kazakhstan=SMALL_THRESHOLDS, petitions=FAST)
     petition = await approved_petition(client)
     await sign_by(client, petition["id"], range(1, THRESHOLD + 1))
 
@@ -152,7 +160,7 @@ async def test_a_closed_petition_streams_its_final_event_and_ends(
 async def test_a_petition_in_moderation_or_unknown_has_no_stream(
     make_client, file_petition, petition_id
 ) -> None:
-    client = await make_client(petitions=FAST)
+    client = await make_client(kazakhstan=SMALL_THRESHOLDS, petitions=FAST)
     if petition_id == "in-moderation":
         petition_id = (await file_petition(client))["id"]
 
@@ -164,7 +172,7 @@ async def test_a_petition_in_moderation_or_unknown_has_no_stream(
 
 
 async def test_counts_seen_by_a_watcher_never_go_down(make_client, approved_petition, sign) -> None:
-    client = await make_client(petitions={**FAST, "thresholds": fixed_thresholds(1000)})
+    client = await make_client(kazakhstan=thresholds(1_000), petitions=FAST)
     petition = await approved_petition(client)
     reader = await open_stream(client, petition["id"])
     hub = client.app[STATE].live
@@ -186,7 +194,9 @@ async def test_counts_seen_by_a_watcher_never_go_down(make_client, approved_peti
 
 
 async def test_heartbeats_keep_an_idle_stream_alive(make_client, approved_petition) -> None:
-    client = await make_client(petitions={**FAST, "live_heartbeat_seconds": 0.2})
+    client = await make_client(
+        kazakhstan=SMALL_THRESHOLDS, petitions={**FAST, "live_heartbeat_seconds": 0.2}
+    )
     petition = await approved_petition(client)
     reader = await open_stream(client, petition["id"])
     await reader.next_named("count")
@@ -201,7 +211,9 @@ async def test_heartbeats_keep_an_idle_stream_alive(make_client, approved_petiti
 async def test_a_stream_ends_at_its_lifetime_so_its_client_resumes(
     make_client, approved_petition
 ) -> None:
-    client = await make_client(petitions={**FAST, "live_max_seconds": 0.3})
+    client = await make_client(
+        kazakhstan=SMALL_THRESHOLDS, petitions={**FAST, "live_max_seconds": 0.3}
+    )
     petition = await approved_petition(client)
     reader = await open_stream(client, petition["id"])
     first = await reader.next_named("count")
@@ -220,7 +232,7 @@ async def _until_end(reader: EventReader, *, within: float) -> Any:
 
 
 async def test_open_streams_are_counted_in_the_gauge(make_client, approved_petition) -> None:
-    client = await make_client(petitions=FAST)
+    client = await make_client(kazakhstan=SMALL_THRESHOLDS, petitions=FAST)
     petition = await approved_petition(client)
     gauge = client.app[keys.METRICS].live_streams
 
@@ -238,7 +250,7 @@ async def test_open_streams_are_counted_in_the_gauge(make_client, approved_petit
 async def test_head_answers_the_stream_headers_without_holding_a_stream(
     make_client, approved_petition
 ) -> None:
-    client = await make_client(petitions=FAST)
+    client = await make_client(kazakhstan=SMALL_THRESHOLDS, petitions=FAST)
     petition = await approved_petition(client)
 
     response = await client.head(live_url(petition["id"]))
@@ -266,7 +278,7 @@ class FakeTransport:
 async def test_a_count_is_written_once_rendered_to_caught_up_sockets_and_a_slow_one_is_woken(
     make_client, approved_petition
 ) -> None:
-    client = await make_client(petitions=FAST)
+    client = await make_client(kazakhstan=SMALL_THRESHOLDS, petitions=FAST)
     petition = await approved_petition(client)
     hub = client.app[STATE].live
     topic = await hub.topic(petition["id"])

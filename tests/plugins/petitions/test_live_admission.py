@@ -11,7 +11,7 @@ from core import keys
 from core.admission.kernel import StandingWait
 from plugins.petitions.state import STATE
 from tests.support.live import EventReader
-from tests.support.petitions import SMALL_FIGURES, petition_url
+from tests.support.petitions import SMALL_FIGURES, SMALL_THRESHOLDS, petition_url
 
 FAST = {**SMALL_FIGURES, "live_interval_seconds": 0.2}
 ADMISSION = {"enabled": True}
@@ -27,7 +27,9 @@ async def open_stream(client: Any, petition_id: str) -> EventReader:
 
 async def test_a_stream_past_the_per_address_cap_is_429(make_client, approved_petition) -> None:
     client = await make_client(
-        petitions={**FAST, "live_max_streams_per_address": 2}, admission=ADMISSION
+        kazakhstan=SMALL_THRESHOLDS,
+        petitions={**FAST, "live_max_streams_per_address": 2},
+        admission=ADMISSION,
     )
     petition = await approved_petition(client)
     await open_stream(client, petition["id"])
@@ -44,7 +46,9 @@ async def test_a_stream_past_the_per_address_cap_is_429(make_client, approved_pe
 async def test_a_stream_past_the_process_cap_is_503_with_retry_after(
     make_client, approved_petition
 ) -> None:
-    client = await make_client(petitions={**FAST, "live_max_streams": 1}, admission=ADMISSION)
+    client = await make_client(
+        kazakhstan=SMALL_THRESHOLDS, petitions={**FAST, "live_max_streams": 1}, admission=ADMISSION
+    )
     petition = await approved_petition(client)
     await open_stream(client, petition["id"])
 
@@ -58,7 +62,7 @@ async def test_a_stream_past_the_process_cap_is_503_with_retry_after(
 async def test_under_overload_new_streams_are_refused_but_reads_and_signatures_pass(
     make_client, approved_petition, sign, monkeypatch
 ) -> None:
-    client = await make_client(petitions=FAST, admission=ADMISSION)
+    client = await make_client(kazakhstan=SMALL_THRESHOLDS, petitions=FAST, admission=ADMISSION)
     petition = await approved_petition(client)
     pie = client.app[keys.ADMISSION].pie
     # A small measured overload: the edge would refuse only a few reads, every new stream.
@@ -78,7 +82,7 @@ async def test_under_overload_new_streams_are_refused_but_reads_and_signatures_p
 async def test_while_a_wait_stands_in_the_kernels_queue_new_streams_are_refused(
     make_client, approved_petition, sign, monkeypatch
 ) -> None:
-    client = await make_client(petitions=FAST, admission=ADMISSION)
+    client = await make_client(kazakhstan=SMALL_THRESHOLDS, petitions=FAST, admission=ADMISSION)
     petition = await approved_petition(client)
     # Held standing, whatever the observer's ticks measure on this machine meanwhile.
     monkeypatch.setattr(StandingWait, "update", lambda self, now, queue_length: True)
@@ -93,6 +97,7 @@ async def test_while_a_wait_stands_in_the_kernels_queue_new_streams_are_refused(
 
 async def test_open_streams_hold_no_concurrency_slot(make_client, approved_petition) -> None:
     client = await make_client(
+        kazakhstan=SMALL_THRESHOLDS,
         petitions=FAST,
         admission={**ADMISSION, "fixed_limit": 1, "max_inflight_per_address": 1},
     )
@@ -109,7 +114,7 @@ async def test_open_streams_hold_no_concurrency_slot(make_client, approved_petit
 async def test_open_streams_end_with_a_shutdown_event_on_drain(
     make_client, approved_petition
 ) -> None:
-    client = await make_client(petitions=FAST)
+    client = await make_client(kazakhstan=SMALL_THRESHOLDS, petitions=FAST)
     petition = await approved_petition(client)
     url = client.make_url(petition_url(petition["id"], "/live"))
     async with aiohttp.ClientSession() as session:
@@ -127,7 +132,7 @@ async def test_open_streams_end_with_a_shutdown_event_on_drain(
 async def test_a_drop_probability_decayed_near_zero_refuses_no_stream(
     make_client, approved_petition, monkeypatch
 ) -> None:
-    client = await make_client(petitions=FAST, admission=ADMISSION)
+    client = await make_client(kazakhstan=SMALL_THRESHOLDS, petitions=FAST, admission=ADMISSION)
     petition = await approved_petition(client)
     pie = client.app[keys.ADMISSION].pie
     # PIE decays by a factor each tick once calm: it stays above zero long after an overload.

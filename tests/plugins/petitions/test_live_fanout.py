@@ -7,18 +7,23 @@ from typing import TYPE_CHECKING, Any
 
 from core import keys
 from tests.support.live import EventReader
-from tests.support.petitions import SMALL_FIGURES, fixed_thresholds, petition_url
+from tests.support.petitions import SMALL_FIGURES, petition_url, thresholds
 
 if TYPE_CHECKING:
     from tests.support.admission import RedisServerProcess
 
 
-FIGURES = {**SMALL_FIGURES, "thresholds": fixed_thresholds(1000), "live_interval_seconds": 0.2}
+FIGURES = {**SMALL_FIGURES, "live_interval_seconds": 0.2}
 
 
 async def two_instances(make_client: Any, database_url: str, redis_url: str) -> list[Any]:
     redis = {"url": redis_url, "key_prefix": f"test-{uuid.uuid4().hex}:"}
-    return [await make_client(database_url, petitions=FIGURES, redis=redis) for _ in range(2)]
+    return [
+        await make_client(
+            database_url, kazakhstan=thresholds(1_000), petitions=FIGURES, redis=redis
+        )
+        for _ in range(2)
+    ]
 
 
 async def watch(client: Any, petition_id: str) -> EventReader:

@@ -10,7 +10,7 @@ import pytest
 from core.server import RunningServer, start_server
 from tests.support.identities import citizen, moderator
 from tests.support.live import EventReader
-from tests.support.petitions import BASE, PETITION, SMALL_FIGURES
+from tests.support.petitions import BASE, PETITION, SMALL_FIGURES, SMALL_THRESHOLDS
 
 
 @pytest.fixture
@@ -21,6 +21,7 @@ async def serve(make_settings) -> AsyncIterator[Callable[..., object]]:
         settings = make_settings(
             server={"port": 0, **server},
             admission={"enabled": True},
+            kazakhstan=SMALL_THRESHOLDS,
             petitions={**SMALL_FIGURES, "live_heartbeat_seconds": 0.2},
         )
         instance = await start_server(settings)

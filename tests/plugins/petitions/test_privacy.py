@@ -12,9 +12,10 @@ import sqlalchemy as sa
 from core import keys
 from core.accesslog import AccessLogger
 from core.app import create_app
-from core.iin import iin_hash, synthetic_iin
+from core.national_id import national_id_hash
+from plugins.kazakhstan.iin import synthetic_iin
 from tests.support.identities import IIN_SECRET, agency, citizen, moderator
-from tests.support.petitions import BASE, PETITION, SMALL_FIGURES, petition_url
+from tests.support.petitions import BASE, PETITION, SMALL_FIGURES, SMALL_THRESHOLDS, petition_url
 from tests.support.problems import problem
 
 
@@ -22,7 +23,7 @@ from tests.support.problems import problem
 async def test_an_unpublished_petition_is_404_to_the_public_and_other_citizens(
     make_client, database_url, status, petition_in
 ) -> None:
-    client = await make_client(database_url, petitions=SMALL_FIGURES)
+    client = await make_client(database_url, kazakhstan=SMALL_THRESHOLDS, petitions=SMALL_FIGURES)
     petition = await petition_in(client, status)
 
     for headers in ({}, citizen(2), agency()):
@@ -36,7 +37,7 @@ async def test_an_unpublished_petition_is_404_to_the_public_and_other_citizens(
 async def test_an_unpublished_petition_is_visible_to_its_author_and_moderators_and_never_cached(
     make_client, database_url, status, petition_in
 ) -> None:
-    client = await make_client(database_url, petitions=SMALL_FIGURES)
+    client = await make_client(database_url, kazakhstan=SMALL_THRESHOLDS, petitions=SMALL_FIGURES)
     petition = await petition_in(client, status)
 
     for headers in (citizen(1), moderator()):
@@ -64,7 +65,7 @@ async def test_a_restricted_petition_is_readable_by_its_link_but_not_listed(
 async def test_the_public_list_shows_only_public_awaiting_answered_and_expired_petitions(
     make_client, database_url, petition_in
 ) -> None:
-    client = await make_client(database_url, petitions=SMALL_FIGURES)
+    client = await make_client(database_url, kazakhstan=SMALL_THRESHOLDS, petitions=SMALL_FIGURES)
     ids = {
         status: (await petition_in(client, status))["id"]
         for status in (
@@ -89,7 +90,7 @@ async def test_the_public_list_shows_only_public_awaiting_answered_and_expired_p
 async def test_listing_an_unlisted_status_is_for_moderators_only(
     make_client, database_url, status, petition_in
 ) -> None:
-    client = await make_client(database_url, petitions=SMALL_FIGURES)
+    client = await make_client(database_url, kazakhstan=SMALL_THRESHOLDS, petitions=SMALL_FIGURES)
     petition = await petition_in(client, status)
 
     for headers in ({}, citizen(1), agency()):
@@ -223,9 +224,9 @@ async def test_no_raw_iin_reaches_the_database_or_the_logs(
     assert [iin for iin in raw_iins if iin in stored] == []
     secret = IIN_SECRET.encode()
     assert sorted(await signature_hashes(client, petition["id"])) == sorted(
-        iin_hash(synthetic_iin(n), secret) for n in signers
+        national_id_hash(synthetic_iin(n), secret) for n in signers
     )
-    assert iin_hash(synthetic_iin(author), secret) in stored
+    assert national_id_hash(synthetic_iin(author), secret) in stored
     if database_url.startswith("sqlite"):
         found = _database_files_holding(tmp_path, raw_iins)
         assert "qatysu.db" in found

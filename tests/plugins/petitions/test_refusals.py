@@ -9,9 +9,9 @@ import jwt
 import pytest
 
 from core.identity import mint_token
-from core.iin import synthetic_iin
+from plugins.kazakhstan.iin import synthetic_iin
 from tests.support.identities import JWT_SECRET, agency, auth, citizen, moderator, operator
-from tests.support.petitions import BASE, PETITION, SMALL_FIGURES, petition_url
+from tests.support.petitions import BASE, PETITION, SMALL_FIGURES, SMALL_THRESHOLDS, petition_url
 from tests.support.problems import error_fields, problem
 
 UNKNOWN = "no-such-petition-id"
@@ -95,7 +95,7 @@ async def test_only_moderators_moderate(client, headers, file_petition, read_bac
 async def test_only_agencies_answer(
     make_client, database_url, headers, petition_in, read_back
 ) -> None:
-    client = await make_client(database_url, petitions=SMALL_FIGURES)
+    client = await make_client(database_url, kazakhstan=SMALL_THRESHOLDS, petitions=SMALL_FIGURES)
     petition = await petition_in(client, "awaiting_response")
 
     response = await client.post(
@@ -121,7 +121,7 @@ async def test_only_citizens_sign(client, headers, approved_petition, stored_pet
 async def test_another_agency_cannot_answer_a_petition_addressed_to_one_agency(
     make_client, database_url, answer, petition_in, read_back
 ) -> None:
-    client = await make_client(database_url, petitions=SMALL_FIGURES)
+    client = await make_client(database_url, kazakhstan=SMALL_THRESHOLDS, petitions=SMALL_FIGURES)
     petition = await petition_in(client, "awaiting_response", addressee="almaty-akimat")
 
     await problem(await answer(client, petition["id"], "astana-akimat"), 403)
@@ -166,7 +166,7 @@ async def test_an_unknown_path_is_404(client) -> None:
 async def test_a_petition_that_is_not_collecting_cannot_be_signed(
     make_client, database_url, status, petition_in, sign, stored_petition
 ) -> None:
-    client = await make_client(database_url, petitions=SMALL_FIGURES)
+    client = await make_client(database_url, kazakhstan=SMALL_THRESHOLDS, petitions=SMALL_FIGURES)
     petition = await petition_in(client, status)
     count = petition["signature_count"]
 
@@ -181,7 +181,7 @@ async def test_a_petition_that_is_not_collecting_cannot_be_signed(
 async def test_signing_an_unpublished_petition_is_404_as_reading_it_is(
     make_client, database_url, status, petition_in, sign, stored_petition
 ) -> None:
-    client = await make_client(database_url, petitions=SMALL_FIGURES)
+    client = await make_client(database_url, kazakhstan=SMALL_THRESHOLDS, petitions=SMALL_FIGURES)
     petition = await petition_in(client, status)
 
     signed = await problem(await sign(client, petition["id"], 9_999), 404)
@@ -221,7 +221,7 @@ async def test_rejecting_an_approved_petition_is_409(
 async def test_answering_a_petition_not_awaiting_an_answer_is_409(
     make_client, database_url, status, answer, petition_in, stored_petition
 ) -> None:
-    client = await make_client(database_url, petitions=SMALL_FIGURES)
+    client = await make_client(database_url, kazakhstan=SMALL_THRESHOLDS, petitions=SMALL_FIGURES)
     petition = await petition_in(client, status)
 
     body = await problem(await answer(client, petition["id"], text="A second answer."), 409)
@@ -307,7 +307,7 @@ async def test_an_invalid_moderation_decision_is_422(
 async def test_an_invalid_answer_is_422(
     make_client, database_url, payload, petition_in, read_back
 ) -> None:
-    client = await make_client(database_url, petitions=SMALL_FIGURES)
+    client = await make_client(database_url, kazakhstan=SMALL_THRESHOLDS, petitions=SMALL_FIGURES)
     petition = await petition_in(client, "awaiting_response")
 
     response = await client.post(

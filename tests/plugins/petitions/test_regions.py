@@ -6,12 +6,12 @@ import csv
 import io
 from typing import Any
 
-from core.iin import synthetic_iin
+from plugins.kazakhstan.iin import synthetic_iin
 from tests.support.identities import auth, token
 from tests.support.live import EventReader
-from tests.support.petitions import SMALL_FIGURES, fixed_thresholds, petition_url
+from tests.support.petitions import SMALL_FIGURES, petition_url, thresholds
 
-FIGURES = {**SMALL_FIGURES, "thresholds": fixed_thresholds(1000), "region_minimum": 3}
+FIGURES = {**SMALL_FIGURES, "region_minimum": 3}
 REGION_CLAIM = {"region_claim": "kz_region"}
 
 
@@ -34,7 +34,9 @@ SIGNERS = ["almaty"] * 4 + ["astana"] * 3 + ["shymkent"] * 2 + ["atlantis", None
 async def test_regions_under_the_minimum_are_merged_into_other(
     make_client, database_url, approved_petition
 ) -> None:
-    client = await make_client(database_url, petitions=FIGURES, identity=REGION_CLAIM)
+    client = await make_client(
+        database_url, kazakhstan=thresholds(1_000), petitions=FIGURES, identity=REGION_CLAIM
+    )
     petition = await approved_petition(client)
     await sign_from(client, petition["id"], SIGNERS)
 
@@ -56,7 +58,7 @@ async def test_regions_under_the_minimum_are_merged_into_other(
 async def test_without_a_configured_claim_no_region_is_recorded(
     make_client, approved_petition
 ) -> None:
-    client = await make_client(petitions=FIGURES)
+    client = await make_client(kazakhstan=thresholds(1_000), petitions=FIGURES)
     petition = await approved_petition(client)
     await sign_from(client, petition["id"], ["almaty"] * 4)
 
@@ -67,7 +69,9 @@ async def test_without_a_configured_claim_no_region_is_recorded(
 
 
 async def test_the_csv_export_applies_the_same_minimum(make_client, approved_petition) -> None:
-    client = await make_client(petitions=FIGURES, identity=REGION_CLAIM)
+    client = await make_client(
+        kazakhstan=thresholds(1_000), petitions=FIGURES, identity=REGION_CLAIM
+    )
     petition = await approved_petition(client)
     await sign_from(client, petition["id"], SIGNERS)
 
@@ -85,7 +89,7 @@ async def test_the_csv_export_applies_the_same_minimum(make_client, approved_pet
 
 
 async def test_a_petition_in_moderation_has_no_map(make_client, file_petition) -> None:
-    client = await make_client(petitions=FIGURES)
+    client = await make_client(kazakhstan=thresholds(1_000), petitions=FIGURES)
     petition = await file_petition(client)
 
     for suffix in ("/regions", "/regions.csv"):
@@ -96,6 +100,7 @@ async def test_a_petition_in_moderation_has_no_map(make_client, file_petition) -
 
 async def test_region_counts_come_in_the_stream_too(make_client, approved_petition) -> None:
     client = await make_client(
+        kazakhstan=thresholds(1_000),
         petitions={
             **FIGURES,
             "live_interval_seconds": 0.1,

@@ -11,14 +11,13 @@ from core.storage.database import Database
 from core.storage.migrations import MigrationSet, migrate
 from plugins.petitions.search import matching
 from plugins.petitions.tables import MIGRATIONS
-from tests.support.petitions import BASE, fixed_thresholds
+from tests.support.petitions import BASE, thresholds
 from tests.support.problems import problem
 
 # Petition texts have a minimum length; this filler has none of the words searched for.
 FILLER = " This sentence makes the text long enough to be filed as a petition."
 SEARCH_FIGURES: dict[str, Any] = {
     "co_signer_minimum": 1,
-    "thresholds": fixed_thresholds(1_000),
     "default_page_size": 2,
     "max_page_size": 3,
 }
@@ -26,7 +25,7 @@ SEARCH_FIGURES: dict[str, Any] = {
 
 @pytest.fixture
 async def search_client(make_client: Any, database_url: str) -> Any:
-    return await make_client(database_url, petitions=SEARCH_FIGURES)
+    return await make_client(database_url, kazakhstan=thresholds(1_000), petitions=SEARCH_FIGURES)
 
 
 @pytest.fixture

@@ -6,15 +6,22 @@ import asyncio
 from collections import Counter
 
 from core import keys
-from core.iin import iin_hash, synthetic_iin
+from core.national_id import national_id_hash
+from plugins.kazakhstan.iin import synthetic_iin
 from tests.support.identities import IIN_SECRET
-from tests.support.petitions import SMALL_FIGURES, THRESHOLD, EventRecorder, fixed_thresholds
+from tests.support.petitions import (
+    SMALL_FIGURES,
+    SMALL_THRESHOLDS,
+    THRESHOLD,
+    EventRecorder,
+    thresholds,
+)
 
 
 async def test_a_signer_repeating_after_the_threshold_is_told_already_signed_not_409(
     make_client, database_url, approved_petition, sign
 ) -> None:
-    client = await make_client(database_url, petitions=SMALL_FIGURES)
+    client = await make_client(database_url, kazakhstan=SMALL_THRESHOLDS, petitions=SMALL_FIGURES)
     petition = await approved_petition(client)
     for n in range(1, THRESHOLD + 1):
         assert (await sign(client, petition["id"], n)).status == 201
@@ -68,7 +75,7 @@ async def test_fifty_concurrent_signatures_by_one_citizen_count_once(
     assert {r["signature_count"] for r in receipts} == {1}
     assert (await stored_petition(client, petition["id"])).signature_count == 1
     assert await signature_hashes(client, petition["id"]) == [
-        iin_hash(synthetic_iin(8), IIN_SECRET.encode())
+        national_id_hash(synthetic_iin(8), IIN_SECRET.encode())
     ]
 
 
@@ -91,7 +98,7 @@ async def test_two_hundred_concurrent_citizens_are_each_counted_once(
     hashes = await signature_hashes(client, petition["id"])
     assert len(hashes) == signers
     assert set(hashes) == {
-        iin_hash(synthetic_iin(1_000 + n), IIN_SECRET.encode()) for n in range(signers)
+        national_id_hash(synthetic_iin(1_000 + n), IIN_SECRET.encode()) for n in range(signers)
     }
 
 
@@ -99,7 +106,12 @@ async def test_a_burst_across_minimum_and_threshold_ends_awaiting_with_one_thres
     make_client, database_url, approved_petition, sign, signature_hashes, stored_petition
 ) -> None:
     recorder = EventRecorder()
-    client = await make_client(database_url, petitions=SMALL_FIGURES, extra_plugins=(recorder,))
+    client = await make_client(
+        database_url,
+        kazakhstan=SMALL_THRESHOLDS,
+        petitions=SMALL_FIGURES,
+        extra_plugins=(recorder,),
+    )
     petition = await approved_petition(client)
     burst = 40
 
@@ -130,7 +142,12 @@ async def test_a_third_party_plugin_sees_every_lifecycle_event_in_order(
     make_client, database_url, answer, approved_petition, sign
 ) -> None:
     recorder = EventRecorder()
-    client = await make_client(database_url, petitions=SMALL_FIGURES, extra_plugins=(recorder,))
+    client = await make_client(
+        database_url,
+        kazakhstan=SMALL_THRESHOLDS,
+        petitions=SMALL_FIGURES,
+        extra_plugins=(recorder,),
+    )
     petition = await approved_petition(client)
     for n in range(THRESHOLD):
         assert (await sign(client, petition["id"], 3_000 + n)).status == 201
@@ -180,12 +197,9 @@ async def test_two_servers_sharing_a_database_count_each_citizen_once_and_announ
     make_client, database_url, approved_petition, sign, signature_hashes, stored_petition
 ) -> None:
     recorder = EventRecorder()
-    figures = {
-        **SMALL_FIGURES,
-        "thresholds": fixed_thresholds(60),
-    }
-    first = await make_client(database_url, petitions=figures, extra_plugins=(recorder,))
-    second = await make_client(database_url, petitions=figures, extra_plugins=(recorder,))
+    figures = {"petitions": SMALL_FIGURES, "kazakhstan": thresholds(60)}
+    first = await make_client(database_url, **figures, extra_plugins=(recorder,))
+    second = await make_client(database_url, **figures, extra_plugins=(recorder,))
     petition = await approved_petition(first)
     citizens = range(4_000, 4_080)
 
@@ -207,7 +221,7 @@ async def test_two_servers_sharing_a_database_count_each_citizen_once_and_announ
 async def test_signatures_for_several_petitions_in_one_burst_are_answered_each_on_its_own(
     make_client, database_url, approved_petition, file_petition, sign, stored_petition
 ) -> None:
-    client = await make_client(database_url, petitions=SMALL_FIGURES)
+    client = await make_client(database_url, kazakhstan=SMALL_THRESHOLDS, petitions=SMALL_FIGURES)
     collecting = await approved_petition(client)
     in_moderation = await file_petition(client)
 

@@ -7,9 +7,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from core.settings import CalendarSettings
-from core.terms import Term
-from core.workdays import WorkCalendar
+from core.jurisdiction import Term
+from plugins.kazakhstan.settings import CalendarSettings
+from plugins.kazakhstan.workdays import WorkCalendar
 
 ALMATY = ZoneInfo("Asia/Almaty")
 # 2023-06-01 is a Thursday; 2023-06-05 a Monday.
@@ -98,27 +98,6 @@ def test_the_due_date_is_returned_in_utc() -> None:
 def test_a_term_shorter_than_one_day_is_refused(days: int) -> None:
     with pytest.raises(ValueError, match="a term is at least one working day"):
         calendar().add_working_days(local(MON), days)
-
-
-def test_working_days_between_counts_after_the_start_up_to_the_end() -> None:
-    work = calendar(TUE)
-    assert work.working_days_between(local(THU), local(THU, 23)) == 0
-    assert work.working_days_between(local(THU), local(FRI)) == 1
-    assert work.working_days_between(local(THU), local(MON)) == 2
-    assert work.working_days_between(local(THU), local(WED)) == 3
-    assert work.working_days_between(local(MON), local(THU)) == 0
-
-
-def test_working_days_between_uses_local_dates() -> None:
-    # 00:30 Friday in Almaty is still Thursday in UTC: one working day has begun since Thursday.
-    assert calendar().working_days_between(local(THU, 9), local(FRI, 0, 30).astimezone(dt.UTC)) == 1
-
-
-def test_working_days_between_agrees_with_add_working_days() -> None:
-    work = calendar(dt.date(2023, 6, 12))
-    start = local(THU, 15)
-    for days in range(1, 15):
-        assert work.working_days_between(start, work.add_working_days(start, days)) == days
 
 
 def _term(days: int, unit: str) -> Term:

@@ -6,11 +6,17 @@ from typing import Any
 
 import pytest
 
-from core.settings import SettingsError, build_settings
+from core.settings import SettingsError, build_settings, validate_section
+from plugins.kazakhstan.settings import SECTION, KazakhstanSettings
 from tests.support.identities import agency, auth, citizen, token
 from tests.support.services import REGISTER
 
 NAMES = {"kk": "Әкімдік", "ru": "Акимат", "en": "Akimat"}
+
+
+def settle(section: dict[str, Any]) -> KazakhstanSettings:
+    """The ``[kazakhstan]`` section validated as the plugin host validates it."""
+    return validate_section(SECTION, KazakhstanSettings, build_settings({SECTION: section}))
 
 
 def _register(**agency_fields: Any) -> dict[str, Any]:
@@ -26,22 +32,22 @@ def _register(**agency_fields: Any) -> dict[str, Any]:
 
 def test_a_regional_agency_must_name_a_configured_region() -> None:
     with pytest.raises(SettingsError, match=r"agencies\.an-akimat\.region: a region agency needs"):
-        build_settings(_register())
+        settle(_register())
     with pytest.raises(SettingsError, match=r"agencies\.an-akimat\.region: no region 'nowhere'"):
-        build_settings(_register(region="nowhere"))
-    assert build_settings(_register(region="abai-region")).agencies["an-akimat"].level == "region"
+        settle(_register(region="nowhere"))
+    assert settle(_register(region="abai-region")).agencies["an-akimat"].level == "region"
 
 
 def test_an_agency_code_is_lowercase_letters_digits_and_hyphens() -> None:
     layered = {"agencies": {"Bad Code": {"names": NAMES, "level": "republic", "kind": "ministry"}}}
     with pytest.raises(SettingsError, match=r"agencies\.Bad Code: a code is lowercase"):
-        build_settings(layered)
+        settle(layered)
 
 
 def test_an_agency_of_an_unknown_level_is_refused_naming_the_setting() -> None:
     layered = {"agencies": {"x": {"names": NAMES, "level": "galaxy", "kind": "akimat"}}}
     with pytest.raises(SettingsError, match=r"agencies\.x\.level"):
-        build_settings(layered)
+        settle(layered)
 
 
 async def test_the_register_is_public_with_names_levels_regions_and_populations(
@@ -53,7 +59,7 @@ async def test_the_register_is_public_with_names_levels_regions_and_populations(
     assert response.headers["Cache-Control"].startswith("public, max-age=300")
     body = await response.json()
     by_code = {item["code"]: item for item in body["items"]}
-    assert set(by_code) == set(REGISTER["agencies"])
+    assert set(by_code) == set(REGISTER["kazakhstan"]["agencies"])
     assert by_code["government"] == {
         "code": "government",
         "names": {
@@ -68,7 +74,9 @@ async def test_the_register_is_public_with_names_levels_regions_and_populations(
     almaty = by_code["almaty-akimat"]
     assert (almaty["level"], almaty["kind"]) == ("region", "akimat")
     assert almaty["region"]["code"] == "almaty"
-    assert almaty["region"]["population"] == REGISTER["regions"]["almaty"]["population"]
+    assert (
+        almaty["region"]["population"] == REGISTER["kazakhstan"]["regions"]["almaty"]["population"]
+    )
     assert "Bureau of National Statistics" in almaty["region"]["population_source"]
 
 

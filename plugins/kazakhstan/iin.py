@@ -1,15 +1,12 @@
-"""Kazakhstan's individual identification number (IIN): validation and keyed hashing.
+"""Kazakhstan's individual identification number (IIN): its format and control digit.
 
 An IIN is twelve digits: YYMMDD of birth, a century-and-sex digit, four serial digits and a
-control digit. A raw IIN is personal data: the server keeps only ``iin_hash``, an HMAC-SHA256
-under a server secret, so a leaked database cannot be reversed by enumerating birth dates.
+control digit. Core never keeps one: it stores only the keyed hash (``core.national_id``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import hmac
 import operator
 
 _FIRST_WEIGHTS = tuple(range(1, 12))
@@ -42,14 +39,9 @@ def iin_problem(value: str) -> str | None:
     return None
 
 
-def is_valid_iin(value: str) -> bool:
-    """True when ``value`` is a well-formed IIN with a matching control digit."""
-    return iin_problem(value) is None
-
-
-def iin_hash(iin: str, secret: bytes) -> str:
-    """The keyed hash under which an IIN is stored and compared."""
-    return hmac.new(secret, iin.encode("ascii"), hashlib.sha256).hexdigest()
+def is_iin_shaped(value: str) -> bool:
+    """True for twelve ASCII digits: an IIN, or near enough to one that it must not be kept."""
+    return len(value) == 12 and value.isascii() and value.isdigit()
 
 
 def synthetic_iin(n: int) -> str:

@@ -1,12 +1,16 @@
-"""Working-day arithmetic for statutory deadlines, with a holiday calendar from config."""
+"""Working-day arithmetic for statutory deadlines, on Kazakhstan's holiday calendar from config.
+
+A term in calendar days that ends on a day off ends on the next working day instead, as terms
+in Kazakh law do.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 from zoneinfo import ZoneInfo
 
-from core.settings import CalendarSettings
-from core.terms import Term
+from core.sdk import Term
+from plugins.kazakhstan.settings import CalendarSettings
 
 
 class WorkCalendar:
@@ -37,7 +41,7 @@ class WorkCalendar:
         return end.astimezone(dt.UTC)
 
     def term_end(self, start: dt.datetime, term: Term) -> dt.datetime:
-        """When ``term`` runs out for something filed at ``start`` (extensions not included).
+        """When ``term`` runs out for something filed at ``start``.
 
         Calendar days count from the day after filing; a term whose last day is a day off ends
         at the end of the next working day.
@@ -49,15 +53,3 @@ class WorkCalendar:
             day += dt.timedelta(days=1)
         end = dt.datetime.combine(day, dt.time(23, 59, 59), tzinfo=self.timezone)
         return end.astimezone(dt.UTC)
-
-    def working_days_between(self, start: dt.datetime, end: dt.datetime) -> int:
-        """Working days after ``start``'s local date, up to and including ``end``'s."""
-        first = start.astimezone(self.timezone).date()
-        last = end.astimezone(self.timezone).date()
-        count = 0
-        day = first
-        while day < last:
-            day += dt.timedelta(days=1)
-            if self.is_working_day(day):
-                count += 1
-        return count

@@ -1,10 +1,10 @@
 """The agency register: who a citizen may address, who may answer, and the regions they serve.
 
-Agencies and regions come from config (``[agencies.<code>]``, ``[regions.<code>]``). A petition
-or an information request may only be addressed to a registered agency, and an agency token
-whose ``agency`` claim is not registered is refused: an agency that does not exist can neither
-be asked nor answer. ``GET /api/v1/agencies`` publishes the register so that clients offer the
-right addressees.
+Agencies and regions come from config (``[kazakhstan.agencies.<code>]``,
+``[kazakhstan.regions.<code>]``). A petition or an information request may only be addressed
+to a registered agency, and an agency token whose ``agency`` claim is not registered is
+refused: an agency that does not exist can neither be asked nor answer.
+``GET /api/v1/agencies`` publishes the register so that clients offer the right addressees.
 """
 
 from __future__ import annotations
@@ -14,16 +14,23 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 from pydantic import BaseModel
 
-from core import keys
-from core.cache import RenderedBody, cache_key, cached_response, render
-from core.errors import Forbidden
-from core.identity import Role
-from core.routing import Routes, normal
-from core.settings import AgencyKind, AgencyLevel, Names
+from core.sdk import (
+    CACHE,
+    Forbidden,
+    Names,
+    RenderedBody,
+    Role,
+    Routes,
+    cache_key,
+    cached_response,
+    normal,
+    render,
+)
+from plugins.kazakhstan.settings import AgencyKind, AgencyLevel
 
 if TYPE_CHECKING:
-    from core.identity import Identity
-    from core.settings import AgencySettings, RegionSettings, Settings
+    from core.sdk import Identity
+    from plugins.kazakhstan.settings import AgencySettings, KazakhstanSettings, RegionSettings
 
 READ = normal("agencies-read", rate=10.0, burst=20)
 # The register changes only with the config, that is, at a restart.
@@ -41,16 +48,10 @@ class UnregisteredAgency(Forbidden):
 class AgencyRegister:
     """The configured agencies and regions, looked up by code."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: KazakhstanSettings) -> None:
         self._agencies = dict(settings.agencies)
         self._regions = dict(settings.regions)
         self.rendered: RenderedBody = render(self.document())
-
-    def __contains__(self, code: object) -> bool:
-        return code in self._agencies
-
-    def __len__(self) -> int:
-        return len(self._agencies)
 
     def get(self, code: str) -> AgencySettings | None:
         return self._agencies.get(code)
@@ -60,15 +61,6 @@ class AgencyRegister:
         if agency is None or agency.region is None:
             return None
         return self._regions.get(agency.region)
-
-    def has_region(self, code: str) -> bool:
-        return code in self._regions
-
-    def region(self, code: str) -> RegionSettings | None:
-        return self._regions.get(code)
-
-    def region_codes(self) -> list[str]:
-        return sorted(self._regions)
 
     def codes(self) -> list[str]:
         return sorted(self._agencies)
@@ -131,6 +123,8 @@ class AgencyList(BaseModel):
     items: list[Agency]
 
 
+REGISTER: web.AppKey[AgencyRegister] = web.AppKey("kazakhstan.register")
+
 routes = Routes("/api/v1/agencies", tags=("agencies",))
 
 
@@ -142,11 +136,11 @@ routes = Routes("/api/v1/agencies", tags=("agencies",))
     responses={200: AgencyList, 304: "Not modified"},
 )
 async def list_agencies(request: web.Request) -> web.Response:
-    register = request.app[keys.AGENCIES]
+    register = request.app[REGISTER]
 
     async def load() -> RenderedBody:
         return register.rendered
 
     # Through the micro-cache, so that the fast lane may answer the next anonymous reads too.
-    rendered = await request.app[keys.CACHE].get(CACHE_KEY, load)
+    rendered = await request.app[CACHE].get(CACHE_KEY, load)
     return cached_response(request, rendered, max_age=MAX_AGE_SECONDS, cache_key=CACHE_KEY)
