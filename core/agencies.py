@@ -15,14 +15,14 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from core import keys
-from core.cache import RenderedBody, cache_key, cached_response, render
-from core.errors import Forbidden
-from core.identity import Role
-from core.routing import Routes, normal
+from core.http.cache import RenderedBody, cache_key, cached_response, render
+from core.identity.tokens import Role
+from core.plugin_host.routing import Routes, normal
 from core.settings import AgencyKind, AgencyLevel, Names
+from core.wire.errors import Forbidden
 
 if TYPE_CHECKING:
-    from core.identity import Identity
+    from core.identity.tokens import Identity
     from core.settings import AgencySettings, RegionSettings, Settings
 
 READ = normal("agencies-read", rate=10.0, burst=20)

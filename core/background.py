@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from aiohttp import web
 
-    from core.hookspecs import CleanupContext
+    from core.plugin_host.hookspecs import CleanupContext
 
 log = logging.getLogger(__name__)
 

@@ -11,17 +11,17 @@ if TYPE_CHECKING:
 
     from core.admission.state import Admission
     from core.agencies import AgencyRegister
-    from core.cache import MicroCache
-    from core.connections import ConnectionGuard
-    from core.fanout import Fanout
-    from core.fastlane import FastLane
-    from core.health import DependencyChecks
-    from core.idempotency import AnswerStore
-    from core.identity import Identity, TokenVerifier
-    from core.lifecycle import LoopLag, Readiness
-    from core.metrics import Metrics
-    from core.plugins import EventBus, PluginHost
-    from core.routing import RouteRegistry
+    from core.http.cache import MicroCache
+    from core.http.connections import ConnectionGuard
+    from core.http.fastlane import FastLane
+    from core.http.health import DependencyChecks
+    from core.http.lifecycle import LoopLag, Readiness
+    from core.identity.tokens import Identity, TokenVerifier
+    from core.observability.metrics import Metrics
+    from core.plugin_host.fanout import Fanout
+    from core.plugin_host.idempotency import AnswerStore
+    from core.plugin_host.plugins import EventBus, PluginHost
+    from core.plugin_host.routing import RouteRegistry
     from core.settings import Settings
     from core.storage.database import Database
     from core.storage.writer import Writer
@@ -47,7 +47,7 @@ AGENCIES: web.AppKey[AgencyRegister] = web.AppKey("agencies")
 ANSWERS: web.AppKey[AnswerStore] = web.AppKey("idempotency_answers")
 GUARD: web.AppKey[ConnectionGuard] = web.AppKey("connection_guard")
 DEPENDENCY_CHECKS: web.AppKey[DependencyChecks] = web.AppKey("dependency_checks")
-# Committed changes to every instance's listeners (``core.fanout``).
+# Committed changes to every instance's listeners (``core.plugin_host.fanout``).
 FANOUT: web.AppKey[Fanout] = web.AppKey("fanout")
 # The API description, built on its first request: the routes do not change after start.
 OPENAPI_CACHE: web.AppKey[dict[str, object]] = web.AppKey("openapi_cache")
@@ -56,6 +56,6 @@ REQUEST_ID: web.RequestKey[str] = web.RequestKey("request_id")
 # When the request's head arrived (``time.monotonic()``), stamped by the connection layer.
 ARRIVAL: web.RequestKey[float] = web.RequestKey("arrival")
 IDENTITY: web.RequestKey[Identity | None] = web.RequestKey("identity")
-# The request body, once read within its deadline (``core.bodies.read_body``).
+# The request body, once read within its deadline (``core.wire.bodies.read_body``).
 BODY: web.RequestKey[bytes] = web.RequestKey("body")
 IDEMPOTENCY_SCOPE: web.RequestKey[str] = web.RequestKey("idempotency_scope")

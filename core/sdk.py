@@ -9,31 +9,13 @@ checked by import-linter (``[tool.importlinter]`` in ``pyproject.toml``).
 from __future__ import annotations
 
 from core.admission.inflight import CappedCounts
-from core.admission.streams import count_refusal, lasts, overloaded, requester_address
 from core.agencies import AgencyRegister
 from core.background import stop
-from core.bodies import json_response
-from core.bounds import INT4_MAX, Moment
-from core.cache import RenderedBody, cache_key, cached_document, cached_response, render
-from core.channels import Channel
 from core.clock import as_utc, iso, utcnow
-from core.errors import (
-    BadRequest,
-    Conflict,
-    Forbidden,
-    NotFound,
-    Problem,
-    ServiceUnavailable,
-    TooManyRequests,
-    Unprocessable,
-    field_error,
-    invalid,
-)
-from core.events import Event, emit_event
-from core.fanout import committed_at
-from core.hookspecs import hookimpl
-from core.idempotency import already_stored, resource_id
-from core.identity import Identity, Role, TokenVerifier
+from core.http.cache import RenderedBody, cache_key, cached_document, cached_response, render
+from core.http.openapi import REGISTERED_AGENCY, SAME_AS_MARK
+from core.http.streams import count_refusal, lasts, overloaded, requester_address
+from core.identity.tokens import Identity, Role, TokenVerifier
 from core.iin import synthetic_iin
 from core.keys import (
     AGENCIES,
@@ -47,22 +29,13 @@ from core.keys import (
     VERIFIER,
     WRITER,
 )
-from core.moderation import ModerationResult, TextSubmission, Verdict, moderate_texts
-from core.openapi import REGISTERED_AGENCY, SAME_AS_MARK
-from core.pagelinks import page_links, page_response
-from core.paging import (
-    KEYSET_CURSOR,
-    OFFSET_CURSOR,
-    CursorCount,
-    CursorId,
-    CursorKey,
-    PageCursor,
-    PageLimit,
-    decode_cursor,
-    encode_cursor,
-    page_size,
-)
-from core.routing import (
+from core.plugin_host.channels import Channel
+from core.plugin_host.events import Event, emit_event
+from core.plugin_host.fanout import committed_at
+from core.plugin_host.hookspecs import hookimpl
+from core.plugin_host.idempotency import already_stored, resource_id
+from core.plugin_host.moderation import ModerationResult, TextSubmission, Verdict, moderate_texts
+from core.plugin_host.routing import (
     Document,
     QueryRoles,
     Responses,
@@ -74,11 +47,38 @@ from core.routing import (
     sheddable,
     streaming,
 )
+from core.plugin_host.transitions import not_found_or_conflict, transition
 from core.settings import AgencySettings, SettingsError
 from core.storage.migrations import Migration, MigrationSet, create_tables
 from core.storage.writer import BatchKind
 from core.terms import Term
-from core.transitions import not_found_or_conflict, transition
+from core.wire.bodies import json_response
+from core.wire.bounds import INT4_MAX, Moment
+from core.wire.errors import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    NotFound,
+    Problem,
+    ServiceUnavailable,
+    TooManyRequests,
+    Unprocessable,
+    field_error,
+    invalid,
+)
+from core.wire.pagelinks import page_links, page_response
+from core.wire.paging import (
+    KEYSET_CURSOR,
+    OFFSET_CURSOR,
+    CursorCount,
+    CursorId,
+    CursorKey,
+    PageCursor,
+    PageLimit,
+    decode_cursor,
+    encode_cursor,
+    page_size,
+)
 from core.workdays import WorkCalendar
 
 __all__ = [

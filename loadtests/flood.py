@@ -305,7 +305,7 @@ def source_address(client: int) -> str:
 
 def mint_citizen_tokens(secret: str, first: int, count: int) -> list[bytes]:
     """Tokens for ``count`` distinct citizens, minted before the clock starts (~20 us each)."""
-    from core.identity import mint_token
+    from core.identity.tokens import mint_token
     from core.iin import synthetic_iin
 
     key = secret.encode()

@@ -24,12 +24,12 @@ from aiohttp.test_utils import make_mocked_request
 
 import core
 from core import keys
-from core.admission.priority import Priority, RatePolicy
-from core.app import create_app
-from core.hookspecs import hookimpl
-from core.identity import mint_token
+from core.host.app import create_app
+from core.identity.tokens import mint_token
 from core.iin import synthetic_iin
-from core.routing import RoutePolicy
+from core.plugin_host.hookspecs import hookimpl
+from core.plugin_host.priority import Priority, RatePolicy
+from core.plugin_host.routing import RoutePolicy
 from core.settings import build_settings
 from core.storage.writer import Writer
 

@@ -3,10 +3,10 @@
 The route table checks the caller's role, parses the query into its model and hands both to the
 handler. This measures what that costs per request, with a mocked request and a handler that
 does nothing, so that nothing else is in the figure. The same handler is called through
-``core.routing.endpoint``; by a handler that checks the role and parses the query itself, as
-handlers did before routes were declared; and bare, with the identity and query at hand. The
-three run in interleaved rounds, so that a noisy neighbour slows them alike. The figures are
-the median and the spread over the rounds.
+``core.plugin_host.routing.endpoint``; by a handler that checks the role and parses the query
+itself, as handlers did before routes were declared; and bare, with the identity and query at
+hand. The three run in interleaved rounds, so that a noisy neighbour slows them alike. The
+figures are the median and the spread over the rounds.
 
     .venv/bin/python -m loadtests.route_cost [--rounds 15] [--number 20000]
 """
@@ -24,9 +24,9 @@ from aiohttp.test_utils import make_mocked_request
 from pydantic import BaseModel, Field
 
 from core import keys
-from core.bodies import query_model
-from core.identity import Identity, Role, ensure_role
-from core.routing import RoutePolicy, Routes, endpoint
+from core.identity.tokens import Identity, Role, ensure_role
+from core.plugin_host.routing import RoutePolicy, Routes, endpoint
+from core.wire.bodies import query_model
 
 
 class Page(BaseModel):

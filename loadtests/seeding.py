@@ -35,7 +35,7 @@ def secret_from_env() -> str:
 
 
 def mint(secret: str, *, role: str, sub: str, **claims: Any) -> str:
-    from core.identity import mint_token
+    from core.identity.tokens import mint_token
 
     return mint_token(secret.encode(), role=role, sub=sub, ttl=4 * 3600, **claims)
 

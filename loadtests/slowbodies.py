@@ -64,7 +64,7 @@ def server(tree: Path, port: int) -> Iterator[str]:
             "QATYSU_SERVER__ACCESS_LOG": "false",
             "QATYSU_SERVER__TRUSTED_PROXIES": '["127.0.0.1/32"]',
         }
-        command = [sys.executable, "-m", "core.cli", "serve", "--port", str(port)]
+        command = [sys.executable, "-m", "core.host.cli", "serve", "--port", str(port)]
         with (Path(data_dir) / "server.log").open("wb") as log:
             process = subprocess.Popen(command, cwd=tree, env=env, stdout=log, stderr=log)
         url = f"http://127.0.0.1:{port}"

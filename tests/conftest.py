@@ -25,8 +25,8 @@ from aiohttp import web
 from aiohttp.test_utils import BaseTestServer, TestClient, TestServer
 
 from core import keys
-from core.app import create_app
-from core.cache import cache_key
+from core.host.app import create_app
+from core.http.cache import cache_key
 from core.settings import Settings, build_settings
 from plugins.petitions.sweeper import expire_overdue
 from plugins.petitions.tables import petitions, signatures

@@ -25,7 +25,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from core.identity import mint_token
+from core.identity.tokens import mint_token
 from core.iin import iin_hash, synthetic_iin
 from tests.support.services import free_port, spawn_server
 

@@ -10,18 +10,19 @@ import pytest
 import sqlalchemy as sa
 from aiohttp import web
 
-from core import hookspecs, keys
-from core.demo import print_demo
-from core.hookspecs import hookimpl
-from core.identity import Identity, Role
-from core.routing import OPERATIONS
+from core import keys
+from core.host.demo import print_demo
+from core.identity.tokens import Identity, Role
+from core.plugin_host import hookspecs
+from core.plugin_host.hookspecs import hookimpl
+from core.plugin_host.routing import OPERATIONS
 from core.storage.migrations import Migration, MigrationSet, create_tables
 from tests.support.identities import citizen
 from tests.support.petitions import BASE, PETITION, EventRecorder
 
 
 def declared_hooks() -> set[str]:
-    """The names pluggy takes for hookspecs in ``core.hookspecs``, whatever they are."""
+    """The names pluggy takes for hookspecs in ``core.plugin_host.hookspecs``, whatever they are."""
     manager = pluggy.PluginManager(hookspecs.PROJECT)
     return {
         name for name in dir(hookspecs) if manager.parse_hookspec_opts(hookspecs, name) is not None

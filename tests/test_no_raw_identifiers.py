@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from core import keys
-from core.app import create_app
+from core.host.app import create_app
 from core.iin import iin_hash, synthetic_iin
 from tests.support.consultations import DRAFT, window
 from tests.support.identities import IIN_SECRET, auth, token

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING
 from core import keys
 from core.admission.clients import client_address
 from core.admission.gcra import ratelimit_headers
-from core.admission.priority import RatePolicy
-from core.errors import TooManyRequests
+from core.plugin_host.priority import RatePolicy
+from core.wire.errors import TooManyRequests
 
 if TYPE_CHECKING:
     from aiohttp import web

@@ -11,7 +11,7 @@ from core import keys
 if TYPE_CHECKING:
     from aiohttp import web
 
-    from core.routing import RoutePolicy
+    from core.plugin_host.routing import RoutePolicy
 
 # A client may ask for less time than the route's deadline, or for more up to this.
 MAX_REQUEST_TIMEOUT = 60.0

@@ -1,7 +1,7 @@
 """Admission on the request path: two middlewares, either side of identity.
 
-``core.app`` runs, outermost first: the envelope, ``triage_middleware``, identity
-(``core.middlewares``), ``admission_middleware``, the handler. Each refusal comes before the
+``core.host.app`` runs, outermost first: the envelope, ``triage_middleware``, identity
+(``core.http.middlewares``), ``admission_middleware``, the handler. Each refusal comes before the
 work it would waste. The edge (``core.admission.edge``) has already refused a share of bodiless
 reads before aiohttp parsed them.
 
@@ -14,10 +14,10 @@ Identity then verifies the bearer token, because the rate limit keys a citizen b
 
 ``admission_middleware`` answers 429 to a client over its rate before any slot is considered,
 and 429 to one with too many requests in progress (``core.admission.inflight``). A route that
-declares a body has it read next, within its deadline (``core.bodies``), so a slow body never
+declares a body has it read next, within its deadline (``core.wire.bodies``), so a slow body never
 holds a slot. Then the request takes a concurrency slot of its priority class, or waits in the
 bounded queue, or is shed with 503, all before the handler does any work. A write gives its
-slot back while it waits for the group commit (``core.admission.slots``).
+slot back while it waits for the group commit (``core.storage.slots``).
 """
 
 from __future__ import annotations
@@ -34,11 +34,11 @@ from core.admission.controller import Shed
 from core.admission.deadlines import request_deadline
 from core.admission.gcra import ratelimit_headers
 from core.admission.inflight import TooManyInFlight
-from core.admission.priority import Priority
-from core.admission.slots import holding
-from core.bodies import read_body
-from core.errors import ServiceUnavailable, TooManyRequests
-from core.routing import RoutePolicy
+from core.plugin_host.priority import Priority
+from core.plugin_host.routing import RoutePolicy
+from core.storage.slots import holding
+from core.wire.bodies import read_body
+from core.wire.errors import ServiceUnavailable, TooManyRequests
 
 if TYPE_CHECKING:
     from aiohttp.typedefs import Handler
@@ -121,7 +121,7 @@ async def admission_middleware(request: web.Request, handler: Handler) -> web.St
     try:
         if app[keys.ROUTES].reads_body(request.match_info.route.name):
             # The body is read before a slot is taken: a client that trickles it holds no slot
-            # meanwhile, and is cut at its deadline (``core.bodies``).
+            # meanwhile, and is cut at its deadline (``core.wire.bodies``).
             started = time.monotonic()
             await read_body(request)
             # The body's time is the client's: the deadline bounds the server's own waits.

@@ -1,6 +1,6 @@
 """One app's admission state: limits, the controller, the rate limiter and the delay signal.
 
-Building it does no I/O; ``core.admission.wiring`` connects it to Redis, the connection guard
+Building it does no I/O; ``core.host.admission_wiring`` connects it to Redis, the connection guard
 and the loop-lag probe for the app's lifetime.
 """
 
@@ -18,15 +18,15 @@ from core.admission.kernel import StandingWait
 from core.admission.pie import PieController
 from core.admission.policies import RoutePolicies
 from core.admission.sojourn import SojournMeter
-from core.lifecycle import TICK
+from core.http.lifecycle import TICK
 
 if TYPE_CHECKING:
     from aiohttp import web
 
     from core.admission.edge import EdgeShedder
-    from core.admission.priority import Priority, RatePolicy
-    from core.metrics import Metrics
-    from core.routing import RoutePolicy
+    from core.observability.metrics import Metrics
+    from core.plugin_host.priority import Priority, RatePolicy
+    from core.plugin_host.routing import RoutePolicy
     from core.settings import Settings
 
 

@@ -18,13 +18,13 @@ from core import keys
 from core.admission.edge import EdgeShedder
 from core.admission.leases import LeasedBudget
 from core.admission.observer import Observer
-from core.admission.priority import Priority
 from core.admission.ratelimit_redis import FallbackRateLimiter, RedisRateLimiter
 from core.background import stop
+from core.plugin_host.priority import Priority
 
 if TYPE_CHECKING:
     from core.admission.state import Admission
-    from core.metrics import Metrics
+    from core.observability.metrics import Metrics
 
 
 def kernel_wait_recorder(admission: Admission, metrics: Metrics) -> Callable[[float], None]:

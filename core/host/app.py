@@ -13,34 +13,34 @@ from core import keys
 from core.admission.clients import client_addressing
 from core.agencies import AgencyRegister
 from core.agencies import routes as agency_routes
-from core.bodies import BodyTimes
-from core.cache import MicroCache
-from core.compression import compression_middleware
-from core.connections import (
+from core.http.cache import MicroCache
+from core.http.compression import compression_middleware
+from core.http.connections import (
     ConnectionGuard,
     ConnectionsPerAddress,
     guard_sweeper_ctx,
     on_response_prepare,
 )
-from core.cors import cors_middleware
-from core.docs import routes as docs_routes
-from core.fanout import build_fanout, fanout_ctx
-from core.fastlane import FastLane
-from core.health import DependencyChecks
-from core.idempotency import idempotency_ctx
-from core.identity import TokenVerifier, token_keys
-from core.lifecycle import Readiness, event_loop_lag_ctx
-from core.metrics import Metrics
-from core.metrics_exposure import metrics_port_ctx
-from core.middlewares import envelope_middleware, identity_middleware
-from core.operations import operations_routes
-from core.plugins import EventBus, PluginHost
-from core.problem_pages import routes as problem_page_routes
-from core.routing import RouteRegistry, endpoint
-from core.server_name import name_the_server
+from core.http.cors import cors_middleware
+from core.http.docs import routes as docs_routes
+from core.http.fastlane import FastLane
+from core.http.health import DependencyChecks
+from core.http.lifecycle import Readiness, event_loop_lag_ctx
+from core.http.middlewares import envelope_middleware, identity_middleware
+from core.http.operations import operations_routes
+from core.http.problem_pages import routes as problem_page_routes
+from core.http.server_name import name_the_server
+from core.identity.tokens import TokenVerifier, token_keys
+from core.observability.metrics import Metrics
+from core.observability.metrics_exposure import metrics_port_ctx
+from core.plugin_host.fanout import build_fanout, fanout_ctx
+from core.plugin_host.idempotency import idempotency_ctx
+from core.plugin_host.plugins import EventBus, PluginHost
+from core.plugin_host.routing import RouteRegistry, endpoint
 from core.settings import Settings
 from core.storage.opening import open_database
 from core.storage.writer import Writer
+from core.wire.bodies import BodyTimes
 from core.workdays import WorkCalendar
 
 log = logging.getLogger("qatysu")
@@ -52,7 +52,7 @@ def create_app(settings: Settings, *, extra_plugins: Sequence[object] = ()) -> w
     verifier = TokenVerifier(token_keys(settings))
 
     metrics = Metrics(slo_seconds=settings.metrics.slo_seconds)
-    # Outermost first, in the order they run (core/middlewares.py says why this order).
+    # Outermost first, in the order they run (core/http/middlewares.py says why this order).
     middlewares: list[Middleware] = [envelope_middleware, identity_middleware]
     admission = None
     if settings.admission.enabled:
@@ -138,7 +138,7 @@ def create_app(settings: Settings, *, extra_plugins: Sequence[object] = ()) -> w
     app.cleanup_ctx.append(idempotency_ctx)
     app.cleanup_ctx.append(event_loop_lag_ctx)
     if admission is not None:
-        from core.admission.wiring import admission_ctx
+        from core.host.admission_wiring import admission_ctx
 
         app.cleanup_ctx.append(admission_ctx)
     app.cleanup_ctx.append(guard_sweeper_ctx)

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from core.logs import LOG_LEVELS, configure_logging
+from core.host.logs import LOG_LEVELS, configure_logging
 from core.settings import Settings, SettingsError, load_settings, require_agency_register
 from core.startup import StartupFailure
 from core.version import qatysu_version
@@ -151,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def print_token(settings: Settings, args: argparse.Namespace) -> int:
-    from core.identity import mint_token, token_keys
+    from core.identity.tokens import mint_token, token_keys
     from core.iin import iin_problem
 
     if args.role == "citizen" and (problem := iin_problem(args.sub)) is not None:
@@ -180,7 +180,7 @@ def print_token(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def run_migrations(settings: Settings) -> int:
-    from core.plugins import PluginHost
+    from core.plugin_host.plugins import PluginHost
     from core.storage.database import Database, wait_until_reachable
     from core.storage.migrations import migrate
 
@@ -197,7 +197,7 @@ async def run_migrations(settings: Settings) -> int:
 
 
 def reset_demo_data(settings: Settings, *, secrets: bool) -> int:
-    from core.demo import reset_demo
+    from core.host.demo import reset_demo
 
     removed = reset_demo(settings, secrets=secrets)
     for path in removed:
@@ -207,7 +207,7 @@ def reset_demo_data(settings: Settings, *, secrets: bool) -> int:
 
 
 def list_plugins(settings: Settings) -> int:
-    from core.plugins import PluginHost
+    from core.plugin_host.plugins import PluginHost
 
     for info in PluginHost(settings).plugins():
         version = f" {info.version}" if info.version else ""
@@ -216,13 +216,13 @@ def list_plugins(settings: Settings) -> int:
 
 
 def serve(settings: Settings) -> int:
-    from core.secret_keys import resolve_secrets
+    from core.identity.secret_keys import resolve_secrets
 
     # Checked before any worker forks, so a missing secret is one clear message, not N.
     resolve_secrets(settings)
     require_agency_register(settings)
     if settings.server.workers > 1:
-        from core.workers import serve_workers
+        from core.host.workers import serve_workers
 
         return serve_workers(settings)
     _install_event_loop(settings)
@@ -240,7 +240,7 @@ def _install_event_loop(settings: Settings) -> None:
 
 async def serve_forever(settings: Settings) -> int:
     """Serve until SIGTERM or SIGINT, then drain: unready, finish in-flight, flush, exit 0."""
-    from core.server import start_server
+    from core.host.server import start_server
 
     running = await start_server(settings)
     stop = asyncio.Event()

@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from core import keys
-from core.identity import mint_token, role_lifetimes
+from core.identity.secret_keys import DEV_SECRETS_FILE, resolve_secrets
+from core.identity.tokens import mint_token, role_lifetimes
 from core.iin import synthetic_iin
-from core.secret_keys import DEV_SECRETS_FILE, resolve_secrets
 from core.settings import Settings, SettingsError
 
 if TYPE_CHECKING:

@@ -1,9 +1,9 @@
 """The gunicorn worker of ``qatysu serve --workers N``.
 
 aiohttp's stock worker serves through ``web.SockSite``, which would bypass the connection guard.
-This one serves through ``core.server.start_app``, like single-process ``qatysu serve``, so each
-worker has the connection cap, the head timeout, edge shedding and the same drain. On SIGTERM it
-drains as a single process does: readiness off, in-flight requests finish, the writer flushes.
+This one serves through ``core.host.server.start_app``, like single-process ``qatysu serve``, so
+each worker has the connection cap, the head timeout, edge shedding and the same drain. On SIGTERM
+it drains as a single process does: readiness off, in-flight requests finish, the writer flushes.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ class QatysuWorker(GunicornWebWorker):
         sys.exit(self.exit_code)
 
     async def _serve(self) -> None:
-        from core.server import start_app
+        from core.host.server import start_app
 
         app = self.wsgi
         if not isinstance(app, web.Application):

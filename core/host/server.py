@@ -1,8 +1,8 @@
 """Starting the HTTP server and draining it: the lifecycle around ``create_app``.
 
-Single-process ``qatysu serve`` and every gunicorn worker (``core.gunicorn_worker``) serve through
-``start_app``, so the connection guard (cap, head timeout, edge shedding) and the drain are the
-same in every mode.
+Single-process ``qatysu serve`` and every gunicorn worker (``core.host.gunicorn_worker``) serve
+through ``start_app``, so the connection guard (cap, head timeout, edge shedding) and the drain are
+the same in every mode.
 """
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from core import keys
-from core.accesslog import AccessLogger
-from core.app import create_app
-from core.connections import GuardedTCPSite
-from core.demo import print_demo
+from core.host.app import create_app
+from core.host.demo import print_demo
+from core.http.accesslog import AccessLogger
+from core.http.connections import GuardedTCPSite
 from core.settings import Settings
 from core.startup import StartupFailure
 

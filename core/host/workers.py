@@ -2,7 +2,7 @@
 
 The master prepares once (migrations, demo data), then forks. Each worker builds its own app
 after the fork, so no event loop, connection or lock crosses a process boundary, and serves it
-through the guarded site (``core.gunicorn_worker``). Metrics from every worker are aggregated
+through the guarded site (``core.host.gunicorn_worker``). Metrics from every worker are aggregated
 through prometheus_client's multiprocess mode; a worker's live gauges go when it exits.
 """
 
@@ -31,22 +31,22 @@ class QatysuGunicorn(BaseApplication):  # type: ignore[misc]
         super().__init__()
 
     def load_config(self) -> None:
-        from core.server import shutdown_budget
+        from core.host.server import shutdown_budget
 
         server = self._settings.server
         options: dict[str, Any] = {
             "bind": f"{server.host}:{server.port}",
             "workers": server.workers,
-            "worker_class": "core.gunicorn_worker.QatysuUVLoopWorker"
+            "worker_class": "core.host.gunicorn_worker.QatysuUVLoopWorker"
             if server.event_loop == "uvloop"
-            else "core.gunicorn_worker.QatysuWorker",
+            else "core.host.gunicorn_worker.QatysuWorker",
             # The whole drain, the writer's flush included, before the master kills a worker.
             "graceful_timeout": math.ceil(shutdown_budget(self._settings)) + 1,
             "keepalive": math.ceil(server.keepalive_timeout),
             "backlog": server.listen_backlog,
             "child_exit": _child_exit,
             "accesslog": None,
-            "logger_class": "core.workers.GunicornLogger",
+            "logger_class": "core.host.workers.GunicornLogger",
             "loglevel": self._settings.logging.level,
             # One path per user by default: two servers on a machine would take it from each
             # other. Nothing in Qatysu uses it.
@@ -56,14 +56,14 @@ class QatysuGunicorn(BaseApplication):  # type: ignore[misc]
             self.cfg.set(key, value)
 
     def load(self) -> Any:
-        from core.app import create_app
+        from core.host.app import create_app
 
         return create_app(self._settings)
 
 
 class GunicornLogger(GunicornBaseLogger):  # type: ignore[misc]
     """gunicorn's own lines (workers booting, exiting) through the root logger, so that they
-    take its level and format, JSON included (``core.logs``)."""
+    take its level and format, JSON included (``core.host.logs``)."""
 
     def setup(self, cfg: Any) -> None:
         super().setup(cfg)
@@ -82,8 +82,8 @@ async def _prepare(settings: Settings) -> None:
     """Run startup once in the master: migrations and, with --demo, the demo data and tokens."""
     from aiohttp import web
 
-    from core.app import create_app
-    from core.demo import print_demo
+    from core.host.app import create_app
+    from core.host.demo import print_demo
 
     app = create_app(settings)
     runner = web.AppRunner(app, handle_signals=False)

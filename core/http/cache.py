@@ -24,7 +24,7 @@ import orjson
 from aiohttp import web
 
 from core import keys
-from core.errors import NotFound
+from core.wire.errors import NotFound
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection
@@ -119,7 +119,7 @@ def cached_response(
 
     The answer is public and the same for every anonymous caller while the micro-cache holds
     ``rendered`` under ``cache_key``, so it is also published to the fast lane, which answers
-    the next anonymous requests for the same target without parsing them (``core.fastlane``).
+    the next anonymous requests for the same target without parsing them (``core.http.fastlane``).
     ``stale_while_revalidate`` defaults to ``[cache] stale_while_revalidate``.
     """
     if stale_while_revalidate is None:

@@ -11,12 +11,12 @@ connections without bound, and parses every request before anything can refuse i
 * a client must deliver a complete request head (up to the blank line) within
   ``header_timeout`` of connecting, and again of each response starting on a kept-alive
   connection; otherwise it gets a canned 408 and is closed;
-* a body announced by ``Content-Length`` must keep to its deadline (``core.bodies.BodyTimes``);
+* a body announced by ``Content-Length`` must keep to its deadline (``core.wire.bodies.BodyTimes``);
   one that is late past it by a sweep is cut (closed). The request's reader answers 408 at the
   deadline itself when it is still reading, so the cut normally follows that answer;
 * each request head is stamped when its bytes arrive, so admission can measure sojourn time
   (now minus arrival) and run deadlines from arrival;
-* hot public reads are answered by the fast lane (``core.fastlane``) from pre-rendered bytes;
+* hot public reads are answered by the fast lane (``core.http.fastlane``) from pre-rendered bytes;
 * while the process is overloaded, the edge (``core.admission.edge``) refuses a share of
   non-critical requests with canned bytes; it also refuses a new connection's first request
   that already waited too long in the kernel (``core.admission.kernel``), and critical writes
@@ -48,16 +48,16 @@ from core.admission.clients import (
 from core.admission.inflight import CappedCounts
 from core.admission.kernel import KernelQueueProbe
 from core.background import stop
-from core.errors import ServiceUnavailable, TooManyRequests
-from core.i18n import DEFAULT_LANGUAGE, LANGUAGES, negotiate, render, translate
+from core.wire.errors import ServiceUnavailable, TooManyRequests
+from core.wire.i18n import DEFAULT_LANGUAGE, LANGUAGES, negotiate, render, translate
 
 if TYPE_CHECKING:
     from aiohttp.web_protocol import RequestHandler
 
     from core.admission.clients import ClientAddressing
     from core.admission.edge import EdgeShedder
-    from core.bodies import BodyTimes
-    from core.fastlane import FastLane
+    from core.http.fastlane import FastLane
+    from core.wire.bodies import BodyTimes
 
 # Longer heads are refused by aiohttp's parser anyway; past this the scanner stops following.
 _MAX_HEAD_BYTES = 64 * 1024

@@ -16,8 +16,8 @@ from importlib.resources import files
 
 from aiohttp import web
 
-from core.compression import accepts_gzip
-from core.routing import Document, Routes, sheddable
+from core.http.compression import accepts_gzip
+from core.plugin_host.routing import Document, Routes, sheddable
 
 DOCS_POLICY = sheddable("docs", rate=10.0, burst=50)
 CACHE_CONTROL = "public, max-age=3600"

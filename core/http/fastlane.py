@@ -3,7 +3,7 @@
 Under a read flood the per-request cost of aiohttp's parser, request object, middleware chain
 and response writer dominates, and a refusal rendered by the same chain costs about as much as
 the answer. So the cheapest thing to do with a read of a hot petition is to answer it: when a
-handler serves a public document from the micro-cache (``core.cache.cached_response``), it also
+handler serves a public document from the micro-cache (``core.http.cache.cached_response``), it also
 *publishes* the answer here, keyed by the exact request target. The connection layer then
 answers later requests for that target straight from ``data_received``, as long as the
 micro-cache still holds the same rendered document (so the lane is never staler than the cache,
@@ -18,7 +18,7 @@ Only what the ordinary path would have answered identically goes through the lan
   value without control characters (so no NUL, no CR or LF alone, no obs-fold), one ``Host``,
   no repeated singleton header, and a head well inside aiohttp's size limits. The lane does not
   re-implement the parser's every check: what it cannot vouch for cheaply it hands to aiohttp,
-  which answers 400 where it must (``tests/core/test_fastlane_differential.py`` compares the
+  which answers 400 where it must (``tests/core/http/test_fastlane_differential.py`` compares the
   two over generated heads);
 * within the client's rate budget: the same GCRA bucket as the ordinary path without Redis, and
   with Redis tokens leased from the shared bucket (``core.admission.leases``), so that all
@@ -41,19 +41,19 @@ from typing import TYPE_CHECKING
 
 from core.admission.clients import ClientAddressing, IPAddress, address_behind_proxies
 from core.admission.gcra import ceil_seconds, ratelimit_headers
-from core.cache import etag_matches
-from core.requestids import request_id_for
-from core.server_name import SERVER_NAME
+from core.http.cache import etag_matches
+from core.http.requestids import request_id_for
+from core.http.server_name import SERVER_NAME
 
 if TYPE_CHECKING:
     from core.admission.gcra import RateDecision, SyncRateLimiter
-    from core.admission.priority import RatePolicy
-    from core.cache import MicroCache, RenderedBody
-    from core.metrics import Metrics
+    from core.http.cache import MicroCache, RenderedBody
+    from core.observability.metrics import Metrics
+    from core.plugin_host.priority import RatePolicy
 
 # Headers whose presence means the ordinary path must decide: credentials, a body, a protocol
 # switch, an expectation the lane does not implement, or a cross-origin request (whose CORS
-# headers ``core.cors`` adds; browsers send no Origin on a same-origin GET).
+# headers ``core.http.cors`` adds; browsers send no Origin on a same-origin GET).
 _ORDINARY_PATH_HEADERS = frozenset(
     {b"authorization", b"transfer-encoding", b"upgrade", b"expect", b"origin"}
 )

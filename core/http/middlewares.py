@@ -1,6 +1,6 @@
 """The request path's own middlewares: the envelope and identity.
 
-``core.app`` lists the middlewares in the order they run, outermost first:
+``core.host.app`` lists the middlewares in the order they run, outermost first:
 
 * with admission on: ``envelope_middleware``, admission's ``triage_middleware``,
   ``identity_middleware``, admission's ``admission_middleware``, then the handler;
@@ -21,18 +21,18 @@ from aiohttp import web
 
 from core import keys
 from core.admission.auth_failures import charge_failed_authentication
-from core.bounds import REFUSED_CHARACTERS, refused_characters
-from core.errors import (
+from core.http.requestids import request_id_for
+from core.identity.tokens import bearer_token
+from core.storage.database import storage_failure
+from core.wire.bounds import REFUSED_CHARACTERS, refused_characters
+from core.wire.errors import (
     Problem,
     ServiceUnavailable,
     Unauthorized,
     from_http_exception,
     internal_error_response,
 )
-from core.i18n import negotiate
-from core.identity import bearer_token
-from core.requestids import request_id_for
-from core.storage.database import storage_failure
+from core.wire.i18n import negotiate
 
 if TYPE_CHECKING:
     from aiohttp.typedefs import Handler

@@ -9,14 +9,14 @@ from typing import TYPE_CHECKING, Any, get_args
 from pydantic import BaseModel as PydanticModel
 from pydantic.json_schema import models_json_schema
 
-from core.routing import Document
+from core.plugin_host.routing import Document
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from pydantic import BaseModel
 
-    from core.routing import RouteRegistry, RouteSpec
+    from core.plugin_host.routing import RouteRegistry, RouteSpec
 
 REF_TEMPLATE = "#/components/schemas/{model}"
 _PATH_PARAM = re.compile(r"\{(\w+)(?::[^}]*)?\}")
@@ -48,7 +48,8 @@ REGISTERED_AGENCY: dict[str, Any] = {REGISTER_MARK: "agencies"}
 SAME_AS_MARK = "x-qatysu-equal-to"
 
 NO_NUL_PATTERN = "^[^\\x00]*$"
-"""No NUL character: PostgreSQL cannot store one, so every string refuses it (``core.bounds``)."""
+"""No NUL character: PostgreSQL cannot store one, so every string refuses it
+(``core.wire.bounds``)."""
 # Unicode White_Space, which a model with str_strip_whitespace strips before checking lengths.
 _WHITE_SPACE = (
     "\\t\\n\\x0b\\x0c\\r \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000"
@@ -56,7 +57,7 @@ _WHITE_SPACE = (
 NOT_BLANK_PATTERN = f"^[^\\x00]*[^\\x00{_WHITE_SPACE}][^\\x00]*$"
 """No NUL, and something besides white space: what a stripped string of 1 or more needs."""
 IDEMPOTENCY_KEY_PATTERN = "^[ -~]{1,255}$"
-"""1 to 255 printable ASCII characters, as ``core.idempotency`` checks."""
+"""1 to 255 printable ASCII characters, as ``core.plugin_host.idempotency`` checks."""
 
 _STRING = {"type": "string"}
 HEADERS: dict[str, dict[str, Any]] = {

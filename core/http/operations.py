@@ -8,12 +8,12 @@ from importlib.metadata import PackageNotFoundError, version
 from aiohttp import web
 
 from core import keys
-from core.bodies import json_response
-from core.health import OK, Check
-from core.metrics import metrics_handler
-from core.metrics_exposure import guarded_metrics_handler
-from core.openapi import build_openapi
-from core.routing import OPERATIONS, Routes
+from core.http.health import OK, Check
+from core.http.openapi import build_openapi
+from core.observability.metrics import metrics_handler
+from core.observability.metrics_exposure import guarded_metrics_handler
+from core.plugin_host.routing import OPERATIONS, Routes
+from core.wire.bodies import json_response
 
 
 def package_version() -> str:
@@ -28,7 +28,7 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
-    """200 when this instance can serve, even degraded (``core.health`` says what that is);
+    """200 when this instance can serve, even degraded (``core.http.health`` says what that is);
     503 naming each check that stops it. Draining is seen at once: only the dependencies'
     answers are kept for a moment."""
     app = request.app

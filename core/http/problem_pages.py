@@ -2,8 +2,8 @@
 
 Every problem+json answer's ``type`` is a relative URI such as ``/problems/rate-limited``
 (RFC 9457 section 3.1.1); resolved against the API's address, it is this page. Each page says
-when the problem is sent and what a client should do about it. ``tests/core/test_problem_pages.py``
-checks that every problem the server can send has a page.
+when the problem is sent and what a client should do about it.
+``tests/core/http/test_problem_pages.py`` checks that every problem the server can send has a page.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from core.docs import CACHE_CONTROL, DOCS_POLICY
-from core.errors import problem_type
-from core.routing import Routes
+from core.http.docs import CACHE_CONTROL, DOCS_POLICY
+from core.plugin_host.routing import Routes
+from core.wire.errors import problem_type
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,7 @@ anything else:
   (``check_times``, the one rule for every algorithm), a string ``sub`` and ``jti`` when
   present, and no ``aud``: these tokens are minted for this server alone.
 
-``tests/core/test_hs256_differential.py`` fuzzes it against PyJWT: it never accepts a token
+``tests/core/identity/test_hs256_differential.py`` fuzzes it against PyJWT: it never accepts a token
 PyJWT refuses, and refuses one PyJWT accepts only for a reason listed there. Other algorithms
 (RS256, ES256) go through PyJWT.
 """

@@ -6,11 +6,11 @@ national identity provider uses the IIN as ``sub`` for everyone): then it is has
 ``Identity.subject`` never holds a raw IIN, and nothing downstream (storage, event payloads,
 logs, metrics, rate-limit keys) can leak one.
 
-Every token, whatever signed it, must carry numeric ``iat`` and ``exp`` no further apart than
-its role's maximum lifetime (``identity.max_token_lifetime_seconds``; ``core.hs256.check_times``
-is the one rule). Tokens from an identity provider (RS256, ES256) must also carry the
-configured ``iss`` and ``aud`` and a ``typ`` header of an accepted type. The public key is
-parsed once, when the verifier is built.
+Every token, whatever signed it, must carry numeric ``iat`` and ``exp`` no further apart than its
+role's maximum lifetime (``identity.max_token_lifetime_seconds``;
+``core.identity.hs256.check_times`` is the one rule). Tokens from an identity provider (RS256,
+ES256) must also carry the configured ``iss`` and ``aud`` and a ``typ`` header of an accepted type.
+The public key is parsed once, when the verifier is built.
 """
 
 from __future__ import annotations
@@ -24,18 +24,18 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
-from core.errors import Forbidden, Unauthorized
-from core.hs256 import (
+from core.identity.hs256 import (
     TokenRejected,
     check_times,
     segments_header,
     token_segments,
     verify_hs256_segments,
 )
-from core.i18n import Message
+from core.identity.secret_keys import resolve_secrets
 from core.iin import iin_hash, iin_problem
-from core.secret_keys import resolve_secrets
 from core.settings import SettingsError, TokenLifetimes
+from core.wire.errors import Forbidden, Unauthorized
+from core.wire.i18n import Message
 
 if TYPE_CHECKING:
     from collections.abc import Mapping

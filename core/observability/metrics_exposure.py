@@ -19,8 +19,8 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from core import keys
-from core.errors import Unauthorized
-from core.metrics import metrics_handler
+from core.observability.metrics import metrics_handler
+from core.wire.errors import Unauthorized
 
 
 async def guarded_metrics_handler(request: web.Request) -> web.Response:

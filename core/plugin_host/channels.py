@@ -22,13 +22,13 @@ from pydantic import BaseModel
 
 from core import keys
 from core.background import periodic_ctx
-from core.hookspecs import hookimpl
+from core.plugin_host.hookspecs import hookimpl
 
 if TYPE_CHECKING:
     from aiohttp import web
 
-    from core.hookspecs import CleanupContext
-    from core.routing import RouteRegistry, RouteSpec
+    from core.plugin_host.hookspecs import CleanupContext
+    from core.plugin_host.routing import RouteRegistry, RouteSpec
     from core.storage.migrations import MigrationSet
 
 

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     import redis.asyncio as aioredis
     from aiohttp import web
 
-    from core.metrics import Metrics
+    from core.observability.metrics import Metrics
     from core.settings import Settings
 
 log = logging.getLogger(__name__)

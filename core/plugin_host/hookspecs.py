@@ -1,6 +1,7 @@
 """The hooks a Qatysu plugin may implement. Every hook name starts with ``qatysu_``.
 
-A hook may return its value directly or as an awaitable; ``core.plugins.resolve`` accepts both.
+A hook may return its value directly or as an awaitable; ``core.plugin_host.plugins.resolve``
+accepts both.
 """
 
 from __future__ import annotations
@@ -14,10 +15,10 @@ if TYPE_CHECKING:
     from aiohttp import web
     from pydantic import BaseModel
 
-    from core.events import Event
-    from core.identity import Identity
-    from core.moderation import ModerationResult, TextSubmission
-    from core.routing import RouteRegistry
+    from core.identity.tokens import Identity
+    from core.plugin_host.events import Event
+    from core.plugin_host.moderation import ModerationResult, TextSubmission
+    from core.plugin_host.routing import RouteRegistry
     from core.storage.migrations import MigrationSet
 
 PROJECT = "qatysu"

@@ -42,15 +42,15 @@ from aiohttp import web
 
 from core import keys
 from core.backoff import Backoff
-from core.bodies import read_body
-from core.errors import BadRequest, Conflict, Unprocessable, field_error
 from core.ids import new_id
+from core.wire.bodies import read_body
+from core.wire.errors import BadRequest, Conflict, Unprocessable, field_error
 
 if TYPE_CHECKING:
     import redis.asyncio as aioredis
     from sqlalchemy.ext.asyncio import AsyncConnection
 
-    from core.identity import Identity
+    from core.identity.tokens import Identity
 
 log = logging.getLogger(__name__)
 

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from core import keys
-from core.errors import Unprocessable, field_error
-from core.i18n import Message
+from core.wire.errors import Unprocessable, field_error
+from core.wire.i18n import Message
 
 if TYPE_CHECKING:
     from aiohttp import web

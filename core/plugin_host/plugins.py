@@ -21,19 +21,20 @@ from typing import TYPE_CHECKING, TypeVar
 import pluggy
 from pluggy import HookCaller, HookImpl
 
-from core import hookspecs, keys
-from core.moderation import ModerationResult, Verdict
+from core import keys
+from core.plugin_host import hookspecs
+from core.plugin_host.moderation import ModerationResult, Verdict
 from core.settings import SettingsError, validate_section
 
 if TYPE_CHECKING:
     from aiohttp import web
     from pydantic import BaseModel
 
-    from core.events import Event
-    from core.hookspecs import CleanupContext
-    from core.identity import Identity
-    from core.moderation import TextSubmission
-    from core.routing import RouteRegistry
+    from core.identity.tokens import Identity
+    from core.plugin_host.events import Event
+    from core.plugin_host.hookspecs import CleanupContext
+    from core.plugin_host.moderation import TextSubmission
+    from core.plugin_host.routing import RouteRegistry
     from core.settings import Settings
     from core.storage.migrations import MigrationSet
 

@@ -15,7 +15,7 @@ What is declared is what happens, in this order, before the handler runs:
 1. ``roles``: 401 without a token, 403 with a role outside them; the handler's ``identity``
    is then the caller. A route without roles is public and its ``identity`` is the caller or
    None. No handler checks a role itself.
-2. ``idempotent``: a create that honours ``Idempotency-Key`` (``core.idempotency``).
+2. ``idempotent``: a create that honours ``Idempotency-Key`` (``core.plugin_host.idempotency``).
 3. ``query`` and ``body``: the query string and the JSON body, validated into their models
    (422 naming each bad field) and handed to the handler as ``query`` and ``body``.
 4. ``query_roles``: a wider view that only some roles may ask for (hidden comments, petitions
@@ -25,7 +25,7 @@ The handler's parameters are checked against the declaration when it is declared
 handler cannot ask for a body that is not declared, or forget one that is. With
 ``server.validate_responses`` on (the tests run with it), every JSON answer whose status
 declares a model is validated against it. The OpenAPI document is generated from the same
-declarations (``core.openapi``).
+declarations (``core.http.openapi``).
 """
 
 from __future__ import annotations
@@ -39,16 +39,16 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from core import keys
-from core.admission.priority import Priority, RatePolicy
-from core.bodies import query_model, read_model
-from core.idempotency import idempotent
-from core.identity import Role, ensure_role
+from core.identity.tokens import Role, ensure_role
+from core.plugin_host.idempotency import idempotent
+from core.plugin_host.priority import Priority, RatePolicy
+from core.wire.bodies import query_model, read_model
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
 
-    from core.errors import Problem
-    from core.identity import Identity
+    from core.identity.tokens import Identity
+    from core.wire.errors import Problem
 
 Handler = Callable[["web.Request"], Awaitable["web.StreamResponse"]]
 DeclaredHandler = Callable[..., Awaitable["web.StreamResponse"]]

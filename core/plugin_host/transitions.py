@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from core.errors import Conflict, NotFound
+from core.wire.errors import Conflict, NotFound
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Row
     from sqlalchemy.ext.asyncio import AsyncConnection
 
-    from core.errors import Problem
+    from core.wire.errors import Problem
 
 
 async def transition(

@@ -6,7 +6,7 @@ A body is read within a deadline (``BodyTimes``): the whole request, head and bo
 loses its connection, instead of holding a handler, and its admission slot, for as long as it
 likes. Admission reads the body this way before the request takes a slot
 (``core.admission.middleware``), and the connection guard closes a connection whose body is
-late past the same deadline (``core.connections``).
+late past the same deadline (``core.http.connections``).
 """
 
 from __future__ import annotations
@@ -22,15 +22,15 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
 from core import keys
-from core.bounds import refused_characters, refused_fields
-from core.errors import (
+from core.wire.bounds import refused_characters, refused_fields
+from core.wire.errors import (
     BadRequest,
     PayloadTooLarge,
     RequestTimeout,
     Unprocessable,
     UnsupportedMediaType,
 )
-from core.i18n import Message
+from core.wire.i18n import Message
 
 if TYPE_CHECKING:
     from core.settings import ServerSettings

@@ -23,7 +23,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, AwareDatetime
 
-from core.errors import BadRequest, Unprocessable, field_error
+from core.wire.errors import BadRequest, Unprocessable, field_error
 
 INT4_MAX = 2**31 - 1
 INT8_MAX = 2**63 - 1

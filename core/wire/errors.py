@@ -23,7 +23,7 @@ nothing internal, and the log gets the traceback with the request id.
 
 A detail is an English template with named fields, ``Conflict("the petition is {status}",
 params={"status": ...})``; ``title`` and ``detail`` are rendered in the language the request
-asks for (``core.i18n``), and ``detail`` itself holds the English text.
+asks for (``core.wire.i18n``), and ``detail`` itself holds the English text.
 """
 
 from __future__ import annotations
@@ -35,13 +35,13 @@ from typing import Any, ClassVar
 import orjson
 from aiohttp import web
 
-from core.i18n import DEFAULT_LANGUAGE, Message, render, translate
+from core.wire.i18n import DEFAULT_LANGUAGE, Message, render, translate
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 
 
 def problem_type(slug: str) -> str:
-    """A problem's ``type``: a relative URI whose page explains it (``core.problem_pages``)."""
+    """A problem's ``type``: a relative URI whose page explains it (``core.http.problem_pages``)."""
     return f"/problems/{slug}"
 
 

@@ -5,7 +5,7 @@ answers in Kazakh (``kk``), Russian (``ru``) or English (``en``), as the request
 ``Accept-Language`` prefers; English is the fallback, and the ``type`` URIs never change.
 
 Messages are English templates with named fields (``"the petition is {status}"``). The
-catalogues are ``core/locale/<language>/LC_MESSAGES/qatysu.po``; ``make locale`` compiles them
+catalogues are ``core/wire/locale/<language>/LC_MESSAGES/qatysu.po``; ``make locale`` compiles them
 to the ``.mo`` files read here, which are committed, and a test checks that they are up to date.
 A message missing from a catalogue answers in English.
 """

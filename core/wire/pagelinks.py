@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from core.bodies import json_response
+from core.wire.bodies import json_response
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence

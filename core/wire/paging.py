@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Annotated, Any, Protocol, TypeVar
 import orjson
 from pydantic import Field, StringConstraints, TypeAdapter, ValidationError
 
-from core.bounds import INT4_MAX, Moment
-from core.errors import BadRequest
+from core.wire.bounds import INT4_MAX, Moment
+from core.wire.errors import BadRequest
 
 if TYPE_CHECKING:
     from collections.abc import Iterable

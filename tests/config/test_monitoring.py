@@ -27,8 +27,8 @@ import pytest
 import yaml
 
 from core import keys
-from core.app import create_app
-from core.metrics import Metrics
+from core.host.app import create_app
+from core.observability.metrics import Metrics
 from core.settings import build_settings
 from tests.support.identities import IIN_SECRET, JWT_SECRET
 from tests.support.services import REGISTER, free_port, service_unavailable
@@ -544,7 +544,7 @@ def start_qatysu(tmp_path: Path) -> Service:
     }
     # One process, so /metrics comes from the app's own registry.
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    argv = [sys.executable, "-m", "core.cli", "serve", "--port", str(port)]
+    argv = [sys.executable, "-m", "core.host.cli", "serve", "--port", str(port)]
     return spawn(
         "qatysu", argv, f"127.0.0.1:{port}", tmp_path / "qatysu.log", cwd=REPO_ROOT, env=env
     )

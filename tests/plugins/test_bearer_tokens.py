@@ -12,11 +12,11 @@ from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 
 from core import keys
-from core.app import create_app
-from core.errors import Unauthorized
-from core.hookspecs import hookimpl
-from core.identity import Identity, Role, mint_token
+from core.host.app import create_app
+from core.identity.tokens import Identity, Role, mint_token
 from core.iin import iin_hash, synthetic_iin
+from core.plugin_host.hookspecs import hookimpl
+from core.wire.errors import Unauthorized
 from plugins import bearer_tokens
 from tests.support.identities import IIN_SECRET, token
 from tests.support.services import REPO_ROOT, SettingsFactory
@@ -132,4 +132,6 @@ def test_no_core_module_imports_a_plugin() -> None:
 
 
 def test_the_identity_module_holds_no_hook_implementation() -> None:
-    assert "core.hookspecs" not in imported_modules(REPO_ROOT / "core" / "identity.py")
+    assert "core.plugin_host.hookspecs" not in imported_modules(
+        REPO_ROOT / "core" / "identity" / "tokens.py"
+    )

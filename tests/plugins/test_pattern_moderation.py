@@ -4,7 +4,7 @@ import pytest
 import sqlalchemy as sa
 
 from core import keys
-from core.app import create_app
+from core.host.app import create_app
 from core.settings import SettingsError
 from plugins.petitions.tables import petitions
 from tests.support.consultations import BASE

@@ -6,7 +6,7 @@ import asyncio
 from typing import Any
 
 from core import keys
-from core.server import RunningServer
+from core.host.server import RunningServer
 
 
 def request(method: str, target: str, *extra: str) -> bytes:

@@ -15,9 +15,9 @@ import aiohttp
 from aiohttp import web
 
 from core import keys
-from core.admission.priority import Priority
-from core.hookspecs import hookimpl
-from core.routing import RoutePolicy
+from core.plugin_host.hookspecs import hookimpl
+from core.plugin_host.priority import Priority
+from core.plugin_host.routing import RoutePolicy
 from tests.support.identities import citizen
 from tests.support.petitions import PETITION
 

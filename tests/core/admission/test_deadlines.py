@@ -7,7 +7,7 @@ from aiohttp.test_utils import make_mocked_request
 
 from core import keys
 from core.admission.deadlines import MAX_REQUEST_TIMEOUT, request_deadline
-from core.routing import RoutePolicy
+from core.plugin_host.routing import RoutePolicy
 
 ARRIVAL = 1000.0
 DEFAULT = 2.0

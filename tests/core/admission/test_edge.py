@@ -9,9 +9,9 @@ import pytest
 
 from core import keys
 from core.admission.edge import EdgeShedder
-from core.admission.priority import Priority
-from core.routing import OPERATIONS, RoutePolicy, RouteSpec
-from core.server import RunningServer, start_server
+from core.host.server import RunningServer, start_server
+from core.plugin_host.priority import Priority
+from core.plugin_host.routing import OPERATIONS, RoutePolicy, RouteSpec
 
 
 async def _handler(request: object) -> object:  # never called: only the specs are read

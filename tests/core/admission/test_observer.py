@@ -10,9 +10,9 @@ import pytest
 
 from core import keys
 from core.admission.observer import Observer, writes_saturated
-from core.admission.priority import Priority
-from core.lifecycle import TICK
-from core.metrics import Metrics
+from core.http.lifecycle import TICK
+from core.observability.metrics import Metrics
+from core.plugin_host.priority import Priority
 from core.storage.writer import Writer
 
 ADMISSION = {"enabled": True}

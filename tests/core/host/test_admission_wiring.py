@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from core import keys
-from core.admission.priority import Priority
 from core.admission.ratelimit_redis import FallbackRateLimiter
+from core.plugin_host.priority import Priority
 
 ADMISSION = {"enabled": True}
 

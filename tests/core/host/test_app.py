@@ -11,16 +11,16 @@ from aiohttp import web
 
 from core import keys
 from core.admission.middleware import admission_middleware, triage_middleware
-from core.admission.wiring import admission_ctx
-from core.app import create_app, readiness_ctx, redis_ctx, storage_ctx
-from core.compression import compression_middleware
-from core.connections import guard_sweeper_ctx
-from core.fanout import fanout_ctx
-from core.hookspecs import hookimpl
-from core.idempotency import idempotency_ctx
-from core.lifecycle import event_loop_lag_ctx
-from core.metrics_exposure import metrics_port_ctx
-from core.middlewares import envelope_middleware, identity_middleware
+from core.host.admission_wiring import admission_ctx
+from core.host.app import create_app, readiness_ctx, redis_ctx, storage_ctx
+from core.http.compression import compression_middleware
+from core.http.connections import guard_sweeper_ctx
+from core.http.lifecycle import event_loop_lag_ctx
+from core.http.middlewares import envelope_middleware, identity_middleware
+from core.observability.metrics_exposure import metrics_port_ctx
+from core.plugin_host.fanout import fanout_ctx
+from core.plugin_host.hookspecs import hookimpl
+from core.plugin_host.idempotency import idempotency_ctx
 
 # Without the built-in channels, so that what is asserted is exactly what core builds.
 NO_CHANNELS = {

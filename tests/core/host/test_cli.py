@@ -1,5 +1,5 @@
 """``qatysu token | migrate | demo reset | plugins`` and the top-level options, run in-process
-through ``core.cli.main``."""
+through ``core.host.cli.main``."""
 
 from __future__ import annotations
 
@@ -15,10 +15,10 @@ from typing import Any
 import jwt
 import pytest
 
-from core.cli import main
-from core.identity import Role, TokenKeys, TokenVerifier
+from core.host.cli import main
+from core.identity.secret_keys import development_secrets
+from core.identity.tokens import Role, TokenKeys, TokenVerifier
 from core.iin import iin_hash
-from core.secret_keys import development_secrets
 from tests.support.identities import IIN_SECRET, JWT_SECRET
 from tests.support.petitions import PETITION
 from tests.support.services import REPO_ROOT
@@ -162,7 +162,7 @@ def test_serve_refuses_a_secret_shorter_than_32_bytes(
 def test_the_short_form_sets_the_iin_hash_secret(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from core.cli import build_parser, settings_from_args
+    from core.host.cli import build_parser, settings_from_args
 
     monkeypatch.delenv("QATYSU_IDENTITY__IIN_HASH_SECRET")
     monkeypatch.setenv("QATYSU_IIN_HASH_SECRET", "i" * 32)

@@ -1,7 +1,7 @@
 """Start-up truth: a database that does not answer, a bad database URL and a busy port each end
 ``qatysu serve`` and ``qatysu migrate`` with one clear line and a non-zero exit, no traceback.
 
-``migrate`` runs in-process through ``core.cli.main``; ``serve`` runs as a subprocess, as an
+``migrate`` runs in-process through ``core.host.cli.main``; ``serve`` runs as a subprocess, as an
 operator runs it (it installs uvloop's event loop policy, which must not leak into other tests).
 """
 
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from core.cli import main
+from core.host.cli import main
 from tests.support.identities import IIN_SECRET, JWT_SECRET
 from tests.support.services import REPO_ROOT
 
@@ -102,7 +102,7 @@ def serve(tmp_path: Path, *args: str, wait: float = 0) -> subprocess.CompletedPr
         QATYSU_DATABASE__STARTUP_WAIT=str(wait),
     )
     return subprocess.run(
-        [sys.executable, "-m", "core.cli", "serve", *args],
+        [sys.executable, "-m", "core.host.cli", "serve", *args],
         cwd=REPO_ROOT,
         env=environment,
         capture_output=True,

@@ -9,10 +9,10 @@ import jwt
 import pytest
 from aiohttp import web
 
-from core.app import create_app
-from core.demo import print_demo
-from core.identity import TokenKeys, TokenVerifier
-from core.secret_keys import development_secrets
+from core.host.app import create_app
+from core.host.demo import print_demo
+from core.identity.secret_keys import development_secrets
+from core.identity.tokens import TokenKeys, TokenVerifier
 from core.settings import build_settings
 from tests.support.identities import IIN_SECRET, JWT_SECRET
 from tests.support.services import REGISTER

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from core.logs import JsonFormatter, configure_logging
+from core.host.logs import JsonFormatter, configure_logging
+from core.host.workers import GunicornLogger, QatysuGunicorn
 from core.settings import build_settings
-from core.workers import GunicornLogger, QatysuGunicorn
 from tests.support.services import free_port, spawn_server
 
 

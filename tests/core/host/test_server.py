@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from core.admission.priority import Priority
-from core.hookspecs import hookimpl
-from core.routing import RoutePolicy
-from core.server import start_server
+from core.host.server import start_server
+from core.plugin_host.hookspecs import hookimpl
+from core.plugin_host.priority import Priority
+from core.plugin_host.routing import RoutePolicy
 from core.startup import StartupFailure
 
 

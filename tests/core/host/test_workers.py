@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from core.host.workers import prepare_multiprocess_metrics
 from core.settings import build_settings
-from core.workers import prepare_multiprocess_metrics
 from tests.support.services import free_port, spawn_server
 
 pytestmark = pytest.mark.slow
@@ -185,9 +185,9 @@ def test_a_killed_worker_is_replaced_and_its_live_gauges_are_removed(
 
 
 def test_a_worker_serves_through_the_guarded_site_of_core_server() -> None:
-    from core.gunicorn_worker import QatysuWorker
+    from core.host.gunicorn_worker import QatysuWorker
+    from core.host.workers import QatysuGunicorn
     from core.settings import build_settings
-    from core.workers import QatysuGunicorn
 
     settings = build_settings({"server": {"workers": 2, "shutdown_timeout": 7.0}})
     app = QatysuGunicorn(settings)

@@ -11,10 +11,10 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from core import keys
-from core.accesslog import AccessLogger
-from core.app import create_app
-from core.logs import JsonFormatter
-from core.server import start_server
+from core.host.app import create_app
+from core.host.logs import JsonFormatter
+from core.host.server import start_server
+from core.http.accesslog import AccessLogger
 from tests.support.petitions import petition_url
 from tests.support.services import SettingsFactory
 

@@ -1,4 +1,5 @@
-"""The private aiohttp surface that ``core/connections.py`` relies on, on the installed release.
+"""The private aiohttp surface that ``core/http/connections.py`` relies on, on the installed
+release.
 
 The connection guard decides whether it may answer from the fast lane, or refuse at the edge, by
 reading two private attributes of aiohttp's ``RequestHandler``: ``_waiter`` (the future its
@@ -60,7 +61,7 @@ async def _only_connection(server: web.Server) -> RequestHandler:
 def test_request_handler_still_declares_the_attribute_the_guard_reads(attribute: str) -> None:
     assert attribute in RequestHandler.__slots__, (
         f"aiohttp's RequestHandler no longer has {attribute!r}; "
-        "core/connections.py GuardedConnection._between_messages must be rewritten"
+        "core/http/connections.py GuardedConnection._between_messages must be rewritten"
     )
 
 

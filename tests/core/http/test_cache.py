@@ -7,7 +7,7 @@ import asyncio
 import pytest
 from aiohttp.test_utils import make_mocked_request
 
-from core.cache import MicroCache, RenderedBody, cached_response, render
+from core.http.cache import MicroCache, RenderedBody, cached_response, render
 
 
 class Clock:

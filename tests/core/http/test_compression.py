@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 import pytest
 
-from core.compression import accepts_gzip
+from core.http.compression import accepts_gzip
 
 
 async def raw_get(client: Any, path: str, **headers: str) -> Any:

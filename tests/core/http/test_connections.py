@@ -9,20 +9,21 @@ import aiohttp
 import orjson
 import pytest
 
-from core import connections, keys
+from core import keys
 from core.admission.edge import EdgeShedder
 from core.admission.kernel import AcceptQueue, KernelQueueProbe, StandingWait
-from core.connections import (
+from core.host.server import RunningServer, start_server
+from core.http import connections
+from core.http.connections import (
     HEAD_TIMEOUT,
     TOO_MANY_CONNECTIONS,
     ConnectionGuard,
     GuardedConnection,
     shed_at_edge,
 )
-from core.i18n import translate
-from core.server import RunningServer, start_server
 from core.settings import Settings
 from core.storage.writer import Writer
+from core.wire.i18n import translate
 from tests.support.identities import citizen, moderator
 from tests.support.petitions import BASE, PETITION
 from tests.support.slowbodies import status_of

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from core import keys
-from core.server import RunningServer, start_server
+from core.host.server import RunningServer, start_server
 from tests.support.services import service_unavailable
 
 ASSET_URL = re.compile(r'(?:src|href)="([^"]+)"')

@@ -9,7 +9,7 @@ import aiohttp
 import pytest
 
 from core import keys
-from core.server import start_server
+from core.host.server import start_server
 from tests.support.identities import citizen
 from tests.support.petitions import petition_url
 from tests.support.raw_http import connect, lane_served, parse, read_response, request

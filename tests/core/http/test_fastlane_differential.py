@@ -23,7 +23,7 @@ from aiohttp import http_parser
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import core.fastlane
+import core.http.fastlane
 from core.admission.clients import ClientAddressing
 from loadtests.lane_cost import published_lane
 
@@ -43,7 +43,9 @@ if C_PARSER is not None:
     PARSERS.append(pytest.param(C_PARSER, id="c"))
 
 
-LANE = published_lane(core.fastlane, PUBLISHED, limiter=None, rate=None, trusted=ClientAddressing())
+LANE = published_lane(
+    core.http.fastlane, PUBLISHED, limiter=None, rate=None, trusted=ClientAddressing()
+)
 # The parsers only keep a reference to a loop; none runs.
 PARSER_LOOP = asyncio.new_event_loop()
 

@@ -12,7 +12,7 @@ import pytest
 
 from core import keys
 from core.background import stop
-from core.lifecycle import GAUGE_PERIOD, TICK, LoopLag, WorstLateness
+from core.http.lifecycle import GAUGE_PERIOD, TICK, LoopLag, WorstLateness
 
 
 async def test_every_reader_gets_each_tick_and_a_stall_shows_as_lateness() -> None:
@@ -45,7 +45,7 @@ def test_a_failing_reader_is_logged_and_dropped_and_the_others_keep_reading(
 
     probe.subscribe(failing)
     probe.subscribe(lambda now, lateness: seen.append((now, lateness)))
-    with caplog.at_level(logging.ERROR, logger="core.lifecycle"):
+    with caplog.at_level(logging.ERROR, logger="core.http.lifecycle"):
         probe.deliver(1.0, 0.5)
         probe.deliver(2.0, 0.0)
     assert calls == 1

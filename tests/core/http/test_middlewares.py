@@ -10,14 +10,14 @@ from aiohttp import web
 
 from core import keys
 from core.admission.middleware import admission_middleware, triage_middleware
-from core.admission.priority import Priority, RatePolicy
-from core.bodies import json_response
-from core.compression import compression_middleware
-from core.hookspecs import hookimpl
-from core.identity import Identity
-from core.middlewares import envelope_middleware, identity_middleware
-from core.routing import RoutePolicy
+from core.http.compression import compression_middleware
+from core.http.middlewares import envelope_middleware, identity_middleware
+from core.identity.tokens import Identity
+from core.plugin_host.hookspecs import hookimpl
+from core.plugin_host.priority import Priority, RatePolicy
+from core.plugin_host.routing import RoutePolicy
 from core.storage.writer import Writer
+from core.wire.bodies import json_response
 from tests.support.identities import auth, citizen
 
 FORGED = auth("not.a.jwt")

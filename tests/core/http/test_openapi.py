@@ -10,7 +10,7 @@ import pytest
 from openapi_spec_validator import validate
 
 from core import keys
-from core.routing import RouteRegistry
+from core.plugin_host.routing import RouteRegistry
 from tests.support.services import SHIPPED_CONFIG
 
 

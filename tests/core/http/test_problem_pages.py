@@ -8,10 +8,10 @@ from typing import Any
 import orjson
 import pytest
 
-from core import connections
-from core.app import create_app  # noqa: F401  (imports every module that defines a problem)
-from core.errors import Problem, problem_type
-from core.problem_pages import PAGES
+from core.host.app import create_app  # noqa: F401  (imports every module that defines a problem)
+from core.http import connections
+from core.http.problem_pages import PAGES
+from core.wire.errors import Problem, problem_type
 
 
 def subclasses(cls: type[Problem]) -> set[type[Problem]]:

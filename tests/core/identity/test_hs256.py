@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 import pytest
 
-from core.hs256 import (
+from core.identity.hs256 import (
     MAX_TOKEN_LENGTH,
     TokenRejected,
     check_times,

@@ -23,7 +23,7 @@ import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core.hs256 import MAX_TOKEN_LENGTH, TokenRejected, verify_hs256
+from core.identity.hs256 import MAX_TOKEN_LENGTH, TokenRejected, verify_hs256
 
 SECRET = b"differential-fuzzing-secret-0123456789abcdef"
 LEEWAY = 30.0

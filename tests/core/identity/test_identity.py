@@ -16,10 +16,7 @@ from aiohttp import web
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from core.bodies import json_response
-from core.errors import Forbidden, Unauthorized
-from core.hookspecs import hookimpl
-from core.identity import (
+from core.identity.tokens import (
     Identity,
     Role,
     TokenKeys,
@@ -30,8 +27,11 @@ from core.identity import (
     token_keys,
 )
 from core.iin import iin_hash
-from core.routing import RoutePolicy, RouteRegistry
+from core.plugin_host.hookspecs import hookimpl
+from core.plugin_host.routing import RoutePolicy, RouteRegistry
 from core.settings import SettingsError, build_settings, load_settings
+from core.wire.bodies import json_response
+from core.wire.errors import Forbidden, Unauthorized
 from tests.support.identities import IIN_SECRET, JWT_SECRET, auth, token
 from tests.support.problems import problem
 
@@ -942,7 +942,7 @@ def test_an_unreadable_public_key_file_stops_the_start_naming_the_setting(tmp_pa
 
 
 def test_officials_tokens_live_a_working_day_and_citizens_a_day_by_default() -> None:
-    shipped = load_settings(config_file=Path(__file__).parents[2] / "config" / "default.toml")
+    shipped = load_settings(config_file=Path(__file__).parents[3] / "config" / "default.toml")
     for settings in (build_settings({}), shipped):
         assert role_lifetimes(settings.identity.max_token_lifetime_seconds) == {
             "citizen": 86400.0,

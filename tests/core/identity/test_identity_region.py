@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from core.identity import TokenKeys, TokenVerifier
+from core.identity.tokens import TokenKeys, TokenVerifier
 from core.iin import synthetic_iin
 from tests.support.identities import IIN_SECRET, JWT_SECRET, token
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from core.secret_keys import development_secrets, resolve_secrets
+from core.identity.secret_keys import development_secrets, resolve_secrets
 from core.settings import SettingsError, build_settings
 from tests.support.identities import IIN_SECRET, JWT_SECRET
 

@@ -10,9 +10,9 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from core import keys
-from core.hookspecs import hookimpl
-from core.metrics import Metrics, metrics_handler
-from core.routing import RouteRegistry
+from core.observability.metrics import Metrics, metrics_handler
+from core.plugin_host.hookspecs import hookimpl
+from core.plugin_host.routing import RouteRegistry
 
 
 @pytest.fixture(autouse=True)

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
-from core.metrics import WorkerProcessCollector
+from core.observability.metrics import WorkerProcessCollector
 from tests.support.services import free_port, spawn_server
 
 WORKERS = 2

@@ -11,10 +11,10 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from core import keys
-from core.bodies import json_response
-from core.channels import Channel
-from core.routing import RoutePolicy, Routes
+from core.plugin_host.channels import Channel
+from core.plugin_host.routing import RoutePolicy, Routes
 from core.settings import SettingsError
+from core.wire.bodies import json_response
 
 
 class GreetingSettings(BaseModel):

@@ -8,8 +8,8 @@ import signal
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from core.fanout import Fanout
-from core.metrics import Metrics
+from core.observability.metrics import Metrics
+from core.plugin_host.fanout import Fanout
 
 if TYPE_CHECKING:
     from tests.support.admission import RedisServerProcess

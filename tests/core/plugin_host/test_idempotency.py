@@ -13,8 +13,8 @@ import redis.asyncio as aioredis
 import sqlalchemy as sa
 
 from core import keys
-from core.idempotency import LocalAnswers, key_scope
-from core.identity import Identity, Role
+from core.identity.tokens import Identity, Role
+from core.plugin_host.idempotency import LocalAnswers, key_scope
 from plugins.consultations.tables import comments, consultations
 from plugins.information.tables import items, requests
 from plugins.petitions.tables import petitions

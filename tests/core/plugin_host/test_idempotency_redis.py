@@ -10,7 +10,7 @@ import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from core.idempotency import Answer, LocalAnswers, RedisAnswers
+from core.plugin_host.idempotency import Answer, LocalAnswers, RedisAnswers
 from tests.support.services import free_port
 
 

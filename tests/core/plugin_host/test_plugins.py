@@ -13,20 +13,20 @@ import pytest
 from aiohttp import web
 
 from core import keys
-from core import plugins as plugins_module
-from core.bodies import json_response
-from core.cli import main
-from core.events import Event
-from core.hookspecs import hookimpl
-from core.identity import Identity, Role
-from core.moderation import ModerationResult, TextSubmission, Verdict
-from core.plugins import EventBus, PluginHost, resolve, resolve_all
-from core.routing import RoutePolicy, RouteRegistry
+from core.host.cli import main
+from core.identity.tokens import Identity, Role
+from core.plugin_host import plugins as plugins_module
+from core.plugin_host.events import Event
+from core.plugin_host.hookspecs import hookimpl
+from core.plugin_host.moderation import ModerationResult, TextSubmission, Verdict
+from core.plugin_host.plugins import EventBus, PluginHost, resolve, resolve_all
+from core.plugin_host.routing import RoutePolicy, RouteRegistry
 from core.settings import SettingsError, build_settings
+from core.wire.bodies import json_response
 from tests.support import identities
 from tests.support import petitions as petition_data
 
-FIXTURE_DISTRIBUTION = Path(__file__).resolve().parent.parent / "fixtures" / "thirdparty_plugin"
+FIXTURE_DISTRIBUTION = Path(__file__).resolve().parents[2] / "fixtures" / "thirdparty_plugin"
 THIRD_PARTY_MODULE = "qatysu_thirdparty_fixture"
 
 SUBMISSION = TextSubmission(channel="petitions", field="text", text="Light the footpath")
@@ -213,8 +213,8 @@ def test_an_enabled_plugin_module_is_registered_by_name(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     (tmp_path / "qatysu_enabled_fixture.py").write_text(
-        "from core.hookspecs import hookimpl\n"
-        "from core.moderation import ModerationResult, Verdict\n\n\n"
+        "from core.plugin_host.hookspecs import hookimpl\n"
+        "from core.plugin_host.moderation import ModerationResult, Verdict\n\n\n"
         "@hookimpl\n"
         "def qatysu_moderate_text(submission):\n"
         "    return ModerationResult(verdict=Verdict.FLAG, reason='enabled by name')\n"
@@ -336,11 +336,11 @@ async def test_a_failing_async_event_plugin_is_logged_and_the_others_still_run(
 ) -> None:
     before, after = Listener(), Listener()
     loaded = host(before, FailingAsyncListener(), after)
-    with caplog.at_level(logging.ERROR, logger="core.plugins"):
+    with caplog.at_level(logging.ERROR, logger="core.plugin_host.plugins"):
         await loaded.emit(event(), web.Application())
     assert before.events == ["petition.threshold_reached"]
     assert after.events == ["petition.threshold_reached"]
-    [record] = [r for r in caplog.records if r.name == "core.plugins"]
+    [record] = [r for r in caplog.records if r.name == "core.plugin_host.plugins"]
     assert record.getMessage() == "a plugin failed handling event petition.threshold_reached"
     assert record.exc_info is not None
     assert "the webhook is down" in caplog.text
@@ -352,11 +352,11 @@ async def test_a_failing_sync_event_plugin_is_logged_and_the_others_still_run(
     # pluggy calls the plugin registered last first, so the failing one runs before the others.
     first, second = Listener(), Listener()
     loaded = host(first, second, FailingSyncListener())
-    with caplog.at_level(logging.ERROR, logger="core.plugins"):
+    with caplog.at_level(logging.ERROR, logger="core.plugin_host.plugins"):
         await loaded.emit(event(), web.Application())
     assert first.events == ["petition.threshold_reached"]
     assert second.events == ["petition.threshold_reached"]
-    [record] = [r for r in caplog.records if r.name == "core.plugins"]
+    [record] = [r for r in caplog.records if r.name == "core.plugin_host.plugins"]
     assert record.getMessage() == "a plugin failed handling event petition.threshold_reached"
     assert "the mailer is misconfigured" in caplog.text
 

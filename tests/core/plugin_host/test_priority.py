@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.admission.priority import Priority, RatePolicy
+from core.plugin_host.priority import Priority, RatePolicy
 
 
 def test_lower_priority_value_means_more_important() -> None:

@@ -8,10 +8,9 @@ import pytest
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
-from core.bodies import json_response
-from core.hookspecs import hookimpl
-from core.identity import Identity, Role, mint_token
-from core.routing import (
+from core.identity.tokens import Identity, Role, mint_token
+from core.plugin_host.hookspecs import hookimpl
+from core.plugin_host.routing import (
     QueryRoles,
     RouteDeclarationError,
     RoutePolicy,
@@ -21,6 +20,7 @@ from core.routing import (
     normal,
     sheddable,
 )
+from core.wire.bodies import json_response
 
 
 class Note(BaseModel):
@@ -326,7 +326,7 @@ def test_the_registry_hands_admission_each_routes_policy() -> None:
 
 
 def test_the_policy_helpers_name_their_priority_and_budget() -> None:
-    from core.admission.priority import Priority, RatePolicy
+    from core.plugin_host.priority import Priority, RatePolicy
 
     assert critical("a", rate=1.0, burst=2) == RoutePolicy(
         priority=Priority.CRITICAL, rate=RatePolicy(name="a", rate=1.0, burst=2)

@@ -11,9 +11,9 @@ import pytest
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
-from core.bodies import BodyTimes, json_response
-from core.hookspecs import hookimpl
-from core.routing import RoutePolicy, RouteRegistry
+from core.plugin_host.hookspecs import hookimpl
+from core.plugin_host.routing import RoutePolicy, RouteRegistry
+from core.wire.bodies import BodyTimes, json_response
 from tests.support.slowbodies import status_of
 
 

@@ -14,8 +14,8 @@ from typing import Any
 import orjson
 import pytest
 
-from core.bounds import INT4_MAX, MAX_DEPTH, Moment, refused_fields
-from core.errors import BadRequest
+from core.wire.bounds import INT4_MAX, MAX_DEPTH, Moment, refused_fields
+from core.wire.errors import BadRequest
 from tests.support.consultations import DRAFT, window
 from tests.support.identities import agency, citizen
 from tests.support.petitions import PETITION

@@ -9,8 +9,10 @@ import orjson
 import pytest
 from aiohttp import web
 
-from core.bodies import json_response
-from core.errors import (
+from core.plugin_host.hookspecs import hookimpl
+from core.plugin_host.routing import RoutePolicy, RouteRegistry
+from core.wire.bodies import json_response
+from core.wire.errors import (
     BadRequest,
     Conflict,
     Forbidden,
@@ -26,8 +28,6 @@ from core.errors import (
     field_error,
     invalid,
 )
-from core.hookspecs import hookimpl
-from core.routing import RoutePolicy, RouteRegistry
 
 PROBLEMS: list[tuple[Problem, int, str, str]] = [
     (BadRequest("the body is not JSON"), 400, "Bad request", "/problems/bad-request"),

@@ -18,10 +18,10 @@ import pytest
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
-from core import errors
-from core.app import create_app
-from core.errors import Conflict, Problem, invalid
-from core.i18n import LANGUAGES, LOCALE_DIR, Message, catalogue, negotiate, render
+from core.host.app import create_app
+from core.wire import errors
+from core.wire.errors import Conflict, Problem, invalid
+from core.wire.i18n import LANGUAGES, LOCALE_DIR, Message, catalogue, negotiate, render
 from tests.support.identities import JWT_SECRET, agency, auth, citizen, moderator, token
 from tests.support.petitions import BASE, PETITION
 from tests.support.services import REPO_ROOT
@@ -33,7 +33,7 @@ PROBLEM_CLASSES = {
     "UnregisteredAgency",
 }
 # The connection layer writes canned English bytes before any request is parsed.
-UNTRANSLATED_MODULES = {"core/connections.py"}
+UNTRANSLATED_MODULES = {"core/http/connections.py"}
 
 
 def _po(language: str) -> Any:
@@ -185,7 +185,7 @@ def test_a_translation_with_a_wrong_field_falls_back_to_english(
         def gettext(self, message: str) -> str:
             return "петиция {статус}"
 
-    monkeypatch.setattr("core.i18n.catalogue", lambda language: Broken())
+    monkeypatch.setattr("core.wire.i18n.catalogue", lambda language: Broken())
 
     assert render("the petition is {status}", {"status": "public"}, "ru") == (
         "the petition is public"

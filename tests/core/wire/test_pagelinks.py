@@ -7,7 +7,7 @@ from typing import Any
 from aiohttp.test_utils import make_mocked_request
 
 from core import keys
-from core.pagelinks import page_links, page_response
+from core.wire.pagelinks import page_links, page_response
 
 
 def test_a_page_with_a_next_cursor_links_to_itself_and_to_the_next() -> None:

@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from core import keys
-from core.cache import cache_key
+from core.http.cache import cache_key
 from plugins.consultations.settings import SECTION
 from plugins.consultations.tables import consultations
 from tests.support.consultations import BASE, now

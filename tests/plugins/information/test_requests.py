@@ -7,8 +7,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from core import keys
-from core.hookspecs import hookimpl
-from core.moderation import ModerationResult, TextSubmission, Verdict
+from core.plugin_host.hookspecs import hookimpl
+from core.plugin_host.moderation import ModerationResult, TextSubmission, Verdict
 from tests.support.identities import agency, auth, citizen, moderator, operator, token
 from tests.support.information import REQUEST
 

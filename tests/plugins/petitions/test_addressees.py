@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from core.app import create_app
+from core.host.app import create_app
 from core.settings import SettingsError
 from tests.support.identities import citizen
 from tests.support.petitions import BASE, PETITION

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from core import keys
-from core.app import create_app
+from core.host.app import create_app
 from plugins.petitions.demo import seed_petitions
 from plugins.petitions.tables import petitions, signatures
 from tests.support.petitions import BASE, petition_url

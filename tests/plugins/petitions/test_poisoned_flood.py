@@ -15,9 +15,9 @@ import sqlalchemy as sa
 from aiohttp import TCPConnector
 
 from core import keys
-from core.app import create_app
 from core.clock import utcnow
-from core.errors import NotFound, ServiceUnavailable
+from core.host.app import create_app
+from core.wire.errors import NotFound, ServiceUnavailable
 from plugins.petitions.signing import SignRequest
 from plugins.petitions.state import STATE
 from plugins.petitions.tables import signatures

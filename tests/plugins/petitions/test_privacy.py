@@ -10,8 +10,8 @@ import pytest
 import sqlalchemy as sa
 
 from core import keys
-from core.accesslog import AccessLogger
-from core.app import create_app
+from core.host.app import create_app
+from core.http.accesslog import AccessLogger
 from core.iin import iin_hash, synthetic_iin
 from tests.support.identities import IIN_SECRET, agency, citizen, moderator
 from tests.support.petitions import BASE, PETITION, SMALL_FIGURES, petition_url

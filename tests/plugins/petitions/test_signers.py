@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 
 from core import keys
-from core.paging import encode_cursor
+from core.wire.paging import encode_cursor
 from plugins.petitions.tables import signatures
 from tests.support.identities import citizen
 from tests.support.petitions import petition_url
