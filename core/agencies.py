@@ -15,6 +15,7 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from core import keys
+from core.http import keys as http_keys
 from core.http.cache import RenderedBody, cache_key, cached_response, render
 from core.identity.tokens import Role
 from core.plugin_host.routing import Routes, normal
@@ -148,5 +149,5 @@ async def list_agencies(request: web.Request) -> web.Response:
         return register.rendered
 
     # Through the micro-cache, so that the fast lane may answer the next anonymous reads too.
-    rendered = await request.app[keys.CACHE].get(CACHE_KEY, load)
+    rendered = await request.app[http_keys.CACHE].get(CACHE_KEY, load)
     return cached_response(request, rendered, max_age=MAX_AGE_SECONDS, cache_key=CACHE_KEY)

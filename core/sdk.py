@@ -13,27 +13,20 @@ from core.agencies import AgencyRegister
 from core.background import stop
 from core.clock import as_utc, iso, utcnow
 from core.http.cache import RenderedBody, cache_key, cached_document, cached_response, render
+from core.http.keys import CACHE
 from core.http.openapi import REGISTERED_AGENCY, SAME_AS_MARK
 from core.http.streams import count_refusal, lasts, overloaded, requester_address
+from core.identity.keys import VERIFIER
 from core.identity.tokens import Identity, Role, TokenVerifier
 from core.iin import synthetic_iin
-from core.keys import (
-    AGENCIES,
-    CACHE,
-    CALENDAR,
-    DATABASE,
-    EVENTS,
-    FANOUT,
-    METRICS,
-    PLUGINS,
-    VERIFIER,
-    WRITER,
-)
+from core.keys import AGENCIES, CALENDAR
+from core.observability.keys import METRICS
 from core.plugin_host.channels import Channel
 from core.plugin_host.events import Event, emit_event
 from core.plugin_host.fanout import committed_at
 from core.plugin_host.hookspecs import hookimpl
 from core.plugin_host.idempotency import already_stored, resource_id
+from core.plugin_host.keys import EVENTS, FANOUT, PLUGINS
 from core.plugin_host.moderation import ModerationResult, TextSubmission, Verdict, moderate_texts
 from core.plugin_host.routing import (
     Document,
@@ -49,6 +42,7 @@ from core.plugin_host.routing import (
 )
 from core.plugin_host.transitions import not_found_or_conflict, transition
 from core.settings import AgencySettings, SettingsError
+from core.storage.keys import DATABASE, WRITER
 from core.storage.migrations import Migration, MigrationSet, create_tables
 from core.storage.writer import BatchKind
 from core.terms import Term

@@ -23,7 +23,7 @@ from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 
 import core
-from core import keys
+from core.admission import keys as admission_keys
 from core.host.app import create_app
 from core.identity.tokens import mint_token
 from core.iin import synthetic_iin
@@ -110,7 +110,7 @@ async def measure_in(data_dir: str, rounds: int, per_round: int) -> dict[str, li
     for _ in range(rounds):
         for name, (method, headers, status, saturate) in cases.items():
             Writer.pressure = saturated if saturate else real_pressure  # type: ignore[method-assign]
-            app[keys.ADMISSION].writer_pressure = 1.0 if saturate else 0.0
+            app[admission_keys.ADMISSION].writer_pressure = 1.0 if saturate else 0.0
             batch = requests(method, headers)
             started = time.process_time()
             for request in batch:

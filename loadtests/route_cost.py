@@ -23,7 +23,7 @@ from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 from pydantic import BaseModel, Field
 
-from core import keys
+from core.identity import keys as identity_keys
 from core.identity.tokens import Identity, Role, ensure_role
 from core.plugin_host.routing import RoutePolicy, Routes, endpoint
 from core.wire.bodies import query_model
@@ -49,13 +49,15 @@ CITIZENS = frozenset({Role.CITIZEN})
 
 
 async def checking_for_itself(request: web.Request) -> web.Response:
-    identity = ensure_role(request.get(keys.IDENTITY), CITIZENS)
+    identity = ensure_role(request.get(identity_keys.IDENTITY), CITIZENS)
     return await page(request, identity=identity, query=query_model(request, Page))
 
 
 def request_with_identity() -> web.Request:
     request = make_mocked_request("GET", "/bench?limit=20")
-    request[keys.IDENTITY] = Identity(subject="a" * 64, role=Role.CITIZEN, name="Aigerim S.")
+    request[identity_keys.IDENTITY] = Identity(
+        subject="a" * 64, role=Role.CITIZEN, name="Aigerim S."
+    )
     return request
 
 
@@ -70,7 +72,7 @@ async def measure(rounds: int, number: int) -> dict[str, list[float]]:
     [spec] = list(ROUTES)
     declared = endpoint(spec)
     request = request_with_identity()
-    identity = request[keys.IDENTITY]
+    identity = request[identity_keys.IDENTITY]
     query = Page(limit=20)
     candidates: dict[str, Callable[[], Awaitable[object]]] = {
         "through the route table": lambda: declared(request),

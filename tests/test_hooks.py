@@ -14,8 +14,10 @@ from core import keys
 from core.host.demo import print_demo
 from core.identity.tokens import Identity, Role
 from core.plugin_host import hookspecs
+from core.plugin_host import keys as plugin_host_keys
 from core.plugin_host.hookspecs import hookimpl
 from core.plugin_host.routing import OPERATIONS
+from core.storage import keys as storage_keys
 from core.storage.migrations import Migration, MigrationSet, create_tables
 from tests.support.identities import citizen
 from tests.support.petitions import BASE, PETITION, EventRecorder
@@ -108,7 +110,7 @@ class Lifecycle:
     @hookimpl
     def qatysu_cleanup_ctx(self, app: web.Application) -> list[Any]:
         async def ctx(app: web.Application) -> AsyncIterator[None]:
-            self.events.append(f"start writer={keys.WRITER in app}")
+            self.events.append(f"start writer={storage_keys.WRITER in app}")
             yield
             self.events.append("cleanup")
 
@@ -129,7 +131,7 @@ async def test_a_cleanup_context_plugin_starts_after_storage_and_cleans_up(make_
 
 async def test_demo_seed_lines_of_every_plugin_are_collected(make_client) -> None:
     client = await make_client(extra_plugins=(Lifecycle(),))
-    lines = await client.app[keys.PLUGINS].demo_seed(client.app)
+    lines = await client.app[plugin_host_keys.PLUGINS].demo_seed(client.app)
     assert "lifecycle: demo line" in lines
     assert any(line.startswith("petitions:") for line in lines)
 
@@ -161,8 +163,8 @@ async def test_a_plugin_migration_creates_its_table_on_each_database(
     async def write(conn: Any) -> None:
         await conn.execute(notes.insert().values(text="kept"))
 
-    await client.app[keys.WRITER].submit(write)
-    async with client.app[keys.DATABASE].read() as conn:
+    await client.app[storage_keys.WRITER].submit(write)
+    async with client.app[storage_keys.DATABASE].read() as conn:
         assert (await conn.execute(sa.select(notes.c.text))).scalars().all() == ["kept"]
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from core import keys
 from core.admission.clients import client_addressing
 from core.admission.concurrency import FixedLimit, Gradient2Limit, LimitAlgorithm
 from core.admission.controller import AdmissionController
@@ -19,6 +18,7 @@ from core.admission.pie import PieController
 from core.admission.policies import RoutePolicies
 from core.admission.sojourn import SojournMeter
 from core.http.lifecycle import TICK
+from core.plugin_host import keys as plugin_host_keys
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -86,4 +86,4 @@ class Admission:
 
     def policy(self, app: web.Application, route_name: str | None) -> RoutePolicy:
         """The route's declared policy with the operator's rate overrides applied, cached."""
-        return self.policies.get(route_name, app[keys.ROUTES])
+        return self.policies.get(route_name, app[plugin_host_keys.ROUTES])

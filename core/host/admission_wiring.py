@@ -3,7 +3,7 @@ configured) and the fast lane's leases of it, the edge in the connection guard, 
 sweeper, and the observer on the loop-lag probe.
 
 Runs after ``redis_ctx`` (it needs ``app[keys.REDIS]``) and ``event_loop_lag_ctx`` (it reads
-``app[keys.LOOP_LAG]``) in ``app.cleanup_ctx``.
+``app[http_keys.LOOP_LAG]``) in ``app.cleanup_ctx``.
 """
 
 from __future__ import annotations
@@ -15,12 +15,17 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from core import keys
+from core.admission import keys as admission_keys
 from core.admission.edge import EdgeShedder
 from core.admission.leases import LeasedBudget
 from core.admission.observer import Observer
 from core.admission.ratelimit_redis import FallbackRateLimiter, RedisRateLimiter
 from core.background import stop
+from core.http import keys as http_keys
+from core.observability import keys as observability_keys
+from core.plugin_host import keys as plugin_host_keys
 from core.plugin_host.priority import Priority
+from core.storage import keys as storage_keys
 
 if TYPE_CHECKING:
     from core.admission.state import Admission
@@ -42,9 +47,9 @@ def kernel_wait_recorder(admission: Admission, metrics: Metrics) -> Callable[[fl
 
 
 async def admission_ctx(app: web.Application) -> AsyncIterator[None]:
-    admission = app[keys.ADMISSION]
+    admission = app[admission_keys.ADMISSION]
     settings = admission.settings
-    metrics = app[keys.METRICS]
+    metrics = app[observability_keys.METRICS]
     redis = app[keys.REDIS]
     tasks: list[asyncio.Task[None]] = []
     if redis is not None:
@@ -55,9 +60,9 @@ async def admission_ctx(app: web.Application) -> AsyncIterator[None]:
             on_backend_error=metrics.ratelimit_backend_errors.inc,
             fail_open=settings.ratelimit_fail_open,
         )
-        if keys.FAST_LANE in app:
+        if http_keys.FAST_LANE in app:
             leases = LeasedBudget(source=shared, gate=limiter, fallback=admission.local_limiter)
-            app[keys.FAST_LANE].use_limiter(leases)
+            app[http_keys.FAST_LANE].use_limiter(leases)
             tasks.append(asyncio.create_task(leases.run_top_ups(), name="qatysu-lane-leases"))
     if settings.edge_shedding:
         edge_rejected = {
@@ -66,7 +71,7 @@ async def admission_ctx(app: web.Application) -> AsyncIterator[None]:
         aged_rejected = {
             p: metrics.admission_rejected.labels("kernel_age", p.name.lower()) for p in Priority
         }
-        routes = app[keys.ROUTES]
+        routes = app[plugin_host_keys.ROUTES]
         admission.edge = EdgeShedder(
             routes,
             on_refused=lambda priority: edge_rejected[priority].inc(),
@@ -74,12 +79,12 @@ async def admission_ctx(app: web.Application) -> AsyncIterator[None]:
             critical_age=settings.kernel_age_critical,
             on_aged=lambda priority: aged_rejected[priority].inc(),
         )
-        app[keys.GUARD].attach_edge(admission.edge)
-    kernel = app[keys.GUARD].kernel
+        app[http_keys.GUARD].attach_edge(admission.edge)
+    kernel = app[http_keys.GUARD].kernel
     kernel.on_wait = kernel_wait_recorder(admission, metrics)
-    probe = app[keys.LOOP_LAG]
+    probe = app[http_keys.LOOP_LAG]
     observer = Observer(
-        admission, writer=app[keys.WRITER], metrics=metrics, tick=probe.tick, kernel=kernel
+        admission, writer=app[storage_keys.WRITER], metrics=metrics, tick=probe.tick, kernel=kernel
     )
     probe.subscribe(observer.tick)
     tasks.append(

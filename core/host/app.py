@@ -10,9 +10,11 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from core import keys
+from core.admission import keys as admission_keys
 from core.admission.clients import client_addressing
 from core.agencies import AgencyRegister
 from core.agencies import routes as agency_routes
+from core.http import keys as http_keys
 from core.http.cache import MicroCache
 from core.http.compression import compression_middleware
 from core.http.connections import (
@@ -30,14 +32,18 @@ from core.http.middlewares import envelope_middleware, identity_middleware
 from core.http.operations import operations_routes
 from core.http.problem_pages import routes as problem_page_routes
 from core.http.server_name import name_the_server
+from core.identity import keys as identity_keys
 from core.identity.tokens import TokenVerifier, token_keys
+from core.observability import keys as observability_keys
 from core.observability.metrics import Metrics
 from core.observability.metrics_exposure import metrics_port_ctx
+from core.plugin_host import keys as plugin_host_keys
 from core.plugin_host.fanout import build_fanout, fanout_ctx
 from core.plugin_host.idempotency import idempotency_ctx
 from core.plugin_host.plugins import EventBus, PluginHost
 from core.plugin_host.routing import RouteRegistry, endpoint
 from core.settings import Settings
+from core.storage import keys as storage_keys
 from core.storage.opening import open_database
 from core.storage.writer import Writer
 from core.wire.bodies import BodyTimes
@@ -74,27 +80,27 @@ def create_app(settings: Settings, *, extra_plugins: Sequence[object] = ()) -> w
         middlewares.insert(0, cors_middleware)
     app = web.Application(middlewares=middlewares, client_max_size=settings.server.max_body_bytes)
     app[keys.SETTINGS] = settings
-    app[keys.PLUGINS] = host
-    app[keys.VERIFIER] = verifier
-    app[keys.METRICS] = metrics
-    app[keys.CACHE] = MicroCache(
+    app[plugin_host_keys.PLUGINS] = host
+    app[identity_keys.VERIFIER] = verifier
+    app[observability_keys.METRICS] = metrics
+    app[http_keys.CACHE] = MicroCache(
         ttl=settings.cache.ttl_seconds, max_entries=settings.cache.max_entries
     )
     app[keys.CALENDAR] = WorkCalendar(settings.calendar)
     app[keys.AGENCIES] = AgencyRegister(settings)
-    app[keys.READINESS] = Readiness()
-    app[keys.EVENTS] = EventBus(host, app)
-    app[keys.FANOUT] = build_fanout(settings, metrics)
-    app[keys.OPENAPI_CACHE] = {}
-    app[keys.DEPENDENCY_CHECKS] = DependencyChecks(
+    app[http_keys.READINESS] = Readiness()
+    app[plugin_host_keys.EVENTS] = EventBus(host, app)
+    app[plugin_host_keys.FANOUT] = build_fanout(settings, metrics)
+    app[http_keys.OPENAPI_CACHE] = {}
+    app[http_keys.DEPENDENCY_CHECKS] = DependencyChecks(
         app, migration_sets=host.migrations(), ttl=settings.server.readiness_cache_seconds
     )
     lane = None
     if admission is not None:
-        app[keys.ADMISSION] = admission
+        app[admission_keys.ADMISSION] = admission
         if settings.admission.fast_lane:
-            app[keys.FAST_LANE] = lane = FastLane(
-                cache=app[keys.CACHE],
+            app[http_keys.FAST_LANE] = lane = FastLane(
+                cache=app[http_keys.CACHE],
                 metrics=metrics,
                 limiter=admission.local_limiter,
                 trusted=admission.trusted,
@@ -102,7 +108,7 @@ def create_app(settings: Settings, *, extra_plugins: Sequence[object] = ()) -> w
                 if settings.server.access_log
                 else None,
             )
-    app[keys.GUARD] = ConnectionGuard(
+    app[http_keys.GUARD] = ConnectionGuard(
         # With admission off nothing is shed, connections included: the unprotected baseline.
         max_connections=settings.server.max_connections if admission is not None else sys.maxsize,
         # The head is part of the whole request, whose deadline is request_timeout.
@@ -122,7 +128,7 @@ def create_app(settings: Settings, *, extra_plugins: Sequence[object] = ()) -> w
     routes.include(docs_routes)
     routes.include(problem_page_routes)
     host.add_routes(routes, app)
-    app[keys.ROUTES] = routes
+    app[plugin_host_keys.ROUTES] = routes
     for spec in routes:
         handler = endpoint(spec, validate_responses=settings.server.validate_responses)
         if spec.method == "GET":
@@ -155,7 +161,7 @@ def _connections_per_address(settings: Settings) -> ConnectionsPerAddress | None
 
 
 def _count_connection_refusal(app: web.Application) -> Callable[[str], None]:
-    rejected = app[keys.METRICS].admission_rejected
+    rejected = app[observability_keys.METRICS].admission_rejected
 
     def count(reason: str) -> None:
         rejected.labels(reason, "none").inc()
@@ -165,19 +171,19 @@ def _count_connection_refusal(app: web.Application) -> Callable[[str], None]:
 
 async def storage_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[keys.SETTINGS]
-    database = await open_database(settings, app[keys.PLUGINS].migrations())
-    app[keys.DATABASE] = database
+    database = await open_database(settings, app[plugin_host_keys.PLUGINS].migrations())
+    app[storage_keys.DATABASE] = database
     writer = Writer(
         database,
         queue_size=settings.writer.queue_size,
         max_batch=settings.writer.max_batch,
-        metrics=app[keys.METRICS],
+        metrics=app[observability_keys.METRICS],
         commit_timeout=settings.writer.commit_timeout,
     )
-    app[keys.WRITER] = writer
+    app[storage_keys.WRITER] = writer
     writer.start()
     yield
-    await app[keys.EVENTS].drain()
+    await app[plugin_host_keys.EVENTS].drain()
     await writer.close()
     await database.dispose()
 
@@ -205,7 +211,7 @@ async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def readiness_ctx(app: web.Application) -> AsyncIterator[None]:
-    readiness = app[keys.READINESS]
+    readiness = app[http_keys.READINESS]
     readiness.started = True
     yield
     readiness.draining = True

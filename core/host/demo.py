@@ -24,6 +24,7 @@ from core import keys
 from core.identity.secret_keys import DEV_SECRETS_FILE, resolve_secrets
 from core.identity.tokens import mint_token, role_lifetimes
 from core.iin import synthetic_iin
+from core.plugin_host import keys as plugin_host_keys
 from core.settings import Settings, SettingsError
 
 if TYPE_CHECKING:
@@ -40,7 +41,7 @@ SQLITE_COMPANIONS = ("", "-wal", "-shm", "-journal")
 async def print_demo(app: web.Application) -> None:
     """Seed the demo data and print it, with sample tokens when the secrets allow it."""
     settings = app[keys.SETTINGS]
-    lines = await app[keys.PLUGINS].demo_seed(app)
+    lines = await app[plugin_host_keys.PLUGINS].demo_seed(app)
     server_secrets = resolve_secrets(settings)
     if server_secrets.jwt_configured:
         lines += [

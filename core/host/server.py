@@ -21,6 +21,7 @@ from aiohttp import web
 from core import keys
 from core.host.app import create_app
 from core.host.demo import print_demo
+from core.http import keys as http_keys
 from core.http.accesslog import AccessLogger
 from core.http.connections import GuardedTCPSite
 from core.settings import Settings
@@ -52,7 +53,7 @@ class RunningServer:
     async def drain(self) -> None:
         """Readiness off, wait the grace period, stop accepting, finish in-flight, flush writes."""
         settings = self.app[keys.SETTINGS]
-        self.app[keys.READINESS].draining = True
+        self.app[http_keys.READINESS].draining = True
         if settings.server.drain_grace > 0:
             await asyncio.sleep(settings.server.drain_grace)
         await self.runner.cleanup()
@@ -102,7 +103,7 @@ def make_site(
     """The one way a listening site is made: every connection passes the app's guard."""
     return GuardedTCPSite(
         runner,
-        runner.app[keys.GUARD],
+        runner.app[http_keys.GUARD],
         host=host,
         port=port,
         sock=sock,

@@ -17,13 +17,14 @@ from core.admission.clients import (
     client_addressing,
     parse_address,
 )
+from core.http import keys as http_keys
 
 
 class AccessLogger(AbstractAccessLogger):
     _addressing: ClientAddressing | None = None
 
     def log(self, request: BaseRequest, response: StreamResponse, time: float) -> None:
-        request_id = request.get(keys.REQUEST_ID, "-")
+        request_id = request.get(http_keys.REQUEST_ID, "-")
         client = self.client(request)
         self.logger.info(
             '%s "%s %s" %d %.1fms id=%s',

@@ -24,6 +24,9 @@ import orjson
 from aiohttp import web
 
 from core import keys
+from core.admission import keys as admission_keys
+from core.http import keys as http_keys
+from core.storage import keys as storage_keys
 from core.wire.errors import NotFound
 
 if TYPE_CHECKING:
@@ -139,14 +142,14 @@ def _publish_to_fast_lane(
     if request.method != "GET" or "Authorization" in request.headers:
         return
     try:
-        lane = request.app[keys.FAST_LANE]
+        lane = request.app[http_keys.FAST_LANE]
     except KeyError:  # admission (and with it the lane) is off
         return
-    if request.app[keys.CACHE].peek(cache_key) is not rendered:
+    if request.app[http_keys.CACHE].peek(cache_key) is not rendered:
         return  # not cached (a TTL of 0, or already replaced): nothing for the lane to check
     route = request.match_info.route
     resource = route.resource
-    admission = request.app[keys.ADMISSION]
+    admission = request.app[admission_keys.ADMISSION]
     rate = admission.policy(request.app, route.name).rate
     lane.publish(
         request.raw_path.encode(),
@@ -173,11 +176,11 @@ async def cached_document(
     app = request.app
 
     async def load() -> RenderedBody:
-        async with app[keys.DATABASE].read() as conn:
+        async with app[storage_keys.DATABASE].read() as conn:
             document = await fetch(conn)
         return render(document, meta=document is not None)
 
-    rendered = await app[keys.CACHE].get(key, load)
+    rendered = await app[http_keys.CACHE].get(key, load)
     if not rendered.meta:
         raise NotFound(missing)
     return cached_response(request, rendered, max_age=max_age, cache_key=key)

@@ -38,7 +38,6 @@ from typing import TYPE_CHECKING, Any, cast
 import orjson
 from aiohttp import web
 
-from core import keys
 from core.admission.clients import (
     IPAddress,
     address_behind_proxies,
@@ -48,6 +47,7 @@ from core.admission.clients import (
 from core.admission.inflight import CappedCounts
 from core.admission.kernel import KernelQueueProbe
 from core.background import stop
+from core.http import keys as http_keys
 from core.wire.errors import ServiceUnavailable, TooManyRequests
 from core.wire.i18n import DEFAULT_LANGUAGE, LANGUAGES, negotiate, render, translate
 
@@ -626,7 +626,7 @@ class ConnectionGuard:
 
 
 async def on_response_prepare(request: web.Request, response: web.StreamResponse) -> None:
-    guard = request.app.get(keys.GUARD)
+    guard = request.app.get(http_keys.GUARD)
     if guard is not None:
         guard.response_started(request.transport)
 
@@ -677,7 +677,7 @@ class GuardedTCPSite(web.TCPSite):
 
 
 async def guard_sweeper_ctx(app: web.Application) -> AsyncIterator[None]:
-    guard = app.get(keys.GUARD)
+    guard = app.get(http_keys.GUARD)
     if guard is None:
         yield
         return

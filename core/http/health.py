@@ -24,7 +24,9 @@ from typing import TYPE_CHECKING, Literal
 from prometheus_client import Gauge
 
 from core import keys
+from core.observability import keys as observability_keys
 from core.settings import Settings
+from core.storage import keys as storage_keys
 from core.storage.migrations import MigrationSet, pending_migrations
 
 if TYPE_CHECKING:
@@ -75,7 +77,7 @@ class DependencyChecks:
             "qatysu_dependency_up",
             "Whether a dependency answered readiness's last check (1) or not (0).",
             ["dependency"],
-            registry=app[keys.METRICS].registry,
+            registry=app[observability_keys.METRICS].registry,
             multiprocess_mode="livemin",
         )
 
@@ -103,7 +105,7 @@ class DependencyChecks:
     async def _database(self) -> Check:
         try:
             async with asyncio.timeout(CHECK_TIMEOUT):
-                await self._app[keys.DATABASE].ping()
+                await self._app[storage_keys.DATABASE].ping()
         except Exception as exc:
             self._up.labels("database").set(0)
             return Check("failing", f"unreachable: {type(exc).__name__}")
@@ -115,7 +117,9 @@ class DependencyChecks:
             return Check("failing", "unknown: the database is unreachable")
         try:
             async with asyncio.timeout(CHECK_TIMEOUT):
-                pending = await pending_migrations(self._app[keys.DATABASE], self._migration_sets)
+                pending = await pending_migrations(
+                    self._app[storage_keys.DATABASE], self._migration_sets
+                )
         except Exception as exc:
             return Check("failing", f"unknown: {type(exc).__name__}")
         if pending:

@@ -15,8 +15,10 @@ from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
-from core import keys
+from core.admission import keys as admission_keys
 from core.background import stop
+from core.http import keys as http_keys
+from core.observability import keys as observability_keys
 
 log = logging.getLogger(__name__)
 
@@ -106,9 +108,11 @@ class WorstLateness:
 
 async def event_loop_lag_ctx(app: web.Application) -> AsyncIterator[None]:
     """Run the probe for the app's lifetime, with the gauge as its first reader; cleanup
-    contexts after this one may subscribe to ``app[keys.LOOP_LAG]``."""
-    probe = app[keys.LOOP_LAG] = LoopLag(tick=TICK if keys.ADMISSION in app else GAUGE_PERIOD)
-    probe.subscribe(WorstLateness(app[keys.METRICS].event_loop_lag.set))
+    contexts after this one may subscribe to ``app[http_keys.LOOP_LAG]``."""
+    probe = app[http_keys.LOOP_LAG] = LoopLag(
+        tick=TICK if admission_keys.ADMISSION in app else GAUGE_PERIOD
+    )
+    probe.subscribe(WorstLateness(app[observability_keys.METRICS].event_loop_lag.set))
     task = asyncio.create_task(probe.run(), name="qatysu-loop-lag")
     yield
     await stop(task)

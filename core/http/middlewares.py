@@ -21,9 +21,14 @@ from aiohttp import web
 
 from core import keys
 from core.admission.auth_failures import charge_failed_authentication
+from core.http import keys as http_keys
 from core.http.requestids import request_id_for
+from core.identity import keys as identity_keys
 from core.identity.tokens import bearer_token
+from core.observability import keys as observability_keys
+from core.plugin_host import keys as plugin_host_keys
 from core.storage.database import storage_failure
+from core.wire import keys as wire_keys
 from core.wire.bounds import REFUSED_CHARACTERS, refused_characters
 from core.wire.errors import (
     Problem,
@@ -52,17 +57,17 @@ async def envelope_middleware(request: web.Request, handler: Handler) -> web.Str
     the request metrics (which see each error's own status). One middleware instead of three
     saves two coroutine frames on every request, rejections included."""
     request_id = request_id_for(request.headers.get("X-Request-Id"))
-    request[keys.REQUEST_ID] = request_id
-    guard = request.app.get(keys.GUARD)
+    request[http_keys.REQUEST_ID] = request_id
+    guard = request.app.get(http_keys.GUARD)
     arrival = guard.arrival(request.transport) if guard is not None else None
-    request[keys.ARRIVAL] = arrival if arrival is not None else time.monotonic()
+    request[wire_keys.ARRIVAL] = arrival if arrival is not None else time.monotonic()
     started = time.perf_counter()
     try:
         check_path_parameters(request)
         response = await handler(request)
     except Problem as problem:
         if isinstance(problem, ServiceUnavailable):
-            request.app[keys.METRICS].count_unavailable(problem.reason)
+            request.app[observability_keys.METRICS].count_unavailable(problem.reason)
         response = problem.response(negotiate(request.headers.get("Accept-Language")))
     except web.HTTPException as exc:
         if exc.status < 400:
@@ -80,7 +85,7 @@ async def envelope_middleware(request: web.Request, handler: Handler) -> web.Str
                 request_id,
                 type(exc).__name__,
             )
-            request.app[keys.METRICS].count_unavailable("storage_failed")
+            request.app[observability_keys.METRICS].count_unavailable("storage_failed")
             response = ServiceUnavailable(
                 "storage is not answering; try again shortly", reason="storage_failed"
             ).response(language)
@@ -109,26 +114,28 @@ def check_path_parameters(request: web.Request) -> None:
 
 
 def _observe(request: web.Request, status: int, started: float) -> None:
-    request.app[keys.METRICS].observe_request(
+    request.app[observability_keys.METRICS].observe_request(
         route_label(request), request.method, status, time.perf_counter() - started
     )
 
 
 @web.middleware
 async def identity_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Verify a bearer token when one is sent, into ``request[keys.IDENTITY]`` (None without
+    """Verify a bearer token when one is sent, into ``request[IDENTITY]`` (None without
     one). A bad token is 401, charged to the client's address (``core.admission.auth_failures``),
     on every route but one whose bearer token is not a JWT (``/metrics`` behind its own token)."""
-    if not request.app[keys.ROUTES].has_own_token(request.match_info.route.name):
+    if not request.app[plugin_host_keys.ROUTES].has_own_token(request.match_info.route.name):
         try:
             token = bearer_token(request)
             identity = (
-                None if token is None else await request.app[keys.PLUGINS].identify(request, token)
+                None
+                if token is None
+                else await request.app[plugin_host_keys.PLUGINS].identify(request, token)
             )
         except Unauthorized:
             await charge_failed_authentication(request)
             raise
         if identity is not None:
             request.app[keys.AGENCIES].check_token(identity)
-        request[keys.IDENTITY] = identity
+        request[identity_keys.IDENTITY] = identity
     return await handler(request)

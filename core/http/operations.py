@@ -8,11 +8,15 @@ from importlib.metadata import PackageNotFoundError, version
 from aiohttp import web
 
 from core import keys
+from core.http import keys as http_keys
 from core.http.health import OK, Check
 from core.http.openapi import build_openapi
+from core.observability import keys as observability_keys
 from core.observability.metrics import metrics_handler
 from core.observability.metrics_exposure import guarded_metrics_handler
+from core.plugin_host import keys as plugin_host_keys
 from core.plugin_host.routing import OPERATIONS, Routes
+from core.storage import keys as storage_keys
 from core.wire.bodies import json_response
 
 
@@ -33,11 +37,11 @@ async def readyz(request: web.Request) -> web.Response:
     answers are kept for a moment."""
     app = request.app
     checks = {"server": _server_check(app), "writer": _writer_check(app)}
-    checks.update(await app[keys.DEPENDENCY_CHECKS].results())
+    checks.update(await app[http_keys.DEPENDENCY_CHECKS].results())
     states = {check.state for check in checks.values()}
     status = "not ready" if "failing" in states else "degraded" if "degraded" in states else "ready"
     ready = status != "not ready"
-    app[keys.METRICS].ready.set(1 if ready else 0)
+    app[observability_keys.METRICS].ready.set(1 if ready else 0)
     return json_response(
         {"status": status, "checks": {name: check.detail for name, check in checks.items()}},
         status=200 if ready else 503,
@@ -46,7 +50,7 @@ async def readyz(request: web.Request) -> web.Response:
 
 
 def _server_check(app: web.Application) -> Check:
-    readiness = app[keys.READINESS]
+    readiness = app[http_keys.READINESS]
     if readiness.draining:
         return Check("failing", "draining")
     if not readiness.started:
@@ -55,15 +59,15 @@ def _server_check(app: web.Application) -> Check:
 
 
 def _writer_check(app: web.Application) -> Check:
-    writer = app.get(keys.WRITER)
+    writer = app.get(storage_keys.WRITER)
     return OK if writer is not None and writer.alive else Check("failing", "down")
 
 
 async def openapi(request: web.Request) -> web.Response:
-    cache = request.app[keys.OPENAPI_CACHE]
+    cache = request.app[http_keys.OPENAPI_CACHE]
     if "document" not in cache:
         cache["document"] = build_openapi(
-            request.app[keys.ROUTES],
+            request.app[plugin_host_keys.ROUTES],
             version=package_version(),
             agency_codes=request.app[keys.AGENCIES].codes(),
         )

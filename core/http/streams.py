@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from core import keys
+from core.admission import keys as admission_keys
 from core.admission.clients import client_address
+from core.http import keys as http_keys
+from core.observability import keys as observability_keys
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -22,7 +24,7 @@ REFUSE_STREAMS_AT = 0.001
 
 def overloaded(app: web.Application) -> bool:
     """Whether admission sees overload now: new streams are the first thing it refuses."""
-    admission = app.get(keys.ADMISSION)
+    admission = app.get(admission_keys.ADMISSION)
     if admission is None:
         return False
     return (
@@ -35,18 +37,18 @@ def overloaded(app: web.Application) -> bool:
 
 def requester_address(request: web.Request) -> str | None:
     """The client's address as admission sees it (behind trusted proxies), if admission runs."""
-    admission = request.app.get(keys.ADMISSION)
+    admission = request.app.get(admission_keys.ADMISSION)
     return client_address(request, admission.trusted) if admission is not None else None
 
 
 def count_refusal(app: web.Application, reason: str) -> None:
     """Count a refused stream with admission's other refusals, under ``reason``."""
-    app[keys.METRICS].admission_rejected.labels(reason, "sheddable").inc()
+    app[observability_keys.METRICS].admission_rejected.labels(reason, "sheddable").inc()
 
 
 def lasts(request: web.Request) -> None:
     """The response now started for ``request`` lasts and ends with its connection: no next
     request head is due on it meanwhile."""
-    guard = request.app.get(keys.GUARD)
+    guard = request.app.get(http_keys.GUARD)
     if guard is not None:
         guard.long_response(request.transport)

@@ -286,7 +286,7 @@ class WorkerProcessCollector:
 
 
 async def metrics_handler(request: web.Request) -> web.Response:
-    from core.keys import METRICS
+    from core.observability.keys import METRICS
 
     body = request.app[METRICS].exposition()
     response = web.Response(body=body)

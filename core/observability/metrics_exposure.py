@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from core import keys
+from core.observability import keys as observability_keys
 from core.observability.metrics import metrics_handler
 from core.wire.errors import Unauthorized
 
@@ -39,13 +40,13 @@ async def metrics_port_ctx(app: web.Application) -> AsyncIterator[None]:
     """Serve ``/metrics`` alone on the metrics port, for as long as the app runs."""
     settings = app[keys.SETTINGS].metrics
     metrics_app = web.Application()
-    metrics_app[keys.METRICS] = app[keys.METRICS]
+    metrics_app[observability_keys.METRICS] = app[observability_keys.METRICS]
     metrics_app.router.add_get("/metrics", metrics_handler)
     runner = web.AppRunner(metrics_app, access_log=None, handle_signals=False)
     await runner.setup()
     site = web.TCPSite(runner, settings.host, settings.port, reuse_port=True)
     await site.start()
-    app[keys.METRICS_PORT] = _bound_port(site, settings.port)
+    app[observability_keys.METRICS_PORT] = _bound_port(site, settings.port)
     yield
     await runner.cleanup()
 

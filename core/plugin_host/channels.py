@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from pydantic import BaseModel
 
-from core import keys
 from core.background import periodic_ctx
+from core.plugin_host import keys as plugin_host_keys
 from core.plugin_host.hookspecs import hookimpl
 
 if TYPE_CHECKING:
@@ -68,7 +68,7 @@ class Channel(Generic[S, T]):
     @hookimpl
     def qatysu_startup(self, app: web.Application) -> None:
         """Build this app's channel state from its validated settings."""
-        settings = app[keys.PLUGINS].settings_of(self.name, self.settings)
+        settings = app[plugin_host_keys.PLUGINS].settings_of(self.name, self.settings)
         app[self.state] = self.build(settings, app)
 
     @hookimpl
@@ -81,7 +81,7 @@ class Channel(Generic[S, T]):
         """The channel's sweeper, at the interval its settings give, and its own contexts."""
         if self.sweep is None:
             return tuple(self.contexts)
-        settings: Any = app[keys.PLUGINS].settings_of(self.name, self.settings)
+        settings: Any = app[plugin_host_keys.PLUGINS].settings_of(self.name, self.settings)
         interval: float = settings.sweep_interval_seconds
         return [periodic_ctx(f"{self.name}-sweeper", interval, self.sweep), *self.contexts]
 

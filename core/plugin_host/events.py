@@ -6,7 +6,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from core import keys
+from core.plugin_host import keys as plugin_host_keys
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -26,4 +26,6 @@ def emit_event(
     request: web.Request, name: str, subject_id: str, payload: dict[str, Any] | None = None
 ) -> None:
     """Announce a committed change to event plugins; call only once the write has committed."""
-    request.app[keys.EVENTS].emit(Event(name=name, subject_id=subject_id, payload=payload or {}))
+    request.app[plugin_host_keys.EVENTS].emit(
+        Event(name=name, subject_id=subject_id, payload=payload or {})
+    )

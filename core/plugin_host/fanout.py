@@ -27,8 +27,8 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from core import keys
 from core.background import stop
+from core.plugin_host import keys as plugin_host_keys
 
 if TYPE_CHECKING:
     import redis.asyncio as aioredis
@@ -227,7 +227,7 @@ def build_fanout(settings: Settings, metrics: Metrics) -> Fanout:
 
 async def fanout_ctx(app: web.Application) -> AsyncIterator[None]:
     """Subscribe for the app's lifetime (after ``redis_ctx``, beside the rate limiter)."""
-    fanout = app[keys.FANOUT]
+    fanout = app[plugin_host_keys.FANOUT]
     await fanout.start()
     yield
     await fanout.close()

@@ -42,7 +42,9 @@ from aiohttp import web
 
 from core import keys
 from core.backoff import Backoff
+from core.identity import keys as identity_keys
 from core.ids import new_id
+from core.plugin_host import keys as plugin_host_keys
 from core.wire.bodies import read_body
 from core.wire.errors import BadRequest, Conflict, Unprocessable, field_error
 
@@ -214,7 +216,7 @@ async def idempotency_ctx(app: web.Application) -> AsyncIterator[None]:
     """The answer store: Redis when configured (set up by then), else this process."""
     local = LocalAnswers()
     redis = app[keys.REDIS]
-    app[keys.ANSWERS] = (
+    app[plugin_host_keys.ANSWERS] = (
         RedisAnswers(redis, app[keys.SETTINGS].redis.key_prefix, local)
         if redis is not None
         else local
@@ -230,7 +232,7 @@ def idempotent(handler: Handler) -> Handler:
 
     async def create(request: web.Request) -> web.StreamResponse:
         key = request.headers.get(HEADER)
-        identity = request.get(keys.IDENTITY)
+        identity = request.get(identity_keys.IDENTITY)
         if key is None or identity is None:
             return await handler(request)
         _check_key(key)
@@ -238,12 +240,12 @@ def idempotent(handler: Handler) -> Handler:
         fingerprint = hashlib.sha256(
             request.path_qs.encode() + b"\n" + await read_body(request)
         ).hexdigest()
-        store = request.app[keys.ANSWERS]
+        store = request.app[plugin_host_keys.ANSWERS]
         held = await store.claim(scope, Answer(fingerprint))
         if held is not None:
             return _replay(held, fingerprint)
         # The derived id names this request under this key, not the key alone.
-        request[keys.IDEMPOTENCY_SCOPE] = f"{scope}:{fingerprint}"
+        request[plugin_host_keys.IDEMPOTENCY_SCOPE] = f"{scope}:{fingerprint}"
         try:
             response = await handler(request)
         except BaseException:
@@ -272,10 +274,10 @@ def resource_id(request: web.Request, new: Callable[[], str] = new_id) -> str:
     Unguessable either way: the derivation is keyed with a server secret. Hex, so it also fits
     where ``new`` makes hex ids."""
     fresh = new()
-    scope = request.get(keys.IDEMPOTENCY_SCOPE)
+    scope = request.get(plugin_host_keys.IDEMPOTENCY_SCOPE)
     if scope is None:
         return fresh
-    return request.app[keys.VERIFIER].citizen_hash("idempotency:" + scope)[: len(fresh)]
+    return request.app[identity_keys.VERIFIER].citizen_hash("idempotency:" + scope)[: len(fresh)]
 
 
 async def already_stored(conn: AsyncConnection, id_column: sa.Column[Any], value: str) -> bool:

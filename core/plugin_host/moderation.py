@@ -6,7 +6,7 @@ import enum
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from core import keys
+from core.plugin_host import keys as plugin_host_keys
 from core.wire.errors import Unprocessable, field_error
 from core.wire.i18n import Message
 
@@ -44,7 +44,7 @@ async def moderate_texts(
 
     Returns the strongest verdict that is not a rejection (flag or allow), for the caller to store.
     """
-    host = request.app[keys.PLUGINS]
+    host = request.app[plugin_host_keys.PLUGINS]
     strongest = ModerationResult(verdict=Verdict.ALLOW)
     for field, text in texts.items():
         result = await host.moderate(

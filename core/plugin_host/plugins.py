@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, TypeVar
 import pluggy
 from pluggy import HookCaller, HookImpl
 
-from core import keys
+from core.observability import keys as observability_keys
 from core.plugin_host import hookspecs
 from core.plugin_host.moderation import ModerationResult, Verdict
 from core.settings import SettingsError, validate_section
@@ -220,7 +220,7 @@ class EventBus:
     def emit(self, event: Event) -> None:
         """Call only once the change the event describes has committed."""
         self.emitted[event.name] = self.emitted.get(event.name, 0) + 1
-        self._app[keys.METRICS].events_emitted.labels(event.name).inc()
+        self._app[observability_keys.METRICS].events_emitted.labels(event.name).inc()
         task = asyncio.get_running_loop().create_task(self._host.emit(event, self._app))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)

@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 from pydantic import ValidationError
 
-from core import keys
+from core.identity import keys as identity_keys
 from core.identity.tokens import Role, ensure_role
 from core.plugin_host.idempotency import idempotent
 from core.plugin_host.priority import Priority, RatePolicy
@@ -326,11 +326,11 @@ def endpoint(spec: RouteSpec, *, validate_responses: bool = False) -> Handler:
     async def call(request: web.Request) -> web.StreamResponse:
         arguments: dict[str, Any] = {}
         if wants_identity:
-            arguments["identity"] = request.get(keys.IDENTITY)
+            arguments["identity"] = request.get(identity_keys.IDENTITY)
         if spec.query is not None:
             query = arguments["query"] = query_model(request, spec.query)
             for wider in query_roles:
-                wider.check(request.get(keys.IDENTITY), query)
+                wider.check(request.get(identity_keys.IDENTITY), query)
         if spec.body is not None:
             arguments["body"] = await read_model(request, spec.body)
         response = await handler(request, **arguments)
@@ -344,7 +344,7 @@ def endpoint(spec: RouteSpec, *, validate_responses: bool = False) -> Handler:
         return inner
 
     async def guarded(request: web.Request) -> web.StreamResponse:
-        ensure_role(request.get(keys.IDENTITY), roles)
+        ensure_role(request.get(identity_keys.IDENTITY), roles)
         return await inner(request)
 
     return guarded

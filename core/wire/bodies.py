@@ -22,6 +22,7 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
 from core import keys
+from core.wire import keys as wire_keys
 from core.wire.bounds import refused_characters, refused_fields
 from core.wire.errors import (
     BadRequest,
@@ -71,7 +72,7 @@ async def read_body(request: web.Request) -> bytes:
 
     The bytes are kept on the request, so reading again costs nothing.
     """
-    body: bytes | None = request.get(keys.BODY)
+    body: bytes | None = request.get(wire_keys.BODY)
     if body is not None:
         return body
     limit = request.client_max_size
@@ -79,7 +80,7 @@ async def read_body(request: web.Request) -> bytes:
     if announced is not None and announced > limit:
         raise too_large(limit)
     times = BodyTimes.of(request.app[keys.SETTINGS].server)
-    arrival = request.get(keys.ARRIVAL)
+    arrival = request.get(wire_keys.ARRIVAL)
     if arrival is None:
         arrival = time.monotonic()
     content = request.content
@@ -108,7 +109,7 @@ async def read_body(request: web.Request) -> bytes:
         if size > limit:
             raise too_large(limit)
         chunks.append(chunk)
-    body = request[keys.BODY] = b"".join(chunks)
+    body = request[wire_keys.BODY] = b"".join(chunks)
     return body
 
 

@@ -26,8 +26,8 @@ from typing import Any
 import pytest
 import yaml
 
-from core import keys
 from core.host.app import create_app
+from core.observability import keys as observability_keys
 from core.observability.metrics import Metrics
 from core.settings import build_settings
 from tests.support.identities import IIN_SECRET, JWT_SECRET
@@ -93,7 +93,7 @@ def exposed_series() -> set[str]:
         {"identity": {"jwt_secret": JWT_SECRET, "iin_hash_secret": IIN_SECRET}, **REGISTER}
     )
     names: set[str] = set()
-    for family in create_app(settings)[keys.METRICS].registry.collect():
+    for family in create_app(settings)[observability_keys.METRICS].registry.collect():
         # prometheus_client names a counter family without `_total` and a histogram family
         # without its suffixes; the stored series carry them.
         if family.type == "counter":

@@ -10,17 +10,23 @@ import pytest
 from aiohttp import web
 
 from core import keys
+from core.admission import keys as admission_keys
 from core.admission.middleware import admission_middleware, triage_middleware
 from core.host.admission_wiring import admission_ctx
 from core.host.app import create_app, readiness_ctx, redis_ctx, storage_ctx
+from core.http import keys as http_keys
 from core.http.compression import compression_middleware
 from core.http.connections import guard_sweeper_ctx
 from core.http.lifecycle import event_loop_lag_ctx
 from core.http.middlewares import envelope_middleware, identity_middleware
+from core.identity import keys as identity_keys
+from core.observability import keys as observability_keys
 from core.observability.metrics_exposure import metrics_port_ctx
+from core.plugin_host import keys as plugin_host_keys
 from core.plugin_host.fanout import fanout_ctx
 from core.plugin_host.hookspecs import hookimpl
 from core.plugin_host.idempotency import idempotency_ctx
+from core.storage import keys as storage_keys
 
 # Without the built-in channels, so that what is asserted is exactly what core builds.
 NO_CHANNELS = {
@@ -33,19 +39,19 @@ NO_CHANNELS = {
 }
 CORE_STATE = {
     keys.SETTINGS,
-    keys.PLUGINS,
-    keys.VERIFIER,
-    keys.METRICS,
-    keys.CACHE,
+    plugin_host_keys.PLUGINS,
+    identity_keys.VERIFIER,
+    observability_keys.METRICS,
+    http_keys.CACHE,
     keys.CALENDAR,
     keys.AGENCIES,
-    keys.READINESS,
-    keys.EVENTS,
-    keys.FANOUT,
-    keys.ROUTES,
-    keys.OPENAPI_CACHE,
-    keys.GUARD,
-    keys.DEPENDENCY_CHECKS,
+    http_keys.READINESS,
+    plugin_host_keys.EVENTS,
+    plugin_host_keys.FANOUT,
+    plugin_host_keys.ROUTES,
+    http_keys.OPENAPI_CACHE,
+    http_keys.GUARD,
+    http_keys.DEPENDENCY_CHECKS,
 }
 
 
@@ -133,41 +139,46 @@ def test_with_admission_off_there_is_no_edge_no_lane_and_no_connection_limit(
     settings = make_settings(plugins=NO_CHANNELS)
     app = create_app(settings)
     assert set(app) == CORE_STATE
-    assert app[keys.GUARD].max_connections == sys.maxsize
-    assert app[keys.GUARD].lane is None
+    assert app[http_keys.GUARD].max_connections == sys.maxsize
+    assert app[http_keys.GUARD].lane is None
 
 
 def test_with_admission_on_the_edge_and_fast_lane_are_in_place(make_settings) -> None:
     settings = make_settings(plugins=NO_CHANNELS, admission={"enabled": True})
     app = create_app(settings)
-    assert set(app) == CORE_STATE | {keys.ADMISSION, keys.FAST_LANE}
-    assert app[keys.GUARD].max_connections == settings.server.max_connections
-    assert app[keys.GUARD].lane is app[keys.FAST_LANE]
+    assert set(app) == CORE_STATE | {admission_keys.ADMISSION, http_keys.FAST_LANE}
+    assert app[http_keys.GUARD].max_connections == settings.server.max_connections
+    assert app[http_keys.GUARD].lane is app[http_keys.FAST_LANE]
 
 
 def test_admission_without_the_fast_lane_leaves_the_guard_without_one(make_settings) -> None:
     settings = make_settings(plugins=NO_CHANNELS, admission={"enabled": True, "fast_lane": False})
     app = create_app(settings)
-    assert set(app) == CORE_STATE | {keys.ADMISSION}
-    assert app[keys.GUARD].lane is None
+    assert set(app) == CORE_STATE | {admission_keys.ADMISSION}
+    assert app[http_keys.GUARD].lane is None
 
 
 async def test_startup_opens_storage_and_redis_and_shutdown_marks_draining(make_client) -> None:
     client = await make_client(plugins=NO_CHANNELS)
     app = client.app
-    assert {keys.DATABASE, keys.WRITER, keys.REDIS, keys.ANSWERS} <= set(app)
+    assert {
+        storage_keys.DATABASE,
+        storage_keys.WRITER,
+        keys.REDIS,
+        plugin_host_keys.ANSWERS,
+    } <= set(app)
     assert app[keys.REDIS] is None
-    assert (app[keys.READINESS].started, app[keys.READINESS].draining) == (True, False)
-    assert app[keys.GUARD].edge is None
+    assert (app[http_keys.READINESS].started, app[http_keys.READINESS].draining) == (True, False)
+    assert app[http_keys.GUARD].edge is None
     await client.close()
-    assert app[keys.READINESS].draining is True
+    assert app[http_keys.READINESS].draining is True
 
 
 async def test_with_admission_on_startup_attaches_the_edge_to_the_guard(make_client) -> None:
     client = await make_client(plugins=NO_CHANNELS, admission={"enabled": True})
-    edge = client.app[keys.ADMISSION].edge
+    edge = client.app[admission_keys.ADMISSION].edge
     assert edge is not None
-    assert client.app[keys.GUARD].edge is edge
+    assert client.app[http_keys.GUARD].edge is edge
 
 
 class FailingStartup:
@@ -196,6 +207,6 @@ async def test_a_failed_startup_closes_the_writer_and_database_that_had_started(
     with pytest.raises(RuntimeError, match=r"^this plugin cannot start$"):
         await make_client(plugins=NO_CHANNELS, extra_plugins=(Recorder(), plugin))
     (app,) = started
-    writer = app[keys.WRITER]
+    writer = app[storage_keys.WRITER]
     assert writer._closing is True
     assert writer._task is None

@@ -9,11 +9,11 @@ import aiohttp
 import orjson
 import pytest
 
-from core import keys
 from core.admission.edge import EdgeShedder
 from core.admission.kernel import AcceptQueue, KernelQueueProbe, StandingWait
 from core.host.server import RunningServer, start_server
 from core.http import connections
+from core.http import keys as http_keys
 from core.http.connections import (
     HEAD_TIMEOUT,
     TOO_MANY_CONNECTIONS,
@@ -21,6 +21,7 @@ from core.http.connections import (
     GuardedConnection,
     shed_at_edge,
 )
+from core.observability import keys as observability_keys
 from core.settings import Settings
 from core.storage.writer import Writer
 from core.wire.i18n import translate
@@ -49,7 +50,7 @@ async def serve(make_settings) -> AsyncIterator[Callable[..., object]]:
 
 
 def _refusals(server: RunningServer, reason: str) -> float | None:
-    return server.app[keys.METRICS].registry.get_sample_value(
+    return server.app[observability_keys.METRICS].registry.get_sample_value(
         "qatysu_admission_rejected_total", {"reason": reason, "priority": "none"}
     )
 
@@ -326,7 +327,7 @@ async def _answer(reader: asyncio.StreamReader) -> bytes:
 
 
 def _sample(server: RunningServer, reason: str, priority: str) -> float | None:
-    return server.app[keys.METRICS].registry.get_sample_value(
+    return server.app[observability_keys.METRICS].registry.get_sample_value(
         "qatysu_admission_rejected_total", {"reason": reason, "priority": priority}
     )
 
@@ -361,7 +362,7 @@ async def test_a_first_request_too_old_in_the_kernel_gets_a_kept_alive_503(
 
 async def _observed_standing(server: RunningServer) -> None:
     """Wait for the observer to tell the edge that a wait stands in the kernel's queue."""
-    edge = server.app[keys.GUARD].edge
+    edge = server.app[http_keys.GUARD].edge
     assert edge is not None
     for _ in range(100):
         if edge.kernel_queue_standing:
@@ -400,7 +401,7 @@ async def test_operations_routes_are_never_refused_by_kernel_age(
 async def _saturated_writes(server: RunningServer, monkeypatch: pytest.MonkeyPatch) -> None:
     """Storage reports saturation; wait for the observer to tell the edge."""
     monkeypatch.setattr(Writer, "pressure", property(lambda writer: 1.0))
-    edge = server.app[keys.GUARD].edge
+    edge = server.app[http_keys.GUARD].edge
     assert edge is not None
     for _ in range(100):
         if edge.writes_saturated:
@@ -460,7 +461,7 @@ async def test_each_accepted_connections_kernel_wait_is_counted_and_the_listener
 ) -> None:
     server = await serve(listen_backlog=100)
     assert (await _get(server.port, "/healthz")).startswith(b"HTTP/1.1 200")
-    registry = server.app[keys.METRICS].registry
+    registry = server.app[observability_keys.METRICS].registry
     assert registry.get_sample_value("qatysu_admission_kernel_age_seconds_count") == 1.0
     # The probe reads the real listener, whose backlog is the setting's.
-    assert server.app[keys.GUARD].kernel.queues() == [AcceptQueue(length=0, backlog=100)]
+    assert server.app[http_keys.GUARD].kernel.queues() == [AcceptQueue(length=0, backlog=100)]

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from core import keys
 from core.host.server import RunningServer, start_server
+from core.plugin_host import keys as plugin_host_keys
 from tests.support.services import service_unavailable
 
 ASSET_URL = re.compile(r'(?:src|href)="([^"]+)"')
@@ -113,7 +113,7 @@ async def test_a_headless_browser_renders_every_operation_from_the_servers_own_d
     }
     documented = {
         (spec.method.lower(), re.sub(r"\{(\w+)(?::[^}]*)?\}", r"{\1}", spec.path))
-        for spec in live_server.app[keys.ROUTES]
+        for spec in live_server.app[plugin_host_keys.ROUTES]
     }
     assert rendered == documented, dom[-3000:]
     assert "File a petition (it goes to moderation)" in dom

@@ -8,8 +8,10 @@ from typing import Any
 import aiohttp
 import pytest
 
-from core import keys
+from core.admission import keys as admission_keys
 from core.host.server import start_server
+from core.http import keys as http_keys
+from core.storage import keys as storage_keys
 from tests.support.identities import citizen
 from tests.support.petitions import petition_url
 from tests.support.raw_http import connect, lane_served, parse, read_response, request
@@ -94,7 +96,7 @@ async def test_a_read_never_overtakes_a_write_still_waiting_for_its_commit(
     connection = await connect(server)
     target = petition_url(petition_id)
     await connection.exchange(request("GET", target))
-    writer = server.app[keys.WRITER]
+    writer = server.app[storage_keys.WRITER]
     commit, release = writer._commit, asyncio.Event()
 
     async def held_commit(batch: Any) -> None:
@@ -228,7 +230,7 @@ async def test_connections_only_the_lane_served_are_closed_when_the_server_stops
 
 async def test_with_admission_off_there_is_no_lane(serve) -> None:
     server = await serve(admission={"enabled": False})
-    assert keys.FAST_LANE not in server.app
+    assert http_keys.FAST_LANE not in server.app
 
 
 async def test_while_the_edge_refuses_a_hot_read_is_refused_before_the_lane(
@@ -239,9 +241,9 @@ async def test_while_the_edge_refuses_a_hot_read_is_refused_before_the_lane(
     connection = await connect(server)
     target = petition_url(petition_id)
     await connection.exchange(request("GET", target))
-    edge = server.app[keys.GUARD].edge
+    edge = server.app[http_keys.GUARD].edge
     assert edge is not None
-    server.app[keys.ADMISSION].pie.probability = edge.probability = 1.0
+    server.app[admission_keys.ADMISSION].pie.probability = edge.probability = 1.0
     edge.draw = lambda: 0.0
     [(refused, headers, _)] = await connection.exchange(request("GET", target))
     edge.draw = lambda: 1.0

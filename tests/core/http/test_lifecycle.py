@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from core import keys
 from core.background import stop
+from core.http import keys as http_keys
 from core.http.lifecycle import GAUGE_PERIOD, TICK, LoopLag, WorstLateness
 
 
@@ -114,9 +114,9 @@ async def test_one_timer_measures_the_lag_for_the_gauge_and_admission(make_clien
     names = sorted(task.get_name() for task in asyncio.all_tasks())
     assert names.count("qatysu-loop-lag") == 1
     assert not [name for name in names if "observer" in name]
-    assert client.app[keys.LOOP_LAG].tick == TICK
+    assert client.app[http_keys.LOOP_LAG].tick == TICK
 
 
 async def test_with_admission_off_the_probe_ticks_at_the_gauges_pace(make_client: Any) -> None:
     client = await make_client(admission={"enabled": False})
-    assert client.app[keys.LOOP_LAG].tick == GAUGE_PERIOD
+    assert client.app[http_keys.LOOP_LAG].tick == GAUGE_PERIOD

@@ -8,10 +8,12 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from core import keys
+from core.admission import keys as admission_keys
 from core.admission.middleware import admission_middleware, triage_middleware
+from core.http import keys as http_keys
 from core.http.compression import compression_middleware
 from core.http.middlewares import envelope_middleware, identity_middleware
+from core.identity import keys as identity_keys
 from core.identity.tokens import Identity
 from core.plugin_host.hookspecs import hookimpl
 from core.plugin_host.priority import Priority, RatePolicy
@@ -40,7 +42,7 @@ class CountingProvider:
     @hookimpl
     def qatysu_add_routes(self, routes: Any, app: web.Application) -> None:
         async def whoami(request: web.Request) -> web.Response:
-            identity = request[keys.IDENTITY]
+            identity = request[identity_keys.IDENTITY]
             return json_response({"role": None if identity is None else identity.role})
 
         async def broken(request: web.Request) -> web.Response:
@@ -113,7 +115,7 @@ async def test_a_request_past_its_deadline_is_dropped_before_its_token_is_verifi
     provider = CountingProvider()
     client = await make_client(extra_plugins=(provider,), admission=ADMISSION)
     # Its bytes arrived three seconds ago: past the default deadline of two.
-    client.app[keys.GUARD].arrival = lambda transport: time.monotonic() - 3.0  # type: ignore[method-assign]
+    client.app[http_keys.GUARD].arrival = lambda transport: time.monotonic() - 3.0  # type: ignore[method-assign]
     response = await client.get("/test/whoami/a", headers=FORGED)
     assert response.status == 503
     assert (await response.json())["detail"] == (
@@ -128,7 +130,7 @@ async def test_a_write_while_storage_is_saturated_is_refused_before_its_token_is
     provider = CountingProvider()
     client = await make_client(extra_plugins=(provider,), admission=ADMISSION)
     monkeypatch.setattr(Writer, "pressure", property(lambda writer: 1.0))
-    admission = client.app[keys.ADMISSION]
+    admission = client.app[admission_keys.ADMISSION]
     admission.writer_pressure = 1.0  # the observer's next tick reads the same
     write = await client.post("/test/whoami/a", headers=FORGED)
     read = await client.get("/test/whoami/a", headers=citizen(1))

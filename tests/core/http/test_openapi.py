@@ -10,6 +10,7 @@ import pytest
 from openapi_spec_validator import validate
 
 from core import keys
+from core.plugin_host import keys as plugin_host_keys
 from core.plugin_host.routing import RouteRegistry
 from tests.support.services import SHIPPED_CONFIG
 
@@ -21,7 +22,7 @@ async def document(make_client: Any) -> tuple[dict[str, Any], RouteRegistry]:
     assert response.status == 200
     assert response.content_type == "application/json"
     body: dict[str, Any] = await response.json()
-    return body, client.app[keys.ROUTES]
+    return body, client.app[plugin_host_keys.ROUTES]
 
 
 def refs(node: Any) -> Iterator[str]:

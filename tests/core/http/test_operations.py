@@ -9,6 +9,9 @@ import pytest
 import sqlalchemy as sa
 
 from core import keys
+from core.http import keys as http_keys
+from core.plugin_host import keys as plugin_host_keys
+from core.storage import keys as storage_keys
 from core.storage.migrations import migrate, migrations_table
 from tests.support.identities import citizen
 
@@ -31,7 +34,7 @@ async def test_readyz_is_200_when_started_and_the_database_answers(client: Any) 
 
 
 async def test_readyz_is_503_with_retry_after_while_draining(client: Any) -> None:
-    client.app[keys.READINESS].draining = True
+    client.app[http_keys.READINESS].draining = True
     response = await client.get("/readyz")
     assert response.status == 503
     assert response.headers["Retry-After"] == "1"
@@ -42,7 +45,7 @@ async def test_readyz_is_503_with_retry_after_while_draining(client: Any) -> Non
 
 
 async def test_healthz_stays_200_while_draining(client: Any) -> None:
-    client.app[keys.READINESS].draining = True
+    client.app[http_keys.READINESS].draining = True
     assert (await client.get("/healthz")).status == 200
 
 
@@ -54,7 +57,7 @@ async def test_readyz_is_503_when_the_database_does_not_answer(
     async def unreachable() -> None:
         raise ConnectionRefusedError("no database")
 
-    monkeypatch.setattr(client.app[keys.DATABASE], "ping", unreachable)
+    monkeypatch.setattr(client.app[storage_keys.DATABASE], "ping", unreachable)
     response = await client.get("/readyz")
     assert response.status == 503
     assert response.headers["Retry-After"] == "1"
@@ -73,7 +76,7 @@ async def test_a_stopped_writer_fails_readiness_and_writes_get_503_until_it_rest
     make_client: Any,
 ) -> None:
     client = await make_client()
-    writer = client.app[keys.WRITER]
+    writer = client.app[storage_keys.WRITER]
     assert writer._task is not None
     writer._task.cancel()
     await asyncio.sleep(0)
@@ -234,9 +237,9 @@ async def test_a_flood_of_readyz_asks_the_database_and_redis_once_per_interval(
         redis={"url": redis_url, "key_prefix": "ready3:"},
         server={"readiness_cache_seconds": 0.5},
     )
-    database_ping = Counted(client.app[keys.DATABASE].ping)
+    database_ping = Counted(client.app[storage_keys.DATABASE].ping)
     redis_ping = Counted(client.app[keys.REDIS].ping)
-    monkeypatch.setattr(client.app[keys.DATABASE], "ping", database_ping)
+    monkeypatch.setattr(client.app[storage_keys.DATABASE], "ping", database_ping)
     monkeypatch.setattr(client.app[keys.REDIS], "ping", redis_ping)
     flood = await asyncio.gather(*(client.get("/readyz") for _ in range(50)))
     assert [response.status for response in flood] == [200] * 50
@@ -251,7 +254,7 @@ async def test_readiness_kept_for_a_moment_still_turns_503_at_once_when_draining
 ) -> None:
     client = await make_client(server={"readiness_cache_seconds": 60})
     assert (await client.get("/readyz")).status == 200
-    client.app[keys.READINESS].draining = True
+    client.app[http_keys.READINESS].draining = True
     response = await client.get("/readyz")
     assert response.status == 503
     assert (await response.json())["checks"]["server"] == "draining"
@@ -265,7 +268,7 @@ async def test_on_an_unmigrated_database_readyz_is_503_naming_qatysu_migrate_unt
         database={"migrate_on_start": False},
         server={"readiness_cache_seconds": 0},
     )
-    sets = client.app[keys.PLUGINS].migrations()
+    sets = client.app[plugin_host_keys.PLUGINS].migrations()
     expected = [f"{s.namespace} {m.version}" for s in sets for m in s.migrations]
     response = await client.get("/readyz")
     assert response.status == 503
@@ -277,7 +280,7 @@ async def test_on_an_unmigrated_database_readyz_is_503_naming_qatysu_migrate_unt
         f"behind the code by {len(expected)} migration(s) ({', '.join(expected)}): "
         "run `qatysu migrate`"
     )
-    await migrate(client.app[keys.DATABASE], sets)
+    await migrate(client.app[storage_keys.DATABASE], sets)
     assert (await client.get("/readyz")).status == 200
 
 
@@ -286,7 +289,7 @@ async def test_a_database_one_migration_behind_is_not_ready_naming_that_migratio
 ) -> None:
     first = await make_client(database_url)
     assert (await first.get("/readyz")).status == 200
-    await first.app[keys.WRITER].submit(
+    await first.app[storage_keys.WRITER].submit(
         lambda conn: conn.execute(
             sa.delete(migrations_table).where(
                 migrations_table.c.namespace == "petitions", migrations_table.c.version == 2

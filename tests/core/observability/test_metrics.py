@@ -9,10 +9,11 @@ import pytest
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from core import keys
+from core.observability import keys as observability_keys
 from core.observability.metrics import Metrics, metrics_handler
 from core.plugin_host.hookspecs import hookimpl
 from core.plugin_host.routing import RouteRegistry
+from core.storage import keys as storage_keys
 
 
 @pytest.fixture(autouse=True)
@@ -121,7 +122,7 @@ async def test_the_metrics_handler_answers_in_the_prometheus_text_format(
     aiohttp_client: Any,
 ) -> None:
     app = web.Application()
-    app[keys.METRICS] = Metrics()
+    app[observability_keys.METRICS] = Metrics()
     app.router.add_get("/metrics", metrics_handler)
     client = await aiohttp_client(app)
 
@@ -137,7 +138,7 @@ class WidgetPlugin:
 
     @hookimpl
     def qatysu_add_routes(self, routes: RouteRegistry, app: web.Application) -> None:
-        app[keys.METRICS].add_counter("qatysu_widgets_made_total", "Widgets made.")
+        app[observability_keys.METRICS].add_counter("qatysu_widgets_made_total", "Widgets made.")
 
 
 async def test_a_plugins_counter_is_on_the_apps_metrics_route_from_the_start(
@@ -197,11 +198,11 @@ async def test_a_read_the_database_cannot_answer_counts_a_storage_failed_503(
     make_client: Any,
 ) -> None:
     client = await make_client()
-    client.app[keys.DATABASE].read = _Unreachable  # type: ignore[method-assign]
+    client.app[storage_keys.DATABASE].read = _Unreachable  # type: ignore[method-assign]
 
     response = await client.get("/api/v1/petitions")
 
-    sample = client.app[keys.METRICS].registry.get_sample_value
+    sample = client.app[observability_keys.METRICS].registry.get_sample_value
     assert response.status == 503
     assert sample("qatysu_http_unavailable_total", {"reason": "storage_failed"}) == 1.0
 
@@ -213,10 +214,10 @@ async def _refused() -> None:
 async def test_readiness_sets_the_ready_gauge_from_its_verdict(make_client: Any) -> None:
     # Every probe asks the database afresh, so the second one sees it gone.
     client = await make_client(server={"readiness_cache_seconds": 0})
-    sample = client.app[keys.METRICS].registry.get_sample_value
+    sample = client.app[observability_keys.METRICS].registry.get_sample_value
 
     assert (await client.get("/readyz")).status == 200
     assert sample("qatysu_ready") == 1.0
-    client.app[keys.DATABASE].ping = _refused  # type: ignore[method-assign]
+    client.app[storage_keys.DATABASE].ping = _refused  # type: ignore[method-assign]
     assert (await client.get("/readyz")).status == 503
     assert sample("qatysu_ready") == 0.0

@@ -7,7 +7,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from core import keys
+from core.observability import keys as observability_keys
 from core.settings import SettingsError, build_settings
 from tests.support.identities import auth
 from tests.support.services import free_port
@@ -38,7 +38,7 @@ async def test_on_a_separate_port_metrics_leave_the_api_port(make_client: Any) -
         metrics={"exposure": "separate_port", "host": "127.0.0.1", "port": port}
     )
     assert (await client.get("/metrics")).status == 404
-    assert client.app[keys.METRICS_PORT] == port
+    assert client.app[observability_keys.METRICS_PORT] == port
     async with (
         aiohttp.ClientSession() as session,
         session.get(f"http://127.0.0.1:{port}/metrics") as response,

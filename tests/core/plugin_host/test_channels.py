@@ -10,7 +10,7 @@ import pytest
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
-from core import keys
+from core.plugin_host import keys as plugin_host_keys
 from core.plugin_host.channels import Channel
 from core.plugin_host.routing import RoutePolicy, Routes
 from core.settings import SettingsError
@@ -100,7 +100,7 @@ async def test_the_sweeper_runs_at_the_interval_of_the_settings(make_client: Any
 
 async def test_the_demo_lines_come_from_the_channel(make_client: Any) -> None:
     client = await make_client(extra_plugins=(channel,), greetings={"greeting": "salem"})
-    lines = await client.app[keys.PLUGINS].demo_seed(client.app)
+    lines = await client.app[plugin_host_keys.PLUGINS].demo_seed(client.app)
     assert "greeting: salem" in lines
 
 

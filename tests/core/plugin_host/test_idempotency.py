@@ -14,7 +14,9 @@ import sqlalchemy as sa
 
 from core import keys
 from core.identity.tokens import Identity, Role
+from core.plugin_host import keys as plugin_host_keys
 from core.plugin_host.idempotency import LocalAnswers, key_scope
+from core.storage import keys as storage_keys
 from plugins.consultations.tables import comments, consultations
 from plugins.information.tables import items, requests
 from plugins.petitions.tables import petitions
@@ -66,7 +68,7 @@ OPEN_CONSULTATION: dict[int, str] = {}
 
 
 async def rows(client: Any, kind: str) -> int:
-    async with client.server.app[keys.DATABASE].read() as conn:
+    async with client.server.app[storage_keys.DATABASE].read() as conn:
         count: int = await conn.scalar(sa.select(sa.func.count()).select_from(TABLES[kind]))
     return count
 
@@ -146,7 +148,7 @@ async def test_an_error_answer_is_not_kept_but_the_key_stays_bound_to_its_reques
 
 
 async def test_a_retry_while_the_first_is_still_running_is_409(ready: Any) -> None:
-    writer = ready.server.app[keys.WRITER]
+    writer = ready.server.app[storage_keys.WRITER]
     released = asyncio.Event()
     entered = asyncio.Event()
 
@@ -179,7 +181,7 @@ async def test_a_retry_after_an_unknown_outcome_names_the_stored_resource_not_a_
     before = await rows(ready, kind)
     first = await create(ready, kind, "key-5")
     assert first.status == 201
-    answers = ready.server.app[keys.ANSWERS]
+    answers = ready.server.app[plugin_host_keys.ANSWERS]
     assert isinstance(answers, LocalAnswers)
     answers._entries.clear()
     retry = await create(ready, kind, "key-5")
@@ -267,7 +269,7 @@ class Store:
     async def forget(self, kind: str) -> None:
         """Drop every kept answer (``answer``), as 24 hours do, or every binding (``bound``)."""
         if self.redis_prefix is None:
-            local = self.client.app[keys.ANSWERS]
+            local = self.client.app[plugin_host_keys.ANSWERS]
             assert isinstance(local, LocalAnswers)
             (local._entries if kind == "answer" else local._bindings).clear()
             return

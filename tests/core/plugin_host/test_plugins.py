@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from core import keys
 from core.host.cli import main
 from core.identity.tokens import Identity, Role
+from core.plugin_host import keys as plugin_host_keys
 from core.plugin_host import plugins as plugins_module
 from core.plugin_host.events import Event
 from core.plugin_host.hookspecs import hookimpl
@@ -364,7 +364,7 @@ async def test_a_failing_sync_event_plugin_is_logged_and_the_others_still_run(
 async def test_the_event_bus_delivers_off_the_request_path_and_drains(make_client: Any) -> None:
     listener = Listener()
     client = await make_client(extra_plugins=(listener,))
-    bus: EventBus = client.app[keys.EVENTS]
+    bus: EventBus = client.app[plugin_host_keys.EVENTS]
     bus.emit(event())
     bus.emit(event())
     assert bus.emitted == {"petition.threshold_reached": 2}

@@ -6,7 +6,7 @@ from typing import Any
 
 from aiohttp.test_utils import make_mocked_request
 
-from core import keys
+from core.plugin_host import keys as plugin_host_keys
 from core.wire.pagelinks import page_links, page_response
 
 
@@ -37,7 +37,7 @@ async def test_every_public_list_route_answers_with_link_headers(make_client: An
     client = await make_client()
     lists = [
         spec.path
-        for spec in client.app[keys.ROUTES]
+        for spec in client.app[plugin_host_keys.ROUTES]
         if spec.method == "GET"
         and "{" not in spec.path
         and spec.roles is None

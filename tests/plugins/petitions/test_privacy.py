@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from core import keys
 from core.host.app import create_app
 from core.http.accesslog import AccessLogger
 from core.iin import iin_hash, synthetic_iin
+from core.storage import keys as storage_keys
 from tests.support.identities import IIN_SECRET, agency, citizen, moderator
 from tests.support.petitions import BASE, PETITION, SMALL_FIGURES, petition_url
 from tests.support.problems import problem
@@ -164,7 +164,7 @@ async def _every_stored_value(app: Any) -> list[str]:
         return metadata
 
     values: list[str] = []
-    async with app[keys.DATABASE].read() as conn:
+    async with app[storage_keys.DATABASE].read() as conn:
         metadata = await conn.run_sync(reflect)
         assert {"petitions", "petition_signatures"} <= set(metadata.tables)
         for table in metadata.sorted_tables:
