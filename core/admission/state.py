@@ -14,10 +14,9 @@ from core.admission.controller import AdmissionController
 from core.admission.gcra import LocalRateLimiter, RateLimiter
 from core.admission.inflight import InFlight
 from core.admission.kernel import StandingWait
-from core.admission.pie import PieController
+from core.admission.pie import TICK, PieController
 from core.admission.policies import RoutePolicies
 from core.admission.sojourn import SojournMeter
-from core.http.lifecycle import TICK
 from core.plugin_host import keys as plugin_host_keys
 
 if TYPE_CHECKING:

@@ -16,14 +16,13 @@ from collections.abc import AsyncIterator, Callable
 from aiohttp import web
 
 from core.admission import keys as admission_keys
+from core.admission.pie import TICK
 from core.background import stop
 from core.http import keys as http_keys
 from core.observability import keys as observability_keys
 
 log = logging.getLogger(__name__)
 
-# Admission's drop probability is updated every tick, so the tick is as fine as it needs.
-TICK = 0.015
 # The gauge shows the worst lateness of each quarter of a second, a few times a scrape. With
 # admission off nothing needs a finer tick, and the probe ticks at this pace: 67 wake-ups a
 # second cost an idle process several times the CPU of four.

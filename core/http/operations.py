@@ -12,8 +12,7 @@ from core.http import keys as http_keys
 from core.http.health import OK, Check
 from core.http.openapi import build_openapi
 from core.observability import keys as observability_keys
-from core.observability.metrics import metrics_handler
-from core.observability.metrics_exposure import guarded_metrics_handler
+from core.observability.metrics_exposure import guarded_metrics_handler, metrics_handler
 from core.plugin_host import keys as plugin_host_keys
 from core.plugin_host.routing import OPERATIONS, Routes
 from core.storage import keys as storage_keys

@@ -16,9 +16,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from aiohttp import __version__ as aiohttp_version
-from aiohttp import web
 from prometheus_client import (
-    CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
     Gauge,
@@ -283,12 +281,3 @@ class WorkerProcessCollector:
     def describe(self) -> Iterator[Metric]:
         # Which processes run is known only at collection time.
         return iter(())
-
-
-async def metrics_handler(request: web.Request) -> web.Response:
-    from core.observability.keys import METRICS
-
-    body = request.app[METRICS].exposition()
-    response = web.Response(body=body)
-    response.headers["Content-Type"] = CONTENT_TYPE_LATEST
-    return response

@@ -17,11 +17,18 @@ import hmac
 from collections.abc import AsyncIterator
 
 from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from core import keys
 from core.observability import keys as observability_keys
-from core.observability.metrics import metrics_handler
 from core.wire.errors import Unauthorized
+
+
+async def metrics_handler(request: web.Request) -> web.Response:
+    body = request.app[observability_keys.METRICS].exposition()
+    response = web.Response(body=body)
+    response.headers["Content-Type"] = CONTENT_TYPE_LATEST
+    return response
 
 
 async def guarded_metrics_handler(request: web.Request) -> web.Response:

@@ -6,10 +6,13 @@ accepts both.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Sequence
 from typing import TYPE_CHECKING
 
 import pluggy
+
+# Re-exported: plugins and channels name the type from here.
+from core.background import CleanupContext as CleanupContext
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -24,8 +27,6 @@ if TYPE_CHECKING:
 PROJECT = "qatysu"
 hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)
-
-CleanupContext = Callable[["web.Application"], AsyncIterator[None]]
 
 
 @hookspec

@@ -12,10 +12,15 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from contextvars import ContextVar
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-if TYPE_CHECKING:
-    from core.admission.controller import Ticket
+
+class Ticket(Protocol):
+    """A slot held by a request (``core.admission.controller.Ticket``); storage sits below
+    admission, so it names only what it calls."""
+
+    def release(self) -> None: ...
+
 
 _HELD: ContextVar[Ticket | None] = ContextVar("qatysu_admission_ticket", default=None)
 

@@ -10,7 +10,8 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from core.observability import keys as observability_keys
-from core.observability.metrics import Metrics, metrics_handler
+from core.observability.metrics import Metrics
+from core.observability.metrics_exposure import metrics_handler
 from core.plugin_host.hookspecs import hookimpl
 from core.plugin_host.routing import RouteRegistry
 from core.storage import keys as storage_keys
