@@ -61,7 +61,7 @@ upgrade: | $(UV)
 
 # Compile the message catalogues after editing a .po file; the .mo files are committed.
 locale: $(STAMP_DEV)
-	$(BIN)/pybabel compile --domain qatysu --directory core/locale --statistics
+	$(BIN)/pybabel compile --domain qatysu --directory core/wire/locale --statistics
 
 # Every benchmark in turn; each prints its table and writes its JSON under bench-results/.
 bench: $(STAMP_DEV)

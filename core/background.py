@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from aiohttp import web
 
-    from core.hookspecs import CleanupContext
+# What aiohttp's cleanup_ctx takes; plugins return these from ``qatysu_cleanup_ctx``.
+CleanupContext = Callable[["web.Application"], AsyncIterator[None]]
 
 log = logging.getLogger(__name__)
 

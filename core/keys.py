@@ -1,4 +1,8 @@
-"""Every piece of shared app and request state, declared once as a typed key."""
+"""The app state every layer shares: the settings and the Redis client.
+
+Each layer declares its own keys beside its code (``core/<layer>/keys.py``), so that a keys
+module imports only the types of its own layer and below.
+"""
 
 from __future__ import annotations
 
@@ -9,52 +13,7 @@ from aiohttp import web
 if TYPE_CHECKING:
     import redis.asyncio as aioredis
 
-    from core.admission.state import Admission
-    from core.cache import MicroCache
-    from core.connections import ConnectionGuard
-    from core.fanout import Fanout
-    from core.fastlane import FastLane
-    from core.health import DependencyChecks
-    from core.idempotency import AnswerStore
-    from core.identity import Identity, TokenVerifier
-    from core.jurisdiction import Jurisdiction
-    from core.lifecycle import LoopLag, Readiness
-    from core.metrics import Metrics
-    from core.plugins import EventBus, PluginHost
-    from core.routing import RouteRegistry
     from core.settings import Settings
-    from core.storage.database import Database
-    from core.storage.writer import Writer
 
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
-PLUGINS: web.AppKey[PluginHost] = web.AppKey("plugins")
-ROUTES: web.AppKey[RouteRegistry] = web.AppKey("routes")
-METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
-METRICS_PORT: web.AppKey[int] = web.AppKey("metrics_port")
-DATABASE: web.AppKey[Database] = web.AppKey("database")
-WRITER: web.AppKey[Writer] = web.AppKey("writer")
-CACHE: web.AppKey[MicroCache] = web.AppKey("cache")
-EVENTS: web.AppKey[EventBus] = web.AppKey("events")
-VERIFIER: web.AppKey[TokenVerifier] = web.AppKey("verifier")
-READINESS: web.AppKey[Readiness] = web.AppKey("readiness")
-LOOP_LAG: web.AppKey[LoopLag] = web.AppKey("loop_lag")
 REDIS: web.AppKey[aioredis.Redis | None] = web.AppKey("redis")
-ADMISSION: web.AppKey[Admission] = web.AppKey("admission")
-FAST_LANE: web.AppKey[FastLane] = web.AppKey("fast_lane")
-# The one jurisdiction plugin's rules (``core.jurisdiction``): channels ask it, never the plugin.
-JURISDICTION: web.AppKey[Jurisdiction] = web.AppKey("jurisdiction")
-ANSWERS: web.AppKey[AnswerStore] = web.AppKey("idempotency_answers")
-GUARD: web.AppKey[ConnectionGuard] = web.AppKey("connection_guard")
-DEPENDENCY_CHECKS: web.AppKey[DependencyChecks] = web.AppKey("dependency_checks")
-# Committed changes to every instance's listeners (``core.fanout``).
-FANOUT: web.AppKey[Fanout] = web.AppKey("fanout")
-# The API description, built on its first request: the routes do not change after start.
-OPENAPI_CACHE: web.AppKey[dict[str, object]] = web.AppKey("openapi_cache")
-
-REQUEST_ID: web.RequestKey[str] = web.RequestKey("request_id")
-# When the request's head arrived (``time.monotonic()``), stamped by the connection layer.
-ARRIVAL: web.RequestKey[float] = web.RequestKey("arrival")
-IDENTITY: web.RequestKey[Identity | None] = web.RequestKey("identity")
-# The request body, once read within its deadline (``core.bodies.read_body``).
-BODY: web.RequestKey[bytes] = web.RequestKey("body")
-IDEMPOTENCY_SCOPE: web.RequestKey[str] = web.RequestKey("idempotency_scope")

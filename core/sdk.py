@@ -9,14 +9,44 @@ checked by import-linter (``[tool.importlinter]`` in ``pyproject.toml``).
 from __future__ import annotations
 
 from core.admission.inflight import CappedCounts
-from core.admission.streams import count_refusal, lasts, overloaded, requester_address
 from core.background import stop
-from core.bodies import Body, json_response
-from core.bounds import INT4_MAX, Moment
-from core.cache import RenderedBody, cache_key, cached_document, cached_response, render
-from core.channels import Channel
 from core.clock import as_utc, iso, utcnow
-from core.errors import (
+from core.http.cache import RenderedBody, cache_key, cached_document, cached_response, render
+from core.http.keys import CACHE
+from core.http.openapi import REGISTERED_AGENCY, SAME_AS_MARK
+from core.http.streams import count_refusal, lasts, overloaded, requester_address
+from core.identity.identities import Identity, Role
+from core.identity.jurisdiction import Addressee, Jurisdiction, Region, Term, WorkingDays
+from core.identity.keys import JURISDICTION, VERIFIER
+from core.identity.tokens import TokenVerifier
+from core.observability.keys import METRICS
+from core.plugin_host.channels import Channel
+from core.plugin_host.events import Event, emit_event
+from core.plugin_host.fanout import committed_at
+from core.plugin_host.hookspecs import hookimpl
+from core.plugin_host.idempotency import already_stored, resource_id
+from core.plugin_host.keys import EVENTS, FANOUT, PLUGINS
+from core.plugin_host.moderation import ModerationResult, TextSubmission, Verdict, moderate_texts
+from core.plugin_host.routing import (
+    Document,
+    QueryRoles,
+    Responses,
+    RoutePolicy,
+    RouteRegistry,
+    Routes,
+    critical,
+    normal,
+    sheddable,
+    streaming,
+)
+from core.plugin_host.transitions import not_found_or_conflict, transition
+from core.settings import Names, Settings, SettingsError, validate_section
+from core.storage.keys import DATABASE, WRITER
+from core.storage.migrations import Migration, MigrationSet, create_tables
+from core.storage.writer import BatchKind
+from core.wire.bodies import Body, json_response
+from core.wire.bounds import INT4_MAX, Moment
+from core.wire.errors import (
     BadRequest,
     Conflict,
     Forbidden,
@@ -28,28 +58,9 @@ from core.errors import (
     field_error,
     invalid,
 )
-from core.events import Event, emit_event
-from core.fanout import committed_at
-from core.hookspecs import hookimpl
-from core.i18n import Message
-from core.idempotency import already_stored, resource_id
-from core.identity import Identity, Role, TokenVerifier
-from core.jurisdiction import Addressee, Jurisdiction, Region, Term, WorkingDays
-from core.keys import (
-    CACHE,
-    DATABASE,
-    EVENTS,
-    FANOUT,
-    JURISDICTION,
-    METRICS,
-    PLUGINS,
-    VERIFIER,
-    WRITER,
-)
-from core.moderation import ModerationResult, TextSubmission, Verdict, moderate_texts
-from core.openapi import REGISTERED_AGENCY, SAME_AS_MARK
-from core.pagelinks import page_links, page_response
-from core.paging import (
+from core.wire.i18n import Message
+from core.wire.pagelinks import page_links, page_response
+from core.wire.paging import (
     KEYSET_CURSOR,
     OFFSET_CURSOR,
     CursorCount,
@@ -65,22 +76,6 @@ from core.paging import (
     offset_cursor,
     page_size,
 )
-from core.routing import (
-    Document,
-    QueryRoles,
-    Responses,
-    RoutePolicy,
-    RouteRegistry,
-    Routes,
-    critical,
-    normal,
-    sheddable,
-    streaming,
-)
-from core.settings import Names, Settings, SettingsError, validate_section
-from core.storage.migrations import Migration, MigrationSet, create_tables
-from core.storage.writer import BatchKind
-from core.transitions import not_found_or_conflict, transition
 
 __all__ = [
     "CACHE",

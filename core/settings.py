@@ -97,11 +97,11 @@ class ServerSettings(Section):
     event_loop: Literal["uvloop", "asyncio"] = "uvloop"
     # Check every JSON answer against the model its route declares (tests run with it on).
     validate_responses: bool = False
-    # Origins of the web front ends allowed to call the API from a browser (core/cors.py).
+    # Origins of the web front ends allowed to call the API from a browser (core/http/cors.py).
     cors_origins: tuple[
         Annotated[str, StringConstraints(pattern=r"^https?://[^/\s?#]+$")], ...
     ] = ()
-    # gzip for JSON answers of at least this many bytes (core/compression.py).
+    # gzip for JSON answers of at least this many bytes (core/http/compression.py).
     compression: bool = True
     compression_min_bytes: int = Field(default=1024, ge=1)
 
@@ -244,12 +244,12 @@ class MetricsSettings(Section):
 
 class LoggingSettings(Section):
     level: Literal["debug", "info", "warning", "error"] = "info"
-    # json: one object per line, for a log shipper (core/logs.py).
+    # json: one object per line, for a log shipper (core/host/logs.py).
     format: Literal["text", "json"] = "text"
 
 
 class Names(Section):
-    """A name in the three languages the server answers in (``core.i18n.LANGUAGES``)."""
+    """A name in the three languages the server answers in (``core.wire.i18n.LANGUAGES``)."""
 
     kk: str = Field(min_length=1)
     ru: str = Field(min_length=1)

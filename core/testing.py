@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from core.app import create_app
-from core.identity import mint_token
-from core.keys import JURISDICTION
+from core.host.app import create_app
+from core.identity.keys import JURISDICTION
+from core.identity.tokens import mint_token
 from core.settings import load_settings
 
 if TYPE_CHECKING:

@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
         port=args.port,
         access_log=None,
         print=lambda _: print(f"hello serving on http://{args.host}:{args.port}", flush=True),
-        backlog=1024,  # the same listen backlog as core/server.py
+        backlog=1024,  # the same listen backlog as core/host/server.py
     )
     return 0
 

@@ -29,9 +29,9 @@ from typing import Any
 from core.admission.clients import ClientAddressing
 from core.admission.gcra import Grant, LocalRateLimiter, RateDecision, Want
 from core.admission.leases import LeasedBudget
-from core.admission.priority import RatePolicy
-from core.cache import MicroCache, render
-from core.metrics import Metrics
+from core.http.cache import MicroCache, render
+from core.observability.metrics import Metrics
+from core.plugin_host.priority import RatePolicy
 from loadtests.options import add_number, add_rounds
 
 TARGET = "/api/v1/petitions/YComBcrzdkBW29Rw"
@@ -84,9 +84,9 @@ def leased_budget() -> LeasedBudget:
 
 def load_fastlane(path: Path | None) -> ModuleType:
     if path is None:  # this tree's lane, imported only when no other is named
-        import core.fastlane
+        import core.http.fastlane
 
-        return core.fastlane
+        return core.http.fastlane
     spec = importlib.util.spec_from_file_location(f"fastlane_{abs(hash(path))}", path)
     if spec is None or spec.loader is None:
         raise SystemExit(f"cannot load {path}")

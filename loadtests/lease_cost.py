@@ -18,8 +18,8 @@ import uuid
 import redis.asyncio as aioredis
 
 from core.admission.gcra import Want
-from core.admission.priority import RatePolicy
 from core.admission.ratelimit_redis import RedisRateLimiter
+from core.plugin_host.priority import RatePolicy
 from loadtests.options import add_redis_url
 
 POLICY = RatePolicy(name="public-read", rate=50.0, burst=100)

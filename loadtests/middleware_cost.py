@@ -23,12 +23,12 @@ from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 
 import core
-from core import keys
-from core.admission.priority import Priority, RatePolicy
-from core.app import create_app
-from core.hookspecs import hookimpl
-from core.identity import mint_token
-from core.routing import RoutePolicy
+from core.admission import keys as admission_keys
+from core.host.app import create_app
+from core.identity.tokens import mint_token
+from core.plugin_host.hookspecs import hookimpl
+from core.plugin_host.priority import Priority, RatePolicy
+from core.plugin_host.routing import RoutePolicy
 from core.settings import build_settings
 from core.storage.writer import Writer
 from plugins.kazakhstan.iin import synthetic_iin
@@ -110,7 +110,7 @@ async def measure_in(data_dir: str, rounds: int, per_round: int) -> dict[str, li
     for _ in range(rounds):
         for name, (method, headers, status, saturate) in cases.items():
             Writer.pressure = saturated if saturate else real_pressure  # type: ignore[method-assign]
-            app[keys.ADMISSION].writer_pressure = 1.0 if saturate else 0.0
+            app[admission_keys.ADMISSION].writer_pressure = 1.0 if saturate else 0.0
             batch = requests(method, headers)
             started = time.process_time()
             for request in batch:

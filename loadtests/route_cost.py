@@ -3,10 +3,10 @@
 The route table checks the caller's role, parses the query into its model and hands both to the
 handler. This measures what that costs per request, with a mocked request and a handler that
 does nothing, so that nothing else is in the figure. The same handler is called through
-``core.routing.endpoint``; by a handler that checks the role and parses the query itself, as
-handlers did before routes were declared; and bare, with the identity and query at hand. The
-three run in interleaved rounds, so that a noisy neighbour slows them alike. The figures are
-the median and the spread over the rounds.
+``core.plugin_host.routing.endpoint``; by a handler that checks the role and parses the query
+itself, as handlers did before routes were declared; and bare, with the identity and query at
+hand. The three run in interleaved rounds, so that a noisy neighbour slows them alike. The
+figures are the median and the spread over the rounds.
 
     .venv/bin/python -m loadtests.route_cost [--rounds 15] [--number 20000]
 """
@@ -23,10 +23,11 @@ from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 from pydantic import BaseModel, Field
 
-from core import keys
-from core.bodies import query_model
-from core.identity import Identity, Role, ensure_role
-from core.routing import RoutePolicy, Routes, endpoint
+from core.identity import keys as identity_keys
+from core.identity.identities import Identity, Role
+from core.identity.tokens import ensure_role
+from core.plugin_host.routing import RoutePolicy, Routes, endpoint
+from core.wire.bodies import query_model
 from loadtests.options import add_number, add_rounds
 
 
@@ -50,13 +51,15 @@ CITIZENS = frozenset({Role.CITIZEN})
 
 
 async def checking_for_itself(request: web.Request) -> web.Response:
-    identity = ensure_role(request.get(keys.IDENTITY), CITIZENS)
+    identity = ensure_role(request.get(identity_keys.IDENTITY), CITIZENS)
     return await page(request, identity=identity, query=query_model(request, Page))
 
 
 def request_with_identity() -> web.Request:
     request = make_mocked_request("GET", "/bench?limit=20")
-    request[keys.IDENTITY] = Identity(subject="a" * 64, role=Role.CITIZEN, name="Aigerim S.")
+    request[identity_keys.IDENTITY] = Identity(
+        subject="a" * 64, role=Role.CITIZEN, name="Aigerim S."
+    )
     return request
 
 
@@ -71,7 +74,7 @@ async def measure(rounds: int, number: int) -> dict[str, list[float]]:
     [spec] = list(ROUTES)
     declared = endpoint(spec)
     request = request_with_identity()
-    identity = request[keys.IDENTITY]
+    identity = request[identity_keys.IDENTITY]
     query = Page(limit=20)
     candidates: dict[str, Callable[[], Awaitable[object]]] = {
         "through the route table": lambda: declared(request),

@@ -42,7 +42,7 @@ CITIZEN_NAME = "Aigerim Sadykova"
 
 
 def mint(secret: str, *, role: str, sub: str, **claims: Any) -> str:
-    from core.identity import mint_token
+    from core.identity.tokens import mint_token
 
     return mint_token(secret.encode(), role=role, sub=sub, ttl=TOKEN_TTL, **claims)
 
@@ -56,7 +56,7 @@ def citizen_token(secret: str, number: int, name: str = CITIZEN_NAME) -> str:
 def mint_citizen_tokens(secret: str, first: int, count: int) -> list[bytes]:
     """Tokens for ``count`` distinct citizens, minted before the clock starts (~20 us each);
     the same tokens as ``citizen_token``, without its per-token overhead."""
-    from core.identity import mint_token
+    from core.identity.tokens import mint_token
     from plugins.kazakhstan.iin import synthetic_iin
 
     key = secret.encode()

@@ -68,7 +68,7 @@ def server(tree: Path, port: int) -> Iterator[str]:
             **TRUST_LOOPBACK_ENV,
         }
         with ManagedServer(
-            command=[sys.executable, "-m", "core.cli", "serve", "--port", str(port)],
+            command=[sys.executable, "-m", "core.host.cli", "serve", "--port", str(port)],
             env=env,
             ready_path="/readyz",
             port=port,

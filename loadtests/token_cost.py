@@ -18,8 +18,8 @@ from collections.abc import Callable
 
 import jwt
 
-from core.hs256 import verify_hs256
-from core.identity import TokenKeys, TokenVerifier, mint_token
+from core.identity.hs256 import verify_hs256
+from core.identity.tokens import TokenKeys, TokenVerifier, mint_token
 from loadtests.options import add_number, add_rounds
 from plugins.kazakhstan.iin import synthetic_iin
 from plugins.kazakhstan.jurisdiction import Kazakhstan

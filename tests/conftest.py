@@ -24,10 +24,11 @@ import sqlalchemy as sa
 from aiohttp import web
 from aiohttp.test_utils import BaseTestServer, TestClient, TestServer
 
-from core import keys
-from core.app import create_app
-from core.cache import cache_key
+from core.host.app import create_app
+from core.http import keys as http_keys
+from core.http.cache import cache_key
 from core.settings import Settings, build_settings
+from core.storage import keys as storage_keys
 from plugins.petitions.sweeper import expire_overdue
 from plugins.petitions.tables import petitions, signatures
 from tests.support import consultations as consultation_data
@@ -265,7 +266,7 @@ def execute() -> Callable[[Any, Any], Awaitable[None]]:
         async def write(conn: Any) -> None:
             await conn.execute(statement)
 
-        await client.app[keys.WRITER].submit(write)
+        await client.app[storage_keys.WRITER].submit(write)
 
     return run
 
@@ -389,7 +390,7 @@ def move_deadlines_to_past(execute: Step) -> Step:
             .values(restricted_until=past, collection_ends_at=past),
         )
         # Reads are micro-cached for a second; a test that rewrites a row must not see the old.
-        client.app[keys.CACHE].invalidate(cache_key("petitions", petition_id))
+        client.app[http_keys.CACHE].invalidate(cache_key("petitions", petition_id))
 
     return move
 
@@ -446,7 +447,7 @@ def petition_in(
 @pytest.fixture
 def stored_petition() -> Step:
     async def stored(client: Any, petition_id: str) -> Any:
-        async with client.app[keys.DATABASE].read() as conn:
+        async with client.app[storage_keys.DATABASE].read() as conn:
             result = await conn.execute(sa.select(petitions).where(petitions.c.id == petition_id))
             return result.one()
 
@@ -456,7 +457,7 @@ def stored_petition() -> Step:
 @pytest.fixture
 def signature_hashes() -> Step:
     async def hashes(client: Any, petition_id: str) -> list[str]:
-        async with client.app[keys.DATABASE].read() as conn:
+        async with client.app[storage_keys.DATABASE].read() as conn:
             result = await conn.execute(
                 sa.select(signatures.c.citizen_hash).where(signatures.c.petition_id == petition_id)
             )

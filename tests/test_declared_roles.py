@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from core.identity import Role, mint_token
+from core.identity.identities import Role
+from core.identity.tokens import mint_token
 
 SECRET = "a-declared-roles-test-secret-long-enough-0123"
 PLUGINS = Path(__file__).resolve().parent.parent / "plugins"

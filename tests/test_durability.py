@@ -25,8 +25,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from core.identity import mint_token
-from core.national_id import national_id_hash
+from core.identity.national_id import national_id_hash
+from core.identity.tokens import mint_token
 from plugins.kazakhstan.iin import synthetic_iin
 from tests.support.services import free_port, spawn_server
 

@@ -43,7 +43,7 @@ from pathlib import Path
 
 import pytest
 
-from core.identity import mint_token
+from core.identity.tokens import mint_token
 from plugins.kazakhstan.iin import synthetic_iin
 from tests.support.services import PostgresServer, free_port
 
@@ -112,7 +112,7 @@ def live_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]
     log_path = tmp_path / "server.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "core.cli", "serve", "--demo", "--port", str(port)],
+            [sys.executable, "-m", "core.host.cli", "serve", "--demo", "--port", str(port)],
             cwd=REPO_ROOT,
             env=env,
             stdout=log,

@@ -10,18 +10,21 @@ import pytest
 import sqlalchemy as sa
 from aiohttp import web
 
-from core import hookspecs, keys
-from core.demo import print_demo
-from core.hookspecs import hookimpl
-from core.identity import Identity, Role
-from core.routing import OPERATIONS
+from core import keys
+from core.host.demo import print_demo
+from core.identity.identities import Identity, Role
+from core.plugin_host import hookspecs
+from core.plugin_host import keys as plugin_host_keys
+from core.plugin_host.hookspecs import hookimpl
+from core.plugin_host.routing import OPERATIONS
+from core.storage import keys as storage_keys
 from core.storage.migrations import Migration, MigrationSet, create_tables
 from tests.support.identities import citizen
 from tests.support.petitions import BASE, PETITION, EventRecorder
 
 
 def declared_hooks() -> set[str]:
-    """The names pluggy takes for hookspecs in ``core.hookspecs``, whatever they are."""
+    """The names pluggy takes for hookspecs in ``core.plugin_host.hookspecs``, whatever they are."""
     manager = pluggy.PluginManager(hookspecs.PROJECT)
     return {
         name for name in dir(hookspecs) if manager.parse_hookspec_opts(hookspecs, name) is not None
@@ -107,7 +110,7 @@ class Lifecycle:
     @hookimpl
     def qatysu_cleanup_ctx(self, app: web.Application) -> list[Any]:
         async def ctx(app: web.Application) -> AsyncIterator[None]:
-            self.events.append(f"start writer={keys.WRITER in app}")
+            self.events.append(f"start writer={storage_keys.WRITER in app}")
             yield
             self.events.append("cleanup")
 
@@ -128,7 +131,7 @@ async def test_a_cleanup_context_plugin_starts_after_storage_and_cleans_up(make_
 
 async def test_demo_seed_lines_of_every_plugin_are_collected(make_client) -> None:
     client = await make_client(extra_plugins=(Lifecycle(),))
-    lines = await client.app[keys.PLUGINS].demo_seed(client.app)
+    lines = await client.app[plugin_host_keys.PLUGINS].demo_seed(client.app)
     assert "lifecycle: demo line" in lines
     assert any(line.startswith("petitions:") for line in lines)
 
@@ -160,8 +163,8 @@ async def test_a_plugin_migration_creates_its_table_on_each_database(
     async def write(conn: Any) -> None:
         await conn.execute(notes.insert().values(text="kept"))
 
-    await client.app[keys.WRITER].submit(write)
-    async with client.app[keys.DATABASE].read() as conn:
+    await client.app[storage_keys.WRITER].submit(write)
+    async with client.app[storage_keys.DATABASE].read() as conn:
         assert (await conn.execute(sa.select(notes.c.text))).scalars().all() == ["kept"]
 
 

@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from core import keys
-from core.app import create_app
-from core.national_id import national_id_hash
+from core.host.app import create_app
+from core.identity.national_id import national_id_hash
+from core.plugin_host import keys as plugin_host_keys
 from plugins.kazakhstan.iin import synthetic_iin
 from tests.support.consultations import DRAFT, window
 from tests.support.identities import IIN_SECRET, auth, token
@@ -170,7 +170,7 @@ async def redis_contents(redis_url: str, prefix: str) -> bytes:
 
 def lasting_budgets(make_settings: Any) -> dict[str, dict[str, float]]:
     """Every rate budget made slow to refill, so that its Redis key outlives the tour."""
-    routes = create_app(make_settings())[keys.ROUTES]
+    routes = create_app(make_settings())[plugin_host_keys.ROUTES]
     names = {spec.policy.rate.name for spec in routes if spec.policy.rate is not None}
     return {name: {"rate": 0.001, "burst": 1000} for name in names}
 

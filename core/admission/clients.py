@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
     from aiohttp import web
 
-    from core.identity import Identity
+    from core.identity.identities import Identity
     from core.settings import ServerSettings
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network

@@ -30,7 +30,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
-from core.admission.priority import Priority
+from core.plugin_host.priority import Priority
 
 if TYPE_CHECKING:
     from collections.abc import Callable

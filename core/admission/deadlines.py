@@ -6,12 +6,12 @@ import contextlib
 import math
 from typing import TYPE_CHECKING
 
-from core import keys
+from core.wire import keys as wire_keys
 
 if TYPE_CHECKING:
     from aiohttp import web
 
-    from core.routing import RoutePolicy
+    from core.plugin_host.routing import RoutePolicy
 
 # A client may ask for less time than the route's deadline, or for more up to this.
 MAX_REQUEST_TIMEOUT = 60.0
@@ -28,4 +28,4 @@ def request_deadline(request: web.Request, policy: RoutePolicy, default: float) 
             asked = float(header)
             if asked > 0 and math.isfinite(asked):
                 budget = min(asked, MAX_REQUEST_TIMEOUT)
-    return request[keys.ARRIVAL] + budget
+    return request[wire_keys.ARRIVAL] + budget

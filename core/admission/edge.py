@@ -34,10 +34,10 @@ import re
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
-from core.admission.priority import Priority
+from core.plugin_host.priority import Priority
 
 if TYPE_CHECKING:
-    from core.routing import RouteSpec
+    from core.plugin_host.routing import RouteSpec
 
 _READ_METHODS = frozenset({b"GET", b"HEAD", b"OPTIONS"})
 _PATH_PARAMETER = re.compile(r"\{[^}]+\}")

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from core.admission.priority import RatePolicy
+    from core.plugin_host.priority import RatePolicy
 
 # Redis timestamps (~1.7e9 s) carry ~2e-7 s of float rounding; a microsecond of slack keeps a
 # bucket from refusing its last token because 5 * 0.05 came out as 0.25000000000000006.

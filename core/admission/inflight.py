@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from core.errors import TooManyRequests
+from core.wire.errors import TooManyRequests
 
 CapKind = Literal["address", "citizen"]
 

@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
     from core.admission.gcra import LocalRateLimiter
-    from core.admission.priority import RatePolicy
+    from core.plugin_host.priority import RatePolicy
 
 # A tenth of the burst: a client's whole budget is over-admitted by at most a tenth per
 # instance, and a client reading steadily costs one Redis script per 3/4 of a lease.

@@ -1,7 +1,7 @@
 """Admission on the request path: two middlewares, either side of identity.
 
-``core.app`` runs, outermost first: the envelope, ``triage_middleware``, identity
-(``core.middlewares``), ``admission_middleware``, the handler. Each refusal comes before the
+``core.host.app`` runs, outermost first: the envelope, ``triage_middleware``, identity
+(``core.http.middlewares``), ``admission_middleware``, the handler. Each refusal comes before the
 work it would waste. The edge (``core.admission.edge``) has already refused a share of bodiless
 reads before aiohttp parsed them.
 
@@ -14,10 +14,10 @@ Identity then verifies the bearer token, because the rate limit keys a citizen b
 
 ``admission_middleware`` answers 429 to a client over its rate before any slot is considered,
 and 429 to one with too many requests in progress (``core.admission.inflight``). A route that
-declares a body has it read next, within its deadline (``core.bodies``), so a slow body never
+declares a body has it read next, within its deadline (``core.wire.bodies``), so a slow body never
 holds a slot. Then the request takes a concurrency slot of its priority class, or waits in the
 bounded queue, or is shed with 503, all before the handler does any work. A write gives its
-slot back while it waits for the group commit (``core.admission.slots``).
+slot back while it waits for the group commit (``core.storage.slots``).
 """
 
 from __future__ import annotations
@@ -27,18 +27,22 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from core import keys
+from core.admission import keys as admission_keys
 from core.admission.clients import client_address, client_key, holder_key
 from core.admission.concurrency import failure_outcome, outcome, settle
 from core.admission.controller import Shed
 from core.admission.deadlines import request_deadline
 from core.admission.gcra import ratelimit_headers
 from core.admission.inflight import TooManyInFlight
-from core.admission.priority import Priority
-from core.admission.slots import holding
-from core.bodies import read_body
-from core.errors import ServiceUnavailable, TooManyRequests
-from core.routing import RoutePolicy
+from core.identity import keys as identity_keys
+from core.observability import keys as observability_keys
+from core.plugin_host import keys as plugin_host_keys
+from core.plugin_host.priority import Priority
+from core.plugin_host.routing import RoutePolicy
+from core.storage.slots import holding
+from core.wire import keys as wire_keys
+from core.wire.bodies import read_body
+from core.wire.errors import ServiceUnavailable, TooManyRequests
 
 if TYPE_CHECKING:
     from aiohttp.typedefs import Handler
@@ -57,13 +61,13 @@ async def triage_middleware(request: web.Request, handler: Handler) -> web.Strea
     """Classify the route; drop the request if its client left, its deadline passed, or it is
     a write while storage is saturated."""
     app = request.app
-    admission = app[keys.ADMISSION]
+    admission = app[admission_keys.ADMISSION]
     policy = request[_POLICY] = admission.policy(app, request.match_info.route.name)
     if policy.bypass:
         return await handler(request)
 
     now = time.monotonic()
-    admission.sojourn.add(now - request[keys.ARRIVAL])
+    admission.sojourn.add(now - request[wire_keys.ARRIVAL])
     priority = policy.priority
     transport = request.transport
     deadline = request[_DEADLINE] = request_deadline(
@@ -78,7 +82,9 @@ async def triage_middleware(request: web.Request, handler: Handler) -> web.Strea
         and request.method not in _READ_METHODS
         and admission.writer_pressure >= 1.0
     ):
-        app[keys.METRICS].admission_rejected.labels("writer_pressure", "critical").inc()
+        app[observability_keys.METRICS].admission_rejected.labels(
+            "writer_pressure", "critical"
+        ).inc()
         raise ServiceUnavailable(
             "storage is saturated; try again shortly", retry_after=1, reason="writer_pressure"
         )
@@ -92,15 +98,15 @@ async def admission_middleware(request: web.Request, handler: Handler) -> web.St
     if policy.bypass:
         return await handler(request)
     app = request.app
-    admission = app[keys.ADMISSION]
+    admission = app[admission_keys.ADMISSION]
 
     rate_headers: dict[str, str] | None = None
     if policy.rate is not None and admission.settings.ratelimit_enabled:
-        key = client_key(request, request.get(keys.IDENTITY), admission.trusted)
+        key = client_key(request, request.get(identity_keys.IDENTITY), admission.trusted)
         decision = await admission.limiter.check(f"{policy.rate.name}:{key}", policy.rate)
         rate_headers = ratelimit_headers(policy.rate, decision)
         if not decision.allowed:
-            app[keys.METRICS].ratelimit_limited.labels(policy.rate.name).inc()
+            app[observability_keys.METRICS].ratelimit_limited.labels(policy.rate.name).inc()
             raise TooManyRequests(
                 "over the rate of {policy}; retry after {seconds} s",
                 headers=rate_headers,
@@ -119,9 +125,9 @@ async def admission_middleware(request: web.Request, handler: Handler) -> web.St
 
     seat = _seat(request, admission, policy.priority)
     try:
-        if app[keys.ROUTES].reads_body(request.match_info.route.name):
+        if app[plugin_host_keys.ROUTES].reads_body(request.match_info.route.name):
             # The body is read before a slot is taken: a client that trickles it holds no slot
-            # meanwhile, and is cut at its deadline (``core.bodies``).
+            # meanwhile, and is cut at its deadline (``core.wire.bodies``).
             started = time.monotonic()
             await read_body(request)
             # The body's time is the client's: the deadline bounds the server's own waits.
@@ -158,13 +164,13 @@ async def admission_middleware(request: web.Request, handler: Handler) -> web.St
 def _seat(request: web.Request, admission: Admission, priority: Priority) -> Seat:
     """The request's place in its client's counts of requests in progress; 429 past a cap."""
     inflight = admission.inflight
-    identity = request.get(keys.IDENTITY)
+    identity = request.get(identity_keys.IDENTITY)
     address = client_address(request, admission.trusted) if inflight.per_address else None
     holder = holder_key(identity) if identity is not None and inflight.per_citizen else None
     try:
         return inflight.take(address, holder)
     except TooManyInFlight as refused:
-        request.app[keys.METRICS].admission_rejected.labels(
+        request.app[observability_keys.METRICS].admission_rejected.labels(
             f"inflight_{refused.kind}", priority.name.lower()
         ).inc()
         raise

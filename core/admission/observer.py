@@ -1,7 +1,7 @@
 """The admission observer: on every tick of the loop-lag probe, feed delay and pressure to
 admission.
 
-It keeps no timer of its own: ``core.lifecycle.LoopLag`` measures the loop's lateness once for
+It keeps no timer of its own: ``core.http.lifecycle.LoopLag`` measures the loop's lateness once for
 every reader, and calls ``Observer.tick`` with it.
 
 The delay PIE acts on is the largest of four views of the same queue: the mean sojourn of the
@@ -16,13 +16,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from core.admission.kernel import accept_queue_delay
-from core.admission.priority import Priority
+from core.plugin_host.priority import Priority
 
 if TYPE_CHECKING:
     from core.admission.controller import AdmissionController
     from core.admission.kernel import KernelQueueProbe
     from core.admission.state import Admission
-    from core.metrics import Metrics
+    from core.observability.metrics import Metrics
     from core.storage.writer import Writer
 
 _GAUGE_EVERY = 7  # ticks between gauge updates: about ten a second

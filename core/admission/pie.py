@@ -21,6 +21,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# Admission's drop probability is updated every tick of the loop-lag probe
+# (``core.http.lifecycle``), so the tick is as fine as it needs.
+TICK = 0.015
+
 # RFC 8033, section 4.2: while p is below each bound, alpha and beta are divided by the factor.
 _SCALING = ((1e-6, 2048.0), (1e-5, 512.0), (1e-4, 128.0), (1e-3, 32.0), (1e-2, 8.0), (1e-1, 2.0))
 _DECAY = 0.98

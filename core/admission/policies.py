@@ -6,11 +6,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from core.admission.priority import Priority, RatePolicy
-from core.routing import RoutePolicy
+from core.plugin_host.priority import Priority, RatePolicy
+from core.plugin_host.routing import RoutePolicy
 
 if TYPE_CHECKING:
-    from core.routing import RouteRegistry
+    from core.plugin_host.routing import RouteRegistry
     from core.settings import RateOverride
 
 # Requests that match no route still cost a little; they are limited like anonymous lists.

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from redis.asyncio import Redis
 
     from core.admission.gcra import RateLimiter, Want
-    from core.admission.priority import RatePolicy
+    from core.plugin_host.priority import RatePolicy
 
 # OSError covers TimeoutError and refused connections.
 BACKEND_ERRORS = (RedisError, OSError)

@@ -1,6 +1,6 @@
 """One app's admission state: limits, the controller, the rate limiter and the delay signal.
 
-Building it does no I/O; ``core.admission.wiring`` connects it to Redis, the connection guard
+Building it does no I/O; ``core.host.admission_wiring`` connects it to Redis, the connection guard
 and the loop-lag probe for the app's lifetime.
 """
 
@@ -8,25 +8,24 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from core import keys
 from core.admission.clients import client_addressing
 from core.admission.concurrency import FixedLimit, Gradient2Limit, LimitAlgorithm
 from core.admission.controller import AdmissionController
 from core.admission.gcra import LocalRateLimiter, RateLimiter
 from core.admission.inflight import InFlight
 from core.admission.kernel import StandingWait
-from core.admission.pie import PieController
+from core.admission.pie import TICK, PieController
 from core.admission.policies import RoutePolicies
 from core.admission.sojourn import SojournMeter
-from core.lifecycle import TICK
+from core.plugin_host import keys as plugin_host_keys
 
 if TYPE_CHECKING:
     from aiohttp import web
 
     from core.admission.edge import EdgeShedder
-    from core.admission.priority import Priority, RatePolicy
-    from core.metrics import Metrics
-    from core.routing import RoutePolicy
+    from core.observability.metrics import Metrics
+    from core.plugin_host.priority import Priority, RatePolicy
+    from core.plugin_host.routing import RoutePolicy
     from core.settings import Settings
 
 
@@ -86,4 +85,4 @@ class Admission:
 
     def policy(self, app: web.Application, route_name: str | None) -> RoutePolicy:
         """The route's declared policy with the operator's rate overrides applied, cached."""
-        return self.policies.get(route_name, app[keys.ROUTES])
+        return self.policies.get(route_name, app[plugin_host_keys.ROUTES])

@@ -47,15 +47,15 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from sqlalchemy import exc as sa_exc
 
-from core.admission.slots import release_for_commit
-from core.errors import Conflict, OutcomeUnknown, Problem, ServiceUnavailable
 from core.storage.database import storage_failure
+from core.storage.slots import release_for_commit
+from core.wire.errors import Conflict, OutcomeUnknown, Problem, ServiceUnavailable
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection
     from sqlalchemy.ext.asyncio import AsyncConnection
 
-    from core.metrics import Metrics
+    from core.observability.metrics import Metrics
     from core.storage.database import Database
 
 log = logging.getLogger(__name__)

@@ -1,7 +1,7 @@
 """Public consultation on draft acts: numbered sections, threaded comments, one vote per
 citizen, and the agency's report that answers the comments and closes the discussion.
 
-Registered like any third-party channel: a ``core.channels.Channel`` named ``plugin``.
+Registered like any third-party channel: a ``core.plugin_host.channels.Channel`` named ``plugin``.
 """
 
 from __future__ import annotations

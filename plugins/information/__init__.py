@@ -1,7 +1,7 @@
 """E-information: items agencies publish (searchable, in kk/ru/en), and citizens' requests for
 access to information, answered by the agency within a statutory term of working days.
 
-Registered like any third-party channel: a ``core.channels.Channel`` named ``plugin``.
+Registered like any third-party channel: a ``core.plugin_host.channels.Channel`` named ``plugin``.
 """
 
 from __future__ import annotations

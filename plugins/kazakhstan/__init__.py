@@ -3,7 +3,7 @@
 calendar, the IIN and its control digit, and the checks on tokens' claims.
 
 Loaded by name like the built-in channels; core and the channels reach it only through
-``app[JURISDICTION]`` (``core.jurisdiction``). Its settings are the ``[kazakhstan]``
+``app[JURISDICTION]`` (``core.identity.jurisdiction``). Its settings are the ``[kazakhstan]``
 section (``plugins.kazakhstan.settings``).
 """
 

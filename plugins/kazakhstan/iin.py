@@ -1,7 +1,7 @@
 """Kazakhstan's individual identification number (IIN): its format and control digit.
 
 An IIN is twelve digits: YYMMDD of birth, a century-and-sex digit, four serial digits and a
-control digit. Core never keeps one: it stores only the keyed hash (``core.national_id``).
+control digit. Core never keeps one: it stores only the keyed hash (``core.identity.national_id``).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Kazakhstan as a jurisdiction: the contract of ``core.jurisdiction`` answered from the
+"""Kazakhstan as a jurisdiction: the contract of ``core.identity.jurisdiction`` answered from the
 ``[kazakhstan]`` settings."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from plugins.kazakhstan.settings import KazakhstanSettings
 
 
-# A Message, so that the catalogues' check sees the template (core.i18n).
+# A Message, so that the catalogues' check sees the template (core.wire.i18n).
 INVALID_IIN = Message("the token's subject is not a valid IIN: {problem}")
 
 

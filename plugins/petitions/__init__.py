@@ -1,6 +1,6 @@
 """Online petitions: filed, moderated, signed once per citizen, answered at a threshold.
 
-Registered like any third-party channel: a ``core.channels.Channel`` named ``plugin``.
+Registered like any third-party channel: a ``core.plugin_host.channels.Channel`` named ``plugin``.
 """
 
 from __future__ import annotations

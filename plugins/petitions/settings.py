@@ -1,7 +1,7 @@
 """The petition channel's settings: Kazakhstan's defaults, every figure in config.
 
 An addressee's threshold, and whether it answers in the central or the local term, are the
-jurisdiction's (``core.jurisdiction.Addressee``).
+jurisdiction's (``core.identity.jurisdiction.Addressee``).
 """
 
 from __future__ import annotations

@@ -31,7 +31,7 @@ NONCE_BYTES = 12
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _MICROSECOND = dt.timedelta(microseconds=1)
 # (microseconds since 1970, the signer's hash). An opened position is checked for its shape
-# all the same, as every cursor is (core.paging).
+# all the same, as every cursor is (core.wire.paging).
 _POSITION: TypeAdapter[tuple[int, CursorId]] = TypeAdapter(tuple[int, CursorId])
 
 Position = tuple[dt.datetime, str]

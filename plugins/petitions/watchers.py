@@ -1,8 +1,8 @@
 """Live signature counts for the watchers of each petition, in this instance.
 
 Every committed change to a petition's count or status is published once on the app's fan-out
-(``core.fanout``); every instance receives it and, when it has watchers of that petition,
-renders one event, written as is to the socket of every watcher that is caught up (no task
+(``core.plugin_host.fanout``); every instance receives it and, when it has watchers of that
+petition, renders one event, written as is to the socket of every watcher that is caught up (no task
 wakes for it). Anything else wakes a watcher's task, which writes what is newer than what it
 last wrote and waits again; events are never queued. A slow watcher therefore skips counts
 instead of piling them up, and a burst of signatures costs one event per interval, not one per

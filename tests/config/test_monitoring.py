@@ -26,9 +26,9 @@ from typing import Any
 import pytest
 import yaml
 
-from core import keys
-from core.app import create_app
-from core.metrics import Metrics
+from core.host.app import create_app
+from core.observability import keys as observability_keys
+from core.observability.metrics import Metrics
 from core.settings import build_settings
 from tests.support.identities import IIN_SECRET, JWT_SECRET
 from tests.support.services import REGISTER, free_port, service_unavailable
@@ -93,7 +93,7 @@ def exposed_series() -> set[str]:
         {"identity": {"jwt_secret": JWT_SECRET, "iin_hash_secret": IIN_SECRET}, **REGISTER}
     )
     names: set[str] = set()
-    for family in create_app(settings)[keys.METRICS].registry.collect():
+    for family in create_app(settings)[observability_keys.METRICS].registry.collect():
         # prometheus_client names a counter family without `_total` and a histogram family
         # without its suffixes; the stored series carry them.
         if family.type == "counter":
@@ -544,7 +544,7 @@ def start_qatysu(tmp_path: Path) -> Service:
     }
     # One process, so /metrics comes from the app's own registry.
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    argv = [sys.executable, "-m", "core.cli", "serve", "--port", str(port)]
+    argv = [sys.executable, "-m", "core.host.cli", "serve", "--port", str(port)]
     return spawn(
         "qatysu", argv, f"127.0.0.1:{port}", tmp_path / "qatysu.log", cwd=REPO_ROOT, env=env
     )

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from core.jurisdiction import Term
+from core.identity.jurisdiction import Term
 from plugins.consultations.settings import ConsultationSettings
 from plugins.information.settings import InformationSettings
 from plugins.kazakhstan.settings import KazakhstanSettings

@@ -8,7 +8,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from core.server import RunningServer, start_server
+from core.host.server import RunningServer, start_server
 
 
 @pytest.fixture

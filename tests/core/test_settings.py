@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from core.plugins import PluginHost
+from core.plugin_host.plugins import PluginHost
 from core.settings import (
     RateOverride,
     Settings,

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
-from core.server import shutdown_budget
+from core.host.server import shutdown_budget
 from core.settings import build_settings
 from tests.support.services import REPO_ROOT, service_unavailable
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from core.national_id import national_id_hash
+from core.identity.national_id import national_id_hash
 from loadtests.seeding import call, citizen_token, create_approved_petition
 from loadtests.servers import BENCH_SECRET_ENV
 from plugins.kazakhstan.iin import synthetic_iin

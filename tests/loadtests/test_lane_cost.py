@@ -12,7 +12,7 @@ from loadtests.lane_cost import main
 def test_each_variant_answers_and_is_timed_for_each_head(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    this_lane = Path(__file__).parents[2] / "core" / "fastlane.py"
+    this_lane = Path(__file__).parents[2] / "core" / "http" / "fastlane.py"
     main(["--rounds", "1", "--number", "2", "--against", str(this_lane)])
     lines = capsys.readouterr().out.splitlines()
     assert [line.split(" head")[0] for line in lines if not line.startswith(" ")] == [

@@ -3,7 +3,7 @@ the handler's."""
 
 from __future__ import annotations
 
-from core.routing import endpoint
+from core.plugin_host.routing import endpoint
 from loadtests.route_cost import ANSWER, ROUTES, measure, request_with_identity
 
 

@@ -11,12 +11,13 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 
-from core import keys
-from core.app import create_app
-from core.errors import Unauthorized
-from core.hookspecs import hookimpl
-from core.identity import Identity, Role, mint_token
-from core.national_id import national_id_hash
+from core.host.app import create_app
+from core.identity.identities import Identity, Role
+from core.identity.national_id import national_id_hash
+from core.identity.tokens import mint_token
+from core.plugin_host import keys as plugin_host_keys
+from core.plugin_host.hookspecs import hookimpl
+from core.wire.errors import Unauthorized
 from plugins import bearer_tokens
 from plugins.kazakhstan.iin import synthetic_iin
 from tests.support.identities import IIN_SECRET, token
@@ -33,11 +34,11 @@ def app_with(
 
 async def identify(app: web.Application, bearer: str) -> Identity | None:
     request = make_mocked_request("GET", "/", app=app)
-    return await app[keys.PLUGINS].identify(request, bearer)
+    return await app[plugin_host_keys.PLUGINS].identify(request, bearer)
 
 
 def test_the_provider_is_a_built_in_plugin_loaded_by_name(make_settings: SettingsFactory) -> None:
-    host = app_with(make_settings)[keys.PLUGINS]
+    host = app_with(make_settings)[plugin_host_keys.PLUGINS]
 
     assert host.pm.get_plugin("plugins.bearer_tokens") is sys.modules["plugins.bearer_tokens"]
     [info] = [info for info in host.plugins() if info.name == "plugins.bearer_tokens"]
@@ -107,7 +108,7 @@ async def test_another_provider_answers_before_the_jwt_is_verified(
 async def test_switched_off_by_name_it_verifies_nothing(make_settings: SettingsFactory) -> None:
     app = app_with(make_settings, plugins={"disabled": ["plugins.bearer_tokens"]})
 
-    assert app[keys.PLUGINS].pm.get_plugin("plugins.bearer_tokens") is None
+    assert app[plugin_host_keys.PLUGINS].pm.get_plugin("plugins.bearer_tokens") is None
     assert await identify(app, token("operator", "operator-1")) is None
 
 
@@ -135,4 +136,6 @@ def test_no_core_module_imports_a_plugin() -> None:
 
 
 def test_the_identity_module_holds_no_hook_implementation() -> None:
-    assert "core.hookspecs" not in imported_modules(REPO_ROOT / "core" / "identity.py")
+    assert "core.plugin_host.hookspecs" not in imported_modules(
+        REPO_ROOT / "core" / "identity" / "tokens.py"
+    )

@@ -3,9 +3,9 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from core import keys
-from core.app import create_app
+from core.host.app import create_app
 from core.settings import SettingsError
+from core.storage import keys as storage_keys
 from plugins.petitions.tables import petitions
 from tests.support.consultations import BASE
 from tests.support.identities import citizen, moderator
@@ -83,7 +83,7 @@ async def test_a_flag_pattern_lets_a_petition_through_flagged(
 ):
     client = await _client(make_client, database_url, flag_patterns=["offer"])
     petition = await file_petition(client, text=SPAM)
-    async with client.app[keys.DATABASE].read() as conn:
+    async with client.app[storage_keys.DATABASE].read() as conn:
         flagged = await conn.scalar(
             sa.select(petitions.c.flagged).where(petitions.c.id == petition["id"])
         )
@@ -145,7 +145,7 @@ async def test_a_petition_touching_a_listed_subject_is_flagged_with_its_code(
     assert flagged["status"] == "moderation"
     assert flagged["moderation_flag"] == "subject: referendums"
     assert plain["moderation_flag"] is None
-    async with client.app[keys.DATABASE].read() as conn:
+    async with client.app[storage_keys.DATABASE].read() as conn:
         rows = dict((await conn.execute(sa.select(petitions.c.id, petitions.c.flagged))).all())
     assert rows == {flagged["id"]: True, plain["id"]: False}
 

@@ -12,9 +12,9 @@ import pytest
 from aiohttp import web
 
 from core.admission.gcra import RateLimiter
-from core.admission.priority import Priority, RatePolicy
-from core.hookspecs import hookimpl
-from core.routing import RoutePolicy
+from core.plugin_host.hookspecs import hookimpl
+from core.plugin_host.priority import Priority, RatePolicy
+from core.plugin_host.routing import RoutePolicy
 from tests.support.services import free_port
 
 

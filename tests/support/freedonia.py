@@ -1,10 +1,10 @@
 """Freedonia: a tiny fake country, to show that core and a channel run on any jurisdiction.
 
-It answers the ``core.jurisdiction`` contract with nothing Kazakh in it: two addressees, one
-region, Monday-to-Friday working days in UTC with no holidays, and national identifiers of the
-form ``FD-`` and six digits. ``FreedoniaPlugin`` provides it through the ``qatysu_jurisdiction``
-hook, as a country's plugin would. This module imports only core, so that a process that uses
-it can check that no module of ``plugins.kazakhstan`` was imported.
+It answers the ``core.identity.jurisdiction`` contract with nothing Kazakh in it: two
+addressees, one region, Monday-to-Friday working days in UTC with no holidays, and national
+identifiers of the form ``FD-`` and six digits. ``FreedoniaPlugin`` provides it through the
+``qatysu_jurisdiction`` hook, as a country's plugin would. This module imports only core, so
+that a process that uses it can check that no module of ``plugins.kazakhstan`` was imported.
 """
 
 from __future__ import annotations
@@ -12,16 +12,16 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING
 
-from core.errors import Forbidden
-from core.hookspecs import hookimpl
-from core.identity import Role
-from core.jurisdiction import Addressee, Region
+from core.identity.identities import Role
+from core.identity.jurisdiction import Addressee, Region
+from core.plugin_host.hookspecs import hookimpl
+from core.wire.errors import Forbidden
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from core.identity import Identity
-    from core.jurisdiction import Term
+    from core.identity.identities import Identity
+    from core.identity.jurisdiction import Term
     from core.settings import Settings
 
 CAPITAL = Region(

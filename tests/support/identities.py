@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.identity import mint_token
+from core.identity.tokens import mint_token
 from plugins.kazakhstan.iin import synthetic_iin
 
 JWT_SECRET = "test-jwt-secret-that-is-long-enough-0123456789"

@@ -7,8 +7,8 @@ from collections.abc import Iterable
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from core.events import Event
-from core.hookspecs import hookimpl
+from core.plugin_host.events import Event
+from core.plugin_host.hookspecs import hookimpl
 
 BASE = "/api/v1/petitions"
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from core import keys
-from core.server import RunningServer
+from core.host.server import RunningServer
+from core.http import keys as http_keys
 
 
 def request(method: str, target: str, *extra: str) -> bytes:
@@ -46,4 +46,4 @@ async def connect(server: RunningServer) -> Connection:
 
 
 def lane_served(server: RunningServer) -> int:
-    return server.app[keys.FAST_LANE].served
+    return server.app[http_keys.FAST_LANE].served

@@ -74,7 +74,7 @@ def spawn_server(
         QATYSU_SERVER__ACCESS_LOG="false",
         **(env or {}),
     )
-    command = [sys.executable, "-m", "core.cli", "serve", "--port", str(port)]
+    command = [sys.executable, "-m", "core.host.cli", "serve", "--port", str(port)]
     with log_path.open("ab") as log:
         return subprocess.Popen(
             [*command, "--workers", str(workers)],

@@ -15,8 +15,8 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient, TestServer
 
-from core.app import create_app
-from core.identity import mint_token
+from core.host.app import create_app
+from core.identity.tokens import mint_token
 from core.settings import Settings, build_settings
 from tests.support.freedonia import FreedoniaPlugin
 

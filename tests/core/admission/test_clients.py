@@ -19,7 +19,7 @@ from core.admission.clients import (
     client_key,
     parse_networks,
 )
-from core.identity import Identity, Role
+from core.identity.identities import Identity, Role
 from core.settings import build_settings
 
 PROXIES = parse_networks(["10.0.0.0/8", "fd00::/8"])

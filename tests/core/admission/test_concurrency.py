@@ -16,8 +16,8 @@ from core.admission.concurrency import (
     sqrt_queue_size,
 )
 from core.admission.controller import AdmissionController
-from core.admission.priority import Priority
-from core.errors import BadRequest, Conflict, OutcomeUnknown, ServiceUnavailable
+from core.plugin_host.priority import Priority
+from core.wire.errors import BadRequest, Conflict, OutcomeUnknown, ServiceUnavailable
 from tests.support.admission import FakeClock
 
 

@@ -14,10 +14,10 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from core import keys
-from core.admission.priority import Priority
-from core.hookspecs import hookimpl
-from core.routing import RoutePolicy
+from core.admission import keys as admission_keys
+from core.plugin_host.hookspecs import hookimpl
+from core.plugin_host.priority import Priority
+from core.plugin_host.routing import RoutePolicy
 from tests.support.identities import citizen
 from tests.support.petitions import PETITION
 
@@ -87,7 +87,7 @@ async def test_a_hostile_clients_bad_requests_cannot_move_the_admission_limit(
     assert await gauge(client) == 128.0
     statuses = await hostile_requests(client)
     assert sorted(set(statuses)) == [400, 401, 404, 422, 500]
-    assert client.app[keys.ADMISSION].controller.current_limit == 128
+    assert client.app[admission_keys.ADMISSION].controller.current_limit == 128
     assert await gauge(client) == 128.0
 
 
@@ -96,7 +96,7 @@ async def test_clients_that_leave_mid_request_cannot_move_the_admission_limit(
 ) -> None:
     """Their handlers are cancelled; on 6a18a39 each cancellation counted as a drop."""
     client = await make_client(extra_plugins=(FailingRoutes(),), admission=ADAPTIVE)
-    controller = client.app[keys.ADMISSION].controller
+    controller = client.app[admission_keys.ADMISSION].controller
     for _ in range(10):
         with contextlib.suppress(TimeoutError):
             await client.get("/test/hang", timeout=aiohttp.ClientTimeout(total=0.05))
@@ -113,5 +113,5 @@ async def test_the_servers_own_failures_still_back_the_limit_off(make_client: An
     for _ in range(10):
         assert (await client.get("/test/storage-timeout")).status == 503
     expected = int(128 * 0.9**10)
-    assert client.app[keys.ADMISSION].controller.current_limit == expected
+    assert client.app[admission_keys.ADMISSION].controller.current_limit == expected
     assert await gauge(client) == float(expected)

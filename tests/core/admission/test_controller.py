@@ -9,7 +9,7 @@ import pytest
 
 from core.admission.concurrency import FixedLimit
 from core.admission.controller import AdmissionController, Shed, Ticket
-from core.admission.priority import Priority
+from core.plugin_host.priority import Priority
 
 if TYPE_CHECKING:
     from tests.support.admission import FakeClock

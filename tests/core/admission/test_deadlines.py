@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from aiohttp.test_utils import make_mocked_request
 
-from core import keys
 from core.admission.deadlines import MAX_REQUEST_TIMEOUT, request_deadline
-from core.routing import RoutePolicy
+from core.plugin_host.routing import RoutePolicy
+from core.wire import keys as wire_keys
 
 ARRIVAL = 1000.0
 DEFAULT = 2.0
@@ -16,7 +16,7 @@ DEFAULT = 2.0
 def deadline(policy: RoutePolicy, timeout: str | None = None) -> float:
     headers = {} if timeout is None else {"Request-Timeout": timeout}
     request = make_mocked_request("GET", "/", headers=headers)
-    request[keys.ARRIVAL] = ARRIVAL
+    request[wire_keys.ARRIVAL] = ARRIVAL
     return request_deadline(request, policy, DEFAULT)
 
 

@@ -7,11 +7,12 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from core import keys
+from core.admission import keys as admission_keys
 from core.admission.edge import EdgeShedder
-from core.admission.priority import Priority
-from core.routing import OPERATIONS, RoutePolicy, RouteSpec
-from core.server import RunningServer, start_server
+from core.host.server import RunningServer, start_server
+from core.http import keys as http_keys
+from core.plugin_host.priority import Priority
+from core.plugin_host.routing import OPERATIONS, RoutePolicy, RouteSpec
 
 
 async def _handler(request: object) -> object:  # never called: only the specs are read
@@ -132,11 +133,11 @@ async def _exchange(
 
 
 async def test_a_refused_read_gets_a_canned_503_and_the_connection_stays_usable(server) -> None:
-    edge = server.app[keys.GUARD].edge
+    edge = server.app[http_keys.GUARD].edge
     assert edge is not None
     reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
     # The observer copies PIE's probability every tick; the draw decides deterministically.
-    server.app[keys.ADMISSION].pie.probability = edge.probability = 1.0
+    server.app[admission_keys.ADMISSION].pie.probability = edge.probability = 1.0
     edge.draw = lambda: 0.0
     refused = await _exchange(reader, writer, head("GET", "/api/v1/petitions/demo-public"))
     assert refused.startswith(b"HTTP/1.1 503 Service Unavailable")
@@ -178,7 +179,7 @@ async def test_an_operators_brownout_sets_a_floor_under_the_edge_share(make_sett
         make_settings(server={"port": 0}, admission={"enabled": True, "brownout": 0.5})
     )
     try:
-        edge = running.app[keys.GUARD].edge
+        edge = running.app[http_keys.GUARD].edge
         assert edge is not None
         reader, writer = await asyncio.open_connection("127.0.0.1", running.port)
         edge.draw = lambda: 0.4
@@ -188,7 +189,7 @@ async def test_an_operators_brownout_sets_a_floor_under_the_edge_share(make_sett
         edge.draw = lambda: 0.6
         served = await _exchange(reader, writer, head("GET", "/api/v1/petitions/nope"))
         assert served.startswith(b"HTTP/1.1 404")
-        assert running.app[keys.ADMISSION].pie.probability < 0.4
+        assert running.app[admission_keys.ADMISSION].pie.probability < 0.4
         writer.close()
     finally:
         await running.drain()

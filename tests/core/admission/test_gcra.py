@@ -5,7 +5,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from core.admission.gcra import LocalRateLimiter, RateDecision, gcra_step, ratelimit_headers
-from core.admission.priority import RatePolicy
+from core.plugin_host.priority import RatePolicy
 
 if TYPE_CHECKING:
     from tests.support.admission import Backend, FakeClock

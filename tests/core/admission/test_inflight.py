@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from core import keys
 from core.admission.inflight import InFlight, TooManyInFlight
+from core.observability import keys as observability_keys
 from tests.support.identities import citizen
 from tests.support.petitions import PETITION
 from tests.support.slowbodies import status_of
@@ -72,7 +72,7 @@ async def test_a_citizen_over_its_cap_gets_429_while_another_is_served(
     assert [status_of(await request.answer(within=5)) for request in held] == [408, 408]
     again = await client.post("/api/v1/petitions", json=PETITION, headers=citizen(1))
     assert again.status == 201
-    metrics = client.app[keys.METRICS].registry
+    metrics = client.app[observability_keys.METRICS].registry
     assert (
         metrics.get_sample_value(
             "qatysu_admission_rejected_total",

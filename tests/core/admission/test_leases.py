@@ -12,8 +12,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from core.admission import leases as leases_module
 from core.admission.gcra import Grant, LocalRateLimiter, Want, gcra_grant
 from core.admission.leases import LeasedBudget, lease_size
-from core.admission.priority import RatePolicy
 from core.admission.ratelimit_redis import RedisRateLimiter
+from core.plugin_host.priority import RatePolicy
 from tests.support.admission import FakeClock
 
 # No token comes back while a test runs; a lease is a tenth of the burst.

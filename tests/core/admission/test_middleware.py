@@ -8,7 +8,9 @@ from typing import Any
 
 import orjson
 
-from core import keys
+from core.admission import keys as admission_keys
+from core.http import keys as http_keys
+from core.storage import keys as storage_keys
 from tests.support.admission import SlowRoutes
 from tests.support.identities import citizen
 from tests.support.petitions import PETITION, SMALL_FIGURES, SMALL_THRESHOLDS, petition_url
@@ -107,7 +109,7 @@ async def test_with_admission_off_nothing_is_limited(make_client) -> None:
     client = await make_client(extra_plugins=(SlowRoutes(),), admission={"enabled": False})
     statuses = [(await client.get("/test/limited")).status for _ in range(6)]
     assert statuses == [200] * 6
-    assert keys.ADMISSION not in client.app
+    assert admission_keys.ADMISSION not in client.app
 
 
 async def test_a_request_that_waited_past_its_deadline_before_admission_never_runs(
@@ -115,7 +117,7 @@ async def test_a_request_that_waited_past_its_deadline_before_admission_never_ru
 ) -> None:
     plugin = SlowRoutes()
     client = await make_client(extra_plugins=(plugin,), admission=ADMISSION)
-    guard = client.app[keys.GUARD]
+    guard = client.app[http_keys.GUARD]
     # Its bytes arrived three seconds ago (the loop was that late): past the 2 s deadline.
     guard.arrival = lambda transport: time.monotonic() - 3.0  # type: ignore[method-assign]
     late = await client.get("/test/slow/critical")
@@ -124,12 +126,12 @@ async def test_a_request_that_waited_past_its_deadline_before_admission_never_ru
         "the server is overloaded (deadline); try again shortly"
     )
     assert plugin.started == 0
-    assert client.app[keys.ADMISSION].sojourn.take_mean(time.monotonic()) >= 3.0
+    assert client.app[admission_keys.ADMISSION].sojourn.take_mean(time.monotonic()) >= 3.0
 
 
 async def test_sojourn_time_drives_the_edge_drop_probability(make_client) -> None:
     client = await make_client(extra_plugins=(SlowRoutes(),), admission=ADMISSION)
-    admission = client.app[keys.ADMISSION]
+    admission = client.app[admission_keys.ADMISSION]
     assert admission.edge is not None
     for _ in range(40):
         admission.sojourn.add(0.5)
@@ -152,7 +154,7 @@ async def test_a_write_gives_its_slot_back_while_it_waits_for_the_commit(
         petitions=SMALL_FIGURES,
     )
     petition = await approved_petition(client)
-    writer = client.app[keys.WRITER]
+    writer = client.app[storage_keys.WRITER]
     commit, committing, release = writer._commit, asyncio.Event(), asyncio.Event()
 
     async def held_commit(batch: Any) -> None:
@@ -165,7 +167,7 @@ async def test_a_write_gives_its_slot_back_while_it_waits_for_the_commit(
     await committing.wait()
     read = await client.get(petition_url(petition["id"]))
     assert read.status == 200
-    assert client.app[keys.ADMISSION].controller.total_inflight == 0
+    assert client.app[admission_keys.ADMISSION].controller.total_inflight == 0
     release.set()
     assert (await signing).status == 201
 
@@ -179,7 +181,7 @@ async def test_slow_bodies_hold_no_slot_while_other_clients_are_served(
     # Twice as many bodies as there are slots, each from its own citizen, none ever finished.
     slow = [await slow_bodies(client.server.port, headers=citizen(n)) for n in range(1, 9)]
     await asyncio.sleep(0.1)
-    assert client.app[keys.ADMISSION].controller.total_inflight == 0
+    assert client.app[admission_keys.ADMISSION].controller.total_inflight == 0
     reads = [await client.get("/api/v1/petitions") for _ in range(5)]
     filed = await client.post("/api/v1/petitions", json=PETITION, headers=citizen(100))
     assert [r.status for r in reads] == [200] * 5

@@ -8,11 +8,13 @@ from typing import Any
 
 import pytest
 
-from core import keys
+from core.admission import keys as admission_keys
 from core.admission.observer import Observer, writes_saturated
-from core.admission.priority import Priority
-from core.lifecycle import TICK
-from core.metrics import Metrics
+from core.http import keys as http_keys
+from core.http.lifecycle import TICK
+from core.observability.metrics import Metrics
+from core.plugin_host.priority import Priority
+from core.storage import keys as storage_keys
 from core.storage.writer import Writer
 
 ADMISSION = {"enabled": True}
@@ -22,8 +24,8 @@ async def test_the_loops_lateness_on_a_probe_tick_raises_the_edge_probability(
     make_client: Any,
 ) -> None:
     client = await make_client(admission=ADMISSION)
-    admission = client.app[keys.ADMISSION]
-    probe = client.app[keys.LOOP_LAG]
+    admission = client.app[admission_keys.ADMISSION]
+    probe = client.app[http_keys.LOOP_LAG]
     before = admission.pie.probability
     for _ in range(3):
         probe.deliver(time.monotonic(), 0.5)
@@ -36,8 +38,8 @@ async def test_an_operators_brownout_is_a_floor_under_the_edge_probability(
     make_client: Any,
 ) -> None:
     client = await make_client(admission={**ADMISSION, "brownout": 0.5})
-    admission = client.app[keys.ADMISSION]
-    client.app[keys.LOOP_LAG].deliver(time.monotonic(), 0.0)
+    admission = client.app[admission_keys.ADMISSION]
+    client.app[http_keys.LOOP_LAG].deliver(time.monotonic(), 0.0)
     assert admission.pie.probability < 0.5
     assert admission.edge is not None
     assert admission.edge.probability == 0.5
@@ -47,9 +49,9 @@ async def test_storage_pressure_reaches_admission_on_the_next_tick(
     make_client: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     client = await make_client(admission=ADMISSION)
-    admission = client.app[keys.ADMISSION]
+    admission = client.app[admission_keys.ADMISSION]
     monkeypatch.setattr(Writer, "pressure", property(lambda writer: 0.25))
-    client.app[keys.LOOP_LAG].deliver(time.monotonic(), 0.0)
+    client.app[http_keys.LOOP_LAG].deliver(time.monotonic(), 0.0)
     assert admission.writer_pressure == 0.25
 
 
@@ -57,7 +59,10 @@ async def test_the_gauges_are_set_every_seventh_tick(make_client: Any) -> None:
     client = await make_client(admission={**ADMISSION, "fixed_limit": 9})
     metrics = Metrics()
     observer = Observer(
-        client.app[keys.ADMISSION], writer=client.app[keys.WRITER], metrics=metrics, tick=TICK
+        client.app[admission_keys.ADMISSION],
+        writer=client.app[storage_keys.WRITER],
+        metrics=metrics,
+        tick=TICK,
     )
 
     def limit() -> float | None:
@@ -83,8 +88,8 @@ class _Kernel:
 
 def _observer(client: Any, kernel: _Kernel, metrics: Metrics | None = None) -> Observer:
     return Observer(
-        client.app[keys.ADMISSION],
-        writer=client.app[keys.WRITER],
+        client.app[admission_keys.ADMISSION],
+        writer=client.app[storage_keys.WRITER],
         metrics=metrics or Metrics(),
         tick=TICK,
         kernel=kernel,  # type: ignore[arg-type]
@@ -93,7 +98,7 @@ def _observer(client: Any, kernel: _Kernel, metrics: Metrics | None = None) -> O
 
 async def test_a_standing_accept_queue_raises_the_drop_probability(make_client: Any) -> None:
     client = await make_client(admission=ADMISSION)
-    admission = client.app[keys.ADMISSION]
+    admission = client.app[admission_keys.ADMISSION]
     calm = _observer(client, _Kernel(length=0, accepted=50))
     for _ in range(3):
         calm.tick(time.monotonic(), 0.0)
@@ -109,7 +114,7 @@ async def test_the_kernel_wait_of_accepted_connections_raises_the_drop_probabili
     make_client: Any,
 ) -> None:
     client = await make_client(admission=ADMISSION)
-    admission = client.app[keys.ADMISSION]
+    admission = client.app[admission_keys.ADMISSION]
     observer = _observer(client, _Kernel(length=0, accepted=1))
     for _ in range(3):
         admission.kernel_wait.add(0.4)
@@ -160,7 +165,7 @@ async def test_the_edge_learns_of_a_standing_kernel_wait_once_an_interval_has_pa
     make_client: Any,
 ) -> None:
     client = await make_client(admission=ADMISSION)
-    admission = client.app[keys.ADMISSION]
+    admission = client.app[admission_keys.ADMISSION]
     observer = _observer(client, _Kernel(length=50, accepted=5))
     start = time.monotonic()
     interval = admission.settings.codel_interval

@@ -5,8 +5,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from core.admission.policies import UNMATCHED, RoutePolicies
-from core.admission.priority import Priority, RatePolicy
-from core.routing import RoutePolicy, RouteRegistry
+from core.plugin_host.priority import Priority, RatePolicy
+from core.plugin_host.routing import RoutePolicy, RouteRegistry
 from core.settings import RateOverride
 
 READ = RatePolicy(name="read", rate=50.0, burst=100)

@@ -13,8 +13,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
 from core.admission.gcra import LocalRateLimiter, RateDecision
-from core.admission.priority import RatePolicy
 from core.admission.ratelimit_redis import GCRA_SCRIPT, FallbackRateLimiter, RedisRateLimiter
+from core.plugin_host.priority import RatePolicy
 
 if TYPE_CHECKING:
     from tests.support.admission import FakeClock, RedisServerProcess

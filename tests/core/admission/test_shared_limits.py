@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.server import RunningServer
+from core.host.server import RunningServer
 from tests.support.admission import SlowRoutes
 from tests.support.identities import citizen
 from tests.support.petitions import petition_url
@@ -42,7 +42,7 @@ async def test_when_redis_dies_limits_fall_back_to_local_and_the_failure_is_coun
     await redis_server.kill()
     # Fail open by default: the local limiter answers with the same budget.
     assert await _limited(client) == [200, 200, 200, 429]
-    # Degraded, not down: the instance still serves (tests/core/test_operations.py).
+    # Degraded, not down: the instance still serves (tests/core/http/test_operations.py).
     assert (await client.get("/readyz")).status == 200
     metrics = await (await client.get("/metrics")).text()
     errors = next(

@@ -12,8 +12,8 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
-from core import keys
 from core.settings import SettingsError
+from core.storage import keys as storage_keys
 from core.storage.database import (
     Database,
     DatabaseUnreachable,
@@ -185,7 +185,7 @@ async def test_the_configured_statement_timeout_is_set_on_each_postgresql_connec
     make_client: Any, database_url: str
 ) -> None:
     client = await make_client(database_url, database={"statement_timeout": 1.5})
-    database = client.app[keys.DATABASE]
+    database = client.app[storage_keys.DATABASE]
     # Held together, the two are distinct pooled connections: the reader's and the writer's.
     async with database.read() as reading, database.transaction() as writing:
         shown = [

@@ -15,7 +15,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from core.plugins import PluginHost
+from core.plugin_host.plugins import PluginHost
 from core.settings import build_settings
 from core.storage.database import Database
 from core.storage.migrations import (
@@ -247,7 +247,7 @@ def run_migrate(url: str, tmp_path: Path) -> subprocess.Popen[bytes]:
     environment = {k: v for k, v in os.environ.items() if not k.startswith("QATYSU_")}
     environment["QATYSU_SERVER__DATA_DIR"] = str(tmp_path)
     return subprocess.Popen(
-        [sys.executable, "-m", "core.cli", "migrate", "--database-url", url],
+        [sys.executable, "-m", "core.host.cli", "migrate", "--database-url", url],
         cwd=REPO_ROOT,
         env=environment,
         stdout=subprocess.PIPE,

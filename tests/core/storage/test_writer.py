@@ -15,11 +15,11 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from core.errors import Conflict, OutcomeUnknown, ServiceUnavailable
-from core.metrics import Metrics
+from core.observability.metrics import Metrics
 from core.storage.database import Database
 from core.storage.migrations import Migration, MigrationSet, create_tables, migrate
 from core.storage.writer import BatchKind, Writer
+from core.wire.errors import Conflict, OutcomeUnknown, ServiceUnavailable
 from tests.support.storage import Gate
 
 metadata = sa.MetaData()

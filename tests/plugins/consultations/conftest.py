@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from core import keys
-from core.cache import cache_key
+from core.http import keys as http_keys
+from core.http.cache import cache_key
+from core.storage import keys as storage_keys
 from plugins.consultations.settings import SECTION
 from plugins.consultations.tables import consultations
 from tests.support.consultations import BASE, now
@@ -62,8 +63,8 @@ async def _rewrite(client: Any, consultation_id: str, **values: Any) -> None:
             sa.update(consultations).where(consultations.c.id == consultation_id).values(**values)
         )
 
-    await client.app[keys.WRITER].submit(write)
-    client.app[keys.CACHE].invalidate(cache_key(SECTION, consultation_id))
+    await client.app[storage_keys.WRITER].submit(write)
+    client.app[http_keys.CACHE].invalidate(cache_key(SECTION, consultation_id))
 
 
 @pytest.fixture
@@ -116,7 +117,7 @@ def fetch_rows() -> Step:
     """The rows a query reads from the app's database."""
 
     async def fetch(client: Any, query: Any) -> list[Any]:
-        async with client.app[keys.DATABASE].read() as conn:
+        async with client.app[storage_keys.DATABASE].read() as conn:
             return list((await conn.execute(query)).all())
 
     return fetch

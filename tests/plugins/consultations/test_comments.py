@@ -5,7 +5,7 @@ import datetime as dt
 import pytest
 import sqlalchemy as sa
 
-from core import keys
+from core.identity import keys as identity_keys
 from plugins.consultations.tables import comments
 from plugins.kazakhstan.iin import synthetic_iin
 from tests.support.consultations import BASE, window
@@ -48,7 +48,7 @@ async def test_a_comment_stores_the_keyed_hash_never_the_iin(
     consultation = await open_consultation(client)
     await posted_comment(client, consultation["id"], 7)
     [row] = await fetch_rows(client, sa.select(comments))
-    assert row.author_hash == client.app[keys.VERIFIER].citizen_hash(synthetic_iin(7))
+    assert row.author_hash == client.app[identity_keys.VERIFIER].citizen_hash(synthetic_iin(7))
     assert synthetic_iin(7) not in " ".join(str(value) for value in row)
 
 

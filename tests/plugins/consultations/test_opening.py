@@ -4,7 +4,7 @@ import datetime as dt
 
 import pytest
 
-from core import keys
+from core.plugin_host import keys as plugin_host_keys
 from tests.support.consultations import BASE, DRAFT, now, window
 from tests.support.identities import agency, citizen, moderator
 
@@ -158,4 +158,4 @@ async def test_times_are_stored_in_utc(client, open_consultation) -> None:
 
 async def test_opening_emits_consultation_opened(client, open_consultation) -> None:
     await open_consultation(client)
-    assert client.app[keys.EVENTS].emitted == {"consultation.opened": 1}
+    assert client.app[plugin_host_keys.EVENTS].emitted == {"consultation.opened": 1}

@@ -6,7 +6,7 @@ import datetime as dt
 import pytest
 import sqlalchemy as sa
 
-from core import keys
+from core.identity import keys as identity_keys
 from plugins.consultations.tables import votes
 from plugins.kazakhstan.iin import synthetic_iin
 from tests.support.consultations import BASE, window
@@ -147,4 +147,4 @@ async def test_a_vote_stores_the_keyed_hash_never_the_iin(
     await vote(client, consultation["id"], 3, "neutral")
     [row] = await fetch_rows(client, sa.select(votes))
     assert synthetic_iin(3) not in " ".join(str(value) for value in row)
-    assert row.citizen_hash == client.app[keys.VERIFIER].citizen_hash(synthetic_iin(3))
+    assert row.citizen_hash == client.app[identity_keys.VERIFIER].citizen_hash(synthetic_iin(3))

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from core import keys
+from core.storage import keys as storage_keys
 from plugins.information.tables import requests
 from tests.support.identities import agency, citizen
 from tests.support.information import ITEM, REQUEST
@@ -69,6 +69,6 @@ def set_due_at() -> Step:
                 sa.update(requests).where(requests.c.id == request_id).values(due_at=due_at)
             )
 
-        await client.app[keys.WRITER].submit(write)
+        await client.app[storage_keys.WRITER].submit(write)
 
     return move

@@ -16,7 +16,8 @@ from zoneinfo import ZoneInfo
 import pytest
 import sqlalchemy as sa
 
-from core import keys
+from core.plugin_host import keys as plugin_host_keys
+from core.storage import keys as storage_keys
 from plugins.information.extensions import add_months
 from plugins.information.tables import requests
 from tests.support.identities import agency, citizen, moderator
@@ -291,9 +292,9 @@ async def test_the_requester_is_told_by_an_event(
     filed = await file_request(client)
 
     assert (await _extend(client, filed["id"])).status == 200
-    await client.app[keys.EVENTS].drain()
+    await client.app[plugin_host_keys.EVENTS].drain()
 
-    async with client.app[keys.DATABASE].read() as conn:
+    async with client.app[storage_keys.DATABASE].read() as conn:
         requester = (
             await conn.execute(
                 sa.select(requests.c.requester_hash).where(requests.c.id == filed["id"])
@@ -308,7 +309,7 @@ async def test_the_requester_is_told_by_an_event(
         "reason": EXTENSION["reason"],
         "language": "en",
     }
-    assert client.app[keys.EVENTS].emitted["information_request.extended"] == 1
+    assert client.app[plugin_host_keys.EVENTS].emitted["information_request.extended"] == 1
 
 
 @pytest.mark.parametrize(

@@ -6,9 +6,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from core import keys
-from core.hookspecs import hookimpl
-from core.moderation import ModerationResult, TextSubmission, Verdict
+from core.identity import keys as identity_keys
+from core.plugin_host import keys as plugin_host_keys
+from core.plugin_host.hookspecs import hookimpl
+from core.plugin_host.moderation import ModerationResult, TextSubmission, Verdict
 from tests.support.identities import agency, auth, citizen, moderator, operator, token
 from tests.support.information import REQUEST
 
@@ -31,7 +32,7 @@ async def test_a_citizen_files_a_request_that_is_registered_and_private_by_defau
     assert filed["requester_name"] == "Aigerim Sadykova"
     assert (filed["started_at"], filed["answer"], filed["refusal"]) == (None, None, None)
     assert "requester_hash" not in filed
-    assert client.app[keys.EVENTS].emitted["information_request.filed"] == 1
+    assert client.app[plugin_host_keys.EVENTS].emitted["information_request.filed"] == 1
 
 
 async def test_the_due_date_skips_configured_holidays(
@@ -78,7 +79,7 @@ async def test_the_due_date_skips_weekends_and_holidays(
 
 async def test_the_default_term_is_fifteen_working_days(client, file_request) -> None:
     filed = await file_request(client)
-    calendar = client.app[keys.JURISDICTION]
+    calendar = client.app[identity_keys.JURISDICTION]
     filed_at = dt.datetime.fromisoformat(filed["filed_at"])
     due_at = dt.datetime.fromisoformat(filed["due_at"])
     assert due_at == calendar.add_working_days(filed_at, 15)

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from core import keys
+from core.storage import keys as storage_keys
 from plugins.information.tables import items
 
 BASE = "/api/v1/information"
@@ -146,6 +146,6 @@ async def test_the_index_follows_a_changed_or_removed_item(client, publish) -> N
         )
         await conn.execute(sa.delete(items).where(items.c.id == removed["id"]))
 
-    await client.app[keys.WRITER].submit(edit)
+    await client.app[storage_keys.WRITER].submit(edit)
     assert await found(client, q="skating") == []
     assert await found(client, q="ski lift") == [changed["id"]]

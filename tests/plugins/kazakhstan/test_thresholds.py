@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from core.app import create_app
+from core.host.app import create_app
 from core.settings import SettingsError, build_settings, validate_section
 from plugins.kazakhstan.settings import SECTION, KazakhstanSettings, ThresholdRule
 

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from core.jurisdiction import Term
+from core.identity.jurisdiction import Term
 from plugins.kazakhstan.settings import CalendarSettings
 from plugins.kazakhstan.workdays import WorkCalendar
 

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from core import keys
-from core.app import create_app
+from core.host.app import create_app
+from core.storage import keys as storage_keys
 from plugins.petitions.demo import seed_petitions
 from plugins.petitions.tables import petitions, signatures
 from tests.support.petitions import BASE, petition_url
 
 
 async def _stored(client) -> tuple[dict[str, str], int]:
-    async with client.app[keys.DATABASE].read() as conn:
+    async with client.app[storage_keys.DATABASE].read() as conn:
         statuses = {
             row.id: row.status
             for row in await conn.execute(sa.select(petitions.c.id, petitions.c.status))
@@ -41,7 +41,7 @@ async def test_the_demo_seeds_five_petitions_in_five_states(client) -> None:
         '    curl -s -X POST -H "Authorization: Bearer $CITIZEN" '
         "http://HOST/api/v1/petitions/demo-public/signatures",
     ]
-    async with client.app[keys.DATABASE].read() as conn:
+    async with client.app[storage_keys.DATABASE].read() as conn:
         counts = dict(
             (await conn.execute(sa.select(petitions.c.id, petitions.c.signature_count))).all()
         )

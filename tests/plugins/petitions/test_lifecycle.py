@@ -7,7 +7,8 @@ import datetime as dt
 import pytest
 import sqlalchemy as sa
 
-from core import keys
+from core.http import keys as http_keys
+from core.plugin_host import keys as plugin_host_keys
 from plugins.petitions.collection import add_months
 from plugins.petitions.sweeper import expire_overdue
 from plugins.petitions.tables import petitions
@@ -272,7 +273,7 @@ async def test_the_sweeper_expires_a_petition_whose_term_ran_out(
     assert (await client.get(petition_url(petition["id"]))).status == 200  # now cached
 
     expired = await expire_overdue(client.app)
-    await client.app[keys.EVENTS].drain()
+    await client.app[plugin_host_keys.EVENTS].drain()
 
     assert expired == [petition["id"]]
     assert [e.subject_id for e in recorder.named("petition.expired")] == [petition["id"]]
@@ -325,7 +326,7 @@ async def test_a_moderation_past_its_due_date_reads_as_overdue(
         client,
         sa.update(petitions).where(petitions.c.id == petition["id"]).values(moderation_due_at=past),
     )
-    client.app[keys.CACHE].invalidate(f"petitions:{petition['id']}")
+    client.app[http_keys.CACHE].invalidate(f"petitions:{petition['id']}")
 
     overdue = await read_back(client, petition["id"])
     approved = await (await moderate(client, petition["id"], "approve")).json()
@@ -345,7 +346,7 @@ async def test_an_answer_past_its_due_date_reads_as_overdue_until_answered(
         client,
         sa.update(petitions).where(petitions.c.id == petition["id"]).values(response_due_at=past),
     )
-    client.app[keys.CACHE].invalidate(f"petitions:{petition['id']}")
+    client.app[http_keys.CACHE].invalidate(f"petitions:{petition['id']}")
 
     overdue = await read_back(client, petition["id"])
     answered = await (await answer(client, petition["id"])).json()

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from core.paging import encode_cursor
+from core.wire.paging import encode_cursor
 from tests.support.identities import moderator
 from tests.support.petitions import BASE, thresholds
 from tests.support.problems import problem

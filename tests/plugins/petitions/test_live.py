@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from core import keys
+from core.observability import keys as observability_keys
 from plugins.petitions.lifecycle import Status
 from plugins.petitions.state import STATE
 from plugins.petitions.watchers import DIRECT_WRITE_LIMIT, Subscriber, chunk, event_id
@@ -86,7 +86,7 @@ async def test_signatures_within_one_interval_come_as_one_event(
     event = await reader.next_named("count")
     assert event is not None
     assert event.data["signature_count"] == 2
-    assert client.app[keys.METRICS].live_events.labels("count")._value.get() == 2
+    assert client.app[observability_keys.METRICS].live_events.labels("count")._value.get() == 2
 
 
 async def test_a_reconnect_with_last_event_id_resumes_without_old_events(
@@ -223,7 +223,10 @@ async def test_a_stream_ends_at_its_lifetime_so_its_client_resumes(
 
     assert first.id == 0
     assert all(event.name != "count" for event in rest)
-    assert client.app[keys.METRICS].registry.get_sample_value("qatysu_live_streams") == 0.0
+    assert (
+        client.app[observability_keys.METRICS].registry.get_sample_value("qatysu_live_streams")
+        == 0.0
+    )
 
 
 async def _until_end(reader: EventReader, *, within: float) -> Any:
@@ -234,7 +237,7 @@ async def _until_end(reader: EventReader, *, within: float) -> Any:
 async def test_open_streams_are_counted_in_the_gauge(make_client, approved_petition) -> None:
     client = await make_client(kazakhstan=SMALL_THRESHOLDS, petitions=FAST)
     petition = await approved_petition(client)
-    gauge = client.app[keys.METRICS].live_streams
+    gauge = client.app[observability_keys.METRICS].live_streams
 
     reader = await open_stream(client, petition["id"])
     await reader.next_named("count")

@@ -7,8 +7,9 @@ from typing import Any
 
 import aiohttp
 
-from core import keys
+from core.admission import keys as admission_keys
 from core.admission.kernel import StandingWait
+from core.observability import keys as observability_keys
 from plugins.petitions.state import STATE
 from tests.support.live import EventReader
 from tests.support.petitions import SMALL_FIGURES, SMALL_THRESHOLDS, petition_url
@@ -64,7 +65,7 @@ async def test_under_overload_new_streams_are_refused_but_reads_and_signatures_p
 ) -> None:
     client = await make_client(kazakhstan=SMALL_THRESHOLDS, petitions=FAST, admission=ADMISSION)
     petition = await approved_petition(client)
-    pie = client.app[keys.ADMISSION].pie
+    pie = client.app[admission_keys.ADMISSION].pie
     # A small measured overload: the edge would refuse only a few reads, every new stream.
     monkeypatch.setattr(pie, "update", lambda delay, elapsed=None: 0.01)
     pie.probability = 0.01
@@ -75,7 +76,7 @@ async def test_under_overload_new_streams_are_refused_but_reads_and_signatures_p
     assert refused.status == 503
     assert refused.headers["Retry-After"] == "2"
     assert signed.status == 201
-    rejected = client.app[keys.METRICS].admission_rejected
+    rejected = client.app[observability_keys.METRICS].admission_rejected
     assert rejected.labels("live_overload", "sheddable")._value.get() == 1
 
 
@@ -86,7 +87,7 @@ async def test_while_a_wait_stands_in_the_kernels_queue_new_streams_are_refused(
     petition = await approved_petition(client)
     # Held standing, whatever the observer's ticks measure on this machine meanwhile.
     monkeypatch.setattr(StandingWait, "update", lambda self, now, queue_length: True)
-    client.app[keys.ADMISSION].kernel_standing.standing = True
+    client.app[admission_keys.ADMISSION].kernel_standing.standing = True
 
     refused = await client.get(petition_url(petition["id"], "/live"))
     signed = await sign(client, petition["id"], 1)
@@ -108,7 +109,7 @@ async def test_open_streams_hold_no_concurrency_slot(make_client, approved_petit
     read = await client.get(petition_url(petition["id"]))
 
     assert read.status == 200
-    assert client.app[keys.ADMISSION].controller.total_inflight == 0
+    assert client.app[admission_keys.ADMISSION].controller.total_inflight == 0
 
 
 async def test_open_streams_end_with_a_shutdown_event_on_drain(
@@ -134,7 +135,7 @@ async def test_a_drop_probability_decayed_near_zero_refuses_no_stream(
 ) -> None:
     client = await make_client(kazakhstan=SMALL_THRESHOLDS, petitions=FAST, admission=ADMISSION)
     petition = await approved_petition(client)
-    pie = client.app[keys.ADMISSION].pie
+    pie = client.app[admission_keys.ADMISSION].pie
     # PIE decays by a factor each tick once calm: it stays above zero long after an overload.
     monkeypatch.setattr(pie, "update", lambda delay, elapsed=None: 1e-9)
     pie.probability = 1e-9

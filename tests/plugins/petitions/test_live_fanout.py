@@ -5,7 +5,8 @@ from __future__ import annotations
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from core import keys
+from core.observability import keys as observability_keys
+from core.plugin_host import keys as plugin_host_keys
 from tests.support.live import EventReader
 from tests.support.petitions import SMALL_FIGURES, petition_url, thresholds
 
@@ -47,10 +48,10 @@ async def test_a_signature_on_one_instance_reaches_watchers_of_the_other_through
 
     assert first.data["signature_count"] == 1
     assert later.data["signature_count"] == 3
-    published = signer.app[keys.FANOUT].published
+    published = signer.app[plugin_host_keys.FANOUT].published
     # Every message crossed once to each instance, whatever the number of watchers.
-    assert watcher.app[keys.FANOUT].received == published
-    assert signer.app[keys.FANOUT].received == published
+    assert watcher.app[plugin_host_keys.FANOUT].received == published
+    assert signer.app[plugin_host_keys.FANOUT].received == published
     assert 2 <= published <= 3
 
 
@@ -72,4 +73,4 @@ async def test_with_redis_lost_watchers_are_told_and_counts_come_by_polling(
 
     assert degraded.data == {"degraded": True, "polling_interval": 0.2}
     assert counts in ([0, 1, 2], [0, 2])
-    assert watcher.app[keys.METRICS].fanout_fallbacks._value.get() == 1
+    assert watcher.app[observability_keys.METRICS].fanout_fallbacks._value.get() == 1

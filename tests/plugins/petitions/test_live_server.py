@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Callable
 import aiohttp
 import pytest
 
-from core.server import RunningServer, start_server
+from core.host.server import RunningServer, start_server
 from tests.support.identities import citizen, moderator
 from tests.support.live import EventReader
 from tests.support.petitions import BASE, PETITION, SMALL_FIGURES, SMALL_THRESHOLDS

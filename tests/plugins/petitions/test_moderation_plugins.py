@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from core.hookspecs import hookimpl
-from core.moderation import ModerationResult, TextSubmission, Verdict
+from core.plugin_host.hookspecs import hookimpl
+from core.plugin_host.moderation import ModerationResult, TextSubmission, Verdict
 from tests.support.identities import citizen, moderator
 from tests.support.petitions import BASE, PETITION
 from tests.support.problems import error_fields, problem

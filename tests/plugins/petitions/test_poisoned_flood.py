@@ -14,10 +14,10 @@ from typing import Any
 import sqlalchemy as sa
 from aiohttp import TCPConnector
 
-from core import keys
-from core.app import create_app
 from core.clock import utcnow
-from core.errors import NotFound, ServiceUnavailable
+from core.host.app import create_app
+from core.storage import keys as storage_keys
+from core.wire.errors import NotFound, ServiceUnavailable
 from plugins.petitions.signing import SignRequest
 from plugins.petitions.state import STATE
 from plugins.petitions.tables import signatures
@@ -37,7 +37,7 @@ async def test_poisoned_items_interleaved_in_a_signing_flood_fail_alone(
     client = await aiohttp_client(create_app(settings), connector=TCPConnector(limit=0))
     petition = await approved_petition(client)
     app = client.server.app
-    writer = app[keys.WRITER]
+    writer = app[storage_keys.WRITER]
     channel = app[STATE]
     gate = Gate()
     held = asyncio.create_task(writer.submit(gate))
@@ -85,7 +85,7 @@ async def test_poisoned_items_interleaved_in_a_signing_flood_fail_alone(
         expected = ServiceUnavailable if "postgresql" in database_url else NotFound
         assert type(item) is expected, repr(item)
     assert (await read_back(client, petition["id"]))["signature_count"] == VALID
-    async with app[keys.DATABASE].read() as conn:
+    async with app[storage_keys.DATABASE].read() as conn:
         stored = await conn.scalar(
             sa.select(sa.func.count())
             .select_from(signatures)

@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from core import keys
-from core.accesslog import AccessLogger
-from core.app import create_app
-from core.national_id import national_id_hash
+from core.host.app import create_app
+from core.http.accesslog import AccessLogger
+from core.identity.national_id import national_id_hash
+from core.storage import keys as storage_keys
 from plugins.kazakhstan.iin import synthetic_iin
 from tests.support.identities import IIN_SECRET, agency, citizen, moderator
 from tests.support.petitions import BASE, PETITION, SMALL_FIGURES, SMALL_THRESHOLDS, petition_url
@@ -165,7 +165,7 @@ async def _every_stored_value(app: Any) -> list[str]:
         return metadata
 
     values: list[str] = []
-    async with app[keys.DATABASE].read() as conn:
+    async with app[storage_keys.DATABASE].read() as conn:
         metadata = await conn.run_sync(reflect)
         assert {"petitions", "petition_signatures"} <= set(metadata.tables)
         for table in metadata.sorted_tables:

@@ -8,7 +8,7 @@ from typing import Any
 import jwt
 import pytest
 
-from core.identity import mint_token
+from core.identity.tokens import mint_token
 from plugins.kazakhstan.iin import synthetic_iin
 from tests.support.identities import JWT_SECRET, agency, auth, citizen, moderator, operator
 from tests.support.petitions import BASE, PETITION, SMALL_FIGURES, SMALL_THRESHOLDS, petition_url

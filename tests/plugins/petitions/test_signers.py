@@ -10,8 +10,8 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import event
 
-from core import keys
-from core.paging import encode_cursor
+from core.storage import keys as storage_keys
+from core.wire.paging import encode_cursor
 from plugins.petitions.tables import signatures
 from tests.support.identities import citizen
 from tests.support.petitions import petition_url
@@ -135,7 +135,7 @@ async def test_a_deep_page_is_a_seek_after_the_last_signer_never_an_offset(
 def record_statements(client: Any) -> list[tuple[str, Any]]:
     """Every SQL statement the app's engine runs from now on, with its parameters."""
     statements: list[tuple[str, Any]] = []
-    engine = client.app[keys.DATABASE].engine.sync_engine
+    engine = client.app[storage_keys.DATABASE].engine.sync_engine
 
     def before(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_args: Any) -> None:
         statements.append((statement, parameters))

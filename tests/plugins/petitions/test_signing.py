@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 
-from core import keys
-from core.national_id import national_id_hash
+from core.identity.national_id import national_id_hash
+from core.observability import keys as observability_keys
+from core.plugin_host import keys as plugin_host_keys
 from plugins.kazakhstan.iin import synthetic_iin
 from tests.support.identities import IIN_SECRET
 from tests.support.petitions import (
@@ -118,7 +119,7 @@ async def test_a_burst_across_minimum_and_threshold_ends_awaiting_with_one_thres
     responses = await asyncio.gather(
         *(sign(client, petition["id"], 2_000 + n) for n in range(burst))
     )
-    await client.app[keys.EVENTS].drain()
+    await client.app[plugin_host_keys.EVENTS].drain()
 
     statuses = Counter(r.status for r in responses)
     assert set(statuses) <= {201, 409}
@@ -152,7 +153,7 @@ async def test_a_third_party_plugin_sees_every_lifecycle_event_in_order(
     for n in range(THRESHOLD):
         assert (await sign(client, petition["id"], 3_000 + n)).status == 201
     assert (await answer(client, petition["id"])).status == 200
-    await client.app[keys.EVENTS].drain()
+    await client.app[plugin_host_keys.EVENTS].drain()
 
     assert [(e.name, e.subject_id) for e in recorder.events] == [
         (name, petition["id"])
@@ -183,7 +184,7 @@ async def test_the_signature_counter_metric_counts_new_signatures_only(
     client, approved_petition, sign
 ) -> None:
     petition = await approved_petition(client)
-    registry = client.app[keys.METRICS].registry
+    registry = client.app[observability_keys.METRICS].registry
     before = registry.get_sample_value("qatysu_petition_signatures_total") or 0.0
 
     await sign(client, petition["id"], 5)
@@ -206,8 +207,8 @@ async def test_two_servers_sharing_a_database_count_each_citizen_once_and_announ
     responses = await asyncio.gather(
         *(sign(server, petition["id"], n) for n in citizens for server in (first, second))
     )
-    await first.app[keys.EVENTS].drain()
-    await second.app[keys.EVENTS].drain()
+    await first.app[plugin_host_keys.EVENTS].drain()
+    await second.app[plugin_host_keys.EVENTS].drain()
 
     statuses = Counter(r.status for r in responses)
     assert set(statuses) <= {200, 201, 409}
