@@ -8,16 +8,15 @@ from __future__ import annotations
 
 from core.sdk import Channel
 from plugins.information.demo import seed_information
-from plugins.information.item_handlers import routes as item_routes
-from plugins.information.migrations import MIGRATIONS
-from plugins.information.request_handlers import routes as request_routes
+from plugins.information.handlers import routes
 from plugins.information.settings import SECTION, InformationSettings
 from plugins.information.state import STATE, InformationState
+from plugins.information.tables import MIGRATIONS
 
 plugin = Channel(
     SECTION,
     settings=InformationSettings,
-    routes=[*item_routes, *request_routes],
+    routes=routes,
     state=STATE,
     build=InformationState.build,
     migrations=MIGRATIONS,

@@ -10,9 +10,9 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.sdk import JURISDICTION, VERIFIER, WRITER, utcnow
-from plugins.information.item_store import insert_item
 from plugins.information.lifecycle import RequestStatus
 from plugins.information.state import STATE
+from plugins.information.store import insert_item
 from plugins.information.tables import items, requests
 
 AGENCY = "almaty-akimat"

@@ -4,7 +4,7 @@ SQLite uses an FTS5 index kept in step with ``information_items`` by triggers an
 ``bm25``; PostgreSQL uses a generated ``tsvector`` column with a GIN index and ranks with
 ``ts_rank``. Both index the title, the body and every translation, with the ``simple``
 configuration on PostgreSQL because Kazakh has no stemmer there. The index, its triggers and
-the column are made by the channel's migrations (``plugins.information.migrations``).
+the column are made by the channel's migrations (``plugins.information.tables``).
 
 A user's query is reduced to its words before either database sees it, so quotes, ``*``,
 brackets and ``AND``/``OR``/``NEAR`` are never parsed as query syntax: every word must match.

@@ -13,7 +13,6 @@ import sqlalchemy as sa
 
 from core.storage.migrations import MigrationSet
 from plugins.consultations import tables as consultation_tables
-from plugins.information import migrations as information_migrations
 from plugins.information import tables as information_tables
 from plugins.petitions import tables as petition_tables
 from tests.support.schemas import Schema, added_column, declared, migrated, sibling_database
@@ -37,7 +36,7 @@ CHANNELS = {
         consultation_tables.MIGRATIONS, consultation_tables.metadata, consultation_tables.comments
     ),
     "information": ChannelSchema(
-        information_migrations.MIGRATIONS,
+        information_tables.MIGRATIONS,
         information_tables.metadata,
         information_tables.items,
         # PostgreSQL searches a generated column the migration adds, with its index.

@@ -42,7 +42,7 @@ class Clock:
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch, now: dt.datetime) -> None:
         self.now = now.astimezone(dt.UTC)
-        monkeypatch.setattr("plugins.information.request_handlers.utcnow", lambda: self.now)
+        monkeypatch.setattr("plugins.information.handlers.utcnow", lambda: self.now)
 
     def set(self, now: dt.datetime) -> None:
         self.now = now.astimezone(dt.UTC)

@@ -8,8 +8,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from core.storage.database import Database
-from plugins.information.migrations import MIGRATIONS
-from plugins.information.tables import metadata
+from plugins.information.tables import MIGRATIONS, metadata
 from tests.support.schemas import migrated
 
 

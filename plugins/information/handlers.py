@@ -1,4 +1,8 @@
-"""HTTP handlers of access-to-information requests, each declared with its route.
+"""HTTP handlers of the information channel, each declared with its route: published items
+(publish, list and search, read), and access-to-information requests.
+
+Admission policies: writes critical, single reads normal, lists and search sheddable; items and
+requests share the read and list budgets.
 
 A request that is not public exists only for its requester and the agency it is addressed to:
 anyone else, officials included, gets 404 for it, never 403, so not even its existence leaks.
@@ -24,15 +28,20 @@ from core.sdk import (
     Role,
     Routes,
     Verdict,
+    cache_key,
+    cached_document,
+    critical,
     emit_event,
     invalid,
     iso,
     json_response,
     moderate_texts,
+    normal,
     not_found_or_conflict,
     page_response,
     page_size,
     resource_id,
+    sheddable,
     transition,
     utcnow,
 )
@@ -40,6 +49,8 @@ from plugins.information import models
 from plugins.information.extensions import check_extension, end_of_day
 from plugins.information.lifecycle import OPEN, RequestStatus
 from plugins.information.models import (
+    ItemListQuery,
+    ItemPublish,
     PublicRequestQuery,
     RequestAnswer,
     RequestExtension,
@@ -47,15 +58,20 @@ from plugins.information.models import (
     RequestListQuery,
     RequestRefusal,
 )
-from plugins.information.policies import FILE, LIST, READ, REPLY
-from plugins.information.request_store import (
+from plugins.information.search import search_terms
+from plugins.information.settings import SECTION
+from plugins.information.state import STATE
+from plugins.information.store import (
+    fetch_item,
     fetch_request,
+    insert_item,
+    item_document,
+    list_items,
     list_requests,
     overdue_clause,
     private_document,
     public_document,
 )
-from plugins.information.state import STATE
 from plugins.information.tables import requests
 
 if TYPE_CHECKING:
@@ -66,7 +82,112 @@ if TYPE_CHECKING:
 
     from core.sdk import Problem
 
-BASE = "/api/v1/information-requests"
+
+PUBLISH = critical("information-publish", rate=10.0, burst=50)
+REPLY = critical("information-reply", rate=10.0, burst=50)
+FILE = critical("information-request-file", rate=0.05, burst=5)
+READ = normal("information-read", rate=50.0, burst=100)
+LIST = sheddable("information-list", rate=10.0, burst=20)
+
+
+ITEMS = "/api/v1/information"
+
+item_routes = Routes(ITEMS, tags=("information",))
+
+
+@item_routes.post(
+    "",
+    name="information.publish",
+    summary="Publish an item, with optional translations",
+    policy=PUBLISH,
+    roles=Role.AGENCY,
+    body=ItemPublish,
+    responses={201: models.Item},
+    idempotent=True,
+)
+async def publish_item(request: web.Request, identity: Identity, body: ItemPublish) -> web.Response:
+    item: dict[str, Any] = {
+        "id": resource_id(request),
+        "agency": identity.agency,
+        "category": body.category,
+        "language": body.language,
+        "title": body.title,
+        "body": body.body,
+        "translations_text": "\n".join(f"{t.title}\n{t.body}" for t in body.translations),
+        "published_at": utcnow(),
+    }
+    item_translations = [
+        {"item_id": item["id"], "language": t.language, "title": t.title, "body": t.body}
+        for t in body.translations
+    ]
+
+    async def insert(conn: AsyncConnection) -> tuple[bool, dict[str, Any]]:
+        stored = await fetch_item(conn, item["id"])
+        if stored is not None:
+            return False, stored
+        await insert_item(conn, item, item_translations)
+        return True, item_document(item, item_translations)
+
+    created, document = await request.app[WRITER].submit(insert)
+    if created:
+        emit_event(
+            request,
+            "information.published",
+            item["id"],
+            {"agency": item["agency"], "category": item["category"]},
+        )
+    return json_response(
+        document,
+        status=201,
+        headers={"Location": f"{ITEMS}/{item['id']}"},
+    )
+
+
+@item_routes.get(
+    "",
+    name="information.list",
+    summary="List items by agency, category or language; q= searches full text",
+    policy=LIST,
+    query=ItemListQuery,
+    responses={200: models.ItemPage},
+)
+async def list_all(request: web.Request, query: ItemListQuery) -> web.Response:
+    terms = search_terms(query.q) if query.q is not None and query.q.strip() else None
+    if terms == []:
+        # Nothing searchable was asked (only punctuation): nothing can match.
+        return page_response(request, [], None)
+    async with request.app[DATABASE].read() as conn:
+        documents, next_cursor = await list_items(
+            conn,
+            agency=query.agency,
+            category=query.category,
+            language=query.language,
+            terms=terms,
+            limit=page_size(query.limit, request.app[STATE].settings),
+            cursor=query.cursor,
+        )
+    return page_response(request, documents, next_cursor)
+
+
+@item_routes.get(
+    "/{id}",
+    name="information.get",
+    summary="Read one item (ETag, Cache-Control)",
+    policy=READ,
+    responses={200: models.Item, 304: "Not modified", 404: "No such item"},
+)
+async def get_item(request: web.Request) -> web.Response:
+    item_id = request.match_info["id"]
+    return await cached_document(
+        request,
+        cache_key(SECTION, item_id),
+        lambda conn: fetch_item(conn, item_id),
+        max_age=request.app[STATE].settings.cache_max_age,
+        missing="no such information item",
+    )
+
+
+REQUESTS = "/api/v1/information-requests"
 PRIVATE = {"Cache-Control": "private, no-store"}
 NOT_YOURS = "No such request, or not one the caller may see"
 REPLY_RESPONSES: Responses = {
@@ -75,10 +196,10 @@ REPLY_RESPONSES: Responses = {
     409: "The request's status does not allow this",
 }
 
-routes = Routes(BASE, tags=("information-requests",))
+request_routes = Routes(REQUESTS, tags=("information-requests",))
 
 
-@routes.post(
+@request_routes.post(
     "",
     name="information_requests.file",
     summary="Ask an agency for information; due in the statutory working days",
@@ -141,11 +262,11 @@ async def file_request(request: web.Request, identity: Identity, body: RequestFi
     return json_response(
         private_document(stored, now),
         status=201,
-        headers={"Location": f"{BASE}/{row['id']}", **PRIVATE},
+        headers={"Location": f"{REQUESTS}/{row['id']}", **PRIVATE},
     )
 
 
-@routes.get(
+@request_routes.get(
     "",
     name="information_requests.list",
     summary="The agency's queue by due date (queue=agency) or the citizen's own "
@@ -183,7 +304,7 @@ async def list_own(
             "queue",
             "ask for queue=agency (agencies) or mine=true (citizens); "
             "public requests are listed at {path}",
-            path=BASE + "/public",
+            path=REQUESTS + "/public",
         )
     now = utcnow()
     if query.status is not None:
@@ -204,7 +325,7 @@ async def list_own(
 
 
 # The literal /public routes are declared before /{id} so "public" is never taken for an id.
-@routes.get(
+@request_routes.get(
     "/public",
     name="information_requests.public_list",
     summary="Requests made public with their answers, newest first (no requester)",
@@ -230,7 +351,7 @@ async def list_public(request: web.Request, query: PublicRequestQuery) -> web.Re
     return page_response(request, [public_document(r._mapping, now) for r in rows], next_cursor)
 
 
-@routes.get(
+@request_routes.get(
     "/public/{id}",
     name="information_requests.public_get",
     summary="Read one public request (no requester)",
@@ -246,7 +367,7 @@ async def get_public(request: web.Request) -> web.Response:
 
 
 # Public in the route table: a caller who is not a party gets 404, whatever their token says.
-@routes.get(
+@request_routes.get(
     "/{id}",
     name="information_requests.get",
     summary="Read a request: its requester and the agency asked only, 404 for others",
@@ -270,7 +391,7 @@ def _is_party(identity: Identity | None, row: Mapping[Any, Any]) -> bool:
     return identity.role is Role.AGENCY and identity.agency == row["agency"]
 
 
-@routes.post(
+@request_routes.post(
     "/{id}/progress",
     name="information_requests.progress",
     summary="Start work on a registered request",
@@ -289,7 +410,7 @@ async def start_progress(request: web.Request, identity: Identity) -> web.Respon
     return json_response(private_document(row._mapping, utcnow()), headers=PRIVATE)
 
 
-@routes.post(
+@request_routes.post(
     "/{id}/answer",
     name="information_requests.answer",
     summary="Answer a request",
@@ -319,7 +440,7 @@ async def answer(request: web.Request, identity: Identity, body: RequestAnswer) 
     return json_response(private_document(row._mapping, utcnow()), headers=PRIVATE)
 
 
-@routes.post(
+@request_routes.post(
     "/{id}/refusal",
     name="information_requests.refusal",
     summary="Refuse a request, giving the reason",
@@ -349,7 +470,7 @@ async def refuse(request: web.Request, identity: Identity, body: RequestRefusal)
     return json_response(private_document(row._mapping, utcnow()), headers=PRIVATE)
 
 
-@routes.post(
+@request_routes.post(
     "/{id}/extension",
     name="information_requests.extension",
     summary="Extend the answer term, once, within the notice period after filing and up to the "
@@ -448,3 +569,6 @@ async def _move(
 
     row: Row[Any] = await request.app[WRITER].submit(write)
     return row
+
+
+routes = [*item_routes, *request_routes]
