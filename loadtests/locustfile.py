@@ -412,7 +412,7 @@ class AgencyOfficial(Person):
         mine = [
             p
             for p in (waiting or {}).get("items", [])
-            if p["addressee_agency"] == self.agency and p["response"] is None
+            if p["addressee"] == self.agency and p["response"] is None
         ]
         if mine:
             self.send(
