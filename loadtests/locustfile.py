@@ -264,7 +264,7 @@ class EngagedCitizen(Person):
     @task(2)
     def vote(self) -> None:
         self.send(
-            "PUT",
+            "POST",
             f"/api/v1/consultations/{self.stage.consultation_id}/votes",
             name="/api/v1/consultations/{id}/votes",
             route_class="citizen_write",
