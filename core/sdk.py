@@ -13,7 +13,7 @@ from core.background import stop
 from core.clock import as_utc, iso, utcnow
 from core.http.cache import RenderedBody, cache_key, cached_document, cached_response, render
 from core.http.keys import CACHE
-from core.http.openapi import REGISTERED_AGENCY, SAME_AS_MARK
+from core.http.openapi import REGISTERED_AGENCY
 from core.http.streams import count_refusal, lasts, overloaded, requester_address
 from core.identity.identities import Identity, Role
 from core.identity.jurisdiction import Addressee, Jurisdiction, Region, Term, WorkingDays
@@ -89,7 +89,6 @@ __all__ = [
     "OFFSET_CURSOR",
     "PLUGINS",
     "REGISTERED_AGENCY",
-    "SAME_AS_MARK",
     "VERIFIER",
     "WRITER",
     "Addressee",

@@ -264,7 +264,7 @@ class EngagedCitizen(Person):
     @task(2)
     def vote(self) -> None:
         self.send(
-            "PUT",
+            "POST",
             f"/api/v1/consultations/{self.stage.consultation_id}/votes",
             name="/api/v1/consultations/{id}/votes",
             route_class="citizen_write",
@@ -412,7 +412,7 @@ class AgencyOfficial(Person):
         mine = [
             p
             for p in (waiting or {}).get("items", [])
-            if p["addressee_agency"] == self.agency and p["response"] is None
+            if p["addressee"] == self.agency and p["response"] is None
         ]
         if mine:
             self.send(

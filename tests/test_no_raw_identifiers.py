@@ -88,7 +88,7 @@ async def tour(client: Any) -> None:
         201,
     )
     await expect(
-        await client.put(f"{base}/votes", json={"position": "support"}, headers=h("citizen_b")),
+        await client.post(f"{base}/votes", json={"position": "support"}, headers=h("citizen_b")),
         201,
     )
     await expect(

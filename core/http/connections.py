@@ -16,11 +16,12 @@ connections without bound, and parses every request before anything can refuse i
   deadline itself when it is still reading, so the cut normally follows that answer;
 * each request head is stamped when its bytes arrive, so admission can measure sojourn time
   (now minus arrival) and run deadlines from arrival;
-* hot public reads are answered by the fast lane (``core.http.fastlane``) from pre-rendered bytes;
 * while the process is overloaded, the edge (``core.admission.edge``) refuses a share of
   non-critical requests with canned bytes; it also refuses a new connection's first request
   that already waited too long in the kernel (``core.admission.kernel``), and critical writes
-  while storage is saturated.
+  while storage is saturated;
+* then, of what the edge let through, hot public reads are answered by the fast lane
+  (``core.http.fastlane``) from pre-rendered bytes.
 
 A single sweeper checks deadlines a few times per timeout, so no timer is armed per request.
 """

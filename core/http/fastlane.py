@@ -147,7 +147,6 @@ class FastLane:
         # answer; a crowd repeats itself, so the resolved address is kept per peer and chain.
         self._clients: dict[tuple[IPAddress | None, tuple[str, ...], tuple[str, ...]], str] = {}
         self._rate_lines: dict[tuple[str, int, int], bytes] = {}
-        self.served = 0
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -277,7 +276,6 @@ class FastLane:
                 body,
             )
         )
-        self.served += 1
         method_text = "GET" if method == b"GET" else "HEAD"
         elapsed = time.monotonic() - arrived
         self._metrics.observe_request(entry.route, method_text, status, elapsed)

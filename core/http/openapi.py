@@ -42,10 +42,9 @@ PROBLEM_SCHEMA: dict[str, Any] = {
 
 # A field the server refuses unless it holds a registered agency code carries this mark
 # (``json_schema_extra=REGISTERED_AGENCY``); the document turns it into an enum of the codes of
-# the app's register. A deprecated field that must equal another names it with SAME_AS.
+# the app's register.
 REGISTER_MARK = "x-qatysu-register"
 REGISTERED_AGENCY: dict[str, Any] = {REGISTER_MARK: "agencies"}
-SAME_AS_MARK = "x-qatysu-equal-to"
 
 NO_NUL_PATTERN = "^[^\\x00]*$"
 """No NUL character: PostgreSQL cannot store one, so every string refuses it
@@ -328,16 +327,6 @@ def _registered(node: Any, codes: list[str]) -> Any:
     if result.get(REGISTER_MARK) == "agencies" and codes:
         nullable = any(branch == {"type": "null"} for branch in result.get("anyOf", ()))
         result["enum"] = [*codes, None] if nullable else list(codes)
-    properties = result.get("properties")
-    if isinstance(properties, dict) and codes:
-        for name, schema in properties.items():
-            other = schema.get(SAME_AS_MARK) if isinstance(schema, dict) else None
-            if other is not None:
-                # JSON Schema cannot say "equal to that property"; one branch per code can.
-                result["anyOf"] = [
-                    {"properties": {other: {"const": code}, name: {"enum": [code, None]}}}
-                    for code in codes
-                ]
     return result
 
 

@@ -91,11 +91,6 @@ def segments_header(segments: list[str]) -> dict[str, Any]:
     return _json_object(_decode_segment(segments[0]))
 
 
-def token_header(token: str) -> dict[str, Any]:
-    """The unverified header of a token of the accepted shape."""
-    return segments_header(token_segments(token))
-
-
 def verify_hs256(
     token: str, secret: bytes, *, now: float, leeway: float, lifetimes: Mapping[str, float]
 ) -> dict[str, Any]:

@@ -240,11 +240,9 @@ class EventBus:
         self._host = host
         self._app = app
         self._tasks: set[asyncio.Task[None]] = set()
-        self.emitted: dict[str, int] = {}
 
     def emit(self, event: Event) -> None:
         """Call only once the change the event describes has committed."""
-        self.emitted[event.name] = self.emitted.get(event.name, 0) + 1
         self._app[observability_keys.METRICS].events_emitted.labels(event.name).inc()
         task = asyncio.get_running_loop().create_task(self._host.emit(event, self._app))
         self._tasks.add(task)

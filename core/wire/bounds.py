@@ -26,7 +26,6 @@ from pydantic import AfterValidator, AwareDatetime
 from core.wire.errors import BadRequest, Unprocessable, field_error
 
 INT4_MAX = 2**31 - 1
-INT8_MAX = 2**63 - 1
 EARLIEST = dt.datetime(1900, 1, 1, tzinfo=dt.UTC)
 LATEST = dt.datetime(9000, 1, 1, tzinfo=dt.UTC)
 REFUSED_CHARACTERS = frozenset("\x00")

@@ -433,22 +433,20 @@ async def hide_comment(
     return json_response(comment_document(stored, moderation=True))
 
 
-_VOTE: dict[str, Any] = {
-    "summary": "Vote on the draft, once per citizen; voting again changes the vote",
-    "policy": VOTE,
-    "roles": Role.CITIZEN,
-    "body": VoteCast,
-    "responses": {
+@routes.post(
+    "/{id}/votes",
+    name="consultations.vote",
+    summary="Vote on the draft, once per citizen; voting again changes the vote",
+    policy=VOTE,
+    roles=Role.CITIZEN,
+    body=VoteCast,
+    responses={
         201: models.VoteReceipt,
         200: models.VoteReceipt,
         404: "No such consultation",
         409: "The consultation is not open",
     },
-}
-
-
-@routes.post("/{id}/votes", name="consultations.vote_post", **_VOTE)
-@routes.put("/{id}/votes", name="consultations.vote_put", **_VOTE)
+)
 async def vote(request: web.Request, identity: Identity, body: VoteCast) -> web.Response:
     citizen = identity
     consultation_id = request.match_info["id"]

@@ -85,7 +85,6 @@ async def seed_petitions(app: web.Application) -> list[str]:
                 "title": title,
                 "text": text,
                 "addressee": addressee,
-                "addressee_agency": addressee,
                 "author_hash": citizen_hash(sample_id(1_000_000 + index)),
                 "author_name": "Aigerim S.",
                 "status": status.value,

@@ -106,8 +106,6 @@ async def create_petition(
         raise invalid(
             "addressee", "no registered agency has this code; GET /api/v1/agencies lists them"
         )
-    if body.addressee_agency is not None and body.addressee_agency != body.addressee:
-        raise invalid("addressee_agency", "when given, it must equal addressee")
     verdict = await moderate_texts(request, "petitions", {"title": body.title, "text": body.text})
     now = utcnow()
     petition_id = resource_id(request)
@@ -116,7 +114,6 @@ async def create_petition(
         "title": body.title,
         "text": body.text,
         "addressee": body.addressee,
-        "addressee_agency": body.addressee,
         "author_hash": citizen.subject,
         "author_name": citizen.public_name,
         "status": Status.MODERATION.value,
@@ -443,7 +440,8 @@ async def _transition(
             params={"status": row.status, "expected": expected.value},
         )
 
-    # Rows filed before the register named their agency in ``addressee`` alone.
+    # New rows name their agency in ``addressee`` alone; a row filed before the register may
+    # name it in ``addressee_agency`` (plugins.petitions.tables).
     addressed = (
         ()
         if agency is None

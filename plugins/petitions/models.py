@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from core.sdk import REGISTERED_AGENCY, SAME_AS_MARK, Body, PageCursor, PageLimit
+from core.sdk import REGISTERED_AGENCY, Body, PageCursor, PageLimit
 from plugins.petitions.lifecycle import Status
 from plugins.petitions.reasons import RejectionReason, described
 
@@ -21,13 +21,6 @@ class PetitionCreate(Body):
         max_length=64,
         description="the code of the agency that must answer, from GET /api/v1/agencies",
         json_schema_extra=REGISTERED_AGENCY,
-    )
-    addressee_agency: str | None = Field(
-        default=None,
-        min_length=1,
-        max_length=64,
-        description="deprecated: the same code as addressee, accepted when equal to it",
-        json_schema_extra={SAME_AS_MARK: "addressee"},
     )
 
 
@@ -131,7 +124,6 @@ class Petition(BaseModel):
     title: str
     text: str
     addressee: str
-    addressee_agency: str | None
     status: Status
     author_name: str
     signature_count: int

@@ -48,7 +48,6 @@ def petition_document(row: Row[Any], now: dt.datetime) -> dict[str, Any]:
         "title": row.title,
         "text": row.text,
         "addressee": row.addressee,
-        "addressee_agency": row.addressee_agency,
         "status": status.value,
         "author_name": row.author_name,
         "signature_count": row.signature_count,

@@ -20,6 +20,9 @@ petitions = sa.Table(
     sa.Column("title", sa.String(200), nullable=False),
     sa.Column("text", sa.Text, nullable=False),
     sa.Column("addressee", sa.String(64), nullable=False),
+    # No longer written (the API's addressee_agency field is gone). A row filed before the
+    # agency register may name its answering agency here instead of in ``addressee``, and
+    # answering still honours it (``handlers._transition``), so the column stays.
     sa.Column("addressee_agency", sa.String(64)),
     sa.Column("author_hash", sa.String(64), nullable=False),
     sa.Column("author_name", sa.String(120), nullable=False),

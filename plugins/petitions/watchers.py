@@ -32,15 +32,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 import sqlalchemy as sa
 
-from core.sdk import (
-    DATABASE,
-    FANOUT,
-    JURISDICTION,
-    METRICS,
-    CappedCounts,
-    committed_at,
-    stop,
-)
+from core.sdk import DATABASE, FANOUT, JURISDICTION, METRICS, CappedCounts, committed_at, stop
 from plugins.petitions.lifecycle import PRIVATE, SIGNABLE, Status
 from plugins.petitions.regions import region_counts, region_document
 from plugins.petitions.tables import petitions

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 from core.host.server import RunningServer
-from core.http import keys as http_keys
 
 
 def request(method: str, target: str, *extra: str) -> bytes:
@@ -45,5 +45,24 @@ async def connect(server: RunningServer) -> Connection:
     return Connection(*await asyncio.open_connection("127.0.0.1", server.port))
 
 
-def lane_served(server: RunningServer) -> int:
-    return server.app[http_keys.FAST_LANE].served
+class LaneLog(logging.Handler):
+    """The request ids of the answers the fast lane gave, from its access-log lines (which end in
+    " lane"): what an operator reads of the lane. Its servers need ``server.access_log`` on."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.request_ids: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if message.endswith(" lane"):
+            self.request_ids.append(message.removesuffix(" lane").rpartition(" id=")[2])
+
+    @property
+    def count(self) -> int:
+        """How many answers the lane gave."""
+        return len(self.request_ids)
+
+    def answered(self, request_ids: list[str]) -> int:
+        """How many of the answers with these request ids the lane gave."""
+        return len(set(request_ids) & set(self.request_ids))

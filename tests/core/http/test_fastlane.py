@@ -14,23 +14,25 @@ from core.http import keys as http_keys
 from core.storage import keys as storage_keys
 from tests.support.identities import citizen
 from tests.support.petitions import petition_url
-from tests.support.raw_http import connect, lane_served, parse, read_response, request
+from tests.support.raw_http import connect, parse, read_response, request
 
 # Headers whose values differ between any two answers, lane or not.
 PER_ANSWER = {"Date", "X-Request-Id", "RateLimit"}
+# The access log on, as shipped: its lines say which answers the lane gave (``lane_log``).
+LOGGED = {"access_log": True}
 
 
 async def test_a_repeated_anonymous_read_is_answered_by_the_lane_as_the_ordinary_path_would(
-    serve, petition_on
+    serve, petition_on, lane_log
 ) -> None:
-    server = await serve()
+    server = await serve(server=LOGGED)
     petition_id = await petition_on(server)
     connection = await connect(server)
     target = petition_url(petition_id)
     [ordinary] = await connection.exchange(request("GET", target))
-    assert lane_served(server) == 0
+    assert lane_log.count == 0
     [laned] = await connection.exchange(request("GET", target))
-    assert lane_served(server) == 1
+    assert lane_log.count == 1
     assert laned[0] == ordinary[0] == 200
     assert laned[2] == ordinary[2]
     assert {k: v for k, v in laned[1].items() if k not in PER_ANSWER} == {
@@ -41,9 +43,9 @@ async def test_a_repeated_anonymous_read_is_answered_by_the_lane_as_the_ordinary
 
 
 async def test_the_lane_answers_if_none_match_with_304_and_head_without_a_body(
-    serve, petition_on
+    serve, petition_on, lane_log
 ) -> None:
-    server = await serve()
+    server = await serve(server=LOGGED)
     petition_id = await petition_on(server)
     connection = await connect(server)
     target = petition_url(petition_id)
@@ -52,7 +54,7 @@ async def test_the_lane_answers_if_none_match_with_304_and_head_without_a_body(
     [not_modified] = await connection.exchange(request("GET", target, f"If-None-Match: {etag}"))
     [head] = await connection.exchange(request("HEAD", target), head_only=True)
     [other] = await connection.exchange(request("GET", target, 'If-None-Match: "elsewhere"'))
-    assert lane_served(server) == 3
+    assert lane_log.count == 3
     assert not_modified[0] == 304
     assert not_modified[1]["ETag"] == etag
     assert "Content-Length" not in not_modified[1]
@@ -63,8 +65,10 @@ async def test_the_lane_answers_if_none_match_with_304_and_head_without_a_body(
     connection.close()
 
 
-async def test_pipelined_reads_and_writes_are_answered_in_order(serve, petition_on) -> None:
-    server = await serve()
+async def test_pipelined_reads_and_writes_are_answered_in_order(
+    serve, petition_on, lane_log
+) -> None:
+    server = await serve(server=LOGGED)
     petition_id = await petition_on(server)
     connection = await connect(server)
     target = petition_url(petition_id)
@@ -82,9 +86,9 @@ async def test_pipelined_reads_and_writes_are_answered_in_order(serve, petition_
     assert b"signature_count" in answers[1][2]
     assert [answers[2][1]["X-Request-Id"], answers[3][1]["X-Request-Id"]] == ["third", "fourth"]
     # Once aiohttp has answered everything it was handed, the lane serves this connection again.
-    served = lane_served(server)
+    served = lane_log.count
     await connection.exchange(request("GET", target))
-    assert lane_served(server) == served + 1
+    assert lane_log.count == served + 1
     connection.close()
 
 
@@ -131,9 +135,9 @@ async def test_connection_close_is_honoured_after_the_answer(serve, petition_on)
 
 
 async def test_the_lane_never_serves_longer_than_the_micro_cache_holds_the_answer(
-    serve, petition_on
+    serve, petition_on, lane_log
 ) -> None:
-    server = await serve(cache={"ttl_seconds": 0.3})
+    server = await serve(server=LOGGED, cache={"ttl_seconds": 0.3})
     petition_id = await petition_on(server)
     connection = await connect(server)
     target = petition_url(petition_id)
@@ -145,19 +149,19 @@ async def test_the_lane_never_serves_longer_than_the_micro_cache_holds_the_answe
         )
         assert signed.status == 201
     await asyncio.sleep(0.4)
-    served = lane_served(server)
+    served = lane_log.count
     [(status, _, after)] = await connection.exchange(request("GET", target))
     assert status == 200
-    assert lane_served(server) == served  # expired: the ordinary path rendered it again
+    assert lane_log.count == served  # expired: the ordinary path rendered it again
     assert b'"signature_count":1' in after
     assert b'"signature_count":0' in before
     connection.close()
 
 
 async def test_requests_with_credentials_or_a_body_take_the_ordinary_path(
-    serve, petition_on
+    serve, petition_on, lane_log
 ) -> None:
-    server = await serve()
+    server = await serve(server=LOGGED)
     petition_id = await petition_on(server)
     connection = await connect(server)
     target = petition_url(petition_id)
@@ -167,18 +171,26 @@ async def test_requests_with_credentials_or_a_body_take_the_ordinary_path(
     )
     await connection.exchange(request("GET", target, "Content-Length: 2") + b"{}")
     await connection.exchange(request("GET", target, "X-Folded: a", " b"))
-    assert lane_served(server) == 0
+    assert lane_log.count == 0
     connection.close()
+    plain = await connect(server)
+    await plain.exchange(request("GET", target))
+    assert lane_log.count == 1  # the same read without them is the lane's
+    plain.close()
 
 
-async def test_lane_answers_are_counted_and_limited_like_ordinary_ones(serve, petition_on) -> None:
-    server = await serve(admission={"rate_overrides": {"public-read": {"rate": 0.01, "burst": 3}}})
+async def test_lane_answers_are_counted_and_limited_like_ordinary_ones(
+    serve, petition_on, lane_log
+) -> None:
+    server = await serve(
+        server=LOGGED, admission={"rate_overrides": {"public-read": {"rate": 0.01, "burst": 3}}}
+    )
     petition_id = await petition_on(server)
     connection = await connect(server)
     target = petition_url(petition_id)
     answers = [(await connection.exchange(request("GET", target)))[0] for _ in range(4)]
     assert [status for status, _, _ in answers] == [200, 200, 200, 429]
-    assert lane_served(server) == 2
+    assert lane_log.count == 2
     assert [headers["RateLimit"] for _, headers, _ in answers[:3]] == [
         '"public-read";r=2;t=100',
         '"public-read";r=1;t=200',
@@ -194,10 +206,10 @@ async def test_lane_answers_are_counted_and_limited_like_ordinary_ones(serve, pe
 
 
 async def test_a_client_behind_a_trusted_proxy_is_limited_by_its_own_address(
-    serve, petition_on
+    serve, petition_on, lane_log
 ) -> None:
     server = await serve(
-        server={"trusted_proxies": ["127.0.0.1/32"]},
+        server={**LOGGED, "trusted_proxies": ["127.0.0.1/32"]},
         admission={"rate_overrides": {"public-read": {"rate": 0.01, "burst": 1}}},
     )
     petition_id = await petition_on(server)
@@ -208,20 +220,22 @@ async def test_a_client_behind_a_trusted_proxy_is_limited_by_its_own_address(
         for n in (1, 2, 3, 1)
     ]
     assert statuses == [200, 200, 200, 429]
-    assert lane_served(server) == 2
+    assert lane_log.count == 2
     connection.close()
 
 
 async def test_connections_only_the_lane_served_are_closed_when_the_server_stops(
-    make_settings, petition_on
+    make_settings, petition_on, lane_log
 ) -> None:
-    server = await start_server(make_settings(server={"port": 0}, admission={"enabled": True}))
+    server = await start_server(
+        make_settings(server={"port": 0, **LOGGED}, admission={"enabled": True})
+    )
     petition_id = await petition_on(server)
     warm = await connect(server)
     await warm.exchange(request("GET", petition_url(petition_id)))
     laned = await connect(server)
     await laned.exchange(request("GET", petition_url(petition_id)))
-    assert lane_served(server) == 1
+    assert lane_log.count == 1
     await asyncio.wait_for(server.drain(), timeout=10)
     assert await asyncio.wait_for(laned.reader.read(), timeout=2) == b""
     warm.close()
@@ -234,9 +248,9 @@ async def test_with_admission_off_there_is_no_lane(serve) -> None:
 
 
 async def test_while_the_edge_refuses_a_hot_read_is_refused_before_the_lane(
-    serve, petition_on
+    serve, petition_on, lane_log
 ) -> None:
-    server = await serve()
+    server = await serve(server=LOGGED)
     petition_id = await petition_on(server)
     connection = await connect(server)
     target = petition_url(petition_id)
@@ -249,7 +263,7 @@ async def test_while_the_edge_refuses_a_hot_read_is_refused_before_the_lane(
     edge.draw = lambda: 1.0
     [(served, _, _)] = await connection.exchange(request("GET", target))
     assert (refused, headers["Retry-After"], served) == (503, "1", 200)
-    assert lane_served(server) == 1
+    assert lane_log.count == 1
     connection.close()
 
 
@@ -259,15 +273,15 @@ async def test_while_the_edge_refuses_a_hot_read_is_refused_before_the_lane(
     ids=["nul-in-value", "second-host", "lone-cr", "space-in-name"],
 )
 async def test_a_head_aiohttp_refuses_gets_its_400_not_the_lanes_answer(
-    serve, petition_on, extra: tuple[str, ...]
+    serve, petition_on, lane_log, extra: tuple[str, ...]
 ) -> None:
-    server = await serve()
+    server = await serve(server=LOGGED)
     petition_id = await petition_on(server)
     target = petition_url(petition_id)
     warm = await connect(server)
     await warm.exchange(request("GET", target))
     await warm.exchange(request("GET", target))
-    served = lane_served(server)
+    served = lane_log.count
     assert served == 1
     connection = await connect(server)
     try:
@@ -276,27 +290,27 @@ async def test_a_head_aiohttp_refuses_gets_its_400_not_the_lanes_answer(
         connection.close()
         warm.close()
     assert status == 400
-    assert lane_served(server) == served
+    assert lane_log.count == served
 
 
 async def test_the_lane_and_the_ordinary_path_name_the_server_without_versions(
-    serve, petition_on
+    serve, petition_on, lane_log
 ) -> None:
-    server = await serve()
+    server = await serve(server=LOGGED)
     petition_id = await petition_on(server)
     connection = await connect(server)
     target = petition_url(petition_id)
     [ordinary] = await connection.exchange(request("GET", target))
     [laned] = await connection.exchange(request("GET", target))
-    assert lane_served(server) == 1
+    assert lane_log.count == 1
     assert ordinary[1]["Server"] == laned[1]["Server"] == "Qatysu"
     connection.close()
 
 
 async def test_a_cross_origin_read_takes_the_ordinary_path_which_adds_cors_headers(
-    serve, petition_on
+    serve, petition_on, lane_log
 ) -> None:
-    server = await serve(server={"cors_origins": ["https://portal.example.kz"]})
+    server = await serve(server={**LOGGED, "cors_origins": ["https://portal.example.kz"]})
     petition_id = await petition_on(server)
     connection = await connect(server)
     target = petition_url(petition_id)
@@ -304,6 +318,8 @@ async def test_a_cross_origin_read_takes_the_ordinary_path_which_adds_cors_heade
     [answer] = await connection.exchange(
         request("GET", target, "Origin: https://portal.example.kz")
     )
-    assert lane_served(server) == 0
+    assert lane_log.count == 0
     assert answer[1]["Access-Control-Allow-Origin"] == "https://portal.example.kz"
+    await connection.exchange(request("GET", target))
+    assert lane_log.count == 1  # the same read without Origin is the lane's
     connection.close()

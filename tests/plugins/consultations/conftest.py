@@ -33,11 +33,8 @@ def posted_comment(comment: Step) -> Step:
 
 @pytest.fixture
 def vote() -> Step:
-    async def voted(
-        client: Any, consultation_id: str, n: int, position: str, method: str = "PUT"
-    ) -> Any:
-        return await client.request(
-            method,
+    async def voted(client: Any, consultation_id: str, n: int, position: str) -> Any:
+        return await client.post(
             f"{BASE}/{consultation_id}/votes",
             json={"position": position},
             headers=citizen(n),

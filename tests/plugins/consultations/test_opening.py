@@ -4,9 +4,9 @@ import datetime as dt
 
 import pytest
 
-from core.plugin_host import keys as plugin_host_keys
 from tests.support.consultations import BASE, DRAFT, now, window
 from tests.support.identities import agency, citizen, moderator
+from tests.support.metrics import events_emitted
 
 
 async def test_an_agency_opens_a_consultation_with_sections_numbered_in_order(client, read) -> None:
@@ -158,4 +158,4 @@ async def test_times_are_stored_in_utc(client, open_consultation) -> None:
 
 async def test_opening_emits_consultation_opened(client, open_consultation) -> None:
     await open_consultation(client)
-    assert client.app[plugin_host_keys.EVENTS].emitted == {"consultation.opened": 1}
+    assert events_emitted(client.app) == {"consultation.opened": 1}

@@ -138,5 +138,5 @@ async def test_openapi_documents_every_consultation_route(client) -> None:
     assert set(paths[BASE + "/{id}"]) == {"get"}
     assert set(paths[BASE + "/{id}/comments"]) == {"get", "post"}
     assert set(paths[BASE + "/{id}/comments/{comment_id}/hide"]) == {"post"}
-    assert set(paths[BASE + "/{id}/votes"]) == {"put", "post"}
+    assert set(paths[BASE + "/{id}/votes"]) == {"post"}
     assert set(paths[BASE + "/{id}/report"]) == {"post"}

@@ -6,11 +6,11 @@ import pytest
 import sqlalchemy as sa
 
 from core.clock import as_utc
-from core.plugin_host import keys as plugin_host_keys
 from plugins.consultations.sweeper import record_closed
 from plugins.consultations.tables import consultations
 from tests.support.consultations import BASE, window
 from tests.support.identities import agency, citizen, moderator
+from tests.support.metrics import events_emitted
 
 
 async def _report(client, consultation_id, body=None, headers=None):
@@ -166,7 +166,7 @@ async def test_the_report_emits_report_published_and_closed(
     consultation = await open_consultation(client)
     await past_minimum_discussion(client, consultation["id"])
     await _report(client, consultation["id"])
-    assert client.app[plugin_host_keys.EVENTS].emitted == {
+    assert events_emitted(client.app) == {
         "consultation.opened": 1,
         "consultation.report_published": 1,
         "consultation.closed": 1,
@@ -182,8 +182,7 @@ async def test_the_sweeper_announces_a_passed_deadline_once(
     assert await record_closed(client.app) == [consultation["id"]]
     assert await record_closed(client.app) == []
     assert (await _report(client, consultation["id"])).status == 201
-    emitted = client.app[plugin_host_keys.EVENTS].emitted
-    assert emitted["consultation.closed"] == 1
+    assert events_emitted(client.app)["consultation.closed"] == 1
     assert (await read(client, still_open["id"]))["status"] == "open"
 
 

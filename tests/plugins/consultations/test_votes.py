@@ -10,15 +10,13 @@ from core.identity import keys as identity_keys
 from plugins.consultations.tables import votes
 from plugins.kazakhstan.iin import synthetic_iin
 from tests.support.consultations import BASE, window
-from tests.support.identities import agency, moderator
+from tests.support.identities import agency, citizen, moderator
+from tests.support.problems import problem
 
 
-@pytest.mark.parametrize("method", ["PUT", "POST"])
-async def test_a_first_vote_is_201_and_counted(
-    client, method, open_consultation, read, vote
-) -> None:
+async def test_a_first_vote_is_201_and_counted(client, open_consultation, read, vote) -> None:
     consultation = await open_consultation(client)
-    response = await vote(client, consultation["id"], 1, "support", method=method)
+    response = await vote(client, consultation["id"], 1, "support")
     assert response.status == 201
     assert await response.json() == {
         "consultation_id": consultation["id"],
@@ -101,7 +99,7 @@ async def test_a_bad_position_is_422(client, open_consultation, vote) -> None:
 @pytest.mark.parametrize("headers", [moderator(), agency()])
 async def test_only_citizens_vote(client, headers, open_consultation) -> None:
     consultation = await open_consultation(client)
-    response = await client.put(
+    response = await client.post(
         f"{BASE}/{consultation['id']}/votes", json={"position": "support"}, headers=headers
     )
     assert response.status == 403
@@ -109,8 +107,29 @@ async def test_only_citizens_vote(client, headers, open_consultation) -> None:
 
 async def test_voting_needs_a_token(client, open_consultation) -> None:
     consultation = await open_consultation(client)
-    response = await client.put(f"{BASE}/{consultation['id']}/votes", json={"position": "support"})
+    response = await client.post(f"{BASE}/{consultation['id']}/votes", json={"position": "support"})
     assert response.status == 401
+
+
+@pytest.mark.parametrize("admission", [False, True], ids=["admission-off", "admission-on"])
+async def test_put_on_votes_is_a_405_problem_allowing_post_and_counts_nothing(
+    make_client, database_url, admission, open_consultation, read
+) -> None:
+    client = await make_client(database_url, admission={"enabled": admission})
+    consultation = await open_consultation(client)
+
+    response = await client.put(
+        f"{BASE}/{consultation['id']}/votes", json={"position": "support"}, headers=citizen(1)
+    )
+
+    body = await problem(response, 405)
+    assert body["type"] == "/problems/method-not-allowed"
+    assert response.headers["Allow"] == "POST"
+    assert (await read(client, consultation["id"]))["votes"] == {
+        "support": 0,
+        "oppose": 0,
+        "neutral": 0,
+    }
 
 
 async def test_voting_on_an_unknown_consultation_is_404(client, vote) -> None:

@@ -21,6 +21,7 @@ from core.storage import keys as storage_keys
 from plugins.information.extensions import add_months
 from plugins.information.tables import requests
 from tests.support.identities import agency, citizen, moderator
+from tests.support.metrics import events_emitted
 from tests.support.petitions import EventRecorder
 from tests.support.problems import problem
 from tests.support.services import SHIPPED_CONFIG
@@ -309,7 +310,7 @@ async def test_the_requester_is_told_by_an_event(
         "reason": EXTENSION["reason"],
         "language": "en",
     }
-    assert client.app[plugin_host_keys.EVENTS].emitted["information_request.extended"] == 1
+    assert events_emitted(client.app)["information_request.extended"] == 1
 
 
 @pytest.mark.parametrize(

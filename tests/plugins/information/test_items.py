@@ -4,9 +4,9 @@ from typing import Any
 
 import pytest
 
-from core.plugin_host import keys as plugin_host_keys
 from tests.support.identities import agency, citizen, moderator
 from tests.support.information import ITEM
+from tests.support.metrics import events_emitted
 
 BASE = "/api/v1/information"
 
@@ -44,7 +44,7 @@ async def test_an_agency_publishes_an_item_with_a_translation(client) -> None:
         }
     ]
     assert item["published_at"].endswith("Z")
-    assert client.app[plugin_host_keys.EVENTS].emitted["information.published"] == 1
+    assert events_emitted(client.app)["information.published"] == 1
 
 
 async def test_a_published_item_reads_back_as_it_was_published(client, publish) -> None:

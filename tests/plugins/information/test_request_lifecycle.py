@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from core.plugin_host import keys as plugin_host_keys
 from tests.support.identities import agency, citizen, moderator
+from tests.support.metrics import events_emitted
 
 BASE = "/api/v1/information-requests"
 ANSWER = {"text": "The schedule is attached.", "language": "en"}
@@ -27,7 +27,7 @@ async def test_the_agency_starts_work_then_answers(client, act, file_request) ->
     assert body["refusal"] is None
     read = await (await client.get(f"{BASE}/{filed['id']}", headers=citizen(1))).json()
     assert read == body
-    emitted = client.app[plugin_host_keys.EVENTS].emitted
+    emitted = events_emitted(client.app)
     assert (
         emitted["information_request.in_progress"],
         emitted["information_request.answered"],
@@ -56,7 +56,7 @@ async def test_a_refusal_carries_its_reason_and_its_language(client, act, file_r
     assert body["status"] == "refused"
     assert body["answer"] is None
     assert (body["refusal"]["reason"], body["refusal"]["language"]) == (REFUSAL["reason"], "ru")
-    assert client.app[plugin_host_keys.EVENTS].emitted["information_request.refused"] == 1
+    assert events_emitted(client.app)["information_request.refused"] == 1
 
 
 @pytest.mark.parametrize(

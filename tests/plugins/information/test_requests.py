@@ -7,11 +7,11 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from core.identity import keys as identity_keys
-from core.plugin_host import keys as plugin_host_keys
 from core.plugin_host.hookspecs import hookimpl
 from core.plugin_host.moderation import ModerationResult, TextSubmission, Verdict
 from tests.support.identities import agency, auth, citizen, moderator, operator, token
 from tests.support.information import REQUEST
+from tests.support.metrics import events_emitted
 
 BASE = "/api/v1/information-requests"
 ALMATY = ZoneInfo("Asia/Almaty")
@@ -32,7 +32,7 @@ async def test_a_citizen_files_a_request_that_is_registered_and_private_by_defau
     assert filed["requester_name"] == "Aigerim Sadykova"
     assert (filed["started_at"], filed["answer"], filed["refusal"]) == (None, None, None)
     assert "requester_hash" not in filed
-    assert client.app[plugin_host_keys.EVENTS].emitted["information_request.filed"] == 1
+    assert events_emitted(client.app)["information_request.filed"] == 1
 
 
 async def test_the_due_date_skips_configured_holidays(

@@ -65,10 +65,12 @@ async def test_an_addressee_outside_the_register_is_refused(client: Any, address
     assert "GET /api/v1/agencies" in body["errors"][0]["message"]
 
 
-async def test_addressee_agency_that_differs_from_addressee_is_refused(client: Any) -> None:
+async def test_the_removed_addressee_agency_field_is_refused_even_when_it_equals_addressee(
+    client: Any,
+) -> None:
     response = await client.post(
         BASE,
-        json={**PETITION, "addressee": "almaty-akimat", "addressee_agency": "astana-akimat"},
+        json={**PETITION, "addressee": "almaty-akimat", "addressee_agency": "almaty-akimat"},
         headers=citizen(),
     )
 

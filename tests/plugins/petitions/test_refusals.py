@@ -256,7 +256,6 @@ INVALID_FILINGS: dict[str, tuple[dict[str, Any], list[str]]] = {
     "title not a string": ({**PETITION, "title": 12345678901}, ["title"]),
     "text null": ({**PETITION, "text": None}, ["text"]),
     "addressee a list": ({**PETITION, "addressee": ["government"]}, ["addressee"]),
-    "addressee_agency empty": ({**PETITION, "addressee_agency": ""}, ["addressee_agency"]),
     "missing fields": ({}, ["title", "text", "addressee"]),
     "body not an object": ([PETITION], ["(body)"]),
 }
