@@ -426,6 +426,14 @@ class ClientPool:
             pipe.send(command)
         return list(await asyncio.gather(*(asyncio.to_thread(pipe.recv) for pipe in self.pipes)))
 
+    async def one_by_one(self, commands: list[tuple[Any, ...]]) -> list[Any]:
+        """Send ``commands[i]`` to client ``i``, each once the one before has answered."""
+        answers = []
+        for pipe, command in zip(self.pipes, commands, strict=True):
+            pipe.send(command)
+            answers.append(await asyncio.to_thread(pipe.recv))
+        return answers
+
     async def all(self, *command: Any) -> list[Any]:
         return await self.each([command] * len(self.pipes))
 

@@ -261,7 +261,10 @@ async def _measure(
 
         rss_before = [rss_bytes(pid) for pid in pids]
         opened_at = time.monotonic()
-        answers = await pool.each([("streams", ports[i], petition_id, n, 180.0) for i, n in shares])
+        # One client at a time: a crowd of new streams at once is refused as an overload.
+        answers = await pool.one_by_one(
+            [("streams", ports[i], petition_id, n, 180.0) for i, n in shares]
+        )
         open_seconds = time.monotonic() - opened_at
         await asyncio.sleep(2.0)
         rss_after = [rss_bytes(pid) for pid in pids]
@@ -458,7 +461,10 @@ def run_watchers(args: argparse.Namespace, out: Any) -> dict[str, Any]:
                 tag = f"r{repetition}t{number}"
                 servers = _start_instances(tree, workdir, database.url, redis.url, env, tag)
                 try:
-                    out(f"instances' file limits: {[file_limit_of(s.pid) for s in servers]}")
+                    out(
+                        f"instances (pid: file limit): "
+                        f"{ {s.pid: file_limit_of(s.pid) for s in servers} }"
+                    )
                     figures = asyncio.run(_measure(servers, pool, shares, args, secret, out))
                 finally:
                     for server in servers:
@@ -525,7 +531,7 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 
 def _report_run(f: dict[str, Any], out: Any) -> None:
-    rows = [[label, f.get(key), target] for key, label, target in SUMMARISED]
+    rows = [[label, _text(f.get(key)), target] for key, label, target in SUMMARISED]
     out("")
     out(markdown_table(["figure", "measured", "target"], rows))
 
@@ -540,6 +546,11 @@ def _report_summary(summary: dict[str, dict[str, Any]], out: Any) -> None:
                 continue
             values = ", ".join(str(v) for v in entry["values"])
             rows.append(
-                [label, entry["median"], f"{entry['low']} - {entry['high']}", values, target]
+                [label, _text(entry["median"]), f"{entry['low']} - {entry['high']}", values, target]
             )
         out(markdown_table(["figure", "median", "spread", "runs", "target"], rows))
+
+
+def _text(value: object) -> str:
+    """A figure as measured, unrounded by the table."""
+    return "-" if value is None else str(value)
