@@ -255,8 +255,11 @@ class _Client:
         ).encode()
         opened, errors = 0, 0
         give_up = time.monotonic() + patience
+        # A burst of connections is an overload to the server, which then refuses new streams
+        # until it is over: the batch halves after a refusal and grows while none come.
+        size = OPEN_BATCH // 2
         while opened < wanted and time.monotonic() < give_up:
-            batch = min(OPEN_BATCH, wanted - opened)
+            batch = min(size, wanted - opened)
             firsts = [loop.create_future() for _ in range(batch)]
             made = await asyncio.gather(
                 *(
@@ -285,7 +288,10 @@ class _Client:
                     transport.close()
                     refused += 1
             if refused:
+                size = max(5, size // 2)
                 await asyncio.sleep(1.0)
+            else:
+                size = min(OPEN_BATCH, size + 10)
         return {"opened": opened, "statuses": dict(self.stream.statuses), "errors": errors}
 
     async def pollers_open(self, port: int, petition_id: str, wanted: int) -> Any:
@@ -396,6 +402,18 @@ def client_main(conn: Connection, cpu: int | None, needed_files: int) -> None:
     asyncio.run(_serve(conn))
 
 
+async def _answer(pipe: Connection) -> Any:
+    """The next answer on ``pipe``, read when it arrives, without a thread."""
+    loop = asyncio.get_running_loop()
+    ready: asyncio.Future[None] = loop.create_future()
+    loop.add_reader(pipe.fileno(), lambda: ready.done() or ready.set_result(None))
+    try:
+        await ready
+    finally:
+        loop.remove_reader(pipe.fileno())
+    return pipe.recv()
+
+
 class ClientPool:
     """Client processes, each told what to do over its pipe; calls go to all at once."""
 
@@ -424,14 +442,14 @@ class ClientPool:
         """Send ``commands[i]`` to client ``i``; their answers, once all have answered."""
         for pipe, command in zip(self.pipes, commands, strict=True):
             pipe.send(command)
-        return list(await asyncio.gather(*(asyncio.to_thread(pipe.recv) for pipe in self.pipes)))
+        return list(await asyncio.gather(*(_answer(pipe) for pipe in self.pipes)))
 
     async def one_by_one(self, commands: list[tuple[Any, ...]]) -> list[Any]:
         """Send ``commands[i]`` to client ``i``, each once the one before has answered."""
         answers = []
         for pipe, command in zip(self.pipes, commands, strict=True):
             pipe.send(command)
-            answers.append(await asyncio.to_thread(pipe.recv))
+            answers.append(await _answer(pipe))
         return answers
 
     async def all(self, *command: Any) -> list[Any]:

@@ -263,7 +263,7 @@ async def _measure(
         opened_at = time.monotonic()
         # One client at a time: a crowd of new streams at once is refused as an overload.
         answers = await pool.one_by_one(
-            [("streams", ports[i], petition_id, n, 180.0) for i, n in shares]
+            [("streams", ports[i], petition_id, n, 600.0) for i, n in shares]
         )
         open_seconds = time.monotonic() - opened_at
         await asyncio.sleep(2.0)
