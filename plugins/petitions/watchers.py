@@ -325,6 +325,10 @@ class LiveCounts:
         if written:
             self._sent["count"].inc(written)
 
+    def sent_count(self) -> None:
+        """Count a count event written outside this module (the fast lane's first event)."""
+        self._sent["count"].inc()
+
     def _send_regions(self, topic: Topic) -> None:
         """New region counts to every watcher of ``topic``: written to the caught-up ones."""
         framed = chunk(topic.regions_frame)
@@ -440,6 +444,13 @@ class LiveCounts:
         closes, the server stops, or the watcher leaves (``write`` raises). ``direct``: the
         stream's transport, when its body is chunked (``Subscriber``)."""
         subscriber = Subscriber(direct, -1 if last_id is None else last_id)
+        await self.serve_subscriber(topic, subscriber, write, first)
+
+    async def serve_subscriber(
+        self, topic: Topic, subscriber: Subscriber, write: Callable[[bytes], Any], first: bytes
+    ) -> None:
+        """``serve`` for a subscriber made by the caller (already ready when its first bytes
+        went out before, as when the fast lane opened the stream)."""
         topic.subscribers.add(subscriber)
         try:
             await self._serve(topic, subscriber, write, first)
@@ -557,9 +568,14 @@ class LiveCounts:
 
 async def live_counts_ctx(app: web.Application) -> AsyncIterator[None]:
     """The instance's background task for live counts, for the app's lifetime."""
+    from plugins.petitions.live import open_from_lane
     from plugins.petitions.state import STATE
 
     live = app[STATE].live
+    lane = app.get(keys.FAST_LANE)
+    streams = open_from_lane(app, lane) if lane is not None else None
     task = asyncio.create_task(live.run(), name="qatysu-live-counts")
     yield
     await stop(task)
+    if streams is not None:
+        await streams.close()
