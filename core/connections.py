@@ -340,7 +340,11 @@ class GuardedConnection(asyncio.Protocol):
             end = data.find(b"\r\n\r\n")
             if end < 0:
                 break
-            response, close = lane.answer(data[:end], self.peer, now, self)
+            # A stream may take only a connection aiohttp never had: its keep-alive timer would
+            # otherwise close it under the stream.
+            response, close = lane.answer(
+                data[:end], self.peer, now, self if self._inner is None else None
+            )
             if not response:
                 break
             transport.write(response)

@@ -15,6 +15,7 @@ from plugins.petitions.state import STATE
 from tests.support.identities import citizen, moderator
 from tests.support.live import EventReader
 from tests.support.petitions import BASE, PETITION, SMALL_FIGURES
+from tests.support.raw_http import connect, request
 
 # Headers whose values differ between any two answers, lane or not.
 PER_ANSWER = {"Date", "X-Request-Id", "RateLimit"}
@@ -58,14 +59,14 @@ async def test_a_second_watcher_gets_its_stream_from_the_lane_as_the_ordinary_pa
 ) -> None:
     server = await serve()
     base = f"http://127.0.0.1:{server.port}{BASE}"
-    async with aiohttp.ClientSession() as session:
+    async with aiohttp.ClientSession() as session, aiohttp.ClientSession() as fresh:
         petition_id = await approved(session, base)
         ordinary = await session.get(f"{base}/{petition_id}/live")
         first_reader = EventReader(ordinary)
         assert (await first_reader.next_named("count")) is not None
         assert opened_by_lane(server) == 0
 
-        laned = await session.get(f"{base}/{petition_id}/live")
+        laned = await fresh.get(f"{base}/{petition_id}/live")
         assert opened_by_lane(server) == 1
         reader = EventReader(laned)
         hint = await reader.next()
@@ -100,11 +101,11 @@ async def test_a_watcher_that_leaves_a_lane_stream_frees_its_place_at_once(serve
     server = await serve()
     base = f"http://127.0.0.1:{server.port}{BASE}"
     hub = server.app[STATE].live
-    async with aiohttp.ClientSession() as session:
+    async with aiohttp.ClientSession() as session, aiohttp.ClientSession() as fresh:
         petition_id = await approved(session, base)
         ordinary = await session.get(f"{base}/{petition_id}/live")
         assert (await EventReader(ordinary).next_named("count")) is not None
-        laned = await session.get(f"{base}/{petition_id}/live")
+        laned = await fresh.get(f"{base}/{petition_id}/live")
         assert (await EventReader(laned).next_named("count")) is not None
         assert opened_by_lane(server) == 1
         assert hub.open == 2
@@ -123,11 +124,11 @@ async def test_a_watcher_that_leaves_a_lane_stream_frees_its_place_at_once(serve
 async def test_a_lane_stream_ends_with_the_shutdown_event_when_the_server_drains(serve) -> None:
     server = await serve()
     base = f"http://127.0.0.1:{server.port}{BASE}"
-    async with aiohttp.ClientSession() as session:
+    async with aiohttp.ClientSession() as session, aiohttp.ClientSession() as fresh:
         petition_id = await approved(session, base)
         ordinary = await session.get(f"{base}/{petition_id}/live")
         assert (await EventReader(ordinary).next_named("count")) is not None
-        laned = await session.get(f"{base}/{petition_id}/live")
+        laned = await fresh.get(f"{base}/{petition_id}/live")
         reader = EventReader(laned)
         assert (await reader.next_named("count")) is not None
         assert opened_by_lane(server) == 1
@@ -160,3 +161,26 @@ async def test_a_bad_last_event_id_and_an_unwatched_petition_take_the_ordinary_p
         assert missing.status == 404
         assert opened_by_lane(server) == 0
         unwatched.close()
+
+
+async def test_a_stream_asked_on_a_connection_aiohttp_served_takes_the_ordinary_path(
+    serve,
+) -> None:
+    server = await serve()
+    base = f"http://127.0.0.1:{server.port}{BASE}"
+    async with aiohttp.ClientSession() as session:
+        petition_id = await approved(session, base)
+        watched = await session.get(f"{base}/{petition_id}/live")
+        assert (await EventReader(watched).next_named("count")) is not None
+        connection = await connect(server)
+        [(status, _, _)] = await connection.exchange(request("GET", f"{BASE}?limit=1"))
+        assert status == 200
+
+        connection.writer.write(request("GET", f"{BASE}/{petition_id}/live"))
+        head = await connection.reader.readuntil(b"\r\n\r\n")
+
+        assert head.startswith(b"HTTP/1.1 200 OK\r\n")
+        assert opened_by_lane(server) == 0
+        assert server.app[STATE].live.open == 2
+        connection.close()
+        watched.close()
