@@ -97,6 +97,9 @@ class Tally:
     events: int = 0
     went_down: int = 0
     counting: bool = False
+    # While the signing throughput is measured the watchers only read their sockets: parsing
+    # what they read would take the generator's core from the signers.
+    quiet: bool = False
     made: int = 0
     statuses: dict[str, int] = field(default_factory=dict)
     # Every (count, time received) of a sample of watchers, for the lag.
@@ -168,6 +171,10 @@ class StreamWatcher(asyncio.Protocol):
         self.transport.write(self.head)
 
     def data_received(self, data: bytes) -> None:
+        if self.tally.quiet:
+            # Counts resume being checked from the next whole event on.
+            self.buffer = b""
+            return
         self.buffer += data
         if not self.first.done():
             head_end = self.buffer.find(b"\r\n\r\n")
@@ -332,6 +339,10 @@ class _Client:
                 await asyncio.sleep(0.005)
         return {"sent_window": sum(p.answered for p in pollers) - before}
 
+    def quiet(self, on: bool) -> Any:
+        self.stream.quiet = on
+        return None
+
     def counting(self, on: bool) -> Any:
         for tally in (self.stream, self.poll):
             tally.counting = on
@@ -378,6 +389,8 @@ async def _serve(conn: Connection) -> None:
             result = await client.pollers_open(*arguments)
         elif name == "poll":
             result = await client.poll_for(*arguments)
+        elif name == "quiet":
+            result = client.quiet(*arguments)
         elif name == "counting":
             result = client.counting(*arguments)
         elif name == "close":

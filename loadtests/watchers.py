@@ -192,6 +192,35 @@ class Signers:
         return (self.created - before) / (time.monotonic() - start)
 
 
+class CoreWindow:
+    """How busy each core was over a window of wall time (``/proc/stat``), 0 to 1."""
+
+    def __init__(self) -> None:
+        self.start = _core_ticks()
+
+    def stop(self) -> list[float]:
+        end = _core_ticks()
+        shares = []
+        for (busy0, total0), (busy1, total1) in zip(self.start, end, strict=True):
+            shares.append((busy1 - busy0) / max(1, total1 - total0))
+        return shares
+
+
+def _core_ticks() -> list[tuple[int, int]]:
+    """(busy, total) ticks of each core: idle and iowait are not busy."""
+    ticks = []
+    for line in Path("/proc/stat").read_text().splitlines():
+        if line.startswith("cpu") and line[3:4].isdigit():
+            values = [int(v) for v in line.split()[1:]]
+            idle = values[3] + values[4]
+            ticks.append((sum(values) - idle, sum(values)))
+    return ticks
+
+
+def _percent(shares: list[float]) -> str:
+    return ", ".join(f"core {i} {share:.0%}" for i, share in enumerate(shares))
+
+
 # -- one measurement ----------------------------------------------------------------------------
 
 
@@ -248,8 +277,10 @@ async def _measure(
         signers = Signers(secret, ports, petition_id)
         await signers.steady(session, args.sign_rate, 2.0)  # warm-up
         await signers.closed_loop(session, args.signers, 2.0)  # warm-up
+        cores = CoreWindow()
         throughput_none = await signers.closed_loop(session, args.signers, args.throughput_seconds)
-        out(f"signing, no watchers: {throughput_none:.0f}/s")
+        busy_none = cores.stop()
+        out(f"signing, no watchers: {throughput_none:.0f}/s (cores busy: {_percent(busy_none)})")
 
         await asyncio.sleep(2.0)
         window = CpuWindow(pids)
@@ -295,12 +326,24 @@ async def _measure(
             f" ({stream_user:.2f} user, {stream_system:.2f} system); {still_open} still open"
         )
 
+        await pool.all("quiet", True)
+        cores = CoreWindow()
         throughput_open = await signers.closed_loop(session, args.signers, args.throughput_seconds)
-        out(f"signing, {opened} watchers open: {throughput_open:.0f}/s")
+        busy_open = cores.stop()
+        await pool.all("quiet", False)
+        out(
+            f"signing, {opened} watchers open: {throughput_open:.0f}/s"
+            f" (cores busy: {_percent(busy_open)})"
+        )
         await pool.all("close", "streams")
         await asyncio.sleep(3.0)
+        cores = CoreWindow()
         throughput_after = await signers.closed_loop(session, args.signers, args.throughput_seconds)
-        out(f"signing, no watchers again: {throughput_after:.0f}/s")
+        busy_after = cores.stop()
+        out(
+            f"signing, no watchers again: {throughput_after:.0f}/s"
+            f" (cores busy: {_percent(busy_after)})"
+        )
         throughput_mean = (throughput_none + throughput_after) / 2
         await asyncio.sleep(2.0)
 
@@ -365,6 +408,9 @@ async def _measure(
         "signing_no_watchers_after_per_s": round(throughput_after, 1),
         "signing_with_watchers_per_s": round(throughput_open, 1),
         "signing_ratio": round(throughput_open / max(1e-9, throughput_mean), 3),
+        "cores_busy_signing_without": [round(b, 3) for b in busy_none],
+        "cores_busy_signing_with": [round(b, 3) for b in busy_open],
+        "cores_busy_signing_after": [round(b, 3) for b in busy_after],
         "signatures_created": signers.created,
         "signing_errors": signers.errors,
     }
