@@ -92,6 +92,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--no-polling", action="store_true", help="skip the polling phase")
     parser.add_argument(
+        "--poll-interval",
+        type=float,
+        default=None,
+        help="seconds between one watcher's polls (default: --interval); longer keeps the"
+        " polling instances under saturation, for the CPU per answer",
+    )
+    parser.add_argument(
         "--instances",
         type=int,
         choices=(1, 2),
@@ -366,7 +373,7 @@ async def _measure(
             poll_from = time.time()
             await asyncio.gather(
                 signers.steady(session, args.sign_rate, args.duration),
-                pool.all("poll", args.interval, args.duration),
+                pool.all("poll", args.poll_interval or args.interval, args.duration),
             )
             poll_until = time.time()
             await asyncio.sleep(args.interval)
