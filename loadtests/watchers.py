@@ -594,7 +594,8 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     for figures in summary.values():
         for entry in figures.values():
             values = entry["values"]
-            entry.update(median=statistics.median(values), low=min(values), high=max(values))
+            median = round(statistics.median(values), 3)
+            entry.update(median=median, low=min(values), high=max(values))
     return summary
 
 
