@@ -29,7 +29,10 @@ A plugin may also let the lane open an event stream (``open_streams``): for a ta
 stream's form whose first event the plugin can render without a database read, the lane checks
 the request and the rate budget as above, answers the head and the first event, and hands the
 connection to the plugin's stream machinery, which writes the rest of the stream to it (the
-connection layer then reads nothing more from it, and tells the stream when it is lost).
+connection layer then reads nothing more from it, and tells the stream when it is lost). Only a
+connection aiohttp never had is handed over: aiohttp's keep-alive timer would close another.
+A stream the opener refuses after the rate check (a cap, overload) has spent its token; the
+ordinary path, which then refuses it with its problem, charges another.
 
 Everything else returns ``None`` and takes the ordinary path. Answers carry the same headers as
 the ordinary path (ETag, Cache-Control, RateLimit, X-Request-Id, Date, Server), honour
