@@ -12,9 +12,16 @@ from core.admission.inflight import CappedCounts
 from core.background import stop
 from core.clock import as_utc, iso, utcnow
 from core.http.cache import RenderedBody, cache_key, cached_document, cached_response, render
+from core.http.fastlane import StreamConnection, StreamOpener
 from core.http.keys import CACHE
 from core.http.openapi import REGISTERED_AGENCY
-from core.http.streams import count_refusal, lasts, overloaded, requester_address
+from core.http.streams import (
+    count_refusal,
+    lasts,
+    open_streams_in_lane,
+    overloaded,
+    requester_address,
+)
 from core.identity.identities import Identity, Role
 from core.identity.jurisdiction import Addressee, Jurisdiction, Region, Term, WorkingDays
 from core.identity.keys import JURISDICTION, VERIFIER
@@ -127,6 +134,8 @@ __all__ = [
     "ServiceUnavailable",
     "Settings",
     "SettingsError",
+    "StreamConnection",
+    "StreamOpener",
     "Term",
     "TextSubmission",
     "TokenVerifier",
@@ -159,6 +168,7 @@ __all__ = [
     "normal",
     "not_found_or_conflict",
     "offset_cursor",
+    "open_streams_in_lane",
     "overloaded",
     "page_links",
     "page_response",

@@ -14,7 +14,7 @@ import asyncio
 import datetime as dt
 import logging
 import shutil
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -35,6 +35,7 @@ from tests.support import consultations as consultation_data
 from tests.support import petitions as petition_data
 from tests.support.admission import RedisServerProcess
 from tests.support.identities import IIN_SECRET, JWT_SECRET, agency, citizen, moderator
+from tests.support.raw_http import LaneLog
 from tests.support.services import (
     POSTGRES_ADMIN_DSN,
     REDIS_URL,
@@ -493,3 +494,15 @@ def comment() -> Step:
         )
 
     return commented
+
+
+@pytest.fixture
+def lane_log() -> Iterator[LaneLog]:
+    """The fast lane's access-log lines while the test runs; its servers need the access log."""
+    logger = logging.getLogger("qatysu.access")
+    handler, level = LaneLog(), logger.level
+    logger.setLevel(logging.INFO)
+    logger.addHandler(handler)
+    yield handler
+    logger.removeHandler(handler)
+    logger.setLevel(level)

@@ -258,6 +258,7 @@ class GuardedConnection(asyncio.Protocol):
         "_reading_paused",
         "_refused",
         "_scanner",
+        "_stream_lost",
         "address",
         "arrivals",
         "head_deadline",
@@ -273,6 +274,8 @@ class GuardedConnection(asyncio.Protocol):
         self._refused = False
         self._reading_paused = False
         self._scanner = _MessageScanner()
+        # Set once the lane handed the connection to an event stream (``hand_over``).
+        self._stream_lost: Callable[[], None] | None = None
         self.arrivals: deque[float] = deque()
         # The address this connection counts against, when its address is capped.
         self.address: str | None = None
@@ -299,7 +302,7 @@ class GuardedConnection(asyncio.Protocol):
             self.peer = peer_address(transport)
 
     def data_received(self, data: bytes) -> None:
-        if self._refused:
+        if self._refused or self._stream_lost is not None:
             return
         now = time.monotonic()
         age = 0.0
@@ -338,7 +341,11 @@ class GuardedConnection(asyncio.Protocol):
             end = data.find(b"\r\n\r\n")
             if end < 0:
                 break
-            response, close = lane.answer(data[:end], self.peer, now)
+            # A stream may take only a connection aiohttp never had: its keep-alive timer would
+            # otherwise close it under the stream.
+            response, close = lane.answer(
+                data[:end], self.peer, now, self if self._inner is None else None
+            )
             if not response:
                 break
             transport.write(response)
@@ -346,6 +353,8 @@ class GuardedConnection(asyncio.Protocol):
             if close:
                 transport.close()
                 return b""
+            if self._stream_lost is not None:
+                return b""  # an event stream's now: what the client sends is not read
             self.await_next_head()
         return data
 
@@ -405,6 +414,14 @@ class GuardedConnection(asyncio.Protocol):
             self.head_deadline = None
         inner.data_received(data)
 
+    def hand_over(self, on_lost: Callable[[], None]) -> asyncio.Transport:
+        """Give the connection to an event stream the lane opened: no more requests are read
+        on it, no head is due, and ``on_lost`` is called when it closes."""
+        assert self.transport is not None
+        self._stream_lost = on_lost
+        self.head_deadline = None
+        return self.transport
+
     def take_arrival(self) -> float | None:
         """When the oldest request head not yet admitted arrived (``data_received``)."""
         return self.arrivals.popleft() if self.arrivals else None
@@ -415,6 +432,8 @@ class GuardedConnection(asyncio.Protocol):
 
     def connection_lost(self, exc: BaseException | None) -> None:
         self._guard.forget(self)
+        if self._stream_lost is not None:
+            self._stream_lost()
         if self._inner is not None and not self._refused:
             self._inner.connection_lost(exc)
 
@@ -460,8 +479,9 @@ class GuardedConnection(asyncio.Protocol):
             self.transport.close()
 
     def close_if_idle(self) -> None:
-        """Close a connection that only the lane served: aiohttp's shutdown does not know it."""
-        if self._inner is None and self.transport is not None:
+        """Close a connection that only the lane served: aiohttp's shutdown does not know it.
+        A stream's connection is left to the stream, which ends it with a final event."""
+        if self._inner is None and self._stream_lost is None and self.transport is not None:
             self.transport.close()
 
 

@@ -25,6 +25,15 @@ Only what the ordinary path would have answered identically goes through the lan
   instances share one budget. A client without a token in hand is handed to the ordinary path,
   which decides, and refuses a client over its budget with the localised 429.
 
+A plugin may also let the lane open an event stream (``open_streams``): for a target of the
+stream's form whose first event the plugin can render without a database read, the lane checks
+the request and the rate budget as above, answers the head and the first event, and hands the
+connection to the plugin's stream machinery, which writes the rest of the stream to it (the
+connection layer then reads nothing more from it, and tells the stream when it is lost). Only a
+connection aiohttp never had is handed over: aiohttp's keep-alive timer would close another.
+A stream the opener refuses after the rate check (a cap, overload) has spent its token; the
+ordinary path, which then refuses it with its problem, charges another.
+
 Everything else returns ``None`` and takes the ordinary path. Answers carry the same headers as
 the ordinary path (ETag, Cache-Control, RateLimit, X-Request-Id, Date, Server), honour
 ``If-None-Match`` (304) and ``Connection: close``, and are counted in the same metrics.
@@ -35,9 +44,10 @@ from __future__ import annotations
 import logging
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from email.utils import formatdate
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from core.admission.clients import ClientAddressing, IPAddress, address_behind_proxies
 from core.admission.gcra import ceil_seconds, ratelimit_headers
@@ -46,6 +56,8 @@ from core.http.requestids import request_id_for
 from core.http.server_name import SERVER_NAME
 
 if TYPE_CHECKING:
+    import asyncio
+
     from core.admission.gcra import RateDecision, SyncRateLimiter
     from core.http.cache import MicroCache, RenderedBody
     from core.observability.metrics import Metrics
@@ -94,6 +106,46 @@ class LaneEntry:
     rate: RatePolicy | None
     ok_head: bytes
     not_modified_head: bytes
+
+
+class StreamConnection(Protocol):
+    """A connection the lane can hand to a stream: from then on the stream writes to it."""
+
+    def hand_over(self, on_lost: Callable[[], None]) -> asyncio.Transport:
+        """Read nothing more, keep no head deadline, call ``on_lost`` when the connection is
+        lost; the transport to write to."""
+
+
+class StreamOpener(Protocol):
+    """A plugin's way to open a stream on a connection the lane answered."""
+
+    def ready(self, key: str) -> bool:
+        """Whether the stream of ``key`` could start now with no I/O (its first event at hand)."""
+
+    def open(
+        self, key: str, last_event_id: bytes | None, address: str, connection: StreamConnection
+    ) -> bytes | None:
+        """Take ``connection`` and return the first bytes of the (chunked) body, or None to
+        leave the request to the ordinary path (which refuses what must be refused)."""
+
+
+@dataclass(frozen=True, slots=True)
+class StreamRoute:
+    """Targets ``prefix + key + suffix`` whose streams a plugin opens from the lane."""
+
+    prefix: bytes
+    suffix: bytes
+    route: str
+    rate: RatePolicy | None
+    opener: StreamOpener
+    head: bytes
+
+
+_STREAM_HEAD = (
+    b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-store\r\n"
+    b"X-Accel-Buffering: no\r\nTransfer-Encoding: chunked\r\n" + _SERVER_LINE
+)
+_LAST_EVENT_ID = b"last-event-id"
 
 
 class _DateHeader:
@@ -147,6 +199,7 @@ class FastLane:
         # answer; a crowd repeats itself, so the resolved address is kept per peer and chain.
         self._clients: dict[tuple[IPAddress | None, tuple[str, ...], tuple[str, ...]], str] = {}
         self._rate_lines: dict[tuple[str, int, int], bytes] = {}
+        self._streams: list[StreamRoute] = []
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -154,6 +207,31 @@ class FastLane:
     def use_limiter(self, limiter: SyncRateLimiter) -> None:
         """Check budgets with ``limiter`` from now on (the leased budget, once Redis is wired)."""
         self._limiter = limiter
+
+    def open_streams(
+        self,
+        prefix: bytes,
+        suffix: bytes,
+        *,
+        route: str,
+        rate: RatePolicy | None,
+        opener: StreamOpener,
+    ) -> None:
+        """Open the event streams of ``prefix + key + suffix`` from the lane, through
+        ``opener``, where it is ready."""
+        self._streams.append(StreamRoute(prefix, suffix, route, rate, opener, _STREAM_HEAD))
+
+    def _stream_for(self, target: bytes, method: bytes) -> tuple[StreamRoute, str] | None:
+        if method != b"GET":
+            return None
+        for stream in self._streams:
+            if target.startswith(stream.prefix) and target.endswith(stream.suffix):
+                key = target[len(stream.prefix) : len(target) - len(stream.suffix)]
+                if key and b"/" not in key and b"?" not in key:
+                    text = key.decode("latin-1")
+                    if stream.opener.ready(text):
+                        return stream, text
+        return None
 
     def publish(
         self,
@@ -189,10 +267,17 @@ class FastLane:
             not_modified_head=b"HTTP/1.1 304 Not Modified\r\n" + common,
         )
 
-    def answer(self, head: bytes, peer: IPAddress | None, arrived: float) -> tuple[bytes, bool]:
+    def answer(
+        self,
+        head: bytes,
+        peer: IPAddress | None,
+        arrived: float,
+        connection: StreamConnection | None = None,
+    ) -> tuple[bytes, bool]:
         """The whole response to ``head`` (a request head without its final blank line) and
         whether to close the connection after it; ``(b"", False)`` means: take the ordinary
-        path."""
+        path. With ``connection``, a stream's target may open its stream on it: the answer is
+        then the stream's head and first event, and the connection is the stream's."""
         line_end = head.find(b"\r\n")
         if line_end < 0 or len(head) > _MAX_HEAD_BYTES:  # no Host, or too long to vouch for
             return b"", False
@@ -203,15 +288,21 @@ class FastLane:
         if method != b"GET" and method != b"HEAD":
             return b"", False
         entry = self._entries.get(target)
+        stream: tuple[StreamRoute, str] | None = None
         if entry is None:
-            return b"", False
-        if self._cache.peek(entry.cache_key) is not entry.rendered:
+            if connection is None or not self._streams:
+                return b"", False
+            stream = self._stream_for(target, method)
+            if stream is None:
+                return b"", False
+        elif self._cache.peek(entry.cache_key) is not entry.rendered:
             del self._entries[target]
             return b"", False
 
         close = False
         if_none_match: bytes | None = None
         incoming_id: bytes | None = None
+        last_event_id: bytes | None = None
         forwarded: list[str] = []
         x_forwarded_for: list[str] = []
         lines = head[line_end + 2 :].split(b"\r\n")
@@ -239,6 +330,8 @@ class FastLane:
                 if_none_match = value
             elif name == b"x-request-id":
                 incoming_id = value
+            elif name == _LAST_EVENT_ID:
+                last_event_id = value
             elif name == b"forwarded":
                 forwarded.append(value.decode("latin-1"))
             elif name == b"x-forwarded-for":
@@ -247,7 +340,7 @@ class FastLane:
             return b"", False
 
         rate_lines = b""
-        rate = entry.rate
+        rate = entry.rate if entry is not None else stream[0].rate if stream is not None else None
         if rate is not None and self._limiter is not None:
             address = self._client_address(peer, forwarded, x_forwarded_for)
             decision = self._limiter.check_now(f"{rate.name}:addr:{address}", rate)
@@ -258,6 +351,13 @@ class FastLane:
         request_id = request_id_for(
             None if incoming_id is None else incoming_id.decode("latin-1")
         ).encode()
+        if stream is not None:
+            assert connection is not None
+            address = self._client_address(peer, forwarded, x_forwarded_for)
+            return self._open_stream(
+                stream, last_event_id, address, connection, request_id, arrived
+            ), False
+        assert entry is not None
         if if_none_match is not None and etag_matches(
             if_none_match.decode("latin-1"), entry.rendered.etag
         ):
@@ -290,6 +390,34 @@ class FastLane:
                 request_id.decode(),
             )
         return response, close
+
+    def _open_stream(
+        self,
+        stream: tuple[StreamRoute, str],
+        last_event_id: bytes | None,
+        address: str,
+        connection: StreamConnection,
+        request_id: bytes,
+        arrived: float,
+    ) -> bytes:
+        route, key = stream
+        first = route.opener.open(key, last_event_id, address, connection)
+        if first is None:
+            return b""
+        elapsed = time.monotonic() - arrived
+        # Counted when its first event goes out: the stream itself may last an hour.
+        self._metrics.observe_request(route.route, "GET", 200, elapsed)
+        if self._access_log is not None:
+            self._access_log.info(
+                '%s "GET %s" 200 %.1fms id=%s lane stream',
+                address,
+                (route.prefix + key.encode("latin-1") + route.suffix).decode("latin-1"),
+                elapsed * 1000,
+                request_id.decode(),
+            )
+        # The headers the ordinary path sends: it prepares a stream before the middlewares that
+        # add RateLimit and X-Request-Id see the response, so neither is among them.
+        return b"".join((route.head, self._date.line(), b"Connection: close\r\n\r\n", first))
 
     def _client_address(
         self, peer: IPAddress | None, forwarded: list[str], x_forwarded_for: list[str]

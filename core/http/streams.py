@@ -17,6 +17,8 @@ from core.observability import keys as observability_keys
 if TYPE_CHECKING:
     from aiohttp import web
 
+    from core.http.fastlane import StreamOpener
+
 # The edge's drop probability from which new streams are all refused: PIE decays geometrically
 # and reaches exactly zero only long after an overload, so "any at all" would refuse for minutes.
 REFUSE_STREAMS_AT = 0.001
@@ -52,3 +54,26 @@ def lasts(request: web.Request) -> None:
     guard = request.app.get(http_keys.GUARD)
     if guard is not None:
         guard.long_response(request.transport)
+
+
+def open_streams_in_lane(
+    app: web.Application,
+    prefix: bytes,
+    suffix: bytes,
+    *,
+    route: str,
+    route_name: str,
+    opener: StreamOpener,
+) -> bool:
+    """Let the fast lane open the event streams of ``prefix + key + suffix`` through
+    ``opener``, within the rate budget of the route named ``route_name``; False when this app
+    has no fast lane."""
+    lane = app.get(http_keys.FAST_LANE)
+    if lane is None:
+        return False
+    admission = app.get(admission_keys.ADMISSION)
+    rate = None
+    if admission is not None and admission.settings.ratelimit_enabled:
+        rate = admission.policy(app, route_name).rate
+    lane.open_streams(prefix, suffix, route=route, rate=rate, opener=opener)
+    return True

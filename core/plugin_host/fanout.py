@@ -13,7 +13,10 @@ The facility knows no channel and no topic: it moves messages.
   that has no watcher here costs one small dispatch.
 * With Redis lost (the subscription fails, or a publish does), the fan-out is *degraded*:
   listeners are told (``on_degraded``), so they can read what they watch every interval
-  instead, and the subscription is retried every ``reconnect`` seconds until it is back.
+  instead, and the subscription is retried every ``reconnect`` seconds until it is back. A
+  failed publish alone (a timeout while the loop was busy, say) degrades only until a publish
+  succeeds again on a live subscription; the failed messages, the last of each topic, are then
+  published again, so that other instances hear of what they missed.
 """
 
 from __future__ import annotations
@@ -45,6 +48,8 @@ RECONNECT_SECONDS = 1.0
 # An idle subscription is pinged this often; one silent for three pings is lost (a Redis that
 # stopped answering without closing the connection, as behind a partition).
 PING_SECONDS = 5.0
+# Topics whose last failed message is kept to be published again (one per petition, say).
+MAX_UNSENT = 10_000
 
 
 class Fanout:
@@ -71,6 +76,9 @@ class Fanout:
         self._pending: set[asyncio.Task[None]] = set()
         # Until the first subscription answers, messages could be lost: count that as degraded.
         self.degraded = redis_url is not None
+        self._subscribed = False
+        # The last message of each topic whose publish failed, sent again once one succeeds.
+        self._unsent: dict[str, tuple[bytes, dict[str, Any]]] = {}
         self.published = 0
         self.received = 0
 
@@ -105,8 +113,21 @@ class Fanout:
         except Exception as exc:
             log.warning("fan-out publish failed (%s); falling back to polling", exc)
             self._set_degraded(True)
+            if len(self._unsent) < MAX_UNSENT or topic in self._unsent:
+                self._unsent[topic] = (data, message)
             # This instance's own watchers still hear of its own commits.
             self._deliver(topic, message)
+            return
+        if self.degraded and self._subscribed:
+            self._set_degraded(False)
+        if self._unsent:
+            unsent, self._unsent = self._unsent, {}
+            for again_topic, (again, again_message) in unsent.items():
+                task = asyncio.get_running_loop().create_task(
+                    self._publish(again, again_topic, again_message)
+                )
+                self._pending.add(task)
+                task.add_done_callback(self._pending.discard)
 
     def _deliver(self, topic: str, message: dict[str, Any]) -> None:
         self.received += 1
@@ -167,6 +188,7 @@ class Fanout:
             pubsub = client.pubsub(ignore_subscribe_messages=True)
             try:
                 await pubsub.subscribe(self.channel)
+                self._subscribed = True
                 self._set_degraded(False)
                 if not ready.done():
                     ready.set_result(None)
@@ -175,6 +197,7 @@ class Fanout:
                 raise
             except Exception as exc:
                 log.warning("fan-out subscription lost (%s); polling until it is back", exc)
+                self._subscribed = False
                 self._set_degraded(True)
                 if not ready.done():
                     ready.set_result(None)

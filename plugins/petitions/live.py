@@ -34,6 +34,7 @@ from core.sdk import (
     invalid,
     lasts,
     normal,
+    open_streams_in_lane,
     overloaded,
     render,
     requester_address,
@@ -45,10 +46,17 @@ from plugins.petitions.regions import region_counts, region_csv, region_document
 from plugins.petitions.settings import SECTION
 from plugins.petitions.state import STATE
 from plugins.petitions.tables import petitions
-from plugins.petitions.watchers import StreamRefused
+from plugins.petitions.watchers import (
+    DIRECT_WRITE_LIMIT,
+    StreamRefused,
+    Subscriber,
+    Topic,
+    chunk,
+)
 
 if TYPE_CHECKING:
-    from core.sdk import RenderedBody
+    from core.sdk import RenderedBody, StreamConnection
+    from plugins.petitions.settings import PetitionSettings
 
 LIVE = streaming("petition-live", rate=1.0, burst=10)
 MAP = normal("petition-map", rate=10.0, burst=20)
@@ -128,7 +136,6 @@ async def live(request: web.Request) -> web.StreamResponse:
             await response.prepare(request)
             lasts(request)
             settings = channel.settings
-            retry = settings.live_retry_ms + random.randint(0, settings.live_retry_jitter_ms)
             # The watcher may leave at any write; aiohttp reports a closed transport as either.
             # Past its lifetime the stream simply ends, and the client resumes elsewhere.
             with contextlib.suppress(ConnectionError, RuntimeError, TimeoutError):
@@ -136,7 +143,7 @@ async def live(request: web.Request) -> web.StreamResponse:
                     await hub.serve(
                         topic,
                         response.write,
-                        first=f"retry: {retry}\n\n".encode(),
+                        first=retry_hint(settings),
                         last_id=last_id,
                         direct=request.transport if chunked else None,
                     )
@@ -145,6 +152,136 @@ async def live(request: web.Request) -> web.StreamResponse:
             hub.release(topic)
     finally:
         hub.leave(address)
+
+
+def retry_hint(settings: PetitionSettings) -> bytes:
+    """The stream's first lines: how long a client waits before it reconnects, jittered so that
+    the watchers of a restarted instance do not all come back at once."""
+    retry = settings.live_retry_ms + random.randint(0, settings.live_retry_jitter_ms)
+    return f"retry: {retry}\n\n".encode()
+
+
+class LaneStreams:
+    """Streams the fast lane opens (``core.http.fastlane.StreamOpener``): an anonymous request for a
+    petition this instance already watches gets its head and first event from the lane, with
+    no admission slot, no database read and no aiohttp request, and then a task of its own
+    that serves it as ``LiveCounts.serve`` serves any stream. Anything else (a petition not
+    watched here yet, a resume past the end, a refusal) takes the ordinary path."""
+
+    def __init__(self, app: web.Application) -> None:
+        self.app = app
+        self.hub = app[STATE].live
+        self.tasks: set[asyncio.Task[None]] = set()
+
+    def ready(self, key: str) -> bool:
+        topic = self.hub.topics.get(key)
+        return (
+            topic is not None
+            and topic.loaded is not None
+            and topic.loaded.done()
+            and topic.sent_id >= 0
+            and topic.status not in PRIVATE
+            and not topic.closed
+            and not self.hub.stopping
+        )
+
+    def open(
+        self, key: str, last_event_id: bytes | None, address: str, connection: StreamConnection
+    ) -> bytes | None:
+        if not self.ready(key):
+            return None
+        last_id: int | None = None
+        if last_event_id:
+            if not last_event_id.isdigit() or len(last_event_id) > 18:
+                return None  # the ordinary path answers the 422
+            last_id = int(last_event_id)
+        hub = self.hub
+        try:
+            hub.admit(address, overloaded(self.app))
+        except StreamRefused:
+            return None  # refused, counted and explained by the ordinary path
+        topic = hub.topics[key]
+        topic.watchers += 1
+        subscriber = Subscriber(None, -1 if last_id is None else last_id)
+        first = retry_hint(hub.settings)
+        if topic.sent_id > subscriber.sent:
+            first += topic.count_frame
+            subscriber.sent = topic.sent_id
+            hub.sent_count()
+        if topic.regions_version and topic.regions_frame:
+            first += topic.regions_frame
+            subscriber.regions_seen = topic.regions_version
+        holder: list[asyncio.Task[None]] = []
+
+        def lost() -> None:
+            # The watcher left: its task ends now, as aiohttp cancels an ordinary stream's.
+            for task in holder:
+                task.cancel()
+
+        transport = connection.hand_over(lost)
+        subscriber.direct = transport
+        # The lane writes the head and these bytes before anything else can run.
+        subscriber.ready = True
+        topic.subscribers.add(subscriber)
+        task = asyncio.get_running_loop().create_task(
+            self._serve(topic, subscriber, transport, address), name="qatysu-live-lane"
+        )
+        holder.append(task)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+        return chunk(first)
+
+    async def _serve(
+        self, topic: Topic, subscriber: Subscriber, transport: asyncio.Transport, address: str
+    ) -> None:
+        hub = self.hub
+        settings = hub.settings
+
+        async def write(data: bytes) -> None:
+            if transport.is_closing():
+                raise ConnectionResetError("the watcher left")
+            transport.write(chunk(data))
+            # A reader that is behind is waited for, as aiohttp's drain would; direct writes
+            # skip it meanwhile (``Subscriber.writable``).
+            while transport.get_write_buffer_size() >= DIRECT_WRITE_LIMIT:
+                if transport.is_closing():
+                    raise ConnectionResetError("the watcher left")
+                await asyncio.sleep(settings.live_interval_seconds)
+
+        try:
+            with contextlib.suppress(ConnectionError, RuntimeError, TimeoutError):
+                async with asyncio.timeout(settings.live_max_seconds):
+                    await hub.serve_subscriber(topic, subscriber, write, b"")
+        finally:
+            topic.subscribers.discard(subscriber)
+            hub.release(topic)
+            hub.leave(address)
+            if not transport.is_closing():
+                transport.write(b"0\r\n\r\n")
+                transport.close()
+
+    async def close(self) -> None:
+        """End what streams remain when the app stops (the drain has sent their final event)."""
+        for task in list(self.tasks):
+            task.cancel()
+        for task in list(self.tasks):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+def open_from_lane(app: web.Application) -> LaneStreams | None:
+    """Let the fast lane open this instance's streams where it can (``LaneStreams``); None when
+    the app has no lane."""
+    streams = LaneStreams(app)
+    opened = open_streams_in_lane(
+        app,
+        b"/api/v1/petitions/",
+        b"/live",
+        route="/api/v1/petitions/{id}/live",
+        route_name="petitions.live",
+        opener=streams,
+    )
+    return streams if opened else None
 
 
 def _map_key(petition_id: str) -> str:

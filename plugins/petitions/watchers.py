@@ -132,20 +132,44 @@ DIRECT_WRITE_LIMIT = 16 * 1024
 class Subscriber:
     """One open stream of a topic: what it was last sent, and how to reach it.
 
-    ``direct`` is the stream's transport when its body is chunked: a new count is then written
-    to it from ``LiveCounts._flush``, once rendered for all, without waking the stream's task.
-    Everything else (the first event, regions, notices, heartbeats, the final events, and counts
-    for a socket that is behind) is written by the task, woken through ``wakeup``.
+    ``direct`` is the stream's transport when its body is chunked: whatever goes to every
+    watcher of the topic (a new count, new region counts, a heartbeat) is then written to it
+    once rendered for all, from the code that rendered it, without waking the stream's task.
+    The task is woken (``wakeup``) only for what is not the same for all (the first event, a
+    socket that is behind, the final events) and for the rare notices.
     """
 
-    __slots__ = ("direct", "ready", "sent", "wakeup")
+    __slots__ = (
+        "direct",
+        "heartbeat_seen",
+        "notice_seen",
+        "ready",
+        "regions_seen",
+        "sent",
+        "wakeup",
+    )
 
     def __init__(self, direct: asyncio.Transport | None, sent: int) -> None:
         self.direct = direct
         self.sent = sent
+        self.regions_seen = 0
+        self.notice_seen = 0
+        self.heartbeat_seen = 0
         # False until the task has written the stream's first bytes: nothing may precede them.
         self.ready = False
         self.wakeup = asyncio.Event()
+
+    def writable(self) -> asyncio.Transport | None:
+        """The transport, when a write to it now goes out at once and after all the task's."""
+        transport = self.direct
+        if (
+            self.ready
+            and transport is not None
+            and not transport.is_closing()
+            and transport.get_write_buffer_size() < DIRECT_WRITE_LIMIT
+        ):
+            return transport
+        return None
 
 
 def chunk(data: bytes) -> bytes:
@@ -279,7 +303,9 @@ class LiveCounts:
             topic.wake()
             return
         framed = chunk(topic.count_frame)
+        sent_id = topic.sent_id
         written = 0
+        # The hot loop of a busy petition: one write of the same bytes per caught-up watcher.
         for subscriber in topic.subscribers:
             transport = subscriber.direct
             if (
@@ -289,12 +315,54 @@ class LiveCounts:
                 and transport.get_write_buffer_size() < DIRECT_WRITE_LIMIT
             ):
                 transport.write(framed)
-                subscriber.sent = topic.sent_id
+                subscriber.sent = sent_id
                 written += 1
             else:
                 subscriber.wakeup.set()
         if written:
             self._sent["count"].inc(written)
+
+    def sent_count(self) -> None:
+        """Count a count event written outside this module (the fast lane's first event)."""
+        self._sent["count"].inc()
+
+    def _send_regions(self, topic: Topic) -> None:
+        """New region counts to every watcher of ``topic``: written to the caught-up ones."""
+        framed = chunk(topic.regions_frame)
+        version = topic.regions_version
+        written = 0
+        for subscriber in topic.subscribers:
+            transport = subscriber.writable()
+            if transport is not None and subscriber.sent >= topic.sent_id:
+                transport.write(framed)
+                subscriber.regions_seen = version
+                written += 1
+            else:
+                subscriber.wakeup.set()
+        if written:
+            self._sent["regions"].inc(written)
+
+    def _beat(self, now: float) -> None:
+        """A heartbeat to every stream; none to a caught-up one that was written to within the
+        heartbeat interval (a count or regions keep it alive as well)."""
+        self.heartbeat_version += 1
+        version = self.heartbeat_version
+        framed = chunk(HEARTBEAT)
+        recent = now - self.settings.live_heartbeat_seconds
+        written = 0
+        for topic in list(self.topics.values()):
+            busy = topic.last_flush > recent
+            for subscriber in topic.subscribers:
+                transport = subscriber.writable()
+                if transport is None or subscriber.sent < topic.sent_id:
+                    subscriber.wakeup.set()
+                    continue
+                if not busy:
+                    transport.write(framed)
+                    written += 1
+                subscriber.heartbeat_seen = version
+        if written:
+            self._sent["heartbeat"].inc(written)
 
     def _on_degraded(self, degraded: bool) -> None:
         notice = frame(
@@ -373,6 +441,13 @@ class LiveCounts:
         closes, the server stops, or the watcher leaves (``write`` raises). ``direct``: the
         stream's transport, when its body is chunked (``Subscriber``)."""
         subscriber = Subscriber(direct, -1 if last_id is None else last_id)
+        await self.serve_subscriber(topic, subscriber, write, first)
+
+    async def serve_subscriber(
+        self, topic: Topic, subscriber: Subscriber, write: Callable[[bytes], Any], first: bytes
+    ) -> None:
+        """``serve`` for a subscriber made by the caller (already ready when its first bytes
+        went out before, as when the fast lane opened the stream)."""
         topic.subscribers.add(subscriber)
         try:
             await self._serve(topic, subscriber, write, first)
@@ -382,9 +457,8 @@ class LiveCounts:
     async def _serve(
         self, topic: Topic, subscriber: Subscriber, write: Callable[[bytes], Any], first: bytes
     ) -> None:
-        regions_seen = 0
-        notice_seen = topic.notice_version
-        heartbeat_seen = self.heartbeat_version
+        subscriber.notice_seen = topic.notice_version
+        subscriber.heartbeat_seen = self.heartbeat_version
         out = first
         if self.app[FANOUT].degraded:
             out += self._degraded_now()
@@ -395,16 +469,16 @@ class LiveCounts:
                 out += topic.count_frame
                 subscriber.sent = topic.sent_id
                 self._sent["closed" if topic.closed else "count"].inc()
-            if topic.regions_version > regions_seen and topic.regions_frame:
+            if topic.regions_version > subscriber.regions_seen and topic.regions_frame:
                 out += topic.regions_frame
-                regions_seen = topic.regions_version
+                subscriber.regions_seen = topic.regions_version
                 self._sent["regions"].inc()
-            if topic.notice_version > notice_seen:
+            if topic.notice_version > subscriber.notice_seen:
                 out += topic.notice_frame
-                notice_seen = topic.notice_version
+                subscriber.notice_seen = topic.notice_version
                 self._sent["degraded"].inc()
-            if self.heartbeat_version > heartbeat_seen:
-                heartbeat_seen = self.heartbeat_version
+            if self.heartbeat_version > subscriber.heartbeat_seen:
+                subscriber.heartbeat_seen = self.heartbeat_version
                 if not out:
                     out = HEARTBEAT
                     self._sent["heartbeat"].inc()
@@ -455,9 +529,7 @@ class LiveCounts:
                 log.exception("live counts: a background read failed; it runs again next tick")
             if now >= next_heartbeat:
                 next_heartbeat = now + settings.live_heartbeat_seconds
-                self.heartbeat_version += 1
-                for topic in list(self.topics.values()):
-                    topic.wake()
+                self._beat(now)
 
     async def _poll(self) -> None:
         """Read every watched petition's count at once: the fall-back while Redis is lost."""
@@ -488,14 +560,18 @@ class LiveCounts:
                 region_document(topic.petition_id, counts, self.settings.region_minimum, register),
             )
             topic.regions_version += 1
-            topic.wake()
+            self._send_regions(topic)
 
 
 async def live_counts_ctx(app: web.Application) -> AsyncIterator[None]:
     """The instance's background task for live counts, for the app's lifetime."""
+    from plugins.petitions.live import open_from_lane
     from plugins.petitions.state import STATE
 
     live = app[STATE].live
+    streams = open_from_lane(app)
     task = asyncio.create_task(live.run(), name="qatysu-live-counts")
     yield
     await stop(task)
+    if streams is not None:
+        await streams.close()

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import aiohttp
 import pytest
 
 from core.host.server import RunningServer, start_server
-from tests.support.raw_http import LaneLog
 
 
 @pytest.fixture
@@ -41,15 +39,3 @@ def petition_on(approved_petition: Any) -> Callable[[RunningServer], Awaitable[s
         return petition_id
 
     return approved
-
-
-@pytest.fixture
-def lane_log() -> Iterator[LaneLog]:
-    """The fast lane's access-log lines while the test runs; its servers need the access log."""
-    logger = logging.getLogger("qatysu.access")
-    handler, level = LaneLog(), logger.level
-    logger.setLevel(logging.INFO)
-    logger.addHandler(handler)
-    yield handler
-    logger.removeHandler(handler)
-    logger.setLevel(level)

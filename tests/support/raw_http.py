@@ -52,10 +52,13 @@ class LaneLog(logging.Handler):
     def __init__(self) -> None:
         super().__init__(logging.INFO)
         self.request_ids: list[str] = []
+        self.streams = 0
 
     def emit(self, record: logging.LogRecord) -> None:
         message = record.getMessage()
-        if message.endswith(" lane"):
+        if message.endswith(" lane stream"):
+            self.streams += 1
+        elif message.endswith(" lane"):
             self.request_ids.append(message.removesuffix(" lane").rpartition(" id=")[2])
 
     @property

@@ -98,3 +98,43 @@ async def test_a_redis_that_stops_answering_without_closing_is_found_lost_by_its
     finally:
         redis_server.process.send_signal(signal.SIGCONT)
         await fanout.close()
+
+
+async def test_a_failed_publish_degrades_only_until_one_succeeds_and_is_then_sent_again(
+    redis_url,
+) -> None:
+    channel = f"test-{uuid.uuid4().hex}:fanout"
+    sender, other = (
+        Fanout(redis_url=redis_url, channel=channel),
+        Fanout(redis_url=redis_url, channel=channel),
+    )
+    changes: list[bool] = []
+    sender.on_degraded(changes.append)
+    heard: list[dict[str, Any]] = []
+    other.listen(lambda topic, message: heard.append(message))
+    await sender.start()
+    await other.start()
+    assert sender._publisher is not None
+    real = sender._publisher.publish
+    calls = 0
+
+    async def times_out_once(name: str, data: bytes) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise TimeoutError("Timeout reading from Redis")
+        return await real(name, data)
+
+    sender._publisher.publish = times_out_once  # type: ignore[method-assign]
+    try:
+        sender.publish("a", {"n": 1})
+        await until(lambda: sender.degraded)
+        sender.publish("b", {"n": 2})
+        await until(lambda: not sender.degraded and len(heard) == 2)
+    finally:
+        await sender.close()
+        await other.close()
+
+    assert changes == [False, True, False]
+    assert sorted(message["n"] for message in heard) == [1, 2]
+    assert calls == 3

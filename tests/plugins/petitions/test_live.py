@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import pytest
@@ -10,7 +11,13 @@ import pytest
 from core.observability import keys as observability_keys
 from plugins.petitions.lifecycle import Status
 from plugins.petitions.state import STATE
-from plugins.petitions.watchers import DIRECT_WRITE_LIMIT, Subscriber, chunk, event_id
+from plugins.petitions.watchers import (
+    DIRECT_WRITE_LIMIT,
+    HEARTBEAT,
+    Subscriber,
+    chunk,
+    event_id,
+)
 from tests.support.live import EventReader
 from tests.support.petitions import (
     SMALL_FIGURES,
@@ -300,4 +307,53 @@ async def test_a_count_is_written_once_rendered_to_caught_up_sockets_and_a_slow_
     assert not subscribers[0].wakeup.is_set()
     assert slow.written == []
     assert subscribers[1].wakeup.is_set()
+    hub.release(topic)
+
+
+async def test_new_region_counts_are_written_once_rendered_to_caught_up_sockets(
+    make_client, approved_petition
+) -> None:
+    client = await make_client(petitions=FAST)
+    petition = await approved_petition(client)
+    hub = client.app[STATE].live
+    topic = await hub.topic(petition["id"])
+    quick, slow = FakeTransport(0), FakeTransport(DIRECT_WRITE_LIMIT)
+    subscribers = [Subscriber(quick, topic.sent_id), Subscriber(slow, topic.sent_id)]
+    for subscriber in subscribers:
+        subscriber.ready = True
+        topic.subscribers.add(subscriber)
+    topic.regions_frame = b"event: regions\ndata: {}\n\n"
+    topic.regions_version += 1
+
+    hub._send_regions(topic)
+
+    assert quick.written == [chunk(topic.regions_frame)]
+    assert subscribers[0].regions_seen == topic.regions_version
+    assert not subscribers[0].wakeup.is_set()
+    assert slow.written == []
+    assert subscribers[1].wakeup.is_set()
+    hub.release(topic)
+
+
+async def test_a_heartbeat_is_written_to_idle_streams_and_skipped_where_a_count_just_went(
+    make_client, approved_petition
+) -> None:
+    client = await make_client(petitions=FAST)
+    petition = await approved_petition(client)
+    hub = client.app[STATE].live
+    topic = await hub.topic(petition["id"])
+    socket = FakeTransport(0)
+    subscriber = Subscriber(socket, topic.sent_id)
+    subscriber.ready = True
+    topic.subscribers.add(subscriber)
+    now = time.monotonic()
+
+    topic.last_flush = now - 2 * hub.settings.live_heartbeat_seconds
+    hub._beat(now)
+    topic.last_flush = now
+    hub._beat(now)
+
+    assert socket.written == [chunk(HEARTBEAT)]
+    assert subscriber.heartbeat_seen == hub.heartbeat_version
+    assert not subscriber.wakeup.is_set()
     hub.release(topic)
