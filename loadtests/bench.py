@@ -49,6 +49,7 @@ from loadtests.options import (
     add_duration,
     add_instance_counts,
     add_mix,
+    add_repeat,
     add_requests_per_connection,
     add_warmup,
 )
@@ -365,9 +366,7 @@ def build_parser() -> argparse.ArgumentParser:
         )
         sub.add_argument("--admission", choices=("on", "off"), default="on")
         if name == "hotread":
-            sub.add_argument(
-                "--repeat", type=int, default=3, help="interleaved hello/read repetitions"
-            )
+            add_repeat(sub, 3, "interleaved hello/read repetitions")
         if name == "signing":
             sub.add_argument(
                 "--database-url",

@@ -143,6 +143,11 @@ def add_instance_counts(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--instances", type=parse_instance_counts, default=[1], help=text)
 
 
-def add_instance_count(parser: argparse.ArgumentParser) -> None:
+def add_instance_count(parser: argparse.ArgumentParser, help: str | None = None) -> None:
     """``--instances N``: how many instances one topology runs."""
-    parser.add_argument("--instances", type=int, default=2, choices=(1, 2))
+    parser.add_argument("--instances", type=int, default=2, choices=(1, 2), help=help)
+
+
+def add_repeat(parser: argparse.ArgumentParser, default: int, help: str) -> None:
+    """``--repeat N``: measurements repeated, interleaved with what they are compared to."""
+    parser.add_argument("--repeat", type=int, default=default, help=help)

@@ -44,7 +44,7 @@ from loadtests.instances import (
     postgres_admin_url,
     qatysu_instance,
 )
-from loadtests.options import add_duration
+from loadtests.options import add_duration, add_instance_count, add_repeat
 from loadtests.report import markdown_table
 from loadtests.seeding import citizen_token, create_approved_petition
 from loadtests.servers import BENCH_SECRET_ENV, REPO_ROOT, ManagedServer, bench_workdir
@@ -83,7 +83,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--per-client", type=int, default=10_000, help="most watchers in one client process"
     )
-    parser.add_argument("--repeat", type=int, default=1, help="measurements per server tree")
+    add_repeat(parser, 1, "measurements per server tree")
     parser.add_argument(
         "--server-tree",
         action="append",
@@ -99,12 +99,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="seconds between one watcher's polls (default: --interval); longer keeps the"
         " polling instances under saturation, for the CPU per answer",
     )
-    parser.add_argument(
-        "--instances",
-        type=int,
-        choices=(1, 2),
-        default=2,
-        help="instances sharing Redis (1: the watchers and the signing of one process alone)",
+    add_instance_count(
+        parser, "instances sharing Redis (1: the watchers and the signing of one process alone)"
     )
 
 
