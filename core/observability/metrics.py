@@ -14,6 +14,7 @@ import platform
 import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Literal
 
 from aiohttp import __version__ as aiohttp_version
 from prometheus_client import (
@@ -33,12 +34,15 @@ LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
 WAIT_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
 BATCH_BUCKETS = (1, 2, 5, 10, 25, 50, 100, 250, 500, 1000)
 PREFIX = "qatysu_"
+# How a gauge's values from several worker processes combine (prometheus_client's modes).
+GaugeMode = Literal["livemin", "livemax", "livesum", "min", "max", "sum"]
 # prometheus_client names each process's value files <kind>_<pid>.db.
 _VALUE_FILE_PID = re.compile(r"_(\d+)\.db$")
 
 
 class Metrics:
-    """The core's metrics, and the counters plugins declare with ``add_counter``."""
+    """The core's metrics, and the counters and gauges plugins declare with ``add_counter`` and
+    ``add_gauge``."""
 
     def __init__(self, *, slo_seconds: float = 0.25) -> None:
         self.multiprocess = "PROMETHEUS_MULTIPROC_DIR" in os.environ
@@ -196,7 +200,7 @@ class Metrics:
         self._request_children: dict[tuple[str, str, int], Counter] = {}
         self._duration_children: dict[tuple[str, str], Histogram] = {}
         self._unavailable_children: dict[str, Counter] = {}
-        self._plugin_counters: set[str] = set()
+        self._plugin_metrics: set[str] = set()
         self.events_emitted = Counter(
             "qatysu_events_total",
             "Domain events emitted to plugins.",
@@ -209,13 +213,37 @@ class Metrics:
 
         ValueError when the name lacks the ``qatysu_`` prefix or is already taken.
         """
+        self._claim(name)
+        return Counter(name, documentation, labelnames, registry=self.registry)
+
+    def add_gauge(
+        self,
+        name: str,
+        documentation: str,
+        labelnames: Sequence[str] = (),
+        *,
+        multiprocess_mode: GaugeMode = "livemin",
+    ) -> Gauge:
+        """Declare a plugin's gauge in this registry, so ``/metrics`` shows it from the start.
+
+        With several workers the live processes' values combine by ``multiprocess_mode``.
+        ValueError when the name lacks the ``qatysu_`` prefix or is already taken.
+        """
+        self._claim(name)
+        return Gauge(
+            name,
+            documentation,
+            labelnames,
+            registry=self.registry,
+            multiprocess_mode=multiprocess_mode,
+        )
+
+    def _claim(self, name: str) -> None:
         if not name.startswith(PREFIX):
             raise ValueError(f"metric {name!r}: every metric name starts with {PREFIX!r}")
-        if name in self._plugin_counters:
+        if name in self._plugin_metrics:
             raise ValueError(f"metric {name!r} is already declared")
-        counter = Counter(name, documentation, labelnames, registry=self.registry)
-        self._plugin_counters.add(name)
-        return counter
+        self._plugin_metrics.add(name)
 
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
         """Count one answered request; label children are cached, as resolving them is slow."""

@@ -12,12 +12,15 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from core.sdk import JURISDICTION, hookimpl, validate_section
+from plugins.kazakhstan.calendar_watch import calendar_watch_ctx, declare
 from plugins.kazakhstan.jurisdiction import Kazakhstan
 from plugins.kazakhstan.register import REGISTER
 from plugins.kazakhstan.register import routes as register_routes
 from plugins.kazakhstan.settings import SECTION, KazakhstanSettings
 
 if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Callable, Sequence
+
     from aiohttp import web
     from pydantic import BaseModel
 
@@ -38,11 +41,20 @@ def qatysu_jurisdiction(settings: Settings) -> Jurisdiction:
 
 @hookimpl
 def qatysu_startup(app: web.Application) -> None:
-    """Keep the register where the register's route finds it."""
+    """Keep the register where the register's route finds it; declare the calendar's gauge."""
     jurisdiction = app[JURISDICTION]
     if not isinstance(jurisdiction, Kazakhstan):
         raise TypeError(f"the app's jurisdiction is {jurisdiction.name}, not Kazakhstan")
     app[REGISTER] = jurisdiction.register
+    declare(app, jurisdiction.settings.calendar, jurisdiction.calendar.timezone)
+
+
+@hookimpl
+def qatysu_cleanup_ctx(
+    app: web.Application,
+) -> Sequence[Callable[[web.Application], AsyncIterator[None]]]:
+    """Check daily how far ahead the holiday calendar reaches."""
+    return [calendar_watch_ctx]
 
 
 @hookimpl

@@ -33,9 +33,14 @@ class _Section(BaseModel):
 
 
 class CalendarSettings(_Section):
+    """Weekend days, days off on working days (``holidays``), and weekend days the government
+    has made working days by moving a day off (``working_days``), each list with its source."""
+
     weekend: tuple[int, ...] = (5, 6)
     holidays: tuple[dt.date, ...] = ()
     holidays_source: str = ""
+    working_days: tuple[dt.date, ...] = ()
+    working_days_source: str = ""
     timezone: str = "Asia/Almaty"
 
     @field_validator("weekend")
@@ -44,6 +49,28 @@ class CalendarSettings(_Section):
         if any(day < 0 or day > 6 for day in value):
             raise ValueError("weekend days are 0 (Monday) to 6 (Sunday)")
         return value
+
+    @model_validator(mode="after")
+    def _working_days_are_transferred_weekend_days(self) -> CalendarSettings:
+        # A listed working day on a weekday, or one that is also a holiday, is a typo in a
+        # date: the calendar would silently mean something the decree did not say.
+        holidays = set(self.holidays)
+        for day in self.working_days:
+            if day.weekday() not in self.weekend:
+                raise ValueError(
+                    f"calendar.working_days: {day.isoformat()} is a {day:%A}, not a weekend "
+                    "day; list only weekend days the government made working days"
+                )
+            if day in holidays:
+                raise ValueError(
+                    f"calendar.working_days: {day.isoformat()} is also in calendar.holidays"
+                )
+        return self
+
+    @property
+    def last_holiday(self) -> dt.date | None:
+        """The last day the holiday list covers; past it, only weekends are days off."""
+        return max(self.holidays, default=None)
 
 
 class RegionSettings(_Section):

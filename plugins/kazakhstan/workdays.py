@@ -14,14 +14,18 @@ from plugins.kazakhstan.settings import CalendarSettings
 
 
 class WorkCalendar:
-    """Counts working days in the authority's time zone, skipping weekends and holidays."""
+    """Counts working days in the authority's time zone, skipping weekends and holidays; a
+    weekend day made a working day by a transfer counts."""
 
     def __init__(self, settings: CalendarSettings) -> None:
         self._weekend = frozenset(settings.weekend)
         self._holidays = frozenset(settings.holidays)
+        self._working_days = frozenset(settings.working_days)
         self.timezone = ZoneInfo(settings.timezone)
 
     def is_working_day(self, day: dt.date) -> bool:
+        if day in self._working_days:
+            return True
         return day.weekday() not in self._weekend and day not in self._holidays
 
     def add_working_days(self, start: dt.datetime, days: int) -> dt.datetime:

@@ -41,6 +41,7 @@ def _statutory_sources() -> dict[str, str]:
         "consultations.min_discussion_days": consultations.min_discussion_source,
         "consultations.public_service_discussion": consultations.public_service_discussion.source,
         "kazakhstan.calendar.holidays": kazakhstan.calendar.holidays_source,
+        "kazakhstan.calendar.working_days": kazakhstan.calendar.working_days_source,
     }
     sources |= {
         f"kazakhstan.regions.{code}.population": region.population_source

@@ -27,10 +27,12 @@ from core.plugin_host.fanout import fanout_ctx
 from core.plugin_host.hookspecs import hookimpl
 from core.plugin_host.idempotency import idempotency_ctx
 from core.storage import keys as storage_keys
+from plugins.kazakhstan.calendar_watch import CALENDAR_WATCH, calendar_watch_ctx
 from plugins.kazakhstan.register import REGISTER
 
 # Without the built-in channels, so that what is asserted is exactly what core builds; the
-# jurisdiction stays, since core needs exactly one, and keeps its register for its route.
+# jurisdiction stays, since core needs exactly one, and keeps its register for its route and
+# its calendar's watch.
 NO_CHANNELS = {
     "disabled": [
         "plugins.petitions",
@@ -47,6 +49,7 @@ CORE_STATE = {
     http_keys.CACHE,
     identity_keys.JURISDICTION,
     REGISTER,
+    CALENDAR_WATCH,
     http_keys.READINESS,
     plugin_host_keys.EVENTS,
     plugin_host_keys.FANOUT,
@@ -103,6 +106,7 @@ def test_cleanup_contexts_start_storage_first_plugins_after_core_and_readiness_l
         event_loop_lag_ctx,
         guard_sweeper_ctx,
         plugin_ctx,
+        calendar_watch_ctx,
         readiness_ctx,
     ]
 
@@ -117,6 +121,7 @@ def test_with_admission_on_its_context_follows_the_loop_lag_probe(make_settings)
         event_loop_lag_ctx,
         admission_ctx,
         guard_sweeper_ctx,
+        calendar_watch_ctx,
         readiness_ctx,
     ]
 
@@ -131,6 +136,7 @@ def test_a_separate_metrics_port_adds_its_context_after_the_sweeper(make_setting
         event_loop_lag_ctx,
         guard_sweeper_ctx,
         metrics_port_ctx,
+        calendar_watch_ctx,
         readiness_ctx,
     ]
 

@@ -73,6 +73,29 @@ def test_a_counter_may_not_take_the_name_of_a_core_metric() -> None:
         Metrics().add_counter("qatysu_http_requests_total", "A plugin's requests.")
 
 
+def test_a_declared_gauge_is_exposed_and_holds_what_it_was_set_to() -> None:
+    metrics = Metrics()
+    declared = metrics.add_gauge("qatysu_widgets_in_stock", "Widgets in stock.")
+
+    assert metrics.registry.get_sample_value("qatysu_widgets_in_stock") == 0.0
+    declared.set(42)
+
+    lines = metrics.exposition().decode().splitlines()
+    assert "# TYPE qatysu_widgets_in_stock gauge" in lines
+    assert "qatysu_widgets_in_stock 42.0" in lines
+
+
+def test_a_gauge_needs_the_prefix_and_a_name_no_counter_took() -> None:
+    metrics = Metrics()
+    metrics.add_counter("qatysu_widgets_made_total", "Widgets made.")
+
+    with pytest.raises(ValueError, match="every metric name starts with 'qatysu_'"):
+        metrics.add_gauge("widgets_in_stock", "Widgets.")
+    refused = "metric 'qatysu_widgets_made_total' is already declared"
+    with pytest.raises(ValueError, match=f"^{re.escape(refused)}$"):
+        metrics.add_gauge("qatysu_widgets_made_total", "Widgets made, as a gauge.")
+
+
 def test_each_metrics_object_has_its_own_registry() -> None:
     first, second = Metrics(), Metrics()
     declared = first.add_counter("qatysu_widgets_made_total", "Widgets made.")

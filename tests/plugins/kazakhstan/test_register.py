@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import pytest
@@ -117,3 +118,36 @@ async def test_a_registered_agency_token_and_other_roles_pass(client: Any) -> No
     # A citizen's token carrying a stray agency claim is not an agency's: it is not checked.
     stray = auth(token("citizen", "900101300017", agency="no-such-agency"))
     assert (await client.get("/api/v1/petitions", headers=stray)).status == 200
+
+
+def test_a_transferred_working_day_must_be_on_a_weekend() -> None:
+    # 2026-03-11 is a Wednesday.
+    with pytest.raises(SettingsError) as caught:
+        settle({"calendar": {"working_days": ["2026-03-11"]}})
+
+    assert str(caught.value) == (
+        "invalid settings: kazakhstan.calendar: Value error, calendar.working_days: 2026-03-11 "
+        "is a Wednesday, not a weekend day; list only weekend days the government made "
+        "working days"
+    )
+
+
+def test_a_transferred_working_day_must_not_also_be_a_holiday() -> None:
+    # 2026-03-21 is a Saturday.
+    section = {"calendar": {"working_days": ["2026-03-21"], "holidays": ["2026-03-21"]}}
+
+    with pytest.raises(SettingsError) as caught:
+        settle(section)
+
+    assert str(caught.value) == (
+        "invalid settings: kazakhstan.calendar: Value error, calendar.working_days: 2026-03-21 "
+        "is also in calendar.holidays"
+    )
+
+
+def test_a_transferred_saturday_is_accepted_against_the_configured_weekend() -> None:
+    calendar = settle({"calendar": {"working_days": ["2026-03-21"]}}).calendar
+    assert calendar.working_days == (dt.date(2026, 3, 21),)
+    # With a six-day week, Saturday is not a weekend day, so it cannot be transferred.
+    with pytest.raises(SettingsError, match=r"calendar\.working_days: 2026-03-21 is a Saturday"):
+        settle({"calendar": {"working_days": ["2026-03-21"], "weekend": [6]}})

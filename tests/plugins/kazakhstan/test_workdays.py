@@ -16,8 +16,14 @@ ALMATY = ZoneInfo("Asia/Almaty")
 THU, FRI, SAT, SUN, MON, TUE, WED = (dt.date(2023, 6, d) for d in range(1, 8))
 
 
-def calendar(*holidays: dt.date, weekend: tuple[int, ...] = (5, 6)) -> WorkCalendar:
-    return WorkCalendar(CalendarSettings(holidays=holidays, weekend=weekend))
+def calendar(
+    *holidays: dt.date,
+    weekend: tuple[int, ...] = (5, 6),
+    working_days: tuple[dt.date, ...] = (),
+) -> WorkCalendar:
+    return WorkCalendar(
+        CalendarSettings(holidays=holidays, weekend=weekend, working_days=working_days)
+    )
 
 
 def local(day: dt.date, hour: int = 10, minute: int = 0) -> dt.datetime:
@@ -117,3 +123,28 @@ def test_a_calendar_day_term_ending_on_a_day_off_ends_on_the_next_working_day() 
     # when Monday is a holiday.
     assert calendar().term_end(local(THU), _term(2, "calendar")) == end_of(MON)
     assert calendar(MON).term_end(local(THU), _term(2, "calendar")) == end_of(TUE)
+
+
+def test_a_transferred_saturday_is_a_working_day_and_the_sunday_stays_off() -> None:
+    work = calendar(MON, working_days=(SAT,))
+    assert [work.is_working_day(d) for d in (FRI, SAT, SUN, MON, TUE)] == [
+        True,
+        True,
+        False,
+        False,
+        True,
+    ]
+
+
+def test_a_working_day_term_counts_a_transferred_saturday() -> None:
+    # Friday's term of one working day ends on Saturday, not Monday; two end on Tuesday when
+    # Monday is the day off moved from that Saturday.
+    work = calendar(MON, working_days=(SAT,))
+    assert work.add_working_days(local(FRI), 1) == end_of(SAT)
+    assert work.add_working_days(local(FRI), 2) == end_of(TUE)
+    assert work.term_end(local(THU), _term(2, "working")) == end_of(SAT)
+
+
+def test_a_calendar_day_term_ending_on_a_transferred_saturday_ends_that_day() -> None:
+    assert calendar().term_end(local(THU), _term(2, "calendar")) == end_of(MON)
+    assert calendar(working_days=(SAT,)).term_end(local(THU), _term(2, "calendar")) == end_of(SAT)
