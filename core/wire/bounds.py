@@ -21,7 +21,7 @@ import datetime as dt
 from collections.abc import Iterator
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, AwareDatetime
+from pydantic import AfterValidator, AwareDatetime, BeforeValidator
 
 from core.wire.errors import BadRequest, Unprocessable, field_error
 
@@ -45,8 +45,20 @@ def _within_range(value: dt.datetime) -> dt.datetime:
     return utc
 
 
-Moment = Annotated[AwareDatetime, AfterValidator(_within_range)]
-"""An ISO 8601 time with a time zone, between 1900 and 9000, returned in UTC."""
+def _written_as_text(value: Any) -> Any:
+    # pydantic would read a number as seconds since 1970; the document promises a date-time
+    # string, so a number is as wrong as any other type.
+    if isinstance(value, int | float):
+        raise ValueError("must be an ISO 8601 date-time string, not a number")
+    return value
+
+
+Instant = Annotated[AwareDatetime, AfterValidator(_within_range)]
+"""A time with a time zone, between 1900 and 9000, returned in UTC: what a cursor, checked
+strictly against the JSON this server wrote, holds."""
+Moment = Annotated[Instant, BeforeValidator(_written_as_text)]
+"""An ISO 8601 time with a time zone, between 1900 and 9000, returned in UTC, as a client
+writes it: a string, never a number."""
 
 
 def refused_fields(data: Any) -> Iterator[str]:
@@ -90,9 +102,17 @@ def nested_too_deep() -> BadRequest:
 
 
 def refused_characters(fields: list[str]) -> Unprocessable:
-    """The 422 for ``fields`` holding a character no database stores."""
+    """The 422 for ``fields`` holding a character no database stores. A field's name may hold
+    one itself (a query or body key): it is named with the character escaped, since the answer
+    promises no NUL either."""
+    names = [escaped(name) for name in fields]
     return Unprocessable(
         "a NUL character is not allowed in: {fields}",
-        errors=[field_error(name, "must not contain a NUL character") for name in fields],
-        params={"fields": ", ".join(fields)},
+        errors=[field_error(name, "must not contain a NUL character") for name in names],
+        params={"fields": ", ".join(names)},
     )
+
+
+def escaped(text: str) -> str:
+    """``text`` with each character no database stores written as its escape, ``\\u0000``."""
+    return "".join(f"\\u{ord(c):04x}" if c in REFUSED_CHARACTERS else c for c in text)

@@ -11,7 +11,7 @@ import orjson
 from pydantic import Field, StringConstraints, TypeAdapter, ValidationError
 
 from core.clock import iso
-from core.wire.bounds import INT4_MAX, Moment
+from core.wire.bounds import INT4_MAX, Instant
 from core.wire.errors import BadRequest
 
 if TYPE_CHECKING:
@@ -22,7 +22,7 @@ T = TypeVar("T")
 CursorId = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[^\x00]+$")]
 CursorKey = Annotated[str, StringConstraints(min_length=1, max_length=1024, pattern=r"^[^\x00]+$")]
 CursorCount = Annotated[int, Field(ge=0, le=INT4_MAX)]
-KEYSET_CURSOR: TypeAdapter[tuple[Moment, CursorId]] = TypeAdapter(tuple[Moment, CursorId])
+KEYSET_CURSOR: TypeAdapter[tuple[Instant, CursorId]] = TypeAdapter(tuple[Instant, CursorId])
 """A cursor after a row: its time and its id."""
 OFFSET_CURSOR: TypeAdapter[tuple[CursorCount]] = TypeAdapter(tuple[CursorCount])
 """A cursor that skips rows; bounded so that offset plus page size stays a database integer."""

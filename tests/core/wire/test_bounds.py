@@ -109,6 +109,13 @@ async def test_a_datetime_at_the_edge_of_the_range_is_422_naming_it(
     assert error_fields(await problem(response, 422)) == ["opens_at"]
 
 
+@pytest.mark.parametrize("opens_at", [0, 1796668354, 1.5, True])
+async def test_a_datetime_written_as_a_number_is_422_naming_it(client: Any, opens_at: Any) -> None:
+    draft = {**DRAFT, **window(), "opens_at": opens_at}
+    response = await client.post("/api/v1/consultations", json=draft, headers=agency())
+    assert error_fields(await problem(response, 422)) == ["opens_at"]
+
+
 async def test_nul_in_a_body_text_is_422_naming_the_field(client: Any) -> None:
     response = await client.post(
         "/api/v1/petitions", json={**PETITION, "title": "Light the\x00 footpath"}, headers=citizen()
@@ -134,6 +141,23 @@ async def test_nul_in_a_nested_body_field_is_422_naming_its_path(client: Any) ->
 )
 async def test_nul_in_a_filter_is_422_naming_it(client: Any, url: str, field: str) -> None:
     assert error_fields(await problem(await client.get(url), 422)) == [field]
+
+
+@pytest.mark.parametrize(
+    ("url", "field"),
+    [
+        ("/api/v1/petitions?%00a=1", "\\u0000a"),
+        ("/api/v1/petitions/demo/signatures?x%00=1", "x\\u0000"),
+    ],
+)
+async def test_nul_in_a_query_key_is_422_naming_it_escaped(
+    client: Any, url: str, field: str
+) -> None:
+    response = await client.get(url)
+    assert "\x00" not in await response.text()
+    body = await problem(response, 422)
+    assert error_fields(body) == [field]
+    assert body["detail"] == f"a NUL character is not allowed in: {field}"
 
 
 @pytest.mark.parametrize(
