@@ -19,7 +19,9 @@ mutation), so that the server is still checked to refuse it.
   consultation closes after it opens (with its minimum discussion time) and numbers its
   sections 1 to n when it numbers them; a comment is on a section of its draft and replies to
   a comment of it; a report answers comments of its consultation, each once; an item's
-  translations are each in another language than its own, once.
+  translations are each in another language than its own, once; a rejection cites a ground
+  in force that day (the document lists the grounds not yet in force); an extension moves the
+  request's last day later (the day after its current one, within the statutory maximum).
 """
 
 from __future__ import annotations
@@ -34,10 +36,13 @@ import uuid
 import zlib
 from functools import cache
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import schemathesis
 from schemathesis.core.parameters import ParameterLocation
 from schemathesis.generation.meta import negated_parameters
+
+from plugins.petitions.reasons import RejectionReason, in_force
 
 BASE_URL = os.environ.get("QATYSU_FUZZ_BASE_URL", "")
 TOKEN = os.environ.get("QATYSU_FUZZ_TOKEN", "")
@@ -65,6 +70,8 @@ DEMO_IDS: dict[str, tuple[str, ...]] = {
         "demo-request-refused",
     ),
 }
+# The zone of the shipped calendar, [kazakhstan.calendar] timezone, which the fuzzed server runs.
+SHIPPED_ZONE = ZoneInfo("Asia/Almaty")
 # Longer than any configured minimum discussion time.
 DISCUSSION = dt.timedelta(days=365)
 
@@ -144,6 +151,16 @@ def _cross_field_rules(route: tuple[str, str], target: str, body: dict[str, Any]
         if body.get("parent_id") is not None:
             comments = comment_ids(consultation)
             body["parent_id"] = comments[0] if comments else None
+    grounds = {reason.value for reason in RejectionReason}
+    moderation = route == ("POST", "/api/v1/petitions/{id}/moderation")
+    if moderation and body.get("reason_code") in grounds:
+        today = dt.datetime.now(SHIPPED_ZONE).date()
+        if not in_force(RejectionReason(body["reason_code"]), today):
+            body["reason_code"] = RejectionReason.FORM_REQUIREMENTS.value
+    if route == ("POST", "/api/v1/information-requests/{id}/extension") and "until" in body:
+        due = request_due_date(target.removesuffix("/extension"))
+        if due is not None:
+            body["until"] = (due + dt.timedelta(days=1)).isoformat()
     if route == ("POST", "/api/v1/information") and isinstance(body.get("translations"), list):
         kept = {
             t.get("language"): t
@@ -162,6 +179,23 @@ def _wire(query: dict[str, Any]) -> tuple[tuple[str, str], ...]:
         if name not in {"cursor", "limit"} and value is not None
     }
     return tuple(sorted({**pairs, "limit": "1"}.items()))
+
+
+def request_due_date(path: str) -> dt.date | None:
+    """The current last day of the request at ``path`` in the authority's time zone, as the
+    caller may see it; None when it may not (another agency's request) or on error."""
+    request = urllib.request.Request(f"{BASE_URL}{path}")
+    if TOKEN:
+        request.add_header("Authorization", f"Bearer {TOKEN}")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            due_at = json.loads(response.read()).get("due_at")
+    except (urllib.error.URLError, OSError, ValueError):
+        return None
+    if not isinstance(due_at, str):
+        return None
+    # Due at the end of a day in the shipped calendar's zone: that day, whatever the UTC date.
+    return dt.datetime.fromisoformat(due_at).astimezone(SHIPPED_ZONE).date()
 
 
 @cache
