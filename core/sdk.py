@@ -23,7 +23,16 @@ from core.http.streams import (
     requester_address,
 )
 from core.identity.identities import Identity, Role
-from core.identity.jurisdiction import Addressee, Jurisdiction, Region, Term, WorkingDays
+from core.identity.jurisdiction import (
+    Addressee,
+    Jurisdiction,
+    Region,
+    Term,
+    WorkingDays,
+    add_months,
+    end_of_day,
+    first_working_day,
+)
 from core.identity.keys import JURISDICTION, VERIFIER
 from core.identity.tokens import TokenVerifier
 from core.observability.keys import METRICS
@@ -143,6 +152,7 @@ __all__ = [
     "Unprocessable",
     "Verdict",
     "WorkingDays",
+    "add_months",
     "already_stored",
     "as_utc",
     "cache_key",
@@ -157,7 +167,9 @@ __all__ = [
     "decode_offset",
     "emit_event",
     "encode_cursor",
+    "end_of_day",
     "field_error",
+    "first_working_day",
     "hookimpl",
     "invalid",
     "iso",

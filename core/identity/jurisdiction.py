@@ -9,6 +9,7 @@ through ``app[JURISDICTION]`` and never import the plugin.
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -81,6 +82,26 @@ class WorkingDays(Protocol):
     def term_end(self, start: dt.datetime, term: Term) -> dt.datetime:
         """When ``term`` runs out (UTC) for something filed at ``start``."""
         ...
+
+
+def end_of_day(work: WorkingDays, day: dt.date) -> dt.datetime:
+    """When a term whose last day is ``day`` runs out (23:59:59 in the calendar's zone), in UTC."""
+    local = dt.datetime.combine(day, dt.time(23, 59, 59), tzinfo=work.timezone)
+    return local.astimezone(dt.UTC)
+
+
+def first_working_day(work: WorkingDays, day: dt.date) -> dt.date:
+    """``day``, or the next working day when it is a day off: where a term's last day moves."""
+    while not work.is_working_day(day):
+        day += dt.timedelta(days=1)
+    return day
+
+
+def add_months(day: dt.date, months: int) -> dt.date:
+    """The same day ``months`` later, or that month's last day when it is shorter."""
+    index = day.month - 1 + months
+    year, month = day.year + index // 12, index % 12 + 1
+    return dt.date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
 
 
 class Jurisdiction(WorkingDays, Protocol):

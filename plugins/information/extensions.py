@@ -13,11 +13,10 @@ day), moved to the next working day when it is a day off, as terms in Kazakh law
 
 from __future__ import annotations
 
-import calendar
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
-from core.sdk import Conflict, invalid, iso
+from core.sdk import Conflict, add_months, first_working_day, invalid, iso
 from plugins.information.lifecycle import OPEN, RequestStatus
 
 if TYPE_CHECKING:
@@ -72,23 +71,7 @@ def notice_ends(work: WorkingDays, filed_at: dt.datetime, rule: ExtensionRule) -
 def latest_day(work: WorkingDays, filed_at: dt.datetime, rule: ExtensionRule) -> dt.date:
     """The last day a request filed at ``filed_at`` may be extended to."""
     filed = filed_at.astimezone(work.timezone).date()
-    day = add_months(filed, rule.total_months)
-    while not work.is_working_day(day):
-        day += dt.timedelta(days=1)
-    return day
-
-
-def end_of_day(work: WorkingDays, day: dt.date) -> dt.datetime:
-    """When a term whose last day is ``day`` runs out, in UTC."""
-    local = dt.datetime.combine(day, dt.time(23, 59, 59), tzinfo=work.timezone)
-    return local.astimezone(dt.UTC)
-
-
-def add_months(day: dt.date, months: int) -> dt.date:
-    """The same day ``months`` later, or that month's last day when it is shorter."""
-    index = day.month - 1 + months
-    year, month = day.year + index // 12, index % 12 + 1
-    return dt.date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+    return first_working_day(work, add_months(filed, rule.total_months))
 
 
 def _stored(value: dt.datetime) -> dt.datetime:

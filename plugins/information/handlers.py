@@ -32,6 +32,7 @@ from core.sdk import (
     cached_document,
     critical,
     emit_event,
+    end_of_day,
     invalid,
     iso,
     json_response,
@@ -46,7 +47,7 @@ from core.sdk import (
     utcnow,
 )
 from plugins.information import models
-from plugins.information.extensions import check_extension, end_of_day
+from plugins.information.extensions import check_extension
 from plugins.information.lifecycle import OPEN, RequestStatus
 from plugins.information.models import (
     ItemListQuery,

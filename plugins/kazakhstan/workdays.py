@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo
 
-from core.sdk import Term
+from core.sdk import Term, end_of_day, first_working_day
 from plugins.kazakhstan.settings import CalendarSettings
 
 
@@ -41,8 +41,7 @@ class WorkCalendar:
             day += dt.timedelta(days=1)
             if self.is_working_day(day):
                 counted += 1
-        end = dt.datetime.combine(day, dt.time(23, 59, 59), tzinfo=self.timezone)
-        return end.astimezone(dt.UTC)
+        return end_of_day(self, day)
 
     def term_end(self, start: dt.datetime, term: Term) -> dt.datetime:
         """When ``term`` runs out for something filed at ``start``.
@@ -53,7 +52,4 @@ class WorkCalendar:
         if term.unit == "working":
             return self.add_working_days(start, term.days)
         day = start.astimezone(self.timezone).date() + dt.timedelta(days=term.days)
-        while not self.is_working_day(day):
-            day += dt.timedelta(days=1)
-        end = dt.datetime.combine(day, dt.time(23, 59, 59), tzinfo=self.timezone)
-        return end.astimezone(dt.UTC)
+        return end_of_day(self, first_working_day(self, day))

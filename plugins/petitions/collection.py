@@ -11,11 +11,13 @@ as every calendar-day term here does.
 
 from __future__ import annotations
 
-import calendar
-import datetime as dt
 from typing import TYPE_CHECKING
 
+from core.sdk import add_months, end_of_day, first_working_day
+
 if TYPE_CHECKING:
+    import datetime as dt
+
     from core.sdk import WorkingDays
     from plugins.petitions.settings import MonthsTerm
 
@@ -23,14 +25,4 @@ if TYPE_CHECKING:
 def collection_ends(work: WorkingDays, published_at: dt.datetime, term: MonthsTerm) -> dt.datetime:
     """When the collection of a petition published at ``published_at`` ends, in UTC."""
     day = add_months(published_at.astimezone(work.timezone).date(), term.months)
-    while not work.is_working_day(day):
-        day += dt.timedelta(days=1)
-    end = dt.datetime.combine(day, dt.time(23, 59, 59), tzinfo=work.timezone)
-    return end.astimezone(dt.UTC)
-
-
-def add_months(day: dt.date, months: int) -> dt.date:
-    """The same day ``months`` later, or that month's last day when it is shorter."""
-    index = day.month - 1 + months
-    year, month = day.year + index // 12, index % 12 + 1
-    return dt.date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+    return end_of_day(work, first_working_day(work, day))

@@ -14,6 +14,7 @@ import pytest
 
 from core.host.app import create_app
 from core.identity import keys as identity_keys
+from core.identity.jurisdiction import add_months
 from core.plugin_host.plugins import PluginHost
 from core.settings import SettingsError
 from tests.support.freedonia import Freedonia, FreedoniaPlugin
@@ -94,3 +95,22 @@ def test_the_jurisdiction_is_built_once_per_plugin_host(tmp_path: Path) -> None:
     host = PluginHost(freedonian_settings(tmp_path), extra_plugins=(FreedoniaPlugin(),))
 
     assert host.jurisdiction() is host.jurisdiction()
+
+
+@pytest.mark.parametrize(
+    ("day", "months", "expected"),
+    [
+        (dt.date(2027, 3, 1), 2, dt.date(2027, 5, 1)),
+        (dt.date(2027, 12, 31), 2, dt.date(2028, 2, 29)),
+        (dt.date(2027, 1, 31), 1, dt.date(2027, 2, 28)),
+        (dt.date(2027, 11, 15), 2, dt.date(2028, 1, 15)),
+        (dt.date(2026, 8, 31), 6, dt.date(2027, 2, 28)),
+        (dt.date(2027, 8, 31), 6, dt.date(2028, 2, 29)),
+        (dt.date(2026, 12, 31), 6, dt.date(2027, 6, 30)),
+        (dt.date(2026, 7, 1), 18, dt.date(2028, 1, 1)),
+    ],
+)
+def test_months_count_to_the_same_day_or_the_end_of_a_shorter_month(
+    day: dt.date, months: int, expected: dt.date
+) -> None:
+    assert add_months(day, months) == expected

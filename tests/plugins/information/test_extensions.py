@@ -18,7 +18,6 @@ import sqlalchemy as sa
 
 from core.plugin_host import keys as plugin_host_keys
 from core.storage import keys as storage_keys
-from plugins.information.extensions import add_months
 from plugins.information.tables import requests
 from tests.support.identities import agency, citizen, moderator
 from tests.support.metrics import events_emitted
@@ -311,18 +310,3 @@ async def test_the_requester_is_told_by_an_event(
         "language": "en",
     }
     assert events_emitted(client.app)["information_request.extended"] == 1
-
-
-@pytest.mark.parametrize(
-    ("day", "months", "expected"),
-    [
-        (dt.date(2027, 3, 1), 2, dt.date(2027, 5, 1)),
-        (dt.date(2027, 12, 31), 2, dt.date(2028, 2, 29)),
-        (dt.date(2027, 1, 31), 1, dt.date(2027, 2, 28)),
-        (dt.date(2027, 11, 15), 2, dt.date(2028, 1, 15)),
-    ],
-)
-def test_months_count_to_the_same_day_or_the_end_of_a_shorter_month(
-    day: dt.date, months: int, expected: dt.date
-) -> None:
-    assert add_months(day, months) == expected

@@ -9,7 +9,7 @@ import pytest
 
 from plugins.kazakhstan.settings import CalendarSettings
 from plugins.kazakhstan.workdays import WorkCalendar
-from plugins.petitions.collection import add_months, collection_ends
+from plugins.petitions.collection import collection_ends
 from plugins.petitions.settings import MonthsTerm, PetitionSettings
 from tests.support.services import SHIPPED_CONFIG
 
@@ -51,21 +51,6 @@ def test_the_day_the_petition_went_public_sets_the_clock_in_the_authoritys_time_
     ends = collection_ends(WORK, published, SIX_MONTHS)
 
     assert ends.astimezone(ALMATY).date() == dt.date(2027, 1, 15)
-
-
-@pytest.mark.parametrize(
-    ("day", "months", "expected"),
-    [
-        (dt.date(2026, 8, 31), 6, dt.date(2027, 2, 28)),
-        (dt.date(2027, 8, 31), 6, dt.date(2028, 2, 29)),
-        (dt.date(2026, 12, 31), 6, dt.date(2027, 6, 30)),
-        (dt.date(2026, 7, 1), 18, dt.date(2028, 1, 1)),
-    ],
-)
-def test_a_month_later_is_the_same_day_or_the_last_of_a_shorter_month(
-    day: dt.date, months: int, expected: dt.date
-) -> None:
-    assert add_months(day, months) == expected
 
 
 def test_the_shipped_collection_term_is_six_months() -> None:
