@@ -43,6 +43,7 @@ from schemathesis.core.parameters import ParameterLocation
 from schemathesis.generation.meta import negated_parameters
 
 from plugins.petitions.reasons import RejectionReason, in_force
+from tests.support.services import SHIPPED_CONFIG
 
 BASE_URL = os.environ.get("QATYSU_FUZZ_BASE_URL", "")
 TOKEN = os.environ.get("QATYSU_FUZZ_TOKEN", "")
@@ -70,8 +71,8 @@ DEMO_IDS: dict[str, tuple[str, ...]] = {
         "demo-request-refused",
     ),
 }
-# The zone of the shipped calendar, [kazakhstan.calendar] timezone, which the fuzzed server runs.
-SHIPPED_ZONE = ZoneInfo("Asia/Almaty")
+# The zone of the shipped calendar, which the fuzzed server runs.
+SHIPPED_ZONE = ZoneInfo(SHIPPED_CONFIG["kazakhstan"]["calendar"]["timezone"])
 # Longer than any configured minimum discussion time.
 DISCUSSION = dt.timedelta(days=365)
 
